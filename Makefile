@@ -1,0 +1,54 @@
+# ISLA — two commands on a fresh Debian 12 machine (as root): `make up` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: up down test lint install install-system install-python bench clean
+
+## up: install everything, start the embedded stack with the demo archive, serve it
+up: install
+	$(VENV)/bin/isla up
+
+## down: stop a running `make up` from another terminal
+down:
+	$(VENV)/bin/isla down
+
+## test: install what tests need, then lint and the whole suite (real Postgres, real S3)
+test: install lint
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+## lint: ruff (lint + format) and mypy
+lint: install-python
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy shared services deploy tests
+
+install: install-system install-python
+
+# System packages: Postgres 15 + pgSphere (the embedded database), STILTS (the TAP validator),
+# the venv module. pgSphere 1.2.0's install script needs a fix on current Postgres 15 releases.
+install-system:
+	@if ! dpkg -s postgresql-15 postgresql-15-pgsphere stilts python3-venv >/dev/null 2>&1; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+			postgresql-15 postgresql-15-pgsphere stilts python3-venv python3-pip; \
+	fi
+	$(SUDO) $(PYTHON) deploy/pgsphere_fix.py
+
+install-python: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[test]'
+	touch $@
+
+## bench: run the benchmarks (see docs/BENCHMARKS.md)
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache *.egg-info

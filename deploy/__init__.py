@@ -1,0 +1,1 @@
+"""Running ISLA: the embedded local runtime, the launcher and deployment helpers."""

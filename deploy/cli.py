@@ -1,0 +1,275 @@
+"""The ``isla`` command: run the archive locally, migrate, load demo data.
+
+``isla up`` starts what is not configured (a private Postgres when ``ISLA_DATABASE_URL`` is
+unset, SeaweedFS's S3 server when ``ISLA_S3_ENDPOINT`` is unset), applies migrations, loads the
+demo archive into an empty database, and serves the four services behind one base URL until
+Ctrl-C or ``isla down``. Components it did not start are never stopped by it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deploy.ports import port_is_free
+from deploy.postgres import EmbeddedPostgres, EmbeddedPostgresError
+from deploy.seaweed import SeaweedS3
+from shared import settings as cfg
+
+log = logging.getLogger("isla.launcher")
+
+STATE_FILE = "runtime.json"
+
+
+@dataclass
+class Stack:
+    """What the launcher started, and the environment its children need."""
+
+    home: Path
+    env: dict[str, str] = field(default_factory=dict)
+    started: list[str] = field(default_factory=list)
+
+
+def _say(message: str) -> None:
+    print(f"[isla] {message}", flush=True)
+
+
+def start_stack(home: Path, exits: ExitStack, say: Callable[[str], None] = _say) -> Stack:
+    """Start the embedded Postgres and S3 servers where none is configured.
+
+    Each started component registers its stop in ``exits``; the returned environment holds
+    the URLs to hand to the services (and is exported into this process).
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    runtime = cfg.RuntimeSettings()
+    stack = Stack(home=home)
+    if not cfg.DatabaseSettings().database_url:
+        say(f"starting the embedded Postgres under {home / 'postgres'} ...")
+        pg = EmbeddedPostgres(home, bindir=runtime.pg_bindir)
+        url = pg.start(timeout=runtime.startup_timeout)
+        exits.callback(pg.stop)
+        stack.env["ISLA_DATABASE_URL"] = url
+        stack.started.append("postgres")
+        say(f"Postgres ready at 127.0.0.1:{pg.port}")
+    else:
+        say("using the configured database (ISLA_DATABASE_URL)")
+    storage = cfg.StorageSettings()
+    if not storage.s3_endpoint:
+        say(f"starting the embedded S3 server (SeaweedFS) under {home / 's3'} ...")
+        weed = SeaweedS3(
+            home / "s3", storage.s3_access_key, storage.s3_secret_key.get_secret_value()
+        )
+        endpoint = weed.start(timeout=runtime.startup_timeout)
+        exits.callback(weed.stop)
+        stack.env["ISLA_S3_ENDPOINT"] = endpoint
+        stack.started.append("s3")
+        say(f"S3 ready at {endpoint}")
+    else:
+        say(f"using the configured object store ({storage.s3_endpoint})")
+    os.environ.update(stack.env)
+    cfg.clear_caches()
+    return stack
+
+
+def prepare_archive(load_demo: bool, scale: str, say: Callable[[str], None] = _say) -> None:
+    """Apply migrations, create buckets, and load the demo archive into an empty database."""
+    from shared.storage import ObjectStore
+
+    from shared.db import migrate
+    from shared.db.engine import database_is_empty, make_sync_engine
+
+    db = cfg.database_settings()
+    assert db.database_url
+    say("applying database migrations ...")
+    migrate.upgrade(db.database_url)
+    store = ObjectStore.from_settings(cfg.storage_settings())
+    store.ensure_buckets()
+    engine = make_sync_engine(db)
+    try:
+        if load_demo and database_is_empty(engine):
+            from shared.demo import generate
+
+            say(f"loading the demo archive (scale {scale}); this takes a minute ...")
+            report = generate(engine, store, scale=scale, progress=say)
+            say(f"demo archive loaded: {report}")
+        elif load_demo:
+            say("archive already holds data: reusing it")
+    finally:
+        engine.dispose()
+
+
+def _write_state(home: Path, data: dict[str, Any]) -> None:
+    (home / STATE_FILE).write_text(json.dumps(data, indent=2))
+
+
+def _read_state(home: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((home / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return data
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start everything and serve until interrupted."""
+    import uvicorn
+
+    runtime = cfg.RuntimeSettings()
+    home = runtime.home.resolve()
+    port = args.port or runtime.port
+    host = runtime.host
+    previous = _read_state(home)
+    if previous and _alive(previous.get("launcher_pid")):
+        _say(f"already running (pid {previous['launcher_pid']}) at {previous.get('base_url')}")
+        return 1
+    if not port_is_free(host, port):
+        _say(f"port {port} on {host} is taken: stop what uses it or set ISLA_PORT / --port")
+        return 1
+    base_url = os.environ.get("ISLA_BASE_URL") or f"http://{host}:{port}"
+    os.environ["ISLA_BASE_URL"] = base_url
+    with ExitStack() as exits:
+        try:
+            stack = start_stack(home, exits)
+            prepare_archive(not args.no_demo, args.scale or runtime.demo_scale)
+        except (EmbeddedPostgresError, RuntimeError) as exc:
+            _say(f"could not start: {exc}")
+            return 1
+        _write_state(
+            home,
+            {
+                "launcher_pid": os.getpid(),
+                "base_url": base_url,
+                "started": stack.started,
+                **stack.env,
+            },
+        )
+        exits.callback(lambda: (home / STATE_FILE).unlink(missing_ok=True))
+        _say("the archive is served at:")
+        for label, path in (
+            ("portal", "/"),
+            ("TAP (TOPCAT, pyvo)", "/tap"),
+            ("raw data API", "/raw/docs"),
+            ("products API", "/products/docs"),
+            ("ingest API", "/ingest/docs"),
+            ("TAP API docs", "/tap/docs"),
+            ("readiness", "/ready"),
+        ):
+            _say(f"  {label:<20} {base_url}{path}")
+        _say("stop with Ctrl-C or `isla down`")
+        config = uvicorn.Config(
+            "deploy.gateway:app",
+            host=host,
+            port=port,
+            log_level="warning",
+            proxy_headers=True,
+            timeout_graceful_shutdown=5,
+        )
+        uvicorn.Server(config).run()
+        _say("stopping ...")
+    _say("stopped")
+    return 0
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    """Stop a running ``isla up`` (or what a crashed one left behind)."""
+    home = cfg.RuntimeSettings().home.resolve()
+    state = _read_state(home)
+    pid = state.get("launcher_pid") if state else None
+    if _alive(pid):
+        assert isinstance(pid, int)
+        _say(f"asking the launcher (pid {pid}) to stop ...")
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + 60
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _alive(pid):
+            _say("the launcher did not stop within 60 s")
+            return 1
+    # Whatever a killed launcher could not stop: the private servers, by their own records.
+    pg = EmbeddedPostgres(home)
+    if pg.initialised and pg.running_port() is not None:
+        _say("stopping the embedded Postgres ...")
+        pg.stop()
+    if SeaweedS3.stop_recorded(home / "s3"):
+        _say("stopped the embedded S3 server")
+    (home / STATE_FILE).unlink(missing_ok=True)
+    _say("down")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print whether the launcher runs and where."""
+    home = cfg.RuntimeSettings().home.resolve()
+    state = _read_state(home)
+    if state and _alive(state.get("launcher_pid")):
+        print(json.dumps(state, indent=2))
+        return 0
+    print("not running")
+    return 3
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply migrations to the configured database."""
+    from shared.db import migrate
+
+    url = cfg.database_settings().database_url
+    if not url:
+        _say("ISLA_DATABASE_URL is not set")
+        return 2
+    migrate.upgrade(url)
+    _say("database schema is current")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Load the demo archive into the configured (empty) database and object store."""
+    if not cfg.database_settings().database_url:
+        _say("ISLA_DATABASE_URL is not set (use `isla up`, which starts a database)")
+        return 2
+    prepare_archive(True, args.scale)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``isla`` console script."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    parser = argparse.ArgumentParser(prog="isla", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the embedded stack and serve the archive")
+    up.add_argument("--port", type=int, help="port of the base URL (default 8000)")
+    up.add_argument("--scale", choices=["demo", "bench", "full"], help="demo archive size")
+    up.add_argument("--no-demo", action="store_true", help="do not load the demo archive")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop a running `isla up`").set_defaults(func=cmd_down)
+    sub.add_parser("status", help="is the archive running?").set_defaults(func=cmd_status)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    demo = sub.add_parser("demo", help="load the demo archive into an empty database")
+    demo.add_argument("--scale", choices=["demo", "bench", "full"], default="demo")
+    demo.set_defaults(func=cmd_demo)
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

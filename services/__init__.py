@@ -1,0 +1,1 @@
+"""The four ISLA web services: tap, products, raw and ingest."""

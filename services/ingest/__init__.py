@@ -1,0 +1,1 @@
+"""Ingest service: authenticated, transactional loading of catalogues, products and raw index."""

@@ -1,0 +1,1 @@
+"""Products service: light curves, spectra, mosaics, DataLink, target resolver and web portal."""

@@ -1,0 +1,1 @@
+"""Raw data service: science windows (CONS data) streamed from the object store."""

@@ -1,0 +1,1 @@
+"""Database schema, pgSphere types, engines and migrations."""

@@ -1,0 +1,52 @@
+"""Alembic environment: migrations of the archive schema (run by ``isla migrate``)."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine, pool, text
+
+from shared.db.models import SCHEMA, Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    # Only the archive's own schema is managed here; TAP_SCHEMA, the ila views and the job
+    # queue's tables are created by their own code.
+    if type_ == "schema":
+        return name == SCHEMA
+    return True
+
+
+def run_migrations_online() -> None:
+    """Apply migrations over one connection, inside one transaction."""
+    url = config.get_main_option("sqlalchemy.url")
+    assert url
+    # A fixed search_path: with a role named like the schema ("isla"), Postgres' default
+    # "$user" path would make the archive schema the default one, which reflection then
+    # reports without its name and autogenerate compares wrongly.
+    engine = create_engine(
+        url, poolclass=pool.NullPool, connect_args={"options": "-c search_path=public"}
+    )
+    with engine.connect() as connection:
+        # Concurrent starters (several services on one fresh database) must not race.
+        connection.execute(text("SELECT pg_advisory_lock(724110)"))
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            include_schemas=True,
+            include_name=_include_name,
+            version_table_schema=SCHEMA,
+            compare_type=True,
+        )
+        connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_sphere"))
+        connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+        connection.commit()
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.execute(text("SELECT pg_advisory_unlock(724110)"))
+        connection.commit()
+
+
+run_migrations_online()

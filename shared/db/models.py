@@ -1,0 +1,757 @@
+"""The archive's database schema: SQLAlchemy 2.0 models on Postgres + pgSphere.
+
+Every table and column carries its description, unit and UCD in ``info`` (and the description
+as a database comment), so that TAP_SCHEMA, VOTable FIELDs and the documentation are all
+generated from this one place. Positions are pgSphere ``spoint`` with GiST indexes; footprints
+are ``spoly``. Times are stored twice on purpose: as UTC timestamps (what VO clients expect as
+xtype timestamp) and as IJD (what INTEGRAL software and light curves use).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db.pgsphere import Point, SPoint, SPoly
+
+SCHEMA = "isla"
+"""Postgres schema of the archive's own tables (the ``ila`` compatibility views live apart)."""
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+INSTRUMENT_COLUMNS = ("isgri", "picsit", "jemx1", "jemx2", "spi", "omc")
+"""Instruments whose per-ScW good time and exposure are columns of ``science_windows``."""
+
+
+class Base(DeclarativeBase):
+    """Declarative base bound to the archive schema with stable constraint names."""
+
+    metadata = MetaData(schema=SCHEMA, naming_convention=NAMING)
+
+
+def col(
+    type_: Any,
+    description: str,
+    *args: Any,
+    unit: str | None = None,
+    ucd: str | None = None,
+    utype: str | None = None,
+    principal: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """A mapped column that carries its VO metadata (description, unit, UCD, utype)."""
+    info: dict[str, Any] = {
+        "description": description,
+        "unit": unit,
+        "ucd": ucd,
+        "utype": utype,
+        "principal": principal,
+    }
+    return mapped_column(type_, *args, comment=description, info=info, **kwargs)
+
+
+def table_info(description: str, *, utype: str | None = None) -> dict[str, Any]:
+    """``__table_args__`` entry that documents a table."""
+    return {"comment": description, "info": {"description": description, "utype": utype}}
+
+
+class Instrument(Base):
+    """An INTEGRAL instrument (or detector layer) whose data the archive holds."""
+
+    __tablename__ = "instruments"
+    __table_args__ = (table_info("INTEGRAL instruments and detector layers in the archive."),)
+
+    name: Mapped[str] = col(
+        String(16),
+        "Short instrument name (ISGRI, PICsIT, JEM-X1, ...).",
+        ucd="meta.id;instr",
+        principal=True,
+        primary_key=True,
+    )
+    telescope: Mapped[str] = col(
+        String(16),
+        "Telescope or package the instrument belongs to (IBIS, JEM-X, SPI, ...).",
+        ucd="instr.tel",
+        principal=True,
+    )
+    description: Mapped[str] = col(Text, "What the instrument measures.", ucd="meta.note")
+    e_min: Mapped[float | None] = col(
+        Double, "Lower end of the instrument's energy range.", unit="keV", ucd="em.energy;stat.min"
+    )
+    e_max: Mapped[float | None] = col(
+        Double, "Upper end of the instrument's energy range.", unit="keV", ucd="em.energy;stat.max"
+    )
+    fov_deg: Mapped[float | None] = col(
+        Double,
+        "Full width of the (partially coded) field of view.",
+        unit="deg",
+        ucd="instr.fov",
+    )
+
+
+class EnergyBand(Base):
+    """An energy band in which products (light curves, mosaics, fluxes) are given."""
+
+    __tablename__ = "energy_bands"
+    __table_args__ = (
+        UniqueConstraint("instrument", "name"),
+        CheckConstraint("e_min < e_max", name="increasing"),
+        table_info("Energy bands of products and catalogue fluxes, per instrument."),
+    )
+
+    band_id: Mapped[int] = col(
+        SmallInteger, "Band identifier.", ucd="meta.id", primary_key=True, autoincrement=True
+    )
+    instrument: Mapped[str] = col(
+        String(16),
+        "Instrument the band belongs to.",
+        ForeignKey("instruments.name"),
+        ucd="meta.id;instr",
+        principal=True,
+    )
+    name: Mapped[str] = col(
+        String(16),
+        "Band name as used in ISLA requests (e.g. 28_40).",
+        ucd="meta.id",
+        principal=True,
+    )
+    e_min: Mapped[float] = col(
+        Double, "Lower band edge.", unit="keV", ucd="em.energy;stat.min", principal=True
+    )
+    e_max: Mapped[float] = col(
+        Double, "Upper band edge.", unit="keV", ucd="em.energy;stat.max", principal=True
+    )
+    isla_default: Mapped[bool] = col(
+        Boolean,
+        "True for the band ISLA uses by default for this instrument.",
+        ucd="meta.code",
+        default=False,
+    )
+
+
+class Revolution(Base):
+    """One INTEGRAL orbit (revolution)."""
+
+    __tablename__ = "revolutions"
+    __table_args__ = (
+        CheckConstraint("start_time < end_time", name="ordered"),
+        table_info("INTEGRAL revolutions (orbits of about three days)."),
+    )
+
+    revolution: Mapped[int] = col(
+        Integer,
+        "Revolution number.",
+        ucd="meta.id;obs.sequence",
+        principal=True,
+        primary_key=True,
+        autoincrement=False,
+    )
+    start_time: Mapped[dt.datetime] = col(
+        DateTime, "Start of the revolution (UTC).", ucd="time.start", principal=True
+    )
+    end_time: Mapped[dt.datetime] = col(
+        DateTime, "End of the revolution (UTC).", ucd="time.end", principal=True
+    )
+    start_ijd: Mapped[float] = col(
+        Double,
+        "Start of the revolution as INTEGRAL Julian Date (TT).",
+        unit="d",
+        ucd="time.start",
+    )
+    end_ijd: Mapped[float] = col(
+        Double, "End of the revolution as INTEGRAL Julian Date (TT).", unit="d", ucd="time.end"
+    )
+
+
+class Observation(Base):
+    """A pointed observation: a sequence of ScWs for one proposal and target."""
+
+    __tablename__ = "observations"
+    __table_args__ = (
+        CheckConstraint("obsid ~ '^[0-9]{11}$'", name="obsid_form"),
+        CheckConstraint("rev_start <= rev_end", name="rev_span"),
+        Index("ix_observations_pos", "pos", postgresql_using="gist"),
+        Index("ix_observations_start_time", "start_time"),
+        table_info("Observations: sequences of science windows of one proposal and target."),
+    )
+
+    obsid: Mapped[str] = col(
+        String(11),
+        "Observation identifier (11 digits).",
+        ucd="meta.id;obs",
+        principal=True,
+        primary_key=True,
+    )
+    proposal_id: Mapped[str] = col(
+        String(16), "Proposal identifier.", ucd="meta.id;meta.dataset", principal=True
+    )
+    pi_name: Mapped[str | None] = col(
+        Text, "Principal investigator of the proposal.", ucd="meta.id.PI"
+    )
+    target_name: Mapped[str] = col(
+        Text, "Target of the observation as proposed.", ucd="meta.id;src", principal=True
+    )
+    start_time: Mapped[dt.datetime] = col(
+        DateTime, "Start of the observation (UTC).", ucd="time.start", principal=True
+    )
+    end_time: Mapped[dt.datetime] = col(
+        DateTime, "End of the observation (UTC).", ucd="time.end", principal=True
+    )
+    rev_start: Mapped[int] = col(
+        Integer, "First revolution of the observation.", ucd="meta.id;obs.sequence"
+    )
+    rev_end: Mapped[int] = col(
+        Integer, "Last revolution of the observation.", ucd="meta.id;obs.sequence"
+    )
+    ra: Mapped[float] = col(
+        Double,
+        "Right ascension of the target (ICRS).",
+        unit="deg",
+        ucd="pos.eq.ra;meta.main",
+        principal=True,
+    )
+    dec: Mapped[float] = col(
+        Double,
+        "Declination of the target (ICRS).",
+        unit="deg",
+        ucd="pos.eq.dec;meta.main",
+        principal=True,
+    )
+    pos: Mapped[Point] = col(SPoint(), "Target position (pgSphere spoint).", ucd="pos.eq")
+    pattern: Mapped[str] = col(
+        String(16),
+        "Dither pattern: staring, hex (7 points) or 5x5 (25 points).",
+        ucd="instr.setup",
+    )
+    exposure: Mapped[float] = col(
+        Double,
+        "Total pointing time of the observation.",
+        unit="s",
+        ucd="time.duration;obs.exposure",
+    )
+
+
+class ScienceWindow(Base):
+    """A science window (ScW): one pointing or slew, the unit of INTEGRAL raw data."""
+
+    __tablename__ = "science_windows"
+    __table_args__ = (
+        CheckConstraint("scw_id ~ '^[0-9]{12}$'", name="scw_id_form"),
+        CheckConstraint("version ~ '^[0-9]{3}$'", name="version_form"),
+        CheckConstraint("scw_type in ('pointing', 'slew')", name="scw_type"),
+        CheckConstraint("start_time < end_time", name="ordered"),
+        Index("ix_science_windows_pos", "pos", postgresql_using="gist"),
+        Index("ix_science_windows_fov_isgri", "fov_isgri", postgresql_using="gist"),
+        Index("ix_science_windows_revolution", "revolution"),
+        Index("ix_science_windows_obsid", "obsid"),
+        Index("ix_science_windows_start_ijd", "start_ijd"),
+        table_info("Science windows: the pointings and slews that make up all raw data."),
+    )
+
+    scw_id: Mapped[str] = col(
+        String(12),
+        "Science window identifier RRRRPPPPSSSF.",
+        ucd="meta.id;obs",
+        principal=True,
+        primary_key=True,
+    )
+    version: Mapped[str] = col(
+        String(3),
+        "Science window version (e.g. 001).",
+        ucd="meta.version",
+        primary_key=True,
+        default="001",
+    )
+    revolution: Mapped[int] = col(
+        Integer,
+        "Revolution of the science window.",
+        ForeignKey("revolutions.revolution"),
+        nullable=False,
+        ucd="meta.id;obs.sequence",
+        principal=True,
+    )
+    obsid: Mapped[str | None] = col(
+        String(11),
+        "Observation the science window belongs to.",
+        ForeignKey("observations.obsid"),
+        nullable=True,
+        ucd="meta.id;obs",
+        principal=True,
+    )
+    scw_type: Mapped[str] = col(String(8), "pointing or slew.", ucd="meta.code;obs", principal=True)
+    start_time: Mapped[dt.datetime] = col(
+        DateTime,
+        "Start of the science window (UTC).",
+        ucd="time.start;obs.exposure",
+        principal=True,
+    )
+    end_time: Mapped[dt.datetime] = col(
+        DateTime,
+        "End of the science window (UTC).",
+        ucd="time.end;obs.exposure",
+        principal=True,
+    )
+    start_ijd: Mapped[float] = col(
+        Double, "Start as INTEGRAL Julian Date (TT).", unit="d", ucd="time.start"
+    )
+    end_ijd: Mapped[float] = col(
+        Double, "End as INTEGRAL Julian Date (TT).", unit="d", ucd="time.end"
+    )
+    ra: Mapped[float] = col(
+        Double,
+        "Right ascension of the pointing (X) axis (ICRS).",
+        unit="deg",
+        ucd="pos.eq.ra;meta.main",
+        principal=True,
+    )
+    dec: Mapped[float] = col(
+        Double,
+        "Declination of the pointing (X) axis (ICRS).",
+        unit="deg",
+        ucd="pos.eq.dec;meta.main",
+        principal=True,
+    )
+    pos: Mapped[Point] = col(SPoint(), "Pointing axis (pgSphere spoint).", ucd="pos.eq")
+    posangle: Mapped[float] = col(
+        Double,
+        "Position angle of the spacecraft Z axis, east of north.",
+        unit="deg",
+        ucd="pos.posAng",
+    )
+    fov_isgri: Mapped[list[Point] | None] = col(
+        SPoly(),
+        "ISGRI partially coded field of view (29 x 29 deg) as a polygon.",
+        ucd="pos.outline;instr.fov",
+    )
+    fov_jemx: Mapped[list[Point] | None] = col(
+        SPoly(),
+        "JEM-X field of view (13.2 deg diameter) as a polygon.",
+        ucd="pos.outline;instr.fov",
+    )
+    fov_spi: Mapped[list[Point] | None] = col(
+        SPoly(),
+        "SPI fully coded field of view (16 deg hexagon) as a polygon.",
+        ucd="pos.outline;instr.fov",
+    )
+    isgri_good_time: Mapped[float | None] = col(
+        Double, "ISGRI good time (sum of good time intervals).", unit="s", ucd="time.duration"
+    )
+    isgri_exposure: Mapped[float | None] = col(
+        Double, "ISGRI dead-time corrected exposure.", unit="s", ucd="time.duration;obs.exposure"
+    )
+    picsit_good_time: Mapped[float | None] = col(
+        Double, "PICsIT good time.", unit="s", ucd="time.duration"
+    )
+    picsit_exposure: Mapped[float | None] = col(
+        Double, "PICsIT exposure.", unit="s", ucd="time.duration;obs.exposure"
+    )
+    jemx1_good_time: Mapped[float | None] = col(
+        Double, "JEM-X1 good time.", unit="s", ucd="time.duration"
+    )
+    jemx1_exposure: Mapped[float | None] = col(
+        Double, "JEM-X1 exposure.", unit="s", ucd="time.duration;obs.exposure"
+    )
+    jemx2_good_time: Mapped[float | None] = col(
+        Double, "JEM-X2 good time.", unit="s", ucd="time.duration"
+    )
+    jemx2_exposure: Mapped[float | None] = col(
+        Double, "JEM-X2 exposure.", unit="s", ucd="time.duration;obs.exposure"
+    )
+    spi_good_time: Mapped[float | None] = col(
+        Double, "SPI good time.", unit="s", ucd="time.duration"
+    )
+    spi_exposure: Mapped[float | None] = col(
+        Double, "SPI exposure.", unit="s", ucd="time.duration;obs.exposure"
+    )
+    omc_good_time: Mapped[float | None] = col(
+        Double, "OMC good time.", unit="s", ucd="time.duration"
+    )
+    omc_exposure: Mapped[float | None] = col(
+        Double, "OMC exposure.", unit="s", ucd="time.duration;obs.exposure"
+    )
+    raw_files: Mapped[int] = col(
+        Integer,
+        "Number of raw data files of the science window.",
+        ucd="meta.number",
+        default=0,
+    )
+    raw_size: Mapped[int] = col(
+        BigInteger,
+        "Total size of the raw data files.",
+        unit="byte",
+        ucd="phys.size;meta.file",
+        default=0,
+    )
+
+
+class ScwFile(Base):
+    """One raw data file of a science window, as stored in the object store."""
+
+    __tablename__ = "scw_files"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["scw_id", "version"],
+            ["science_windows.scw_id", "science_windows.version"],
+            ondelete="CASCADE",
+        ),
+        CheckConstraint("size >= 0", name="size"),
+        table_info("Raw data files of each science window, with sizes and checksums."),
+    )
+
+    scw_id: Mapped[str] = col(
+        String(12),
+        "Science window identifier.",
+        ucd="meta.id;obs",
+        primary_key=True,
+        principal=True,
+    )
+    version: Mapped[str] = col(
+        String(3), "Science window version.", ucd="meta.version", primary_key=True
+    )
+    name: Mapped[str] = col(
+        Text,
+        "File name inside the science window folder (e.g. swg.fits).",
+        ucd="meta.id;meta.file",
+        primary_key=True,
+        principal=True,
+    )
+    object_key: Mapped[str] = col(
+        Text, "Key of the file in the raw-data bucket.", ucd="meta.ref.url"
+    )
+    size: Mapped[int] = col(
+        BigInteger, "File size.", unit="byte", ucd="phys.size;meta.file", principal=True
+    )
+    sha256: Mapped[str] = col(String(64), "SHA-256 checksum of the file.", ucd="meta.checksum")
+    content_type: Mapped[str] = col(
+        Text, "MIME type of the file.", ucd="meta.code.mime", default="application/fits"
+    )
+
+
+class AuxFile(Base):
+    """Auxiliary per-revolution file (orbit, attitude) in ``aux/adp/RRRR.001/``."""
+
+    __tablename__ = "aux_files"
+    __table_args__ = (table_info("Auxiliary per-revolution files (orbit, attitude)."),)
+
+    revolution: Mapped[int] = col(
+        Integer,
+        "Revolution the file belongs to.",
+        ForeignKey("revolutions.revolution"),
+        primary_key=True,
+        ucd="meta.id;obs.sequence",
+        principal=True,
+    )
+    name: Mapped[str] = col(
+        Text, "File name.", ucd="meta.id;meta.file", primary_key=True, principal=True
+    )
+    object_key: Mapped[str] = col(
+        Text, "Key of the file in the raw-data bucket.", ucd="meta.ref.url"
+    )
+    size: Mapped[int] = col(BigInteger, "File size.", unit="byte", ucd="phys.size;meta.file")
+    sha256: Mapped[str] = col(String(64), "SHA-256 checksum of the file.", ucd="meta.checksum")
+
+
+class Catalogue(Base):
+    """One version of a source catalogue delivered by a team."""
+
+    __tablename__ = "catalogues"
+    __table_args__ = (
+        UniqueConstraint("name", "version"),
+        table_info("Source catalogues and their versions, with provenance."),
+    )
+
+    catalogue_id: Mapped[int] = col(
+        Integer,
+        "Catalogue version identifier.",
+        ucd="meta.id",
+        primary_key=True,
+        autoincrement=True,
+    )
+    name: Mapped[str] = col(
+        Text,
+        "Catalogue name (e.g. INTEGRAL Reference Catalogue).",
+        ucd="meta.id;meta.dataset",
+        principal=True,
+    )
+    version: Mapped[str] = col(String(32), "Catalogue version.", ucd="meta.version", principal=True)
+    team: Mapped[str] = col(Text, "Team that delivered the catalogue.", ucd="meta.curation")
+    kind: Mapped[str] = col(
+        String(32), "Catalogue interface kind (reference, ibis, jemx, omc, ...).", ucd="meta.code"
+    )
+    reference: Mapped[str | None] = col(Text, "Bibliographic reference.", ucd="meta.bib")
+    description: Mapped[str | None] = col(Text, "What the catalogue contains.", ucd="meta.note")
+    is_current: Mapped[bool] = col(
+        Boolean,
+        "True for the version currently merged into the source list.",
+        ucd="meta.code",
+        default=False,
+    )
+    n_rows: Mapped[int] = col(Integer, "Number of entries.", ucd="meta.number", default=0)
+    loaded_at: Mapped[dt.datetime] = col(
+        DateTime,
+        "When this version was loaded (UTC).",
+        ucd="time.creation",
+        server_default=func.timezone("UTC", func.now()),
+    )
+
+
+class CatalogueEntry(Base):
+    """One row of one catalogue version, as delivered (before merging)."""
+
+    __tablename__ = "catalogue_entries"
+    __table_args__ = (
+        UniqueConstraint("catalogue_id", "entry_name"),
+        Index("ix_catalogue_entries_pos", "pos", postgresql_using="gist"),
+        table_info("Entries of every catalogue version, as delivered by the teams."),
+    )
+
+    entry_id: Mapped[int] = col(
+        BigInteger, "Entry identifier.", ucd="meta.id", primary_key=True, autoincrement=True
+    )
+    catalogue_id: Mapped[int] = col(
+        Integer,
+        "Catalogue version of the entry.",
+        ForeignKey("catalogues.catalogue_id", ondelete="CASCADE"),
+        nullable=False,
+        ucd="meta.id",
+        principal=True,
+    )
+    entry_name: Mapped[str] = col(
+        Text, "Source name as given in the catalogue.", ucd="meta.id;src", principal=True
+    )
+    source_id: Mapped[str | None] = col(
+        String(16), "Archive source identifier the entry was merged into.", ucd="meta.id;src"
+    )
+    ra: Mapped[float] = col(
+        Double, "Right ascension (ICRS).", unit="deg", ucd="pos.eq.ra;meta.main", principal=True
+    )
+    dec: Mapped[float] = col(
+        Double, "Declination (ICRS).", unit="deg", ucd="pos.eq.dec;meta.main", principal=True
+    )
+    pos: Mapped[Point] = col(SPoint(), "Position (pgSphere spoint).", ucd="pos.eq")
+    pos_err: Mapped[float | None] = col(
+        Double, "Position error radius (90% confidence).", unit="arcmin", ucd="stat.error;pos"
+    )
+    source_class: Mapped[str | None] = col(Text, "Source class as given.", ucd="src.class")
+    values: Mapped[dict[str, Any]] = col(
+        JSONB,
+        "Remaining columns of the delivered row (fluxes, flags), as JSON.",
+        ucd="meta.note",
+        default=dict,
+    )
+
+
+class Source(Base):
+    """A source of the archive's merged source list."""
+
+    __tablename__ = "sources"
+    __table_args__ = (
+        CheckConstraint(r"source_id ~ '^J[0-9]{6}\.[0-9][+-][0-9]{6}$'", name="source_id_form"),
+        Index("ix_sources_pos", "pos", postgresql_using="gist"),
+        Index("ix_sources_name", "name"),
+        table_info("The archive's merged source list: every known INTEGRAL source."),
+    )
+
+    source_id: Mapped[str] = col(
+        String(16),
+        "ISLA source identifier JHHMMSS.s+DDMMSS.",
+        ucd="meta.id;meta.main",
+        principal=True,
+        primary_key=True,
+    )
+    name: Mapped[str] = col(Text, "Preferred source name.", ucd="meta.id", principal=True)
+    ra: Mapped[float] = col(
+        Double, "Right ascension (ICRS).", unit="deg", ucd="pos.eq.ra;meta.main", principal=True
+    )
+    dec: Mapped[float] = col(
+        Double, "Declination (ICRS).", unit="deg", ucd="pos.eq.dec;meta.main", principal=True
+    )
+    pos: Mapped[Point] = col(SPoint(), "Position (pgSphere spoint).", ucd="pos.eq")
+    pos_err: Mapped[float | None] = col(
+        Double,
+        "Position error radius (90% confidence).",
+        unit="arcmin",
+        ucd="stat.error;pos",
+        principal=True,
+    )
+    source_class: Mapped[str] = col(
+        Text,
+        "Source class (e.g. LMXB, HMXB, AGN); 'unclassified' when unknown.",
+        ucd="src.class",
+        principal=True,
+        default="unclassified",
+    )
+    det_isgri: Mapped[bool] = col(Boolean, "Detected by ISGRI.", ucd="meta.code", default=False)
+    det_picsit: Mapped[bool] = col(Boolean, "Detected by PICsIT.", ucd="meta.code", default=False)
+    det_jemx: Mapped[bool] = col(Boolean, "Detected by JEM-X.", ucd="meta.code", default=False)
+    det_spi: Mapped[bool] = col(Boolean, "Detected by SPI.", ucd="meta.code", default=False)
+    det_omc: Mapped[bool] = col(Boolean, "Detected by OMC.", ucd="meta.code", default=False)
+    catalogue_id: Mapped[int | None] = col(
+        Integer,
+        "Catalogue version the position and class come from.",
+        ForeignKey("catalogues.catalogue_id", ondelete="SET NULL"),
+        nullable=True,
+        ucd="meta.id;meta.dataset",
+    )
+
+
+class SourceAlias(Base):
+    """Another name of a source, for name resolution."""
+
+    __tablename__ = "source_aliases"
+    __table_args__ = (
+        Index("ix_source_aliases_norm", "alias_norm"),
+        table_info("Alternative names of sources (used by the target resolver)."),
+    )
+
+    source_id: Mapped[str] = col(
+        String(16),
+        "Source identifier.",
+        ForeignKey("sources.source_id", ondelete="CASCADE"),
+        primary_key=True,
+        ucd="meta.id;src",
+        principal=True,
+    )
+    alias: Mapped[str] = col(
+        Text, "Alternative name.", ucd="meta.id", principal=True, primary_key=True
+    )
+    alias_norm: Mapped[str] = col(
+        Text, "Name normalised for matching (lower case, no spaces, '_' or '-').", ucd="meta.id"
+    )
+
+
+class SourceFlux(Base):
+    """A catalogue flux of a source in one band, with its provenance."""
+
+    __tablename__ = "source_fluxes"
+    __table_args__ = (table_info("Fluxes of sources per instrument band, with provenance."),)
+
+    source_id: Mapped[str] = col(
+        String(16),
+        "Source identifier.",
+        ForeignKey("sources.source_id", ondelete="CASCADE"),
+        primary_key=True,
+        ucd="meta.id;src",
+        principal=True,
+    )
+    band_id: Mapped[int] = col(
+        SmallInteger,
+        "Energy band of the flux.",
+        ForeignKey("energy_bands.band_id"),
+        primary_key=True,
+        ucd="meta.id",
+        principal=True,
+    )
+    catalogue_id: Mapped[int] = col(
+        Integer,
+        "Catalogue version the value comes from.",
+        ForeignKey("catalogues.catalogue_id", ondelete="CASCADE"),
+        primary_key=True,
+        ucd="meta.id;meta.dataset",
+    )
+    flux: Mapped[float | None] = col(
+        Double, "Flux in the band.", unit="mCrab", ucd="phot.flux", principal=True
+    )
+    flux_err: Mapped[float | None] = col(
+        Double, "1-sigma flux error.", unit="mCrab", ucd="stat.error;phot.flux"
+    )
+    detected: Mapped[bool] = col(Boolean, "Detected in this band.", ucd="meta.code", default=True)
+
+
+class Product(Base):
+    """A science product file (light curve, spectrum, response, mosaic, map) in the store."""
+
+    __tablename__ = "products"
+    __table_args__ = (
+        Index("ix_products_source_id", "source_id"),
+        Index("ix_products_epoch", "epoch"),
+        Index("ix_products_kind", "kind"),
+        table_info("Science products held in the object store."),
+    )
+
+    product_id: Mapped[str] = col(
+        Text, "Product identifier.", ucd="meta.id;meta.main", principal=True, primary_key=True
+    )
+    kind: Mapped[str] = col(
+        String(32),
+        "Product kind (light_curve, spectrum, arf, rmf, mosaic, image, ...).",
+        ucd="meta.code.class",
+        principal=True,
+    )
+    instrument: Mapped[str] = col(
+        String(16),
+        "Instrument of the product.",
+        ForeignKey("instruments.name"),
+        nullable=False,
+        ucd="meta.id;instr",
+        principal=True,
+    )
+    band_id: Mapped[int | None] = col(
+        SmallInteger,
+        "Energy band of the product, if any.",
+        ForeignKey("energy_bands.band_id"),
+        nullable=True,
+        ucd="meta.id",
+    )
+    source_id: Mapped[str | None] = col(
+        String(16),
+        "Source of the product, if any.",
+        ForeignKey("sources.source_id", ondelete="SET NULL"),
+        nullable=True,
+        ucd="meta.id;src",
+        principal=True,
+    )
+    epoch: Mapped[str | None] = col(
+        String(16), "ISLA epoch RRRR_OOOOOOOOOOO the product belongs to.", ucd="meta.id;obs"
+    )
+    revolution: Mapped[int | None] = col(
+        Integer, "Revolution of the product.", ucd="meta.id;obs.sequence"
+    )
+    obsid: Mapped[str | None] = col(String(11), "Observation of the product.", ucd="meta.id;obs")
+    t_min: Mapped[float | None] = col(
+        Double, "Start of the data (MJD, TT).", unit="d", ucd="time.start"
+    )
+    t_max: Mapped[float | None] = col(
+        Double, "End of the data (MJD, TT).", unit="d", ucd="time.end"
+    )
+    bucket: Mapped[str] = col(Text, "Object-store bucket.", ucd="meta.ref")
+    object_key: Mapped[str] = col(Text, "Object-store key.", ucd="meta.ref.url")
+    file_name: Mapped[str] = col(Text, "File name offered on download.", ucd="meta.id;meta.file")
+    size: Mapped[int] = col(BigInteger, "File size.", unit="byte", ucd="phys.size;meta.file")
+    sha256: Mapped[str] = col(String(64), "SHA-256 checksum.", ucd="meta.checksum")
+    content_type: Mapped[str] = col(Text, "MIME type.", ucd="meta.code.mime")
+    created_at: Mapped[dt.datetime] = col(
+        DateTime,
+        "When the product entered the archive (UTC).",
+        ucd="time.creation",
+        server_default=func.timezone("UTC", func.now()),
+    )
+    meta: Mapped[dict[str, Any]] = col(
+        JSONB, "Further product metadata.", ucd="meta.note", default=dict
+    )

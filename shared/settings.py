@@ -1,0 +1,187 @@
+"""Settings for every ISLA component, read from the environment (prefix ``ISLA_``).
+
+One class per concern, so that a service only depends on what it uses and an operator finds
+every knob of one concern in one place. All classes read the same environment and an optional
+``.env`` file in the working directory.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_COMMON = SettingsConfigDict(env_prefix="ISLA_", env_file=".env", extra="ignore")
+
+
+class DatabaseSettings(BaseSettings):
+    """Where the archive's Postgres (with pgSphere) lives."""
+
+    model_config = _COMMON
+
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the archive database, e.g. "
+            "postgresql+psycopg://isla@db:5432/isla. Unset: the launcher starts a private "
+            "Postgres cluster under the data folder and sets it for its children."
+        ),
+    )
+    database_reader_url: str | None = Field(
+        default=None,
+        description=(
+            "URL of a read-only role used for user queries (TAP). Unset: derived from "
+            "database_url with the user isla_reader."
+        ),
+    )
+    database_pool_size: int = Field(default=10, ge=1, description="Connections per process.")
+    database_connect_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds before a connection attempt is given up."
+    )
+    statement_timeout_ms: int = Field(
+        default=60_000, ge=100, description="Statement timeout applied to user queries (ms)."
+    )
+
+    @field_validator("database_url", "database_reader_url")
+    @classmethod
+    def _normalise_driver(cls, value: str | None) -> str | None:
+        """Accept plain ``postgresql://`` URLs and pin the psycopg 3 driver."""
+        if value and value.startswith(("postgresql://", "postgres://")):
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+
+class StorageSettings(BaseSettings):
+    """The S3-compatible object store that holds raw data and products."""
+
+    model_config = _COMMON
+
+    s3_endpoint: str | None = Field(
+        default=None,
+        description=(
+            "host:port or http(s)://host:port of the S3 server. Unset: the launcher starts an "
+            "embedded SeaweedFS S3 server on loopback."
+        ),
+    )
+    s3_access_key: str = Field(default="isla", description="S3 access key id.")
+    s3_secret_key: SecretStr = Field(
+        default=SecretStr("isla-local-secret"), description="S3 secret access key."
+    )
+    s3_region: str = Field(default="us-east-1", description="S3 region name sent in signatures.")
+    s3_raw_bucket: str = Field(default="isla-raw", description="Bucket of raw ScW (CONS) data.")
+    s3_products_bucket: str = Field(
+        default="isla-products", description="Bucket of science products and job results."
+    )
+    s3_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds before an S3 connection or read is given up."
+    )
+
+    @property
+    def secure(self) -> bool:
+        """Whether the endpoint is reached over TLS."""
+        return bool(self.s3_endpoint and self.s3_endpoint.startswith("https://"))
+
+    @property
+    def host(self) -> str:
+        """The endpoint as ``host:port``, the form the minio client takes."""
+        if not self.s3_endpoint:
+            raise ValueError("ISLA_S3_ENDPOINT is not set")
+        return self.s3_endpoint.split("://", 1)[-1].rstrip("/")
+
+
+class PeerSettings(BaseSettings):
+    """Base URLs under which the services find each other (they talk over HTTP)."""
+
+    model_config = _COMMON
+
+    base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Public base URL of the archive; used in links written into responses.",
+    )
+    tap_url: str | None = Field(default=None, description="TAP service base; default base_url.")
+    products_url: str | None = Field(
+        default=None, description="Products service base; default base_url."
+    )
+    raw_url: str | None = Field(
+        default=None, description="Raw data service base; default base_url."
+    )
+    ingest_url: str | None = Field(
+        default=None, description="Ingest service base; default base_url."
+    )
+    peer_timeout: float = Field(default=30.0, gt=0, description="Seconds for calls to peers.")
+
+    def peer(self, name: str) -> str:
+        """Base URL of peer ``name`` (tap, products, raw, ingest) without trailing slash."""
+        value = getattr(self, f"{name}_url") or self.base_url
+        return str(value).rstrip("/")
+
+
+class LimitSettings(BaseSettings):
+    """Limits that protect the service and keep it fair between users."""
+
+    model_config = _COMMON
+
+    maxrec_default: int = Field(default=100_000, ge=1, description="MAXREC when none is given.")
+    maxrec_hard: int = Field(default=10_000_000, ge=1, description="Largest MAXREC honoured.")
+    upload_max_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, description="Largest accepted upload (bytes)."
+    )
+    tarball_max_scws: int = Field(
+        default=500, ge=1, description="Most ScWs in one synchronous tarball."
+    )
+    bulk_streams_per_client: int = Field(
+        default=4, ge=1, description="Concurrent bulk downloads allowed per client address."
+    )
+
+
+class RuntimeSettings(BaseSettings):
+    """How the local launcher (``isla up``) runs the embedded stack."""
+
+    model_config = _COMMON
+
+    home: Path = Field(
+        default=Path(".isla"),
+        description="Data folder of the embedded runtime (Postgres cluster, S3 data, state).",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the web server binds to.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port of the one base URL.")
+    demo_scale: str = Field(default="demo", description="Scale of the demo archive to load.")
+    pg_bindir: Path | None = Field(
+        default=None,
+        description="Folder with initdb/pg_ctl; default: the Debian postgresql-15 binaries.",
+    )
+    startup_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds to wait for Postgres or S3 to answer."
+    )
+
+
+@lru_cache
+def database_settings() -> DatabaseSettings:
+    """The process-wide database settings (cached; tests clear the cache)."""
+    return DatabaseSettings()
+
+
+@lru_cache
+def storage_settings() -> StorageSettings:
+    """The process-wide object-store settings."""
+    return StorageSettings()
+
+
+@lru_cache
+def peer_settings() -> PeerSettings:
+    """The process-wide peer URLs."""
+    return PeerSettings()
+
+
+@lru_cache
+def limit_settings() -> LimitSettings:
+    """The process-wide limits."""
+    return LimitSettings()
+
+
+def clear_caches() -> None:
+    """Forget cached settings, e.g. after the launcher exported new environment values."""
+    for fn in (database_settings, storage_settings, peer_settings, limit_settings):
+        fn.cache_clear()

@@ -1,0 +1,154 @@
+"""Shared fixtures: a real embedded stack (Postgres + pgSphere, SeaweedFS S3) for the session.
+
+The stack is started once per test session in a temporary folder with the same code the
+launcher uses, so tests exercise the real runtime. ``archive`` is a migrated database holding
+the demo archive, served by the real gateway under uvicorn on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+
+from deploy.ports import free_port
+from deploy.postgres import EmbeddedPostgres
+from deploy.seaweed import SeaweedS3
+from shared import settings as cfg
+from shared.db import migrate
+from shared.settings import StorageSettings
+
+ACCESS_KEY = "isla-test"
+SECRET_KEY = "isla-test-secret"
+
+
+@dataclass
+class StackInfo:
+    """The session's servers and a migrated, empty database for tests that fill their own."""
+
+    pg: EmbeddedPostgres
+    s3_endpoint: str
+    home: Path
+    database_url: str
+    storage_settings: StorageSettings
+
+    def new_database(self, name: str, migrated: bool = True) -> str:
+        """Create (or recreate) database ``name`` in the session cluster; return its URL."""
+        with psycopg.connect(self.pg.admin_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = self.pg.database_url(name)
+        if migrated:
+            migrate.upgrade(url)
+        return url
+
+    def storage(self, raw_bucket: str, products_bucket: str) -> StorageSettings:
+        """Settings for this S3 server with the given buckets (tests keep theirs apart)."""
+        return StorageSettings(
+            s3_endpoint=self.s3_endpoint,
+            s3_access_key=ACCESS_KEY,
+            s3_secret_key=SECRET_KEY,
+            s3_raw_bucket=raw_bucket,
+            s3_products_bucket=products_bucket,
+        )
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackInfo]:
+    """Start a private Postgres and SeaweedFS for the whole session."""
+    # Not pytest's tmp_path: its root is private to the user, and when tests run as root the
+    # cluster runs as the unprivileged postgres account, which must reach the folder.
+    home = Path(tempfile.mkdtemp(prefix="isla-test-"))
+    home.chmod(0o755)
+    pg = EmbeddedPostgres(home)
+    pg.start(timeout=60)
+    weed = SeaweedS3(home / "s3", ACCESS_KEY, SECRET_KEY)
+    try:
+        endpoint = weed.start(timeout=90)
+        probe = StackInfo(pg, endpoint, home, "", StorageSettings())
+        url = probe.new_database("isla_empty")
+        yield StackInfo(pg, endpoint, home, url, probe.storage("gen-raw", "gen-products"))
+    finally:
+        weed.stop()
+        pg.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@dataclass
+class Archive:
+    """The demo archive in its own database, served over real HTTP."""
+
+    database_url: str
+    storage_settings: StorageSettings
+    base_url: str
+
+
+def _serve(app: str, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.05)
+    return server, thread
+
+
+@pytest.fixture(scope="session")
+def archive(stack: StackInfo) -> Iterator[Archive]:
+    """The demo archive generated once, with the gateway serving it on a free port."""
+    from shared.demo import generate
+    from shared.storage import ObjectStore
+
+    from shared.db.engine import make_sync_engine
+
+    url = stack.new_database("isla_demo")
+    storage = stack.storage("isla-raw", "isla-products")
+    store = ObjectStore.from_settings(storage)
+    store.ensure_buckets()
+    engine = make_sync_engine(cfg.DatabaseSettings(database_url=url))
+    generate(engine, store, scale="demo")
+    engine.dispose()
+    port = free_port()
+    env = {
+        "ISLA_DATABASE_URL": url,
+        "ISLA_S3_ENDPOINT": stack.s3_endpoint,
+        "ISLA_S3_ACCESS_KEY": ACCESS_KEY,
+        "ISLA_S3_SECRET_KEY": SECRET_KEY,
+        "ISLA_S3_RAW_BUCKET": "isla-raw",
+        "ISLA_S3_PRODUCTS_BUCKET": "isla-products",
+        "ISLA_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    cfg.clear_caches()
+    server, thread = _serve("deploy.gateway:app", port)
+    try:
+        yield Archive(url, storage, f"http://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        cfg.clear_caches()
+
+
+@pytest.fixture
+def client(archive: Archive) -> Iterator[httpx.Client]:
+    """An HTTP client on the served archive."""
+    with httpx.Client(base_url=archive.base_url, timeout=30) as c:
+        yield c

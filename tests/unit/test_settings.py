@@ -1,0 +1,45 @@
+"""Settings read the ISLA_ environment, normalise URLs and keep secrets secret."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared import settings as cfg
+
+
+def test_database_url_gets_the_psycopg_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ISLA_DATABASE_URL", "postgresql://u@db:5432/isla")
+    assert cfg.DatabaseSettings().database_url == "postgresql+psycopg://u@db:5432/isla"
+
+
+def test_unset_database_means_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ISLA_DATABASE_URL", raising=False)
+    assert cfg.DatabaseSettings(_env_file=None).database_url is None
+
+
+def test_storage_endpoint_forms(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ISLA_S3_ENDPOINT", "https://s3.example.org:9000/")
+    s = cfg.StorageSettings()
+    assert s.host == "s3.example.org:9000"
+    assert s.secure
+    assert "isla-local-secret" not in repr(s)
+
+
+def test_missing_endpoint_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ISLA_S3_ENDPOINT", raising=False)
+    with pytest.raises(ValueError, match="ISLA_S3_ENDPOINT"):
+        _ = cfg.StorageSettings(_env_file=None).host
+
+
+def test_peers_default_to_the_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ISLA_BASE_URL", "http://archive:8000/")
+    monkeypatch.setenv("ISLA_RAW_URL", "http://raw:8080")
+    peers = cfg.PeerSettings()
+    assert peers.peer("products") == "http://archive:8000"
+    assert peers.peer("raw") == "http://raw:8080"
+
+
+def test_limits_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ISLA_MAXREC_HARD", "0")
+    with pytest.raises(ValueError, match="maxrec_hard"):
+        cfg.LimitSettings()
