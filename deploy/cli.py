@@ -83,10 +83,9 @@ def start_stack(home: Path, exits: ExitStack, say: Callable[[str], None] = _say)
 
 def prepare_archive(load_demo: bool, scale: str, say: Callable[[str], None] = _say) -> None:
     """Apply migrations, create buckets, and load the demo archive into an empty database."""
-    from shared.storage import ObjectStore
-
     from shared.db import migrate
     from shared.db.engine import database_is_empty, make_sync_engine
+    from shared.storage import ObjectStore
 
     db = cfg.database_settings()
     assert db.database_url

@@ -217,6 +217,7 @@ def create_service(
         version=__version__,
         openapi_url=f"{prefix}/openapi.json",
         docs_url=f"{prefix}/docs",
+        swagger_ui_oauth2_redirect_url=f"{prefix}/docs/oauth2-redirect",
         redoc_url=None,
         lifespan=lifespan,
     )

@@ -29,22 +29,12 @@ class DatabaseSettings(BaseSettings):
             "Postgres cluster under the data folder and sets it for its children."
         ),
     )
-    database_reader_url: str | None = Field(
-        default=None,
-        description=(
-            "URL of a read-only role used for user queries (TAP). Unset: derived from "
-            "database_url with the user isla_reader."
-        ),
-    )
     database_pool_size: int = Field(default=10, ge=1, description="Connections per process.")
     database_connect_timeout: float = Field(
         default=5.0, gt=0, description="Seconds before a connection attempt is given up."
     )
-    statement_timeout_ms: int = Field(
-        default=60_000, ge=100, description="Statement timeout applied to user queries (ms)."
-    )
 
-    @field_validator("database_url", "database_reader_url")
+    @field_validator("database_url")
     @classmethod
     def _normalise_driver(cls, value: str | None) -> str | None:
         """Accept plain ``postgresql://`` URLs and pin the psycopg 3 driver."""
@@ -185,3 +175,34 @@ def clear_caches() -> None:
     """Forget cached settings, e.g. after the launcher exported new environment values."""
     for fn in (database_settings, storage_settings, peer_settings, limit_settings):
         fn.cache_clear()
+
+
+ALL_SETTINGS = (DatabaseSettings, StorageSettings, PeerSettings, LimitSettings, RuntimeSettings)
+"""Every settings class, in the order the configuration reference lists them."""
+
+
+def settings_reference() -> str:
+    """The configuration reference (docs/CONFIGURATION.md) as Markdown, from the classes."""
+    lines = [
+        "# Configuration",
+        "",
+        "Every component reads its settings from the environment (prefix `ISLA_`) or from a",
+        "`.env` file in the working directory. Each concern has its own settings class in",
+        "`shared/settings.py`. This page is generated from them:",
+        "`python -m shared.settings > docs/CONFIGURATION.md` (a test checks it is current).",
+    ]
+    for cls in ALL_SETTINGS:
+        lines += ["", f"## {cls.__name__}", "", (cls.__doc__ or "").strip(), ""]
+        lines += ["| variable | default | meaning |", "| --- | --- | --- |"]
+        for name, field in cls.model_fields.items():
+            default = field.default
+            if isinstance(default, SecretStr):
+                shown = "a development value: set your own"
+            else:
+                shown = "unset" if default is None else f"`{default}`"
+            lines.append(f"| `ISLA_{name.upper()}` | {shown} | {field.description} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(settings_reference(), end="")

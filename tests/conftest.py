@@ -108,10 +108,9 @@ def _serve(app: str, port: int) -> tuple[uvicorn.Server, threading.Thread]:
 @pytest.fixture(scope="session")
 def archive(stack: StackInfo) -> Iterator[Archive]:
     """The demo archive generated once, with the gateway serving it on a free port."""
+    from shared.db.engine import make_sync_engine
     from shared.demo import generate
     from shared.storage import ObjectStore
-
-    from shared.db.engine import make_sync_engine
 
     url = stack.new_database("isla_demo")
     storage = stack.storage("isla-raw", "isla-products")

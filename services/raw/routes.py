@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import StreamingResponse
-from shared.storage import ObjectStore
 from sqlalchemy import select
-from starlette.concurrency import iterate_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from shared.db.models import ScienceWindow, ScwFile
 from shared.integral import InvalidIdentifier, ScwId, format_revolution, parse_revolution
 from shared.integral import parse_scw_id as _parse_scw_id
 from shared.service import ServiceContext, context
+from shared.storage import ObjectNotFound, StorageUnavailable
 
 router = APIRouter(prefix="/raw", tags=["raw data"])
+log = logging.getLogger("isla.raw")
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 RETRY_AFTER = "30"
@@ -157,10 +159,6 @@ def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return first, last
 
 
-def _stream(store: ObjectStore, bucket: str, key: str, first: int, last: int) -> Iterator[bytes]:
-    yield from store.iter_object(bucket, key, start=first, end=last)
-
-
 @router.get(
     "/scw/{scw_id}/files/{name}",
     summary="One raw file of a science window (supports HTTP Range)",
@@ -193,9 +191,21 @@ async def get_scw_file(
     }
     if span:
         headers["Content-Range"] = f"bytes {first}-{last}/{entry.size}"
-    body: AsyncIterator[bytes] = iterate_in_threadpool(
-        _stream(ctx.store, ctx.store.raw_bucket, entry.object_key, first, last)
-    )
+    # Open the object before answering, so that an outage is a 503 rather than a 200 whose
+    # body breaks off; a failure after this point cuts the connection short of Content-Length,
+    # which clients see as an incomplete (resumable) download.
+    try:
+        stream = await run_in_threadpool(
+            ctx.store.iter_object, ctx.store.raw_bucket, entry.object_key, first, last
+        )
+    except (StorageUnavailable, ObjectNotFound) as exc:
+        log.error("raw file %s unavailable: %s", entry.object_key, exc)
+        raise HTTPException(
+            503,
+            "the object store cannot deliver this file now; retry later",
+            headers={"Retry-After": RETRY_AFTER},
+        ) from exc
+    body: AsyncIterator[bytes] = iterate_in_threadpool(stream)
     return StreamingResponse(
         body, status_code=206 if span else 200, headers=headers, media_type=entry.content_type
     )

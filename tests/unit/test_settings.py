@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from shared import settings as cfg
@@ -43,3 +45,11 @@ def test_limits_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ISLA_MAXREC_HARD", "0")
     with pytest.raises(ValueError, match="maxrec_hard"):
         cfg.LimitSettings()
+
+
+def test_configuration_reference_is_current() -> None:
+    doc = Path(__file__).parents[2] / "docs" / "CONFIGURATION.md"
+    assert doc.read_text() == cfg.settings_reference(), "run: python -m shared.settings"
+    for cls in cfg.ALL_SETTINGS:
+        for name, field in cls.model_fields.items():
+            assert field.description, name
