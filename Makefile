@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: up down test lint install install-system install-python bench clean
+.PHONY: up down test lint install install-system install-python clean
 
 ## up: install everything, start the embedded stack with the demo archive, serve it
 up: install
@@ -45,10 +45,6 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[test]'
 	touch $@
-
-## bench: run the benchmarks (see docs/BENCHMARKS.md)
-bench: install
-	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache *.egg-info

@@ -228,8 +228,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    """Apply migrations to the configured database."""
+    """Apply migrations to the configured database and create the buckets."""
     from shared.db import migrate
+    from shared.storage import ObjectStore
 
     url = cfg.database_settings().database_url
     if not url:
@@ -237,6 +238,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return 2
     migrate.upgrade(url)
     _say("database schema is current")
+    ObjectStore.from_settings(cfg.storage_settings()).ensure_buckets()
+    _say("buckets ready")
     return 0
 
 
