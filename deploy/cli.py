@@ -9,6 +9,7 @@ Ctrl-C or ``isla down``. Components it did not start are never stopped by it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -173,7 +174,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             proxy_headers=True,
             timeout_graceful_shutdown=5,
         )
-        uvicorn.Server(config).run()
+        # uvicorn re-raises the Ctrl-C it handled; the stop is already under way.
+        with contextlib.suppress(KeyboardInterrupt):
+            uvicorn.Server(config).run()
         _say("stopping ...")
     _say("stopped")
     return 0
@@ -186,7 +189,12 @@ def _alive(pid: Any) -> bool:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    return True
+    # An exited launcher whose parent has not reaped it yet is a zombie: it is gone.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def cmd_down(args: argparse.Namespace) -> int:

@@ -32,22 +32,26 @@ def home() -> Iterator[Path]:
 
 def _env(home: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ISLA_")}
-    env.update({"ISLA_HOME": str(home), "ISLA_PORT": str(port)})
+    env["ISLA_HOME"] = str(home)
+    if port:
+        env["ISLA_PORT"] = str(port)
     return env
 
 
 def _up(home: Path, port: int) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "deploy.cli", "up", "--no-demo"],
-        env=_env(home, port),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    # Output goes to a file: a pipe nobody reads would block the launcher once it is full.
+    with (home / "up.log").open("a") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "deploy.cli", "up", "--no-demo"],
+            env=_env(home, port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"isla up exited: {proc.stdout.read() if proc.stdout else ''}")
+            raise AssertionError(f"isla up exited: {(home / 'up.log').read_text()}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5).status_code == 200:
                 return proc
@@ -69,7 +73,7 @@ def _down(home: Path, port: int, proc: subprocess.Popen[str]) -> str:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     proc.wait(timeout=60)
-    return proc.stdout.read() if proc.stdout else ""
+    return (home / "up.log").read_text()
 
 
 def test_up_serves_everything_and_down_stops_it_and_data_is_reused(home: Path) -> None:
