@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from deploy.ports import port_is_free
 from deploy.postgres import EmbeddedPostgres, EmbeddedPostgresError
 from deploy.seaweed import SeaweedS3
@@ -143,6 +145,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             prepare_archive(not args.no_demo, args.scale or runtime.demo_scale)
         except (EmbeddedPostgresError, RuntimeError) as exc:
             _say(f"could not start: {exc}")
+            return 1
+        except OperationalError as exc:
+            _say(f"could not start: the database does not answer: {exc.orig or exc}")
             return 1
         _write_state(
             home,

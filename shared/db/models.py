@@ -76,6 +76,18 @@ def col(
     return mapped_column(type_, *args, comment=description, info=info, **kwargs)
 
 
+def ra_col(of: str = "") -> Any:
+    """The right ascension column every positional table has (ICRS, degrees)."""
+    what = f"Right ascension of {of} (ICRS)." if of else "Right ascension (ICRS)."
+    return col(Double, what, unit="deg", ucd="pos.eq.ra;meta.main", principal=True)
+
+
+def dec_col(of: str = "") -> Any:
+    """The declination column every positional table has (ICRS, degrees)."""
+    what = f"Declination of {of} (ICRS)." if of else "Declination (ICRS)."
+    return col(Double, what, unit="deg", ucd="pos.eq.dec;meta.main", principal=True)
+
+
 def table_info(description: str, *, utype: str | None = None) -> dict[str, Any]:
     """``__table_args__`` entry that documents a table."""
     return {"comment": description, "info": {"description": description, "utype": utype}}
@@ -229,20 +241,8 @@ class Observation(Base):
     rev_end: Mapped[int] = col(
         Integer, "Last revolution of the observation.", ucd="meta.id;obs.sequence"
     )
-    ra: Mapped[float] = col(
-        Double,
-        "Right ascension of the target (ICRS).",
-        unit="deg",
-        ucd="pos.eq.ra;meta.main",
-        principal=True,
-    )
-    dec: Mapped[float] = col(
-        Double,
-        "Declination of the target (ICRS).",
-        unit="deg",
-        ucd="pos.eq.dec;meta.main",
-        principal=True,
-    )
+    ra: Mapped[float] = ra_col("the target")
+    dec: Mapped[float] = dec_col("the target")
     pos: Mapped[Point] = col(SPoint(), "Target position (pgSphere spoint).", ucd="pos.eq")
     pattern: Mapped[str] = col(
         String(16),
@@ -323,20 +323,8 @@ class ScienceWindow(Base):
     end_ijd: Mapped[float] = col(
         Double, "End as INTEGRAL Julian Date (TT).", unit="d", ucd="time.end"
     )
-    ra: Mapped[float] = col(
-        Double,
-        "Right ascension of the pointing (X) axis (ICRS).",
-        unit="deg",
-        ucd="pos.eq.ra;meta.main",
-        principal=True,
-    )
-    dec: Mapped[float] = col(
-        Double,
-        "Declination of the pointing (X) axis (ICRS).",
-        unit="deg",
-        ucd="pos.eq.dec;meta.main",
-        principal=True,
-    )
+    ra: Mapped[float] = ra_col("the pointing (X) axis")
+    dec: Mapped[float] = dec_col("the pointing (X) axis")
     pos: Mapped[Point] = col(SPoint(), "Pointing axis (pgSphere spoint).", ucd="pos.eq")
     posangle: Mapped[float] = col(
         Double,
@@ -548,12 +536,8 @@ class CatalogueEntry(Base):
     source_id: Mapped[str | None] = col(
         String(16), "Archive source identifier the entry was merged into.", ucd="meta.id;src"
     )
-    ra: Mapped[float] = col(
-        Double, "Right ascension (ICRS).", unit="deg", ucd="pos.eq.ra;meta.main", principal=True
-    )
-    dec: Mapped[float] = col(
-        Double, "Declination (ICRS).", unit="deg", ucd="pos.eq.dec;meta.main", principal=True
-    )
+    ra: Mapped[float] = ra_col()
+    dec: Mapped[float] = dec_col()
     pos: Mapped[Point] = col(SPoint(), "Position (pgSphere spoint).", ucd="pos.eq")
     pos_err: Mapped[float | None] = col(
         Double, "Position error radius (90% confidence).", unit="arcmin", ucd="stat.error;pos"
@@ -586,12 +570,8 @@ class Source(Base):
         primary_key=True,
     )
     name: Mapped[str] = col(Text, "Preferred source name.", ucd="meta.id", principal=True)
-    ra: Mapped[float] = col(
-        Double, "Right ascension (ICRS).", unit="deg", ucd="pos.eq.ra;meta.main", principal=True
-    )
-    dec: Mapped[float] = col(
-        Double, "Declination (ICRS).", unit="deg", ucd="pos.eq.dec;meta.main", principal=True
-    )
+    ra: Mapped[float] = ra_col()
+    dec: Mapped[float] = dec_col()
     pos: Mapped[Point] = col(SPoint(), "Position (pgSphere spoint).", ucd="pos.eq")
     pos_err: Mapped[float | None] = col(
         Double,

@@ -126,3 +126,27 @@ def test_up_refuses_a_taken_port(home: Path) -> None:
         )
     assert result.returncode == 1
     assert f"port {port}" in result.stdout
+
+
+@pytest.mark.parametrize("down", ["database", "object store"])
+def test_up_reports_an_unreachable_dependency(home: Path, down: str) -> None:
+    dead = free_port()
+    env = _env(home, free_port())
+    if down == "database":
+        env["ISLA_DATABASE_URL"] = f"postgresql://isla@127.0.0.1:{dead}/isla"
+        env["ISLA_DATABASE_CONNECT_TIMEOUT"] = "2"
+    else:
+        env["ISLA_S3_ENDPOINT"] = f"http://127.0.0.1:{dead}"
+        env["ISLA_S3_TIMEOUT"] = "2"
+    result = subprocess.run(
+        [sys.executable, "-m", "deploy.cli", "up", "--no-demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "could not start" in result.stdout
+    assert down.split()[-1] in result.stdout.lower()
+    assert not (home / "runtime.json").exists()
