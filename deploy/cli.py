@@ -102,8 +102,7 @@ def prepare_archive(load_demo: bool, scale: str, say: Callable[[str], None] = _s
             from shared.demo import generate
 
             say(f"loading the demo archive (scale {scale}); this takes a minute ...")
-            report = generate(engine, store, scale=scale, progress=say)
-            say(f"demo archive loaded: {report}")
+            generate(engine, store, scale=scale, progress=say)
         elif load_demo:
             say("archive already holds data: reusing it")
     finally:

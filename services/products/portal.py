@@ -24,13 +24,18 @@ _SUMMARY = text(
            (SELECT count(*) FROM isla.science_windows) AS science_windows,
            (SELECT count(*) FROM isla.sources) AS sources,
            (SELECT count(*) FROM isla.products) AS products,
-           (SELECT coalesce(sum(raw_size), 0) FROM isla.science_windows) AS raw_bytes,
+           ((SELECT coalesce(sum(size), 0) FROM isla.scw_files)
+            + (SELECT coalesce(sum(size), 0) FROM isla.aux_files))::bigint AS raw_bytes,
            (SELECT min(start_time) FROM isla.revolutions) AS first_time,
            (SELECT max(end_time) FROM isla.revolutions) AS last_time,
-           (SELECT scw_id FROM isla.science_windows
-             WHERE scw_type = 'pointing' ORDER BY (scw_id = '008100430010') DESC, scw_id
-             LIMIT 1) AS example_scw,
-           (SELECT min(revolution) FROM isla.science_windows) AS example_rev
+           example.scw_id AS example_scw,
+           example.revolution AS example_rev
+      FROM (SELECT NULL) AS one
+      LEFT JOIN LATERAL (
+            SELECT scw_id, revolution FROM isla.science_windows
+             WHERE scw_type = 'pointing' AND raw_files > 0
+             ORDER BY (scw_id = '008100430010') DESC, scw_id
+             LIMIT 1) AS example ON true
     """
 )
 

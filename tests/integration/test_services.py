@@ -43,6 +43,12 @@ def test_landing_page_shows_what_the_archive_holds(client: httpx.Client, archive
     with engine.connect() as conn:
         scws = conn.execute(text("SELECT count(*) FROM isla.science_windows")).scalar()
         sources = conn.execute(text("SELECT count(*) FROM isla.sources")).scalar()
+        raw_bytes = conn.execute(
+            text(
+                "SELECT (SELECT sum(size) FROM isla.scw_files)"
+                " + (SELECT sum(size) FROM isla.aux_files)"
+            )
+        ).scalar()
     engine.dispose()
     assert scws and sources
     assert f">{scws:,}<" in page.text
@@ -50,6 +56,8 @@ def test_landing_page_shows_what_the_archive_holds(client: httpx.Client, archive
     assert f"{archive.base_url}/tap" in page.text
     summary = client.get("/api/summary").json()
     assert summary["science_windows"] == scws and summary["sources"] == sources
+    assert summary["raw_bytes"] == raw_bytes
+    assert summary["example_scw"] == "008100430010" and summary["example_rev"] == 81
 
 
 def test_landing_page_examples_work(client: httpx.Client, archive: Archive) -> None:
