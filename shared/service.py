@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared import __version__
 from shared.db.engine import make_async_engine
+from shared.db.migrate import head_revision
 from shared.settings import database_settings, peer_settings, storage_settings
 from shared.storage import ObjectStore
 
@@ -36,7 +37,7 @@ log = logging.getLogger("isla")
 READY_TIMEOUT = 3.0
 """Seconds each readiness check may take before the dependency counts as down."""
 
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = head_revision()
 """Alembic revision this code expects; /ready reports a stale schema."""
 
 

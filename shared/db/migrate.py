@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -27,3 +28,10 @@ def upgrade(url: str, revision: str = "head") -> None:
 def check(url: str) -> None:
     """Raise if the models and the migrations disagree (``alembic check``)."""
     command.check(alembic_config(url))
+
+
+def head_revision() -> str:
+    """The newest migration this code ships; services expect the database to be at it."""
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert head is not None, "the migrations folder holds no revision"
+    return head

@@ -65,20 +65,6 @@ from shared.integral.time import (
 )
 from shared.storage import ObjectStore
 
-__all__ = [
-    "DEFAULT_SEED",
-    "FIXED_CONTENT",
-    "SCALES",
-    "ArchiveNotEmpty",
-    "BrightSource",
-    "FixedContent",
-    "GenerationReport",
-    "Scale",
-    "bright_sources",
-    "generate",
-    "normalise_alias",
-]
-
 DEFAULT_SEED = 20021017
 """The default seed: INTEGRAL's launch date."""
 
