@@ -53,7 +53,7 @@ from shared.demo.fitsfiles import (
     jemx_units_on,
     orbit_file,
 )
-from shared.integral.ids import ScwId, source_id_from_position
+from shared.integral.ids import ScwId, normalise_source_name, source_id_from_position
 from shared.integral.time import (
     MISSION_START,
     REVOLUTION_PERIOD_SECONDS,
@@ -64,6 +64,9 @@ from shared.integral.time import (
     times_to_ijd,
 )
 from shared.storage import ObjectStore
+
+normalise_alias = normalise_source_name
+"""The resolver's name form (kept under the demo's name for its callers)."""
 
 DEFAULT_SEED = 20021017
 """The default seed: INTEGRAL's launch date."""
@@ -325,11 +328,6 @@ def bright_sources() -> list[BrightSource]:
         ra, dec = _POSITION_OVERRIDES.get(row["name"], (float(row["ra"]), float(row["dec"])))
         sources.append(BrightSource(row["name"], ra, dec, row["class"]))
     return sources
-
-
-def normalise_alias(name: str) -> str:
-    """A name as matched by the resolver: lower case without spaces, '_' or '-'."""
-    return name.lower().replace(" ", "").replace("_", "").replace("-", "")
 
 
 # --- Sky geometry ------------------------------------------------------------------------------

@@ -345,3 +345,12 @@ def source_id_from_position(ra_deg: float, dec_deg: float) -> str:
         f"J{ra_hours:02d}{ra_min:02d}{ra_s10 // 10:02d}.{ra_s10 % 10}"
         f"{sign}{dec_arcsec // 3600:02d}{dec_arcsec // 60 % 60:02d}{dec_arcsec % 60:02d}"
     )
+
+
+def normalise_source_name(name: str) -> str:
+    """A source name as the archive matches it: lower case, without spaces, '_' or '-'.
+
+    Name look-ups (target resolver, raw-data selections) compare this form with
+    ``source_aliases.alias_norm``, so 'Crab Nebula', 'crab_nebula' and 'CRAB-NEBULA' agree.
+    """
+    return name.lower().replace(" ", "").replace("_", "").replace("-", "")
