@@ -146,8 +146,9 @@ def _health_router(name: str, prefix: str) -> APIRouter:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if isinstance(exc.detail, str) else None
-        extra: dict[str, Any] = exc.detail if isinstance(exc.detail, dict) else {}
+        # A dict detail carries extra members (e.g. links) beside its "detail" text.
+        extra: dict[str, Any] = dict(exc.detail) if isinstance(exc.detail, dict) else {}
+        detail = exc.detail if isinstance(exc.detail, str) else extra.pop("detail", None)
         response = problem(exc.status_code, _TITLES.get(exc.status_code, "Error"), detail, **extra)
         if exc.headers:
             response.headers.update(exc.headers)
