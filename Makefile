@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: up down test lint install install-system install-python clean
+.PHONY: up down test lint install install-system install-python bench clean
 
 ## up: install everything, start the embedded stack with the demo archive, serve it
 up: install
@@ -24,17 +24,17 @@ test: install lint
 lint: install-python
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared services deploy tests
+	$(VENV)/bin/mypy shared services deploy tests bench
 
 install: install-system install-python
 
 # System packages: Postgres 15 + pgSphere (the embedded database), STILTS (the TAP validator),
 # the venv module. pgSphere 1.2.0's install script needs a fix on current Postgres 15 releases.
 install-system:
-	@if ! dpkg -s postgresql-15 postgresql-15-pgsphere stilts python3-venv >/dev/null 2>&1; then \
+	@if ! dpkg -s postgresql-15 postgresql-15-pgsphere stilts python3-venv curl wget >/dev/null 2>&1; then \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-			postgresql-15 postgresql-15-pgsphere stilts python3-venv python3-pip; \
+			postgresql-15 postgresql-15-pgsphere stilts python3-venv python3-pip curl wget; \
 	fi
 	$(SUDO) $(PYTHON) deploy/pgsphere_fix.py
 
@@ -45,6 +45,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[test]'
 	touch $@
+
+## bench: run the benchmarks (figures and commands in docs/BENCHMARKS.md)
+bench: install
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``); results and the exact commands are in docs/BENCHMARKS.md."""
