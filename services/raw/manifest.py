@@ -106,13 +106,28 @@ class Manifest:
             writer.writerow([f.scw_id, f.version, f.name, f.path, f.size, f.sha256, url])
         return out.getvalue()
 
-    def download_script(self, base_url: str, tool: str = "curl") -> str:
-        """A bash script fetching one tarball per ScW, resumable and parallel (``-j N``)."""
+    def per_scw(self) -> list[Manifest]:
+        """One manifest per ScW (what ``/raw/scw/{id}.tar`` serves)."""
+        return [
+            Manifest(
+                full.split(".")[0],
+                (full,),
+                tuple(f for f in self.files if f"{f.scw_id}.{f.version}" == full),
+            )
+            for full in self.scws
+        ]
+
+    def download_script(self, base_url: str, tar_sizes: dict[str, int], tool: str = "curl") -> str:
+        """A bash script fetching one tarball per ScW, resumable and parallel (``-j N``).
+
+        ``tar_sizes`` maps each ScW id to the size of its tarball: a file that already has it
+        is complete and is not asked for again (a server answers such a resume with 416).
+        """
         if tool == "curl":
             fetch = 'curl -fsSL --retry 5 -C - -o "$1.tar" "$BASE/raw/scw/$1.tar"'
         else:
             fetch = 'wget -q -c --tries=5 -O "$1.tar" "$BASE/raw/scw/$1.tar"'
-        ids = "\n".join(s.split(".")[0] for s in self.scws)
+        ids = "\n".join(f"{s.split('.')[0]} {tar_sizes[s.split('.')[0]]}" for s in self.scws)
         return f"""#!/usr/bin/env bash
 # ISLA raw data: {len(self.scws)} science windows, {self.total_size} bytes of files
 # selection: {shlex.quote(self.label)}  (manifest digest {self.digest})
@@ -129,14 +144,17 @@ while getopts "j:x" opt; do
 done
 export BASE EXTRACT
 fetch() {{
-  {fetch}
+  set -euo pipefail
+  if [ "$(stat -c %s "$1.tar" 2>/dev/null || echo 0)" != "$2" ]; then
+    {fetch}
+  fi
   if [ "$EXTRACT" = 1 ]; then
     mkdir -p "$1" && tar -xf "$1.tar" -C "$1" && (cd "$1" && sha256sum --quiet -c SHA256SUMS)
   fi
   echo "$1 done"
 }}
 export -f fetch
-xargs -P "$JOBS" -n 1 bash -c 'fetch "$0"' <<'SCWS'
+xargs -P "$JOBS" -L 1 bash -c 'fetch "$0" "$1"' <<'SCWS'
 {ids}
 SCWS
 """

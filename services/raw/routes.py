@@ -487,8 +487,9 @@ async def download_script(
     if tool not in ("curl", "wget"):
         raise HTTPException(400, "tool must be curl or wget")
     manifest = await resolve_params(params, ctx)
+    sizes = {m.label: Plan.tarball(m).size for m in manifest.per_scw()}
     return Response(
-        manifest.download_script(base_url(request), tool),
+        manifest.download_script(base_url(request), sizes, tool),
         media_type="text/x-shellscript",
         headers={"Content-Disposition": f'attachment; filename="{manifest.label}.sh"'},
     )

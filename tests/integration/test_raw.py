@@ -253,6 +253,7 @@ def test_download_script_fetches_and_verifies(client: httpx.Client, tmp_path: Pa
             check=False,
         )
         assert again.returncode == 0, again.stderr
+        assert again.stderr == "", again.stderr  # complete files are not requested again
 
 
 # --- ISLA compatibility ------------------------------------------------------------------------
