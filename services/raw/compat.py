@@ -22,7 +22,8 @@ router = APIRouter(tags=["ISLA compatibility"])
 
 SCW_PARAMETERS = {"scwid": "scw", "obsid": "obsid", "revid": "revolution", "propid": "proposal"}
 """ISLA's parameter names (any case) and the selection criteria they mean."""
-IGNORED = {"retrieval_type", "tapclient"}
+IGNORED = {"retrieval_type", "tapclient", "format"}
+"""Sent by ESA's clients on every request (astroquery's session adds format=votable_plain)."""
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "server"}
 
 
