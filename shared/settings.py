@@ -126,6 +126,32 @@ class LimitSettings(BaseSettings):
     )
 
 
+class TapSettings(BaseSettings):
+    """How the TAP service runs ADQL queries (environment prefix ``ISLA_TAP_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="ISLA_TAP_", env_file=".env", extra="ignore")
+
+    query_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a synchronous query may run in Postgres (statement_timeout).",
+    )
+    reader_role: str = Field(
+        default="isla_reader",
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        description=(
+            "Read-only database role every user query runs as (SET LOCAL ROLE); created by "
+            "migration 0002. Empty is not allowed: the role is defence in depth."
+        ),
+    )
+    fetch_rows: int = Field(
+        default=5000, ge=1, description="Rows fetched from the server-side cursor per batch."
+    )
+    metadata_ttl: float = Field(
+        default=60.0, ge=0, description="Seconds the TAP_SCHEMA metadata is cached in memory."
+    )
+
+
 class RuntimeSettings(BaseSettings):
     """How the local launcher (``isla up``) runs the embedded stack."""
 
@@ -171,13 +197,26 @@ def limit_settings() -> LimitSettings:
     return LimitSettings()
 
 
+@lru_cache
+def tap_settings() -> TapSettings:
+    """The process-wide TAP settings."""
+    return TapSettings()
+
+
 def clear_caches() -> None:
     """Forget cached settings, e.g. after the launcher exported new environment values."""
-    for fn in (database_settings, storage_settings, peer_settings, limit_settings):
+    for fn in (database_settings, storage_settings, peer_settings, limit_settings, tap_settings):
         fn.cache_clear()
 
 
-ALL_SETTINGS = (DatabaseSettings, StorageSettings, PeerSettings, LimitSettings, RuntimeSettings)
+ALL_SETTINGS = (
+    DatabaseSettings,
+    StorageSettings,
+    PeerSettings,
+    LimitSettings,
+    TapSettings,
+    RuntimeSettings,
+)
 """Every settings class, in the order the configuration reference lists them."""
 
 
@@ -200,7 +239,8 @@ def settings_reference() -> str:
                 shown = "a development value: set your own"
             else:
                 shown = "unset" if default is None else f"`{default}`"
-            lines.append(f"| `ISLA_{name.upper()}` | {shown} | {field.description} |")
+            prefix = str(cls.model_config.get("env_prefix", "ISLA_")).upper()
+            lines.append(f"| `{prefix}{name.upper()}` | {shown} | {field.description} |")
     return "\n".join(lines) + "\n"
 
 

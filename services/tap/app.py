@@ -1,6 +1,17 @@
 """The TAP service app (``uvicorn services.tap.app:app``), owner of ``/tap`` and ``/scs``."""
 
+from fastapi import FastAPI
+
+from services.tap.adql import warm_up
+from services.tap.errors import install_error_handler
+from services.tap.routes import router
 from shared.service import create_service
+
+
+def _warm_up(app: FastAPI) -> None:
+    # The ADQL parser's prediction cache starts cold (~0.3 s for the first query).
+    warm_up()
+
 
 app = create_service(
     "tap",
@@ -10,4 +21,7 @@ app = create_service(
         "IVOA Table Access Protocol over the INTEGRAL archive: ADQL queries on the science "
         "window, observation and source tables, asynchronous jobs and VO metadata."
     ),
+    routers=[router],
+    on_startup=_warm_up,
 )
+install_error_handler(app)

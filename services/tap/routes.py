@@ -1,0 +1,96 @@
+"""HTTP handlers of the TAP service: thin, the work is in sync.py, vosi.py and metadata.py."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.tap import vosi
+from services.tap.errors import TapError
+from services.tap.metadata import Metadata, MetadataCache
+from services.tap.params import IvoaParams, ivoa_params
+from services.tap.sync import run_sync, validate
+from shared.service import context
+from shared.settings import limit_settings, peer_settings, tap_settings
+
+router = APIRouter(prefix="/tap", tags=["tap"])
+
+XML = "application/xml"
+Params = Annotated[IvoaParams, Depends(ivoa_params)]
+
+
+def _engine(request: Request) -> AsyncEngine:
+    engine = context(request).engine
+    if engine is None:
+        raise TapError("the database is not configured", 503)
+    return engine
+
+
+async def _metadata(request: Request) -> Metadata:
+    cache: MetadataCache | None = getattr(request.app.state, "tap_metadata", None)
+    if cache is None:
+        cache = MetadataCache(tap_settings().metadata_ttl)
+        request.app.state.tap_metadata = cache
+    try:
+        return await cache.get(_engine(request))
+    except TapError:
+        raise
+    except Exception:
+        raise TapError("the table metadata cannot be read; is the schema migrated?", 503) from None
+
+
+def _base() -> str:
+    return f"{peer_settings().peer('tap')}/tap"
+
+
+@router.api_route("/sync", methods=["GET", "POST"])
+@router.api_route("/sync/", methods=["GET", "POST"], include_in_schema=False)
+async def sync(request: Request, params: Params) -> Response:
+    """Run an ADQL query synchronously (TAP 1.1 /sync)."""
+    sync_request = validate(params, limit_settings())
+    meta = await _metadata(request)
+    return await run_sync(_engine(request), sync_request, meta, tap_settings())
+
+
+@router.get("/availability")
+async def availability(request: Request) -> Response:
+    """VOSI availability: can the service reach its database."""
+    ctx = context(request)
+    ok, note = False, "the database is not configured"
+    if ctx.engine is not None:
+        try:
+            async with asyncio.timeout(3), ctx.engine.connect() as conn:
+                await conn.execute(text("SELECT 1 FROM tap_schema.schemas LIMIT 1"))
+            ok, note = True, "the service is accepting queries"
+        except Exception:
+            note = "the database does not answer"
+    return Response(vosi.availability(ok, note), media_type=XML)
+
+
+@router.get("/capabilities")
+async def capabilities() -> Response:
+    """VOSI capabilities with the TAPRegExt description."""
+    body = vosi.capabilities(_base(), limit_settings(), tap_settings().query_timeout)
+    return Response(body, media_type=XML)
+
+
+@router.get("/tables")
+async def tables(request: Request, params: Params) -> Response:
+    """VOSI tables; ``detail=min`` lists the tables without their columns."""
+    meta = await _metadata(request)
+    detail = (params.get_upper("DETAIL") or "max").lower() != "min"
+    return Response(vosi.tableset(meta, detail), media_type=XML)
+
+
+@router.get("/tables/{name}")
+async def table(request: Request, name: str) -> Response:
+    """VOSI description of one table."""
+    body = vosi.single_table(await _metadata(request), name)
+    if body is None:
+        raise TapError(f"Unknown table '{name}'", 404)
+    return Response(body, media_type=XML)
