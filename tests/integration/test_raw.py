@@ -453,3 +453,37 @@ def test_object_store_outage_is_503_with_retry_after(archive: Archive) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_astroquery_downloads_and_opens_science_windows(
+    archive: Archive, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """astroquery's ESA INTEGRAL client, unmodified, pointed at this archive by its conf."""
+    from astroquery.esa.integral import IntegralClass, conf
+
+    tap_url = f"{archive.base_url}/tap"
+    with (
+        conf.set_temp("ISLA_TAP_SERVER", tap_url),
+        conf.set_temp("ISLA_DATA_SERVER", f"{archive.base_url}/data?"),
+        conf.set_temp("ISLA_SERVLET", f"{tap_url}/sync/?PHASE=RUN"),
+    ):
+        isla = IntegralClass()
+        opened = isla.download_science_windows(
+            science_windows="008100430010", output_file=str(tmp_path / "one.tar")
+        )
+        assert opened, "the client found no FITS files in the download"
+        swg = next(f for f in opened if f["filename"] == "swg.fits")
+        assert swg["fits"][0].header["SWID"] == "008100430010"
+        assert {f["filename"] for f in opened} >= {"swg.fits", "isgri_events.fits.gz"}
+        by_obs = isla.download_science_windows(
+            observation_id=OBSID, output_file=str(tmp_path / "obs.tar"), read_fits=False
+        )
+        with tarfile.open(by_obs) as tar:
+            names = tar.getnames()
+        assert "SHA256SUMS" in names and any(n.endswith("/swg.fits") for n in names)
+        # The client's own error path: a 404 it reports as "No science windows have been found".
+        assert (
+            isla.download_science_windows(revolution="9999", output_file=str(tmp_path / "none.tar"))
+            is None
+        )
+        assert "No science windows have been found" in caplog.text
