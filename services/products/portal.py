@@ -29,10 +29,11 @@ _SUMMARY = text(
            (SELECT min(start_time) FROM isla.revolutions) AS first_time,
            (SELECT max(end_time) FROM isla.revolutions) AS last_time,
            example.scw_id AS example_scw,
-           example.revolution AS example_rev
+           example.revolution AS example_rev,
+           example.obsid AS example_obsid
       FROM (SELECT NULL) AS one
       LEFT JOIN LATERAL (
-            SELECT scw_id, revolution FROM isla.science_windows
+            SELECT scw_id, revolution, obsid FROM isla.science_windows
              WHERE scw_type = 'pointing' AND raw_files > 0
              ORDER BY (scw_id = '008100430010') DESC, scw_id
              LIMIT 1) AS example ON true
