@@ -23,19 +23,17 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 
-from deploy.ports import free_port
 from deploy.postgres import EmbeddedPostgres
 from deploy.seaweed import SeaweedS3
+from deploy.serve import service_process
 from shared.db import migrate
 from shared.settings import StorageSettings
 from shared.storage import ObjectStore
@@ -156,86 +154,70 @@ def run(size_mb: int, repeat: int, copies: int) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="isla-bench-"))
     home.chmod(0o755)
     pg, weed, env = _setup(home, size_mb, copies)
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "services.raw.app:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/raw/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        tar_url = f"{base}/raw/archive.tar?revolution={REV}"
-        big_url = f"{base}/raw/archive.tar?revolution={REV + 1}"
-        direct, through, ttfb = [], [], []
-        for _ in range(repeat):  # side by side in one run: direct, then through the service
-            direct.append(_direct(env))
-            result = _curl(tar_url)
-            through.append(result["speed"])
-            ttfb.append(result["ttfb"])
-        rss_idle = _rss_mb(proc.pid)
-        samples: list[float] = []
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.is_set():
-                samples.append(_rss_mb(proc.pid))
-                time.sleep(0.05)
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        big = _curl(big_url)
-        done.set()
-        sampler.join()
-        results: list[dict[str, float]] = []
-
-        def one() -> None:
-            results.append(_curl(tar_url))
-
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=one) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - t0
-        mib = 1024 * 1024
-        return {
-            "tarball_bytes": int(_curl(tar_url)["bytes"]),
-            "direct_MiBps": round(statistics.median(direct) / mib, 1),
-            "service_MiBps": round(statistics.median(through) / mib, 1),
-            "ratio": round(statistics.median(through) / statistics.median(direct), 3),
-            "ttfb_ms": round(statistics.median(ttfb) * 1000, 1),
-            "big_stream_bytes": int(big["bytes"]),
-            "big_stream_MiBps": round(big["speed"] / mib, 1),
-            "rss_idle_MB": round(rss_idle, 1),
-            "rss_peak_MB": round(max(samples), 1),
-            "concurrent8_total_MiBps": round(sum(r["bytes"] for r in results) / elapsed / mib, 1),
-            "concurrent8_each_MiBps_median": round(
-                statistics.median(r["speed"] for r in results) / mib, 1
-            ),
-            "repeat": repeat,
-        }
+        with service_process("services.raw.app:app", env) as (proc, base):
+            return _measure(proc, base, env, repeat)
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
         weed.stop()
         pg.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _measure(
+    proc: subprocess.Popen[bytes], base: str, env: dict[str, str], repeat: int
+) -> dict[str, Any]:
+    """The figures of every case against the running service."""
+    tar_url = f"{base}/raw/archive.tar?revolution={REV}"
+    big_url = f"{base}/raw/archive.tar?revolution={REV + 1}"
+    direct, through, ttfb = [], [], []
+    for _ in range(repeat):  # side by side in one run: direct, then through the service
+        direct.append(_direct(env))
+        result = _curl(tar_url)
+        through.append(result["speed"])
+        ttfb.append(result["ttfb"])
+    rss_idle = _rss_mb(proc.pid)
+    samples: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            samples.append(_rss_mb(proc.pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    big = _curl(big_url)
+    done.set()
+    sampler.join()
+    results: list[dict[str, float]] = []
+
+    def one() -> None:
+        results.append(_curl(tar_url))
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    mib = 1024 * 1024
+    return {
+        "tarball_bytes": int(_curl(tar_url)["bytes"]),
+        "direct_MiBps": round(statistics.median(direct) / mib, 1),
+        "service_MiBps": round(statistics.median(through) / mib, 1),
+        "ratio": round(statistics.median(through) / statistics.median(direct), 3),
+        "ttfb_ms": round(statistics.median(ttfb) * 1000, 1),
+        "big_stream_bytes": int(big["bytes"]),
+        "big_stream_MiBps": round(big["speed"] / mib, 1),
+        "rss_idle_MB": round(rss_idle, 1),
+        "rss_peak_MB": round(max(samples), 1),
+        "concurrent8_total_MiBps": round(sum(r["bytes"] for r in results) / elapsed / mib, 1),
+        "concurrent8_each_MiBps_median": round(
+            statistics.median(r["speed"] for r in results) / mib, 1
+        ),
+        "repeat": repeat,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,6 @@ import hashlib
 import io
 import os
 import subprocess
-import sys
 import tarfile
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from deploy.ports import free_port
+from deploy.serve import service_process
 from shared import settings as cfg
 from shared.storage import ObjectStore
 from tests.conftest import Archive
@@ -421,38 +421,13 @@ def test_a_store_fault_mid_stream_leaves_an_incomplete_file_that_resumes(
 
 
 def test_object_store_outage_is_503_with_retry_after(archive: Archive) -> None:
-    port, dead = free_port(), free_port()
+    dead = free_port()
     env = {**os.environ, "ISLA_S3_ENDPOINT": f"http://127.0.0.1:{dead}", "ISLA_S3_TIMEOUT": "1"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "services.raw.app:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = httpx.get(
-                    f"http://127.0.0.1:{port}/raw/scw/008100430010.tar", timeout=20
-                )
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
-        assert response.status_code == 503
-        assert response.headers["retry-after"] == "30"
-        assert response.headers["content-type"] == "application/problem+json"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with service_process("services.raw.app:app", env) as (_, base):
+        response = httpx.get(f"{base}/raw/scw/008100430010.tar", timeout=20)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "30"
+    assert response.headers["content-type"] == "application/problem+json"
 
 
 def test_astroquery_downloads_and_opens_science_windows(

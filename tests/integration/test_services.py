@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
 from deploy.ports import free_port
+from deploy.serve import service_process
 from tests.conftest import Archive
 
 pytestmark = pytest.mark.integration
@@ -139,7 +137,6 @@ def test_cors_for_browser_clients(client: httpx.Client) -> None:
 
 def test_ready_names_what_is_down() -> None:
     """A service whose database and object store are unreachable answers 503, naming both."""
-    port = free_port()
     dead = free_port()
     env = {
         **os.environ,
@@ -148,35 +145,11 @@ def test_ready_names_what_is_down() -> None:
         "ISLA_S3_TIMEOUT": "1",
         "ISLA_DATABASE_CONNECT_TIMEOUT": "1",
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "services.raw.app:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=15)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+    with service_process("services.raw.app:app", env) as (_, base):
+        response = httpx.get(f"{base}/ready", timeout=15)
         assert response.status_code == 503
         body = response.json()
         assert body["checks"]["database"]["ok"] is False
         assert body["checks"]["object_store"]["ok"] is False
         assert "database" in body["detail"] and "object_store" in body["detail"]
-        assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        assert httpx.get(f"{base}/health").status_code == 200
