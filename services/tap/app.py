@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from services.tap.adql import warm_up
 from services.tap.errors import install_error_handler
 from services.tap.routes import router
+from services.tap.scs import router as scs_router
 from shared.service import create_service
 
 
@@ -19,9 +20,10 @@ app = create_service(
     title="ISLA TAP service",
     description=(
         "IVOA Table Access Protocol over the INTEGRAL archive: ADQL queries on the science "
-        "window, observation and source tables, asynchronous jobs and VO metadata."
+        "window, observation and source tables, asynchronous jobs and VO metadata; ObsCore "
+        "(ivoa.obscore) and Simple Cone Search (/scs) over the source catalogue."
     ),
-    routers=[router],
+    routers=[router, scs_router],
     on_startup=_warm_up,
 )
 install_error_handler(app)

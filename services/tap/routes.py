@@ -10,11 +10,11 @@ from fastapi.responses import Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.tap import vosi
+from services.tap import examples, vosi
 from services.tap.errors import TapError
 from services.tap.metadata import Metadata, MetadataCache
 from services.tap.params import IvoaParams, ivoa_params
-from services.tap.sync import run_sync, validate
+from services.tap.sync import run_sync, validate, view_settings
 from shared.service import context
 from shared.settings import limit_settings, peer_settings, tap_settings
 
@@ -54,7 +54,9 @@ async def sync(request: Request, params: Params) -> Response:
     """Run an ADQL query synchronously (TAP 1.1 /sync)."""
     sync_request = validate(params, limit_settings())
     meta = await _metadata(request)
-    return await run_sync(_engine(request), sync_request, meta, tap_settings())
+    return await run_sync(
+        _engine(request), sync_request, meta, tap_settings(), view_settings(peer_settings())
+    )
 
 
 @router.get("/availability")
@@ -77,6 +79,12 @@ async def capabilities() -> Response:
     """VOSI capabilities with the TAPRegExt description."""
     body = vosi.capabilities(_base(), limit_settings(), tap_settings().query_timeout)
     return Response(body, media_type=XML)
+
+
+@router.get("/examples")
+async def examples_document() -> Response:
+    """DALI examples: INTEGRAL questions in ADQL (XHTML with RDFa)."""
+    return Response(examples.document(), media_type="application/xhtml+xml")
 
 
 @router.get("/tables")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -92,18 +92,30 @@ class QueryRun:
         role: str,
         time_limit: float,
         batch: int,
+        session: Mapping[str, str] | None = None,
     ) -> QueryRun:
-        """Open the transaction, start the query and fetch the first batch."""
+        """Open the transaction, start the query and fetch the first batch.
+
+        ``session`` holds transaction-local settings for the views (``isla.raw_url``: the
+        base of ivoa.obscore's access_url), set with the others in the same round trip.
+        """
         conn = await engine.connect()
         try:
             raw = await conn.get_raw_connection()
             pconn: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
             async with pconn.cursor() as setup:
                 await setup.execute("SET TRANSACTION READ ONLY")
+                extra = dict(session or {})
                 await setup.execute(
-                    "SELECT set_config('statement_timeout', %s, true), "
-                    "set_config('search_path', %s, true)",
-                    (str(max(1, round(time_limit * 1000))), SEARCH_PATH),
+                    pgsql.SQL(
+                        "SELECT set_config('statement_timeout', %s, true), "
+                        "set_config('search_path', %s, true){}"
+                    ).format(pgsql.SQL(", set_config(%s, %s, true)" * len(extra))),
+                    (
+                        str(max(1, round(time_limit * 1000))),
+                        SEARCH_PATH,
+                        *[v for item in extra.items() for v in item],
+                    ),
                 )
                 await setup.execute(pgsql.SQL("SET LOCAL ROLE {}").format(pgsql.Identifier(role)))
             cursor = pconn.cursor(name="isla_tap_query")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -16,9 +16,10 @@ from services.tap.errors import TapError
 from services.tap.metadata import Metadata, PublishedColumn
 from services.tap.params import IvoaParams
 from services.tap.runner import QueryFailedError, QueryRun
-from shared.settings import LimitSettings, TapSettings
+from shared.settings import LimitSettings, PeerSettings, TapSettings
+from shared.vo.obscore import PRODUCTS_URL_SETTING, URL_SETTING
 from shared.vo.results import FORMATS, ResultField, ResultWriter, writer_for
-from shared.vo.types import vo_type
+from shared.vo.types import REGION, vo_type
 
 log = logging.getLogger("isla.tap")
 
@@ -66,6 +67,11 @@ def validate(params: IvoaParams, limits: LimitSettings) -> SyncRequest:
     return SyncRequest(query=query, maxrec=min(maxrec, limits.maxrec_hard), format=fmt)
 
 
+def view_settings(peers: PeerSettings) -> dict[str, str]:
+    """The Postgres settings ivoa.obscore builds its access URLs from (this service's peers)."""
+    return {URL_SETTING: peers.peer("raw"), PRODUCTS_URL_SETTING: peers.peer("products")}
+
+
 def result_fields(
     parsed: ParsedQuery, names: Sequence[str], type_names: Sequence[str], meta: Metadata
 ) -> list[ResultField]:
@@ -81,6 +87,9 @@ def result_fields(
         out_name = name if count == 0 else f"{name}_{count + 1}"
         source = _source_column(parsed, name, tables, catalog)
         vo = vo_type(typname)
+        if source is not None and source.vo.xtype == REGION.xtype and typname == "spoly":
+            # Published as an STC-S region (ObsCore's s_region), not as a DALI polygon.
+            vo = source.vo
         if source is not None:
             doc = source.field(out_name)
             fields.append(ResultField(out_name, vo, doc.unit, doc.ucd, doc.utype, doc.description))
@@ -117,8 +126,12 @@ async def run_sync(
     request: SyncRequest,
     meta: Metadata,
     settings: TapSettings,
+    session: Mapping[str, str] | None = None,
 ) -> StreamingResponse:
-    """Compile, start and stream one synchronous query."""
+    """Compile, start and stream one synchronous query.
+
+    ``session``: transaction-local Postgres settings the views read (see :func:`view_settings`).
+    """
     try:
         parsed, sql = compile_adql(request.query, meta.catalog())
     except AdqlError as exc:
@@ -132,6 +145,7 @@ async def run_sync(
             role=settings.reader_role,
             time_limit=settings.query_timeout,
             batch=settings.fetch_rows,
+            session=session,
         )
     except QueryFailedError as exc:
         raise TapError(exc.message, exc.status) from None

@@ -7,6 +7,7 @@ from pydantic_xml import BaseXmlModel
 from vo_models.tapregext.models import (
     DataLimit,
     DataLimits,
+    DataModelType,
     Language,
     LanguageFeature,
     LanguageFeatureList,
@@ -24,7 +25,7 @@ from vo_models.vodataservice.models import (
     TableParam,
     TableSchema,
 )
-from vo_models.voresource.models import AccessURL, Capability
+from vo_models.voresource.models import AccessURL, Capability, WebBrowser
 from vo_models.vosi.availability.models import Availability
 from vo_models.vosi.capabilities.models import VOSICapabilities
 from vo_models.vosi.tables.models import VOSITable, VOSITableSet
@@ -58,6 +59,10 @@ OUTPUT_FORMATS = [
 _GEO = "ivo://ivoa.net/std/TAPRegExt#features-adqlgeo"
 _STRING = "ivo://ivoa.net/std/TAPRegExt#features-adql-string"
 _OFFSET = "ivo://ivoa.net/std/TAPRegExt#features-adql-offset"
+OBSCORE_DM = "ivo://ivoa.net/std/ObsCore#core-1.1"
+"""The data model ivoa.obscore implements (ESASky and taplint look for it)."""
+EXAMPLES = "ivo://ivoa.net/std/DALI#examples"
+"""The DALI 1.1 examples capability (served at ``<tap>/examples``)."""
 
 
 def _xml(model: BaseXmlModel) -> bytes:
@@ -87,6 +92,7 @@ def capabilities(base: str, limits: LimitSettings, timeout: float) -> bytes:
     access = [AccessURL(value=AnyUrl(base), use="base")]
     tap = TableAccess(
         interface=[ParamHTTP(role="std", version="1.1", access_url=access)],
+        data_model=[DataModelType(value="ObsCore-1.1", ivo_id=OBSCORE_DM)],
         language=[
             Language(
                 name="ADQL",
@@ -112,6 +118,12 @@ def capabilities(base: str, limits: LimitSettings, timeout: float) -> bytes:
             _vosi("capabilities", f"{base}/capabilities"),
             _vosi("availability", f"{base}/availability"),
             _vosi("tables", f"{base}/tables"),
+            Capability(
+                standard_id=AnyUrl(EXAMPLES),
+                interface=[
+                    WebBrowser(access_url=[AccessURL(value=AnyUrl(f"{base}/examples"), use="full")])
+                ],
+            ),
         ]
     )
     return _xml(caps)

@@ -56,11 +56,21 @@ def _degrees_pairs(text: str) -> list[float]:
     return out
 
 
+def stc_s(shape: str) -> str | None:
+    """A pgSphere polygon's text output as an STC-S string in degrees (None when empty)."""
+    flat = _degrees_pairs(shape)
+    if not flat:
+        return None
+    return "Polygon ICRS " + " ".join(f"{v:.10g}" for v in flat)
+
+
 def to_python(value: Any, vo: VOType) -> Any:
     """A database value in the form the VO type asks for (None stays None)."""
     if value is None:
         return None
     xtype = vo.xtype
+    if xtype == "adql:REGION":
+        return stc_s(str(value))
     if xtype in ("point", "polygon"):
         return _degrees_pairs(str(value))
     if xtype == "circle":
@@ -162,6 +172,24 @@ def _xml_id(name: str) -> str:
 def error_votable(message: str) -> bytes:
     """A DALI error document: RESOURCE type=results with INFO QUERY_STATUS=ERROR."""
     return _votable([], "ERROR", message).encode("utf-8")
+
+
+def scs_error_votable(message: str) -> bytes:
+    """A Simple Cone Search 1.03 error: ``<INFO name="Error" value="...">`` (SCS §3.3).
+
+    The DALI ``QUERY_STATUS`` INFO is written too, so that current clients (pyvo) that look
+    for it report the message as well.
+    """
+    vot = VOTableFile(version="1.4")
+    resource = Resource(type="results")
+    vot.resources.append(resource)
+    resource.infos.append(Info(ID="Error", name="Error", value=message))
+    status = Info(name="QUERY_STATUS", value="ERROR")
+    status.content = message
+    resource.infos.append(status)
+    out = io.BytesIO()
+    vot.to_xml(out)
+    return out.getvalue()
 
 
 class VOTableWriter:

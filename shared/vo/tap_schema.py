@@ -1,12 +1,15 @@
 """TAP_SCHEMA: what the TAP service publishes, generated from the schema metadata.
 
 The published tables are the archive's own tables (``isla``, described by the models' ``info``),
-the ISLA compatibility views (``ila``, described here) and TAP_SCHEMA itself. Types, column
+the ISLA compatibility views (``ila``, described here), the ObsCore 1.1 view ``ivoa.obscore``
+(described in :mod:`shared.vo.obscore`) and TAP_SCHEMA itself. Types, column
 order and indexes are read from the database catalog, so TAP_SCHEMA always matches what a
 query really returns; descriptions, units, UCDs and utypes come from the metadata.
 
 :func:`refresh` rewrites the TAP_SCHEMA rows; migration 0002 runs it, and every later migration
-that changes a published table or view must run it again.
+that changes a published table or view must run it again. Tables that a later migration
+creates (``ivoa.obscore``, migration 0003) are marked ``required=False`` and published only
+once they exist, so that the earlier migrations' calls keep working.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from sqlalchemy import Connection, text
 from vo_models.vodataservice.models import ADQL_SQL_KEYWORDS
 
 from shared.db.models import Base
-from shared.vo.types import vo_type
+from shared.vo.types import VOType, vo_type
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class ColumnDoc:
     utype: str | None = None
     principal: bool = False
     std: bool = False
+    vo: VOType | None = None
+    """How the column is written when not as its database type says (ObsCore's s_region)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class TableDoc:
     table_type: str = "table"
     utype: str | None = None
     columns: dict[str, ColumnDoc] = field(default_factory=dict)
+    required: bool = True
+    """False for tables a later migration creates: skipped by :func:`refresh` until they exist."""
 
     @property
     def qualified(self) -> str:
@@ -55,11 +62,12 @@ SCHEMAS: dict[str, str] = {
     "catalogues and products.",
     "ila": "ISLA compatibility views: the tables ESA's ISLA TAP service and astroquery's "
     "astroquery.esa.integral client query.",
+    "ivoa": "IVOA standard data models: the ObsCore 1.1 table of observations (ivoa.obscore).",
     "TAP_SCHEMA": "Metadata of the tables and columns this service publishes (TAP 1.1).",
 }
 """Published schemas and their descriptions, in display order."""
 
-DB_SCHEMA = {"isla": "isla", "ila": "ila", "TAP_SCHEMA": "tap_schema"}
+DB_SCHEMA = {"isla": "isla", "ila": "ila", "ivoa": "ivoa", "TAP_SCHEMA": "tap_schema"}
 """Postgres schema of each published schema (ADQL folds the unquoted TAP_SCHEMA to it)."""
 
 
@@ -263,8 +271,11 @@ def model_tables() -> list[TableDoc]:
 
 
 def published_tables() -> list[TableDoc]:
-    """Every published table, in display order."""
-    return [*model_tables(), *ILA_VIEWS, *TAP_SCHEMA_TABLES]
+    """Every table that may be published, in display order."""
+    # Imported here: shared.vo.obscore builds on this module's ColumnDoc and TableDoc.
+    from shared.vo.obscore import OBSCORE_TABLE
+
+    return [*model_tables(), *ILA_VIEWS, OBSCORE_TABLE, *TAP_SCHEMA_TABLES]
 
 
 _RESERVED = frozenset(ADQL_SQL_KEYWORDS)
@@ -339,7 +350,19 @@ def refresh(conn: Connection) -> None:
     """
     for table in ("key_columns", "keys", "columns", "tables", "schemas"):
         conn.execute(text(f"DELETE FROM tap_schema.{table}"))  # noqa: S608 - fixed names
-    for index, (name, description) in enumerate(SCHEMAS.items()):
+    present: list[tuple[TableDoc, list[Any]]] = []
+    for doc in published_tables():
+        rows = list(
+            conn.execute(_CATALOG, {"schema": DB_SCHEMA[doc.schema], "table": doc.name}).all()
+        )
+        if rows:
+            present.append((doc, rows))
+        elif doc.required:
+            raise RuntimeError(f"published table {doc.qualified} does not exist")
+    # A schema is listed only when it has a published table (ivoa before migration 0003).
+    with_tables = {doc.schema for doc, _ in present}
+    schemas = [(n, d) for n, d in SCHEMAS.items() if n in with_tables]
+    for index, (name, description) in enumerate(schemas):
         conn.execute(
             text(
                 "INSERT INTO tap_schema.schemas (schema_name, description, schema_index) "
@@ -347,7 +370,7 @@ def refresh(conn: Connection) -> None:
             ),
             {"n": name, "d": description, "i": index},
         )
-    for t_index, doc in enumerate(published_tables()):
+    for t_index, (doc, rows) in enumerate(present):
         conn.execute(
             text(
                 "INSERT INTO tap_schema.tables "
@@ -363,12 +386,9 @@ def refresh(conn: Connection) -> None:
                 "i": t_index,
             },
         )
-        rows = conn.execute(_CATALOG, {"schema": DB_SCHEMA[doc.schema], "table": doc.name}).all()
-        if not rows:
-            raise RuntimeError(f"published table {doc.qualified} does not exist")
         for c_index, (name, typname, _attnum, indexed) in enumerate(rows):
             cdoc = doc.columns.get(name, ColumnDoc(""))
-            vt = vo_type(typname)
+            vt = cdoc.vo or vo_type(typname)
             conn.execute(
                 text(
                     "INSERT INTO tap_schema.columns (table_name, column_name, datatype, "

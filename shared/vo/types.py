@@ -30,6 +30,15 @@ TEXT = VOType("char", "*")
 UNICODE = VOType("unicodeChar", "*")
 """Free text that may hold any character (names, descriptions)."""
 
+REGION = VOType("char", "*", "adql:REGION")
+"""A pgSphere shape written as an STC-S string (``Polygon ICRS ra1 dec1 ...``, degrees).
+
+ObsCore 1.1 types ``s_region`` as an ADQL region in a ``char`` column (what taplint checks,
+and what ESASky and Aladin draw footprints from); the column stays a pgSphere ``spoly`` in
+the database, so that ``CONTAINS``/``INTERSECTS`` on it use the GiST index. Elsewhere shapes
+are DALI arrays (xtype polygon, circle, point).
+"""
+
 # Keyed by pg_type.typname. pgSphere values are sent as degrees in the DALI xtypes (point is
 # [ra, dec], circle [ra, dec, radius], polygon the flat vertex list), as DALI 1.1 says.
 BY_TYPNAME: dict[str, VOType] = {

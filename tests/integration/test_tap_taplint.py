@@ -1,8 +1,8 @@
 """STILTS taplint, the IVOA TAP validator, against the served demo archive.
 
-Every stage that applies to what the service offers today runs; the asynchronous stages
-(QAS, UWS) wait for /tap/async. ObsCore, upload and examples stages run too and pass because
-the capabilities do not declare those features yet.
+Every stage that applies to what the service offers today runs, including ObsCore (OBS) and
+the DALI examples (EXA), which the capabilities declare; the asynchronous stages (QAS, UWS)
+wait for /tap/async, and the upload stage for UPLOAD.
 """
 
 from __future__ import annotations

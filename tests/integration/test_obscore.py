@@ -1,0 +1,130 @@
+"""ObsCore 1.1 (ivoa.obscore) on the served demo archive, through pyvo like a VO client."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import pyvo
+from sqlalchemy import create_engine, text
+
+from shared.vo.obscore import AUTHORITY, OBSCORE_COLUMNS, RAW_COLLECTION
+from tests.conftest import Archive
+
+pytestmark = pytest.mark.integration
+
+CRAB = (83.63, 22.01)
+CRAB_IN_FIELD = f"CONTAINS(POINT('ICRS', {CRAB[0]}, {CRAB[1]}), s_region) = 1"
+
+
+@pytest.fixture(scope="module")
+def tap(archive: Archive) -> pyvo.dal.TAPService:
+    return pyvo.dal.TAPService(f"{archive.base_url}/tap")
+
+
+def _sql_scalar(archive: Archive, sql: str) -> int:
+    engine = create_engine(archive.database_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text(sql)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_one_row_per_pointing_science_window(tap: pyvo.dal.TAPService, archive: Archive) -> None:
+    expected = _sql_scalar(
+        archive, "SELECT count(*) FROM isla.science_windows WHERE scw_type = 'pointing'"
+    )
+    got = tap.run_sync(
+        f"SELECT COUNT(*) AS n FROM ivoa.obscore WHERE obs_collection = '{RAW_COLLECTION}'"
+    ).to_table()
+    assert expected > 0
+    assert int(got["n"][0]) == expected
+
+
+def test_crab_science_windows_by_footprint(tap: pyvo.dal.TAPService, archive: Archive) -> None:
+    expected = _sql_scalar(
+        archive,
+        "SELECT count(*) FROM isla.science_windows WHERE scw_type = 'pointing' AND "
+        f"fov_isgri @> spoint(radians({CRAB[0]}), radians({CRAB[1]}))",
+    )
+    rows = tap.run_sync(
+        "SELECT obs_id, obs_publisher_did, dataproduct_type, calib_level, access_url, "
+        "access_format, s_region, t_min, t_max, em_min, em_max, instrument_name "
+        f"FROM ivoa.obscore WHERE {CRAB_IN_FIELD}",
+        maxrec=100_000,
+    ).to_table()
+    assert expected > 0
+    assert len(rows) == expected
+    first = rows[0]
+    assert first["dataproduct_type"] == "event"
+    assert first["calib_level"] == 1
+    assert first["instrument_name"] == "IBIS/ISGRI"
+    assert first["access_format"] == "application/x-tar"
+    assert first["obs_publisher_did"] == f"ivo://{AUTHORITY}/isla?scw/{first['obs_id']}.001"
+    assert first["access_url"] == f"{archive.base_url}/raw/scw/{first['obs_id']}.tar"
+    # STC-S, as ObsCore 1.1 types s_region: at least three (ra, dec) vertices in degrees.
+    region = str(first["s_region"]).split()
+    assert region[:2] == ["Polygon", "ICRS"]
+    assert len(region) >= 8
+    assert all(0 <= float(v) < 360 for v in region[2::2])
+    assert 52500 < first["t_min"] < first["t_max"] < 60800  # MJD within the mission
+    # 1 MeV and 15 keV in metres.
+    assert first["em_min"] == pytest.approx(1.2398e-12, rel=1e-3)
+    assert first["em_max"] == pytest.approx(8.2656e-11, rel=1e-3)
+
+
+def test_access_url_downloads_the_tarball(tap: pyvo.dal.TAPService) -> None:
+    rows = tap.run_sync(
+        f"SELECT TOP 1 access_url, access_estsize FROM ivoa.obscore WHERE {CRAB_IN_FIELD}"
+    ).to_table()
+    url = str(rows["access_url"][0])
+    with httpx.stream("GET", url, timeout=60) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/x-tar")
+        size = sum(len(chunk) for chunk in response.iter_bytes())
+    # access_estsize is an estimate in kbyte: the tar headers add a little.
+    assert size > 0
+    assert abs(size / 1024 - int(rows["access_estsize"][0])) < 0.1 * size / 1024 + 64
+
+
+def test_tap_schema_describes_obscore(tap: pyvo.dal.TAPService) -> None:
+    rows = tap.run_sync(
+        "SELECT column_name, utype, ucd, unit, datatype, xtype, std FROM TAP_SCHEMA.columns "
+        "WHERE table_name = 'ivoa.obscore' ORDER BY column_index"
+    ).to_table()
+    got = {str(r["column_name"]): r for r in rows}
+    assert list(got) == list(OBSCORE_COLUMNS)
+    assert len(got) == 30
+    for name, doc in OBSCORE_COLUMNS.items():
+        assert got[name]["utype"] == doc.utype, name
+        assert got[name]["ucd"] == doc.ucd, name
+        assert (str(got[name]["unit"]) or None) == doc.unit, name
+        assert got[name]["std"] == 1
+    assert got["s_ra"]["ucd"] == "pos.eq.ra"
+    assert got["access_estsize"]["unit"] == "kbyte"
+    assert got["em_min"]["unit"] == "m"
+    assert got["s_region"]["xtype"] == "adql:REGION"
+    assert got["s_region"]["datatype"] == "char"
+    assert not got["s_region"]["unit"]
+    assert got["access_estsize"]["datatype"] == "long"
+    assert got["calib_level"]["datatype"] == "int"
+    tables = tap.run_sync(
+        "SELECT table_type, utype FROM TAP_SCHEMA.tables WHERE table_name = 'ivoa.obscore'"
+    ).to_table()
+    assert tables["table_type"][0] == "view"
+    assert tables["utype"][0] == "ivo://ivoa.net/std/ObsCore#table-1.1"
+
+
+def test_capabilities_declare_obscore(archive: Archive) -> None:
+    body = httpx.get(f"{archive.base_url}/tap/capabilities", timeout=30).text
+    assert 'ivo-id="ivo://ivoa.net/std/ObsCore#core-1.1"' in body
+
+
+def test_reader_role_can_read_obscore(archive: Archive) -> None:
+    engine = create_engine(archive.database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL ROLE isla_reader"))
+            assert conn.execute(text("SELECT count(*) FROM ivoa.obscore")).scalar_one() > 0
+    finally:
+        engine.dispose()
