@@ -5,17 +5,21 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
+from shared.db import ingest as _ingest_tables  # noqa: F401 - registers the ingest tables
+from shared.db import uws as _uws_tables  # noqa: F401 - registers the UWS tables
 from shared.db.models import SCHEMA, Base
+from shared.db.ops import OPS_SCHEMA, OpsBase
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = [Base.metadata, OpsBase.metadata]
+MANAGED_SCHEMAS = (SCHEMA, OPS_SCHEMA)
 
 
 def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    # Only the archive's own schema is managed here; TAP_SCHEMA, the ila views and the job
-    # queue's tables are created by their own code.
+    # Only the archive's schema and the operational one are managed here; TAP_SCHEMA, the ila
+    # views and the job queue's own tables are created by their own code.
     if type_ == "schema":
-        return name == SCHEMA
+        return name in MANAGED_SCHEMAS
     return True
 
 
@@ -41,7 +45,8 @@ def run_migrations_online() -> None:
             compare_type=True,
         )
         connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_sphere"))
-        connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+        for schema in MANAGED_SCHEMAS:
+            connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
         connection.commit()
         with context.begin_transaction():
             context.run_migrations()
