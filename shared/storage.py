@@ -320,9 +320,9 @@ class ObjectStore:
                 f"(timeout {self.timeout:g} s): {exc}"
             ) from exc
 
-    def ensure_buckets(self) -> None:
-        """Create the raw and products buckets when missing (safe to repeat, and to race)."""
-        for bucket in (self.raw_bucket, self.products_bucket):
+    def ensure_buckets(self, *extra: str) -> None:
+        """Create the raw, products and ``extra`` buckets when missing (safe to repeat/race)."""
+        for bucket in (self.raw_bucket, self.products_bucket, *extra):
             with self._errors(bucket):
                 if self.client.bucket_exists(bucket):
                     continue

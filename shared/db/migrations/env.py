@@ -20,7 +20,8 @@ def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
     # views and the job queue's own tables are created by their own code.
     if type_ == "schema":
         return name in MANAGED_SCHEMAS
-    return True
+    # procrastinate's queue tables (isla_ops.procrastinate_*) come from its own SQL (0004).
+    return not (type_ == "table" and (name or "").startswith("procrastinate_"))
 
 
 def run_migrations_online() -> None:

@@ -1,0 +1,173 @@
+"""The job queue: a procrastinate :data:`app` on the archive's Postgres, and its worker.
+
+Work that outlives a request (TAP async queries, ingestion) is deferred here as procrastinate
+jobs, stored in Postgres (schema ``isla_ops``, created by migration 0004), and executed by
+``isla worker`` processes. Task modules define their tasks with ``@app.task(...)`` importing
+:data:`app` from this module; the worker imports them through ``import_paths``.
+
+Connection details are read from :mod:`shared.settings` when the app is opened, not when this
+module is imported, so that the launcher and the tests can point it at a database chosen at
+run time.
+
+Restart survival: a job whose worker died while running it stays ``doing`` in the queue.
+Every worker sends heartbeats; each worker, at start and then periodically, hands the jobs
+of workers silent for longer than ``ISLA_WORKER_STALLED_AFTER`` back to the queue
+(:func:`retry_stalled_jobs`). Tasks must therefore be safe to run again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+from typing import Any
+
+from procrastinate import App, PsycopgConnector, exceptions
+from procrastinate.connector import BaseConnector
+from procrastinate.worker import Worker
+
+from shared.db.ops import OPS_SCHEMA
+from shared.settings import DatabaseSettings, WorkerSettings, database_settings
+
+log = logging.getLogger("isla.jobs")
+
+TASK_MODULES = ("services.tap.tasks", "services.ingest.tasks")
+"""Modules defining tasks; the worker imports those that exist."""
+
+SEARCH_PATH = f"{OPS_SCHEMA}, public"
+"""procrastinate's SQL names no schema: its objects live in ``isla_ops``, found by this path."""
+
+
+def conninfo(settings: DatabaseSettings) -> str:
+    """The libpq URL of the database (the SQLAlchemy URL without its driver name)."""
+    url = settings.database_url
+    if not url:
+        raise RuntimeError(
+            "ISLA_DATABASE_URL is not set: start the archive with `isla up` or point "
+            "ISLA_DATABASE_URL at its database"
+        )
+    scheme, rest = url.split("://", 1)
+    return f"{scheme.split('+', 1)[0]}://{rest}"
+
+
+def pool_args(settings: DatabaseSettings | None = None) -> dict[str, Any]:
+    """Arguments of the queue's psycopg connection pool, from the current settings."""
+    settings = settings or database_settings()
+    return {
+        "conninfo": conninfo(settings),
+        "kwargs": {
+            "options": f"-c search_path={SEARCH_PATH.replace(' ', '')}",
+            "connect_timeout": max(1, round(settings.database_connect_timeout)),
+        },
+        "min_size": 1,
+        "max_size": max(2, settings.database_pool_size),
+    }
+
+
+class SettingsConnector(PsycopgConnector):
+    """procrastinate's psycopg connector, configured from the settings when it is opened."""
+
+    def __init__(self) -> None:
+        """An unopened connector; the pool is created by ``app.open_async()``."""
+        super().__init__()
+
+    async def open_async(self, pool: Any = None) -> None:
+        """Open the pool with the connection details of the current settings."""
+        if pool is None:
+            # procrastinate keeps the pool's arguments in this attribute; filling it here,
+            # rather than at import, lets a process choose its database before opening.
+            self._pool_args = pool_args()
+        await super().open_async(pool)
+
+    def get_sync_connector(self) -> BaseConnector:
+        """The synchronous connector (deferring from sync code), from the current settings."""
+        if self._async_pool is None and self._sync_connector is None:
+            self._pool_args = pool_args()
+        return super().get_sync_connector()
+
+
+def task_modules() -> list[str]:
+    """The task modules present in this installation (a service may ship without some)."""
+    found = []
+    for name in TASK_MODULES:
+        with contextlib.suppress(ModuleNotFoundError):
+            if importlib.util.find_spec(name) is not None:
+                found.append(name)
+    return found
+
+
+app = App(connector=SettingsConnector(), import_paths=task_modules())
+"""The archive's procrastinate app (open it with ``async with app.open_async():``)."""
+
+
+async def retry_stalled_jobs(settings: WorkerSettings, own_id: int | None = None) -> int:
+    """Requeue the running jobs of workers that stopped sending heartbeats; return how many.
+
+    Works on an opened :data:`app`. ``own_id``: the calling worker, never counted as dead
+    (its heartbeat can be late when a task held the event loop, but it still runs its jobs).
+    """
+    manager = app.job_manager
+    stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=settings.stalled_after)
+    count = 0
+    for job in stalled:
+        if own_id is not None and job.worker_id == own_id:
+            continue
+        try:
+            await manager.retry_job(job)
+        except exceptions.ConnectorException:
+            # Another worker retried it first (the job is no longer "doing").
+            log.info("job %s was already retried", job.id)
+            continue
+        log.warning("job %s (%s) lost its worker: retried", job.id, job.task_name)
+        count += 1
+    # Their rows would otherwise stay: a dead worker never unregisters.
+    await manager.prune_stalled_workers(settings.stalled_after)
+    return count
+
+
+async def _watch_stalled(settings: WorkerSettings, worker: Worker) -> None:
+    while True:
+        try:
+            if worker.worker_id is not None:  # registered: its own jobs are known
+                await retry_stalled_jobs(settings, worker.worker_id)
+        except Exception:  # the database may be restarting; try again at the next round
+            log.exception("checking for stalled jobs failed")
+        await asyncio.sleep(settings.heartbeat)
+
+
+async def run_worker(settings: WorkerSettings | None = None, name: str | None = None) -> None:
+    """Run one worker until SIGINT/SIGTERM, retrying the jobs of dead workers meanwhile."""
+    settings = settings or WorkerSettings()
+    app.perform_import_paths()
+    async with app.open_async():
+        # procrastinate's Worker rather than app.run_worker_async: the watcher needs its id.
+        worker = Worker(
+            app=app,
+            name=name or "isla-worker",
+            concurrency=settings.concurrency,
+            update_heartbeat_interval=settings.heartbeat,
+            stalled_worker_timeout=settings.stalled_after,
+            fetch_job_polling_interval=settings.poll_interval,
+            abort_job_polling_interval=settings.poll_interval,
+            # Finished jobs are of no use: the UWS table keeps what users see.
+            delete_jobs="always",
+            install_signal_handlers=True,
+            # Jobs still running then are cancelled, and retried later if their task has
+            # a retry strategy: a stop never waits for long queries.
+            shutdown_graceful_timeout=settings.shutdown_grace,
+        )
+        watcher = asyncio.create_task(_watch_stalled(settings, worker))
+        try:
+            await worker.run()
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+
+def main(name: str | None = None) -> int:
+    """Entry point of ``isla worker``: run until SIGINT/SIGTERM; 0 after a clean stop."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_worker(name=name))
+    return 0
