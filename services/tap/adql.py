@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import logging
 import operator
+import re
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -309,6 +310,8 @@ def check(parsed: ParsedQuery, catalog: Catalog) -> None:
             continue
         if qualified not in catalog:
             hint = "" if "." in qualified else " (qualify it with its schema, e.g. isla.sources)"
+            if qualified.startswith(f"{UPLOAD_SCHEMA}."):
+                hint = " (no table of that name was uploaded)"
             raise AdqlError(f"Unknown table '{qualified}'{hint}")
     real = {a: t for a, t in parsed.tables.items() if t in catalog}
     for ref in parsed.columns:
@@ -374,6 +377,30 @@ def _translate_tree(parsed: ParsedQuery) -> str:
     return str(translator.translate(functions))
 
 
+UPLOAD_SCHEMA = "tap_upload"
+"""ADQL schema of uploaded tables; in SQL they are the transaction's temporary tables."""
+
+_SQL_TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|[A-Za-z_][A-Za-z0-9_$]*|\s+|.", re.S)
+
+
+def qualify_uploads(sql: str) -> str:
+    """``TAP_UPLOAD.t`` → ``pg_temp.t`` in translated SQL (string literals left alone).
+
+    Temporary tables live in the session's own ``pg_temp`` schema, which no other name
+    reaches, so the schema is renamed in the SQL rather than in the database.
+    """
+    tokens = _SQL_TOKEN.findall(sql)
+    out = []
+    for i, piece in enumerate(tokens):
+        name = piece[1:-1] if piece.startswith('"') else piece
+        following = next((t for t in tokens[i + 1 :] if not t.isspace()), "")
+        if name.lower() == UPLOAD_SCHEMA and piece[0] != "'" and following == ".":
+            out.append("pg_temp")
+        else:
+            out.append(piece)
+    return "".join(out)
+
+
 _CACHE: OrderedDict[str, tuple[ParsedQuery, str]] = OrderedDict()
 CACHE_SIZE = 512
 """Translated queries kept (clients repeat theirs: astroquery sends the same one per call)."""
@@ -393,7 +420,10 @@ def compile_adql(adql: str, catalog: Catalog) -> tuple[ParsedQuery, str]:
         return cached
     parsed = parse(adql)
     check(parsed, catalog)
-    result = (parsed, translate(parsed))
+    sql = translate(parsed)
+    if any(t.startswith(f"{UPLOAD_SCHEMA}.") for t in parsed.tables.values()):
+        sql = qualify_uploads(sql)
+    result = (parsed, sql)
     _CACHE[key] = result
     if len(_CACHE) > CACHE_SIZE:
         _CACHE.popitem(last=False)

@@ -99,7 +99,7 @@ async def load_metadata(engine: AsyncEngine) -> Metadata:
                 text(
                     "SELECT k.key_id, k.from_table, k.target_table, k.description, "
                     "c.from_column, c.target_column FROM tap_schema.keys k "
-                    "JOIN tap_schema.key_columns c USING (key_id) ORDER BY k.key_id"
+                    "JOIN tap_schema.key_columns c USING (key_id) ORDER BY k.key_id, c.ctid"
                 )
             )
         ).all()
@@ -121,6 +121,8 @@ async def load_metadata(engine: AsyncEngine) -> Metadata:
         meta.tables[name.lower()] = PublishedTable(
             schema, name, table_type, description, by_table.get(name, {})
         )
+    # Key columns in stored order (ctid): what a plain query of TAP_SCHEMA.key_columns
+    # returns, so that /tables and TAP_SCHEMA list a composite key alike (taplint's TMC).
     grouped: dict[str, ForeignKeyInfo] = {}
     for key_id, from_table, target_table, description, from_col, target_col in keys:
         fk = grouped.setdefault(

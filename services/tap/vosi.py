@@ -1,7 +1,12 @@
-"""VOSI documents (availability, capabilities with TAPRegExt, tables), built from vo-models."""
+"""VOSI documents (availability, capabilities with TAPRegExt, tables), built from vo-models,
+and the service's VOResource record (``vs:CatalogService``) for the IVOA Registry."""
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
+from lxml import etree
 from pydantic import AnyUrl
 from pydantic_xml import BaseXmlModel
 from vo_models.tapregext.models import (
@@ -14,6 +19,7 @@ from vo_models.tapregext.models import (
     OutputFormat,
     TableAccess,
     TimeLimits,
+    UploadMethod,
     Version,
 )
 from vo_models.vodataservice.models import (
@@ -31,7 +37,8 @@ from vo_models.vosi.capabilities.models import VOSICapabilities
 from vo_models.vosi.tables.models import VOSITable, VOSITableSet
 
 from services.tap.metadata import Metadata, PublishedTable
-from shared.settings import LimitSettings
+from shared.settings import LimitSettings, TapSettings, peer_settings, tap_settings
+from shared.vo.obscore import AUTHORITY
 
 GEOMETRY_FEATURES = [
     "POINT",
@@ -48,17 +55,29 @@ GEOMETRY_FEATURES = [
 """ADQL geometry functions the translation supports (TAPRegExt features-adqlgeo)."""
 
 OUTPUT_FORMATS = [
-    ("application/x-votable+xml", ["votable", "votable/b2"]),
-    ("application/x-votable+xml;serialization=TABLEDATA", ["votable/td"]),
+    ("application/x-votable+xml", ["votable"]),
+    ("application/x-votable+xml;serialization=BINARY2", ["votable/b2"]),
+    ("application/x-votable+xml;serialization=TABLEDATA", ["votable/td", "votable_plain"]),
+    ("application/fits", ["fits"]),
     ("text/csv", ["csv"]),
     ("text/tab-separated-values", ["tsv"]),
     ("application/json", ["json"]),
 ]
-"""Result formats (MIME type and the short FORMAT aliases)."""
+"""Result formats (MIME type and the short FORMAT aliases; ``shared.vo.results.FORMATS``)."""
+
+UPLOAD_METHODS = [
+    "ivo://ivoa.net/std/TAPRegExt#upload-inline",
+    "ivo://ivoa.net/std/TAPRegExt#upload-http",
+    "ivo://ivoa.net/std/TAPRegExt#upload-https",
+]
+"""TAP_UPLOAD: multipart parts (``param:``) and URLs (of the allowed hosts only)."""
 
 _GEO = "ivo://ivoa.net/std/TAPRegExt#features-adqlgeo"
 _STRING = "ivo://ivoa.net/std/TAPRegExt#features-adql-string"
 _OFFSET = "ivo://ivoa.net/std/TAPRegExt#features-adql-offset"
+_SETS = "ivo://ivoa.net/std/TAPRegExt#features-adql-sets"
+DATALINK = "ivo://ivoa.net/std/DataLink#links-1.1"
+"""The DataLink service that VOTable results' service descriptors point to."""
 OBSCORE_DM = "ivo://ivoa.net/std/ObsCore#core-1.1"
 """The data model ivoa.obscore implements (ESASky and taplint look for it)."""
 EXAMPLES = "ivo://ivoa.net/std/DALI#examples"
@@ -82,8 +101,34 @@ def _vosi(standard: str, url: str) -> Capability:
     )
 
 
-def capabilities(base: str, limits: LimitSettings, timeout: float) -> bytes:
-    """The VOSI capabilities document with the TAPRegExt description of this service."""
+def capabilities(
+    base: str,
+    limits: LimitSettings,
+    timeout: float,
+    settings: TapSettings | None = None,
+    datalink_url: str | None = None,
+) -> bytes:
+    """The VOSI capabilities document with the TAPRegExt description of this service.
+
+    ``timeout`` is the synchronous limit; executionDuration and retentionPeriod describe
+    asynchronous jobs (``settings``, default the environment's). ``datalink_url`` (default
+    the products service's ``/datalink``) is declared as a DataLink capability.
+    """
+    return _xml(
+        VOSICapabilities(capability=capability_list(base, limits, timeout, settings, datalink_url))
+    )
+
+
+def capability_list(
+    base: str,
+    limits: LimitSettings,
+    timeout: float,
+    settings: TapSettings | None = None,
+    datalink_url: str | None = None,
+) -> list[Capability]:
+    """The capabilities of the service (for VOSI and for its VOResource record)."""
+    settings = settings or tap_settings()
+    datalink_url = datalink_url or f"{peer_settings().peer('products')}/datalink"
     features = [LanguageFeature(form=f"{name}") for name in GEOMETRY_FEATURES]
     versions = [
         Version(value="2.0", ivo_id="ivo://ivoa.net/std/ADQL#v2.0"),
@@ -102,31 +147,51 @@ def capabilities(base: str, limits: LimitSettings, timeout: float) -> bytes:
                     LanguageFeatureList(type=_GEO, feature=features),
                     LanguageFeatureList(type=_STRING, feature=[LanguageFeature(form="ILIKE")]),
                     LanguageFeatureList(type=_OFFSET, feature=[LanguageFeature(form="OFFSET")]),
+                    LanguageFeatureList(type=_SETS, feature=[LanguageFeature(form="UNION")]),
                 ],
             )
         ],
         output_format=[OutputFormat(mime=m, alias=a) for m, a in OUTPUT_FORMATS],
-        execution_duration=TimeLimits(default=round(timeout), hard=round(timeout)),
+        upload_method=[UploadMethod(ivo_id=m) for m in UPLOAD_METHODS],
+        retention_period=TimeLimits(
+            default=settings.async_destruction, hard=settings.async_max_destruction
+        ),
+        # Asynchronous jobs' limits (sync queries stop after ISLA_TAP_QUERY_TIMEOUT).
+        execution_duration=TimeLimits(
+            default=settings.async_execution_duration,
+            hard=max(settings.async_max_execution_duration, round(timeout)),
+        ),
         output_limit=DataLimits(
             default=DataLimit(value=limits.maxrec_default, unit="row"),
             hard=DataLimit(value=limits.maxrec_hard, unit="row"),
         ),
+        upload_limit=DataLimits(
+            default=DataLimit(value=limits.upload_max_bytes, unit="byte"),
+            hard=DataLimit(value=limits.upload_max_bytes, unit="byte"),
+        ),
     )
-    caps = VOSICapabilities(
-        capability=[
-            tap,
-            _vosi("capabilities", f"{base}/capabilities"),
-            _vosi("availability", f"{base}/availability"),
-            _vosi("tables", f"{base}/tables"),
-            Capability(
-                standard_id=AnyUrl(EXAMPLES),
-                interface=[
-                    WebBrowser(access_url=[AccessURL(value=AnyUrl(f"{base}/examples"), use="full")])
-                ],
-            ),
-        ]
-    )
-    return _xml(caps)
+    return [
+        tap,
+        _vosi("capabilities", f"{base}/capabilities"),
+        _vosi("availability", f"{base}/availability"),
+        _vosi("tables", f"{base}/tables"),
+        Capability(
+            standard_id=AnyUrl(EXAMPLES),
+            interface=[
+                WebBrowser(access_url=[AccessURL(value=AnyUrl(f"{base}/examples"), use="full")])
+            ],
+        ),
+        Capability(
+            standard_id=AnyUrl(DATALINK),
+            interface=[
+                ParamHTTP(
+                    role="std",
+                    version="1.1",
+                    access_url=[AccessURL(value=AnyUrl(datalink_url), use="full")],
+                )
+            ],
+        ),
+    ]
 
 
 def _table(table: PublishedTable, meta: Metadata, detail: bool, cls: type[Table]) -> Table:
@@ -184,3 +249,108 @@ def single_table(meta: Metadata, name: str) -> bytes | None:
     if table is None:
         return None
     return _xml(_table(table, meta, True, VOSITable))
+
+
+RI = "http://www.ivoa.net/xml/RegistryInterface/v1.0"
+VR = "http://www.ivoa.net/xml/VOResource/v1.0"
+VS = "http://www.ivoa.net/xml/VODataService/v1.1"
+TR = "http://www.ivoa.net/xml/TAPRegExt/v1.0"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+
+
+@dataclass(frozen=True)
+class RecordInfo:
+    """What a data centre says about its TAP service in the Registry (curation, content).
+
+    The defaults describe ISLA itself; a data centre that registers its own copy changes the
+    identifier (its registered authority) and the curation.
+    """
+
+    identifier: str = f"ivo://{AUTHORITY}/tap"
+    created: str = "2026-11-25T00:00:00Z"
+    title: str = "INTEGRAL Science Legacy Archive (ISLA) TAP service"
+    short_name: str = "ISLA TAP"
+    publisher: str = "INTEGRAL Science Legacy Archive"
+    creator: str = "INTEGRAL Science Legacy Archive"
+    contact_name: str = "ISLA helpdesk"
+    contact_email: str | None = None
+    reference_url: str | None = None
+    subjects: tuple[str, ...] = ("gamma-ray-astronomy", "x-ray-astronomy", "space-observatories")
+    description: str = (
+        "ADQL access to the final archive of ESA's INTEGRAL gamma-ray observatory "
+        "(2002-10-17 to 2025-02-28): science windows and pointings of IBIS/ISGRI, PICsIT, "
+        "JEM-X, SPI and OMC, observations and proposals, the source catalogue with fluxes per "
+        "energy band, science products (light curves, spectra, mosaics) and ObsCore "
+        "(ivoa.obscore) with links to the raw data and products. Supports TAP_UPLOAD for "
+        "cross-matches with user tables and DataLink service descriptors in the results."
+    )
+    facility: str = "INTEGRAL"
+    instruments: tuple[str, ...] = ("IBIS", "SPI", "JEM-X", "OMC")
+
+
+def resource_record(
+    base: str,
+    meta: Metadata,
+    limits: LimitSettings,
+    timeout: float,
+    updated: dt.datetime,
+    info: RecordInfo | None = None,
+) -> bytes:
+    """The VOResource 1.1 record of this TAP service (``ri:Resource``, ``vs:CatalogService``).
+
+    Its capabilities are those of ``/tap/capabilities`` and its tableset that of
+    ``/tap/tables`` (the same vo-models documents, re-parented into the record).
+    """
+    info = info or RecordInfo()
+    stamp = updated.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    nsmap = {"ri": RI, "vr": VR, "vs": VS, "tr": TR, "xsi": XSI}
+    root = etree.Element(
+        f"{{{RI}}}Resource",
+        nsmap=nsmap,
+        attrib={
+            f"{{{XSI}}}type": "vs:CatalogService",
+            "created": info.created,
+            "updated": stamp,
+            "status": "active",
+        },
+    )
+
+    def sub(
+        parent: etree._Element, tag: str, value: str | None = None, **attrs: str
+    ) -> etree._Element:
+        element = etree.SubElement(parent, tag, attrib=attrs)
+        if value is not None:
+            element.text = value
+        return element
+
+    sub(root, "title", info.title)
+    sub(root, "shortName", info.short_name)
+    sub(root, "identifier", info.identifier)
+    curation = sub(root, "curation")
+    sub(curation, "publisher", info.publisher)
+    sub(sub(curation, "creator"), "name", info.creator)
+    sub(curation, "date", stamp[:10], role="Updated")
+    contact = sub(curation, "contact")
+    sub(contact, "name", info.contact_name)
+    if info.contact_email:
+        sub(contact, "email", info.contact_email)
+    content = sub(root, "content")
+    for subject in info.subjects:
+        sub(content, "subject", subject)
+    sub(content, "description", info.description)
+    sub(content, "referenceURL", info.reference_url or f"{base}/examples")
+    sub(content, "type", "Archive")
+    sub(content, "type", "Catalog")
+    sub(content, "contentLevel", "Research")
+    sub(root, "rights", "public")
+    capabilities_doc = etree.fromstring(capabilities(base, limits, timeout))
+    for capability in capabilities_doc:
+        root.append(capability)
+    sub(root, "facility", info.facility)
+    for instrument in info.instruments:
+        sub(root, "instrument", instrument)
+    tables_doc = etree.fromstring(tableset(meta, detail=True))
+    tables = sub(root, "tableset")
+    for schema in tables_doc:
+        tables.append(schema)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
