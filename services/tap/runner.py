@@ -25,6 +25,8 @@ import psycopg
 from psycopg import sql as pgsql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.tap.upload import Upload, UploadTable, create_upload_tables
+
 log = logging.getLogger("isla.tap")
 
 SEARCH_PATH = "isla_adql, public"
@@ -93,18 +95,24 @@ class QueryRun:
         time_limit: float,
         batch: int,
         session: Mapping[str, str] | None = None,
+        uploads: Sequence[Upload | UploadTable] | None = None,
+        fetch_first: bool = True,
     ) -> QueryRun:
         """Open the transaction, start the query and fetch the first batch.
 
         ``session`` holds transaction-local settings for the views (``isla.raw_url``: the
         base of ivoa.obscore's access_url), set with the others in the same round trip.
+        ``uploads``: TAP_UPLOAD tables, created as the reader's temporary tables in this
+        transaction before it is made read-only (going read-only mid-transaction is allowed;
+        only the way back is not).
         """
         conn = await engine.connect()
         try:
             raw = await conn.get_raw_connection()
             pconn: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
             async with pconn.cursor() as setup:
-                await setup.execute("SET TRANSACTION READ ONLY")
+                if not uploads:
+                    await setup.execute("SET TRANSACTION READ ONLY")
                 extra = dict(session or {})
                 await setup.execute(
                     pgsql.SQL(
@@ -118,6 +126,9 @@ class QueryRun:
                     ),
                 )
                 await setup.execute(pgsql.SQL("SET LOCAL ROLE {}").format(pgsql.Identifier(role)))
+                if uploads:
+                    await create_upload_tables(pconn, uploads)
+                    await setup.execute("SET TRANSACTION READ ONLY")
             cursor = pconn.cursor(name="isla_tap_query")
             run = cls(conn, cursor, maxrec, batch, time_limit)
             # The query text comes from the ADQL translator after the checks; no parameters
@@ -126,13 +137,34 @@ class QueryRun:
             description = cursor.description or []
             run.names = [c.name for c in description]
             run.type_names = await _type_names(pconn, [c.type_code for c in description])
-            run.first = await run._fetch()
+            if fetch_first:
+                run.first = await run._fetch()
             return run
         except psycopg.Error as exc:
             await conn.close()
             raise _user_message(exc, time_limit) from None
         except BaseException:
             await conn.close()
+            raise
+
+    async def fetch_first(self, encoding_sql: str | None = None) -> None:
+        """Fetch the first batch (after ``start(fetch_first=False)``).
+
+        ``encoding_sql``: a projection wrapping the same query that returns the rows encoded
+        by the database (:mod:`services.tap.pushdown`); it replaces the described cursor.
+        """
+        try:
+            if encoding_sql is not None:
+                pconn = self._cursor.connection
+                await self._cursor.close()
+                self._cursor = pconn.cursor(name="isla_tap_query", binary=True)
+                await self._cursor.execute(pgsql.SQL(encoding_sql))
+            self.first = await self._fetch()
+        except psycopg.Error as exc:
+            await self.aclose()
+            raise _user_message(exc, self._timeout) from None
+        except BaseException:
+            await self.aclose()
             raise
 
     async def _fetch(self) -> list[Sequence[Any]]:

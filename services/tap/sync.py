@@ -6,19 +6,30 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
+import anyio
 import psycopg
 from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.tap import pushdown
 from services.tap.adql import AdqlError, ParsedQuery, compile_adql
 from services.tap.errors import TapError
 from services.tap.metadata import Metadata, PublishedColumn
 from services.tap.params import IvoaParams
 from services.tap.runner import QueryFailedError, QueryRun
+from services.tap.upload import Upload, read_upload, upload_catalog
 from shared.settings import LimitSettings, PeerSettings, TapSettings
 from shared.vo.obscore import PRODUCTS_URL_SETTING, URL_SETTING
-from shared.vo.results import FORMATS, ResultField, ResultWriter, writer_for
+from shared.vo.results import (
+    FORMATS,
+    DelimitedWriter,
+    ResultField,
+    ResultWriter,
+    VOTableWriter,
+    tail_chunks,
+    writer_for,
+)
 from shared.vo.types import REGION, vo_type
 
 log = logging.getLogger("isla.tap")
@@ -41,8 +52,6 @@ def validate(params: IvoaParams, limits: LimitSettings) -> SyncRequest:
     request = params.get_upper("REQUEST")
     if request is not None and request.lower() != "doquery":
         raise TapError(f"REQUEST={request} is not supported here; use REQUEST=doQuery")
-    if params.get_upper("UPLOAD") is not None:
-        raise TapError("UPLOAD is not supported yet")
     lang = params.get_upper("LANG")
     if lang is None:
         raise TapError("LANG is missing; use LANG=ADQL")
@@ -53,7 +62,9 @@ def validate(params: IvoaParams, limits: LimitSettings) -> SyncRequest:
         raise TapError("QUERY is missing")
     fmt = params.get_upper("RESPONSEFORMAT") or params.get_upper("FORMAT") or "votable"
     if fmt.lower().replace(" ", "") not in FORMATS:
-        raise TapError(f"FORMAT={fmt} is not supported; use votable, votable/td, csv, tsv or json")
+        raise TapError(
+            f"FORMAT={fmt} is not supported; use votable, votable/td, fits, csv, tsv or json"
+        )
     raw_maxrec = params.get_upper("MAXREC")
     maxrec = limits.maxrec_default
     if raw_maxrec is not None:
@@ -73,10 +84,15 @@ def view_settings(peers: PeerSettings) -> dict[str, str]:
 
 
 def result_fields(
-    parsed: ParsedQuery, names: Sequence[str], type_names: Sequence[str], meta: Metadata
+    parsed: ParsedQuery,
+    names: Sequence[str],
+    type_names: Sequence[str],
+    meta: Metadata,
+    uploads: Mapping[str, dict[str, PublishedColumn]] | None = None,
 ) -> list[ResultField]:
-    """FIELDs of a result: the type from Postgres, units/UCDs/descriptions from TAP_SCHEMA."""
-    catalog = meta.catalog()
+    """FIELDs of a result: the type from Postgres, units/UCDs/descriptions from TAP_SCHEMA
+    (and from the uploaded tables' FIELDs, ``uploads`` as :func:`upload_catalog` gives)."""
+    catalog = meta.catalog() | dict(uploads or {})
     tables = [t for t in dict.fromkeys(parsed.tables.values()) if t in catalog]
     fields: list[ResultField] = []
     seen: dict[str, int] = {}
@@ -127,13 +143,20 @@ async def run_sync(
     meta: Metadata,
     settings: TapSettings,
     session: Mapping[str, str] | None = None,
+    uploads: Sequence[Upload] = (),
+    datalink_url: str | None = None,
+    max_upload_rows: int = 1_000_000,
 ) -> StreamingResponse:
     """Compile, start and stream one synchronous query.
 
     ``session``: transaction-local Postgres settings the views read (see :func:`view_settings`).
+    ``uploads``: TAP_UPLOAD tables (:func:`services.tap.upload.parse_uploads`).
+    ``datalink_url``: the DataLink service VOTable results point to (service descriptors).
     """
+    tables = [await anyio.to_thread.run_sync(read_upload, u, max_upload_rows) for u in uploads]
+    upload_columns = upload_catalog(tables)
     try:
-        parsed, sql = compile_adql(request.query, meta.catalog())
+        parsed, sql = compile_adql(request.query, meta.catalog() | upload_columns)
     except AdqlError as exc:
         raise TapError(str(exc)) from None
     # MAXREC=0 asks for the metadata only; the query still runs so that the columns are known.
@@ -146,24 +169,51 @@ async def run_sync(
             time_limit=settings.query_timeout,
             batch=settings.fetch_rows,
             session=session,
+            uploads=tables,
+            fetch_first=False,
         )
+        fields = result_fields(parsed, run.names, run.type_names, meta, upload_columns)
+        writer = writer_for(request.format, fields, datalink_url=datalink_url)
+        plan = encoding_plan(writer, sql, run.type_names)
+        await run.fetch_first(plan.sql if plan else None)
     except QueryFailedError as exc:
         raise TapError(exc.message, exc.status) from None
     except (OSError, SQLAlchemyError, psycopg.OperationalError):
         log.exception("TAP query could not reach the database")
         raise TapError("the database is not available; try again later", 503) from None
-    fields = result_fields(parsed, run.names, run.type_names, meta)
-    writer = writer_for(request.format, fields)
-    return StreamingResponse(_stream(run, writer), media_type=writer.media_type)
+    return StreamingResponse(_stream(run, writer, plan), media_type=writer.media_type)
 
 
-async def _stream(run: QueryRun, writer: ResultWriter) -> AsyncIterator[bytes]:
+def encoding_plan(
+    writer: ResultWriter, sql: str, type_names: Sequence[str]
+) -> pushdown.Plan | None:
+    """How the database can encode this result for ``writer`` (None: Python encodes it)."""
+    if isinstance(writer, VOTableWriter) and writer.binary:
+        return pushdown.binary2(sql, _columns(writer.fields, type_names))
+    if isinstance(writer, DelimitedWriter):
+        return pushdown.delimited(sql, _columns(writer.fields, type_names), writer.delimiter)
+    return None
+
+
+def _columns(fields: Sequence[ResultField], type_names: Sequence[str]) -> list[pushdown.Column]:
+    return [pushdown.Column(t, f.vo) for t, f in zip(type_names, fields, strict=True)]
+
+
+async def _stream(
+    run: QueryRun, writer: ResultWriter, plan: pushdown.Plan | None = None
+) -> AsyncIterator[bytes]:
     """Head, rows, tail; an error after the start is written into the document (DALI)."""
     yield writer.head()
     error: str | None = None
     try:
         async for batch in run.batches():
-            yield writer.rows(batch)
+            if plan is None:
+                yield writer.rows(batch)
+            elif isinstance(writer, VOTableWriter):
+                yield writer.encoded(plan.join_batch(batch))
+            else:
+                yield plan.join_batch(batch)
     except QueryFailedError as exc:
         error = exc.message
-    yield writer.tail(run.overflow, error)
+    for chunk in tail_chunks(writer, run.overflow, error):
+        yield chunk

@@ -1,8 +1,10 @@
-"""Streamed serialisation of query results: VOTable (BINARY2, TABLEDATA), CSV, TSV, JSON.
+"""Streamed serialisation of query results: VOTable (BINARY2, TABLEDATA), FITS, CSV, TSV, JSON.
 
 Every writer turns a result into ``head()``, any number of ``rows(batch)`` and ``tail(overflow)``
 byte chunks, so that a result of any size is written with constant memory while rows arrive
-from a server-side cursor.
+from a server-side cursor. FITS needs the row count and the column widths in its header, so
+:class:`FitsWriter` spools the rows to a temporary file and writes everything at the end, in
+chunks (:func:`tail_chunks`).
 
 The VOTable header (RESOURCE, INFO, FIELDs) is rendered by astropy from models, never from
 string templates. astropy writes whole in-memory tables only, so the DATA element is written
@@ -18,15 +20,18 @@ import datetime as dt
 import io
 import json
 import math
+import pickle
 import re
 import struct
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 from xml.sax.saxutils import escape
 
-from astropy.io.votable.tree import Field, Info, Resource, TableElement, VOTableFile
+from astropy.io import fits
+from astropy.io.votable.tree import Field, Group, Info, Param, Resource, TableElement, VOTableFile
 
 from shared.vo.types import VOType
 
@@ -90,7 +95,8 @@ def to_python(value: Any, vo: VOType) -> Any:
         return str(value)
     if vo.datatype in ("char", "unicodeChar"):
         if isinstance(value, dict | list):
-            return json.dumps(value, separators=(",", ":"))
+            # As Postgres writes jsonb (the database-side encoders send its text as it is).
+            return json.dumps(value, ensure_ascii=False)
         return str(value)
     if isinstance(value, Decimal):
         return float(value)
@@ -131,7 +137,42 @@ class ResultWriter(Protocol):
         ...
 
 
-def _votable(fields: Sequence[ResultField], status: str = "OK", message: str | None = None) -> str:
+DATALINK_STANDARD = "ivo://ivoa.net/std/DataLink#links-1.1"
+DATALINK_ID_COLUMNS = ("obs_publisher_did", "scw_id", "product_id")
+"""Result columns that identify a dataset the DataLink service knows (ObsCore's DID first)."""
+
+
+def _datalink_descriptor(vot: VOTableFile, column_id: str, access_url: str) -> Resource:
+    """A DataLink 1.1 §4 service descriptor: the links of the dataset in ``column_id``."""
+    rid = f"datalink_{column_id}"
+    resource = Resource(type="meta", utype="adhoc:service", ID=rid)
+    for name, value in (("standardID", DATALINK_STANDARD), ("accessURL", access_url)):
+        resource.params.append(
+            Param(vot, name=name, ID=f"{rid}_{name}", datatype="char", arraysize="*", value=value)
+        )
+    group = Group(resource, name="inputParams")
+    group.entries.append(
+        Param(
+            vot,
+            name="ID",
+            ID=f"{rid}_ID",
+            datatype="char",
+            arraysize="*",
+            value="",
+            ref=column_id,
+            ucd="meta.id;meta.main",
+        )
+    )
+    resource.groups.append(group)
+    return resource
+
+
+def _votable(
+    fields: Sequence[ResultField],
+    status: str = "OK",
+    message: str | None = None,
+    datalink_url: str | None = None,
+) -> str:
     vot = VOTableFile(version="1.4")
     resource = Resource(type="results")
     vot.resources.append(resource)
@@ -159,9 +200,38 @@ def _votable(fields: Sequence[ResultField], status: str = "OK", message: str | N
             if f.description:
                 table.fields[-1].description = f.description
         table.create_arrays(nrows=0)
+        if datalink_url:
+            ids = {f.name: _xml_id(f.name) for f in fields}
+            for column in DATALINK_ID_COLUMNS:
+                if column in ids:
+                    vot.resources.append(_datalink_descriptor(vot, ids[column], datalink_url))
     out = io.BytesIO()
     vot.to_xml(out)
-    return out.getvalue().decode("utf-8")
+    return _declared_units(out.getvalue().decode("utf-8"), fields)
+
+
+_FIELD_TAG = re.compile(r"<FIELD\b[^>]*>")
+_UNIT_ATTR = re.compile(r'\sunit="[^"]*"')
+
+
+def _declared_units(doc: str, fields: Sequence[ResultField]) -> str:
+    """Put back the units as TAP_SCHEMA declares them.
+
+    astropy parses a FIELD's unit and writes its own spelling (``ct/s`` becomes
+    ``count.s**-1``), which then differs from /tables and TAP_SCHEMA (taplint's MDQ stage
+    reports each such column). FIELDs are written in order, so the n-th tag is the n-th field.
+    """
+    units = iter([f.unit for f in fields])
+
+    def restore(match: re.Match[str]) -> str:
+        unit = next(units, None)
+        tag = _UNIT_ATTR.sub("", match.group(0))
+        if not unit:
+            return tag
+        end = -2 if tag.endswith("/>") else -1
+        return f'{tag[:end]} unit="{escape(unit, {chr(34): "&quot;"})}"{tag[end:]}'
+
+    return _FIELD_TAG.sub(restore, doc)
 
 
 def _xml_id(name: str) -> str:
@@ -197,13 +267,22 @@ class VOTableWriter:
 
     media_type = "application/x-votable+xml"
 
-    def __init__(self, fields: Sequence[ResultField], serialization: str = "binary2") -> None:
-        """Prepare the header and the per-column encoders."""
+    def __init__(
+        self,
+        fields: Sequence[ResultField],
+        serialization: str = "binary2",
+        datalink_url: str | None = None,
+    ) -> None:
+        """Prepare the header and the per-column encoders.
+
+        ``datalink_url``: when given and the result has a dataset identifier column
+        (:data:`DATALINK_ID_COLUMNS`), a DataLink service descriptor follows the results.
+        """
         self.fields = list(fields)
         self.binary = serialization == "binary2"
         if not self.binary:
             self.media_type = "application/x-votable+xml;serialization=TABLEDATA"
-        doc = _votable(self.fields)
+        doc = _votable(self.fields, datalink_url=datalink_url)
         cut = doc.rindex("</TABLE>")
         self._head = doc[:cut]
         self._tail = doc[cut:]
@@ -222,11 +301,17 @@ class VOTableWriter:
     def rows(self, batch: Sequence[Sequence[Any]]) -> bytes:
         """Encode rows."""
         if self.binary:
-            raw = self._pending + b"".join(self._binary_row(r) for r in batch)
+            return self.encoded(b"".join(self._binary_row(r) for r in batch))
+        return "".join(self._td_row(r) for r in batch).encode("utf-8")
+
+    def encoded(self, data: bytes) -> bytes:
+        """BINARY2 rows already encoded (by the database, see services.tap.pushdown)."""
+        if self.binary:
+            raw = self._pending + data
             keep = len(raw) % 3
             self._pending = raw[len(raw) - keep :] if keep else b""
             return base64.b64encode(raw[: len(raw) - keep]) + b"\n"
-        return "".join(self._td_row(r) for r in batch).encode("utf-8")
+        raise ValueError("pre-encoded rows are BINARY2 only")
 
     def tail(self, overflow: bool, error: str | None = None) -> bytes:
         """Close DATA and TABLE; add the overflow (or error) INFO after the table."""
@@ -425,17 +510,187 @@ FORMATS: dict[str, tuple[str, str]] = {
     "text/tab-separated-values": ("tsv", ""),
     "json": ("json", ""),
     "application/json": ("json", ""),
+    "fits": ("fits", ""),
+    "application/fits": ("fits", ""),
+    "image/fits": ("fits", ""),
 }
 """Accepted FORMAT/RESPONSEFORMAT values (lower case, spaces removed) → writer and variant."""
 
 
-def writer_for(fmt: str, fields: Sequence[ResultField]) -> ResultWriter:
-    """The writer for a FORMAT value (see :data:`FORMATS`); KeyError when unsupported."""
+def writer_for(
+    fmt: str, fields: Sequence[ResultField], datalink_url: str | None = None
+) -> ResultWriter:
+    """The writer for a FORMAT value (see :data:`FORMATS`); KeyError when unsupported.
+
+    ``datalink_url``: the DataLink service VOTable results describe (service descriptors).
+    """
     kind, variant = FORMATS[fmt.lower().replace(" ", "")]
     if kind == "votable":
-        return VOTableWriter(fields, variant)
+        return VOTableWriter(fields, variant, datalink_url)
+    if kind == "fits":
+        return FitsWriter(fields)
     if kind == "csv":
         return DelimitedWriter(fields, ",")
     if kind == "tsv":
         return DelimitedWriter(fields, "\t")
     return JsonWriter(fields)
+
+
+def tail_chunks(writer: ResultWriter, overflow: bool, error: str | None = None) -> Iterator[bytes]:
+    """The writer's tail in chunks: FITS writes its whole table there, the others one piece."""
+    chunks = getattr(writer, "tail_chunks", None)
+    if chunks is not None:
+        yield from chunks(overflow, error)
+    else:
+        yield writer.tail(overflow, error)
+
+
+_FITS_BLOCK = 2880
+_FITS_SCALARS = {
+    # VOTable datatype → TFORM letter, struct code, TNULL for integers
+    "boolean": ("L", "c", None),
+    "short": ("I", "h", -(2**15)),
+    "int": ("J", "i", -(2**31)),
+    "long": ("K", "q", -(2**63)),
+    "float": ("E", "f", None),
+    "double": ("D", "d", None),
+}
+
+
+class FitsWriter:
+    """A FITS binary table (empty primary HDU + BINTABLE) of the result.
+
+    The header needs the row count and every column's width, so rows are spooled (pickled
+    batches of converted values) to a temporary file while the widths of text and
+    variable-length arrays are measured; :meth:`tail_chunks` then writes the header and
+    streams the rows, so memory stays constant. Units, UCDs, utypes and descriptions go to
+    ``TUNITn``, ``TUCDn``, ``TUTYPn`` and ``TCOMMn``; integer nulls are ``TNULLn``, float
+    nulls NaN, text nulls empty. Text is ASCII (FITS knows no other; other characters become
+    ``?``). ``QSTATUS`` says ``OK``, ``OVERFLOW`` (MAXREC truncated the result) or ``ERROR``.
+    """
+
+    media_type = "application/fits"
+
+    def __init__(self, fields: Sequence[ResultField]) -> None:
+        """Prepare a writer for ``fields``."""
+        self.fields = list(fields)
+        self._converters = [converter(f.vo) for f in self.fields]
+        self._widths = [1] * len(self.fields)
+        self._count = 0
+        # Closed by tail_chunks (or when the writer is dropped, if the client went away).
+        self._spool = tempfile.TemporaryFile()  # noqa: SIM115
+
+    def head(self) -> bytes:
+        """Nothing yet: the header is known only after the last row."""
+        return b""
+
+    def rows(self, batch: Sequence[Sequence[Any]]) -> bytes:
+        """Spool rows (converted values) and measure the widths."""
+        out = []
+        widths = self._widths
+        for row in batch:
+            values = []
+            for i, (value, convert) in enumerate(zip(row, self._converters, strict=True)):
+                v = convert(value) if convert is not None and value is not None else value
+                if isinstance(v, str):
+                    v = v.encode("ascii", "replace")
+                    widths[i] = max(widths[i], len(v))
+                elif isinstance(v, list):
+                    widths[i] = max(widths[i], len(v))
+                values.append(v)
+            out.append(values)
+        if out:
+            pickle.dump(out, self._spool, protocol=pickle.HIGHEST_PROTOCOL)
+            self._count += len(out)
+        return b""
+
+    def tail(self, overflow: bool, error: str | None = None) -> bytes:
+        """The whole file at once (prefer :meth:`tail_chunks`, which streams it)."""
+        return b"".join(self.tail_chunks(overflow, error))
+
+    def _columns(self) -> tuple[list[fits.Column], list[Callable[[Any], bytes]]]:
+        columns, encoders = [], []
+        for f, width in zip(self.fields, self._widths, strict=True):
+            vo = f.vo
+            if vo.datatype in _FITS_SCALARS and vo.arraysize is None:
+                letter, code, null = _FITS_SCALARS[vo.datatype]
+                columns.append(fits.Column(name=f.name, format=letter, unit=f.unit, null=null))
+                encoders.append(_fits_scalar(code, null))
+            elif vo.datatype in ("float", "double") and vo.arraysize is not None:
+                n = width if vo.variable else int(vo.arraysize)
+                letter, code, _ = _FITS_SCALARS[vo.datatype]
+                columns.append(fits.Column(name=f.name, format=f"{n}{letter}", unit=f.unit))
+                encoders.append(_fits_array(code, n))
+            else:
+                columns.append(fits.Column(name=f.name, format=f"{width}A", unit=f.unit))
+                encoders.append(_fits_text(width))
+        return columns, encoders
+
+    def tail_chunks(self, overflow: bool, error: str | None = None) -> Iterator[bytes]:
+        """Primary HDU, table header, then the spooled rows in chunks, padded to 2880 bytes."""
+        columns, encoders = self._columns()
+        primary = fits.PrimaryHDU()
+        primary.header["EXTEND"] = True
+        table = fits.BinTableHDU.from_columns(columns, nrows=0)
+        header = table.header
+        header["NAXIS2"] = self._count
+        header["EXTNAME"] = ("RESULTS", "result of a TAP query")
+        for i, f in enumerate(self.fields, start=1):
+            for key, value in (("TUCD", f.ucd), ("TUTYP", f.utype), ("TCOMM", f.description)):
+                if value:
+                    header[f"{key}{i}"] = value
+        status = "ERROR" if error is not None else "OVERFLOW" if overflow else "OK"
+        header["QSTATUS"] = (status, "TAP QUERY_STATUS of this result")
+        header["OVERFLOW"] = (overflow, "MAXREC truncated the result")
+        if error is not None:
+            header["QERROR"] = error
+        yield primary.header.tostring().encode("ascii")
+        yield header.tostring().encode("ascii")
+        written = 0
+        self._spool.seek(0)
+        try:
+            while True:
+                try:
+                    batch = pickle.load(self._spool)  # noqa: S301 - our own spool file
+                except EOFError:
+                    break
+                parts = [
+                    b"".join(encode(v) for encode, v in zip(encoders, row, strict=True))
+                    for row in batch
+                ]
+                data = b"".join(parts)
+                written += len(data)
+                yield data
+        finally:
+            self._spool.close()
+        pad = -written % _FITS_BLOCK
+        if pad:
+            yield b"\0" * pad
+
+
+def _fits_scalar(code: str, null: int | None) -> Callable[[Any], bytes]:
+    if code == "c":
+        return lambda v: b"\0" if v is None else (b"T" if v else b"F")
+    pack = struct.Struct(f">{code}").pack
+    empty = null if null is not None else math.nan
+    return lambda v: pack(empty if v is None else v)
+
+
+def _fits_array(code: str, n: int) -> Callable[[Any], bytes]:
+    pack = struct.Struct(f">{n}{code}").pack
+
+    def encode(v: Any) -> bytes:
+        values = [math.nan if x is None else x for x in list(v or [])[:n]]
+        return pack(*values, *([math.nan] * (n - len(values))))
+
+    return encode
+
+
+def _fits_text(width: int) -> Callable[[Any], bytes]:
+    def encode(v: Any) -> bytes:
+        data = (
+            b"" if v is None else v if isinstance(v, bytes) else str(v).encode("ascii", "replace")
+        )
+        return data[:width].ljust(width, b"\0")
+
+    return encode

@@ -217,7 +217,7 @@ def test_parameter_names_are_case_insensitive(http: httpx.Client) -> None:
         ({"QUERY": "SELECT TOP 1 * FROM isla.sources WHERE ra / 0 > 1"}, "division by zero"),
         ({"QUERY": "SELECT 1 FROM isla.sources", "LANG": "SQL"}, "LANG=SQL is not supported"),
         ({"QUERY": "SELECT 1 FROM isla.sources", "MAXREC": "-1"}, "MAXREC"),
-        ({"QUERY": "SELECT 1 FROM isla.sources", "FORMAT": "fits"}, "FORMAT=fits"),
+        ({"QUERY": "SELECT 1 FROM isla.sources", "FORMAT": "hdf5"}, "FORMAT=hdf5"),
         ({"QUERY": "SELECT 1 FROM isla.sources", "REQUEST": "getCapabilities"}, "REQUEST="),
         ({}, "QUERY is missing"),
     ],

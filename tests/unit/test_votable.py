@@ -110,10 +110,11 @@ def test_empty_result_is_valid() -> None:
 
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(KeyError):
-        writer_for("fits", FIELDS)
+        writer_for("hdf5", FIELDS)
 
 
 def test_circle_and_json_values() -> None:
     circle = to_python(f"<({RAD(10)} , {RAD(20)}) , {RAD(0.5)}>", vo_type("scircle"))
     assert circle == pytest.approx([10, 20, 0.5])
-    assert to_python({"a": 1}, vo_type("jsonb")) == '{"a":1}'
+    # As Postgres prints jsonb, so that both result encoders give the same text.
+    assert to_python({"a": 1}, vo_type("jsonb")) == '{"a": 1}'
