@@ -1,0 +1,68 @@
+"""The ingest audit trail: one row of ``isla_ops.ingest_audit`` per write attempt."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.ingest.auth import Principal
+
+_INSERT = text(
+    "INSERT INTO isla_ops.ingest_audit "
+    "(token_id, team, role, action, target, checksum, outcome, detail) "
+    "VALUES (:token_id, :team, :role, :action, :target, :checksum, :outcome, "
+    "CAST(:detail AS jsonb)) RETURNING audit_id"
+)
+
+
+def _params(
+    principal: Principal | None,
+    action: str,
+    target: str | None,
+    checksum: str | None,
+    outcome: str,
+    detail: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "token_id": principal.token_id if principal else None,
+        "team": principal.team if principal else None,
+        "role": principal.role if principal else None,
+        "action": action,
+        "target": target,
+        "checksum": checksum,
+        "outcome": outcome,
+        "detail": json.dumps(detail, default=str),
+    }
+
+
+async def record(
+    conn: AsyncConnection,
+    principal: Principal | None,
+    action: str,
+    target: str | None,
+    checksum: str | None,
+    outcome: str,
+    detail: dict[str, Any],
+) -> int:
+    """Write one audit row on ``conn`` (in its transaction); returns the audit id."""
+    result = await conn.execute(
+        _INSERT, _params(principal, action, target, checksum, outcome, detail)
+    )
+    return int(result.scalar_one())
+
+
+def record_sync(
+    conn: Connection,
+    principal: Principal | None,
+    action: str,
+    target: str | None,
+    checksum: str | None,
+    outcome: str,
+    detail: dict[str, Any],
+) -> int:
+    """:func:`record` for synchronous code (job-queue workers, the command line)."""
+    result = conn.execute(_INSERT, _params(principal, action, target, checksum, outcome, detail))
+    return int(result.scalar_one())

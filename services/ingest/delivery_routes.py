@@ -1,0 +1,304 @@
+"""HTTP API of product ingestion and of the raw-data index.
+
+- ``POST /ingest/products``: one delivery of FITS files, as ``multipart/form-data`` (one or more
+  ``file`` parts, metadata as form fields or query parameters) or as a raw body
+  (``Content-Type: application/fits`` or ``application/gzip``, ``?file_name=...``). The size is
+  checked against ``Content-Length`` before anything is read, and counted while reading
+  (413 past ``ISLA_UPLOAD_MAX_BYTES``). Answers 201 (something written), 200 (every file
+  unchanged), 422 with the full ``problems`` list when QC refuses, 403/409 for replacements.
+- ``GET /ingest/products/{product_id}``: the registered row (the owning team and operators).
+- ``POST /ingest/products/recover``: finish or undo interrupted deliveries (operators).
+- ``POST /ingest/raw-index[?revolution=R]``: index the raw bucket (operators and ISDC).
+- ``GET /ingest/raw-index/runs``: the latest indexer runs.
+
+Every product delivery, accepted or refused, is recorded in the audit trail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncGenerator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, text
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from services.ingest import audit, products, raw_index
+from services.ingest.auth import Principal, require_principal, require_role
+from shared.db.engine import make_sync_engine
+from shared.service import context, problem
+from shared.settings import database_settings, limit_settings
+from shared.storage import ObjectStore
+
+router = APIRouter(prefix="/ingest", tags=["products and raw index"])
+
+ROLE_INSTRUMENTS = {
+    "ibis": {"ISGRI", "PICsIT"},
+    "jemx": {"JEM-X"},
+    "spi": {"SPI", "SPI-ACS"},
+    "omc": {"OMC"},
+}
+"""Instruments whose products an instrument team's role may deliver (isdc/operator: all)."""
+
+_MULTIPART_SLACK = 64 * 1024  # part headers and boundaries around the files
+
+
+def _sync_engine(request: Request) -> Engine:
+    """A synchronous engine for the write paths (they run in worker threads)."""
+    engine: Engine | None = getattr(request.app.state, "ingest_sync_engine", None)
+    if engine is None:
+        try:
+            engine = make_sync_engine(database_settings(), pool_size=4, max_overflow=4)
+        except RuntimeError as exc:
+            raise HTTPException(503, str(exc)) from exc
+        request.app.state.ingest_sync_engine = engine
+    return engine
+
+
+def _store(request: Request) -> ObjectStore:
+    store = context(request).store
+    if store is None:
+        raise HTTPException(503, "the object store is not configured")
+    return store
+
+
+def _refusal(status: int, title: str, problems: list[dict[str, str]]) -> JSONResponse:
+    detail = (
+        problems[0]["message"]
+        if len(problems) == 1
+        else f"{len(problems)} problems; nothing was written"
+    )
+    return problem(status, title, detail, problems=problems)
+
+
+async def _body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None once it exceeds ``limit`` (read no further)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _replay(data: bytes) -> AsyncGenerator[bytes, None]:
+    for i in range(0, len(data), 1 << 20):
+        yield data[i : i + (1 << 20)]
+
+
+_PARAM_NAMES = ("kind", "source_id", "epoch", "band", "scope", "arf", "rmf", "replace")
+
+
+async def _read_delivery(
+    request: Request, limit: int
+) -> tuple[list[tuple[str, bytes]], dict[str, str]] | JSONResponse:
+    """Files and metadata of the request, or the refusal to send."""
+    declared = request.headers.get("content-length")
+    too_big = [{"file": "-", "code": "size", "message": f"larger than {limit} bytes"}]
+    slack = _MULTIPART_SLACK if "multipart/" in request.headers.get("content-type", "") else 0
+    if declared is not None and declared.isdigit() and int(declared) > limit + slack:
+        return _refusal(413, "Payload too large", too_big)
+    body = await _body(request, limit + slack)
+    if body is None:
+        return _refusal(413, "Payload too large", too_big)
+    params = {k: v for k, v in request.query_params.items() if k in (*_PARAM_NAMES, "file_name")}
+    ctype = request.headers.get("content-type", "")
+    files: list[tuple[str, bytes]] = []
+    if ctype.startswith("multipart/form-data"):
+        try:
+            form = await MultiPartParser(request.headers, _replay(body), max_files=32).parse()
+        except MultiPartException as exc:
+            return _refusal(
+                400, "Bad request", [{"file": "-", "code": "form", "message": str(exc)}]
+            )
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                files.append((value.filename or "", await value.read()))
+            elif key in _PARAM_NAMES:
+                params[key] = value
+    else:
+        files.append((params.pop("file_name", ""), body))
+    if sum(len(data) for _, data in files) > limit:
+        return _refusal(413, "Payload too large", too_big)
+    params.pop("file_name", None)
+    return files, params
+
+
+def _params(raw: dict[str, str]) -> products.DeliveryParams:
+    return products.DeliveryParams(
+        kind=raw.get("kind") or None,
+        source_id=raw.get("source_id") or None,
+        epoch=raw.get("epoch") or None,
+        band=raw.get("band") or None,
+        scope=raw.get("scope") or None,
+        arf=raw.get("arf") or None,
+        rmf=raw.get("rmf") or None,
+        replace=raw.get("replace", "").lower() in ("1", "true", "yes"),
+    )
+
+
+_TEXT = {"type": "string"}
+_REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                    **dict.fromkeys(_PARAM_NAMES, _TEXT),
+                },
+                "required": ["file"],
+            }
+        },
+        "application/fits": {"schema": {"type": "string", "format": "binary"}},
+        "application/gzip": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+
+
+async def _audit(
+    request: Request,
+    principal: Principal,
+    target: str,
+    checksum: str | None,
+    outcome: str,
+    detail: dict[str, Any],
+) -> None:
+    engine = context(request).engine
+    if engine is None:
+        return
+    async with engine.begin() as conn:
+        await audit.record(conn, principal, "product.ingest", target, checksum, outcome, detail)
+
+
+@router.post(
+    "/products",
+    summary="Deliver FITS products (multipart or raw body); QC first, all or nothing",
+    status_code=201,
+    responses={
+        200: {"description": "every file was already in the archive (no-op)"},
+        413: {"description": "upload too large (refused before being read in full)"},
+        422: {"description": "QC refused the delivery; `problems` lists every reason"},
+    },
+    openapi_extra={"requestBody": _REQUEST_BODY},
+)
+async def deliver_products(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_principal)],
+) -> JSONResponse:
+    """Ingest light curves, spectra (with ARF/RMF), mosaics or all-sky maps."""
+    limit = limit_settings().upload_max_bytes
+    read = await _read_delivery(request, limit)
+    if isinstance(read, JSONResponse):
+        await _audit(request, principal, "-", None, "refused", {"status": read.status_code})
+        return read
+    files, raw = read
+    target = ",".join(name for name, _ in files)[:500] or "-"
+    checksum = hashlib.sha256(files[0][1]).hexdigest() if files else None
+    params = _params(raw)
+    store = _store(request)
+    engine = _sync_engine(request)
+    allowed = (
+        None if principal.role in ("operator", "isdc") else ROLE_INSTRUMENTS.get(principal.role)
+    )
+    caller = products.Caller(
+        team=principal.team,
+        is_operator=principal.is_operator,
+        instruments=frozenset(allowed) if allowed is not None else None,
+    )
+    try:
+        result = await run_in_threadpool(
+            products.ingest_delivery, engine, store, files, params, caller, limit
+        )
+    except products.IngestRefused as exc:
+        listed = [p.as_dict() for p in exc.problems]
+        await _audit(
+            request,
+            principal,
+            target,
+            checksum,
+            "refused",
+            {"status": exc.status, "problems": listed},
+        )
+        return _refusal(exc.status, exc.title, listed)
+    states = {p["status"] for p in result.products}
+    outcome = "unchanged" if states == {"unchanged"} else "accepted"
+    await _audit(request, principal, target, checksum, outcome, result.as_dict())
+    return JSONResponse(result.as_dict(), status_code=200 if outcome == "unchanged" else 201)
+
+
+@router.post("/products/recover", summary="Finish or undo interrupted product deliveries")
+async def recover(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_role())],
+) -> dict[str, Any]:
+    """Roll interrupted deliveries forward (or remove their leftovers); operators only."""
+    del principal
+    report = await run_in_threadpool(
+        products.recover_pending, _sync_engine(request), _store(request), True
+    )
+    return report.as_dict()
+
+
+@router.get("/products/{product_id:path}", summary="A registered product (owner team, operators)")
+async def product_row(
+    request: Request,
+    product_id: str,
+    principal: Annotated[Principal, Depends(require_principal)],
+) -> dict[str, Any]:
+    """The ``isla.products`` row of a product."""
+    engine = context(request).engine
+    if engine is None:
+        raise HTTPException(503, "the database is not configured")
+    async with engine.connect() as conn:
+        row = (
+            (
+                await conn.execute(
+                    text("SELECT * FROM isla.products WHERE product_id = :p"), {"p": product_id}
+                )
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise HTTPException(404, f"no product {product_id!r}")
+    if not principal.may_act_for(str((row["meta"] or {}).get("team"))):
+        raise HTTPException(403, "only the owning team or an operator may read this")
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+
+
+@router.post("/raw-index", summary="Register the ScWs of the raw bucket (operators, ISDC)")
+async def run_raw_index(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_role("isdc"))],
+    revolution: Annotated[int | None, Query(ge=0, le=9999)] = None,
+) -> dict[str, Any]:
+    """Index one revolution (or all) of the raw bucket; resumes an interrupted run."""
+    del principal
+    report = await run_in_threadpool(
+        raw_index.index_raw, _sync_engine(request), _store(request), revolution
+    )
+    return report.as_dict()
+
+
+@router.get("/raw-index/runs", summary="The latest raw-index runs")
+async def raw_index_runs(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_principal)],
+) -> dict[str, Any]:
+    """Runs with their progress, newest first."""
+    del principal
+    runs = await run_in_threadpool(lambda: list(raw_index.iter_runs(_sync_engine(request))))
+    return {
+        "runs": [
+            {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in run.items()}
+            for run in runs
+        ]
+    }

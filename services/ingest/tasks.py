@@ -1,0 +1,54 @@
+"""Queue tasks of the ingest service: large catalogue loads and merges, run by ``isla worker``.
+
+The uploaded file waits in the object store (products bucket, under :data:`STAGING_PREFIX`)
+until its job has ended; a worker killed in the middle of a load leaves no rows (the load is
+one transaction) and the staged file, so the retried job (see :mod:`shared.jobs`) loads it
+again from the start.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from services.ingest import jobs
+from shared.jobs import app, conninfo
+from shared.settings import database_settings, storage_settings
+from shared.storage import ObjectStore
+
+log = logging.getLogger("isla.ingest.tasks")
+
+QUEUE = "ingest"
+STAGING_PREFIX = "_ingest-staging/"
+"""Key prefix of uploads waiting for their job (never a product key: those start 'products/')."""
+
+
+def staging_key(job_id: int) -> str:
+    """Object key of job ``job_id``'s uploaded file."""
+    return f"{STAGING_PREFIX}{job_id}/upload"
+
+
+@app.task(name="isla.ingest.catalogue", queue=QUEUE)
+def ingest_catalogue(job_id: int) -> dict[str, Any]:
+    """Load the catalogue staged for ``job_id``."""
+    info = conninfo(database_settings())
+    settings = storage_settings()
+    store = ObjectStore.from_settings(settings)
+    bucket = settings.s3_products_bucket
+    with tempfile.TemporaryDirectory(prefix="isla-ingest-") as tmp:
+        path = Path(tmp) / "upload"
+        with path.open("wb") as out:
+            for block in store.iter_object(bucket, staging_key(job_id)):
+                out.write(block)
+        final = jobs.run_catalogue_job(info, job_id, path)
+    store.delete(bucket, staging_key(job_id))
+    return {"status": final["status"]}
+
+
+@app.task(name="isla.ingest.merge", queue=QUEUE)
+def ingest_merge(job_id: int) -> dict[str, Any]:
+    """Merge the current catalogues into the source list, for ``job_id``."""
+    final = jobs.run_merge_job(conninfo(database_settings()), job_id)
+    return {"status": final["status"]}

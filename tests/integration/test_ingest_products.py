@@ -1,0 +1,678 @@
+"""Product ingestion on the real stack: the real ISLA files, QC refusals, idempotence, kills.
+
+The write paths run against a database and buckets of their own; the HTTP tests talk to a
+real ingest service process (uvicorn) pointed at them. Every refusal is checked to have written
+nothing: products rows, journal rows, product objects and staging objects are counted before
+and after.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import textwrap
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from astropy.io import fits
+from sqlalchemy import Engine, text
+
+from deploy.ports import free_port
+from services.ingest import products
+from services.ingest.auth import create_token
+from services.ingest.raw_index import _ensure_revolution
+from shared import settings as cfg
+from shared.db.engine import make_sync_engine
+from shared.integral.ids import normalise_source_name
+from shared.integral.time import ijd_to_utc, revolution_at
+from shared.storage import ObjectStore
+from tests.conftest import ACCESS_KEY, SECRET_KEY, Archive, StackInfo
+
+pytestmark = pytest.mark.integration
+
+UPLOAD_LIMIT = 4 * 1024 * 1024
+SOURCES = {
+    "J011705.1-732636": ("SMC X-1", 19.2714, -73.4433),
+    "J174537.0-290107": ("1A 1742-289", 266.4040, -29.0186),
+}
+REFERENCE_IDS = {
+    "spectrum/ISGRI/0745_06340000001/J011705.1-732636",
+    "arf/ISGRI/0745_06340000001/J011705.1-732636",
+    "rmf/ISGRI/0745_06340000001/J011705.1-732636",
+    "long_timeseries/JEM-X/mission/J174537.0-290107/JEM-X1",
+    "long_timeseries/JEM-X/mission/J174537.0-290107/JEM-X2",
+    "mosaic/ISGRI/0727_88601650001/28_40/original",
+    "mosaic/ISGRI/0727_88601650001/28_40/smooth",
+}
+LC_TIMES = np.array([5000.10, 5000.20, 5000.30, 5000.40, 5000.50])
+"""IJD of the synthetic light curves; three ScWs of the test database contain the first three."""
+
+
+@dataclass
+class Env:
+    """The test's own database, buckets and a running ingest service."""
+
+    url: str
+    engine: Engine
+    store: ObjectStore
+    storage: cfg.StorageSettings
+    base_url: str
+    tokens: dict[str, str]
+
+
+def _reference_members() -> dict[str, bytes]:
+    folder = products.reference_data_dir()
+    out: dict[str, bytes] = {}
+    for name in products.REFERENCE_ARCHIVES:
+        blob = (folder / name).read_bytes()
+        if zipfile.is_zipfile(io.BytesIO(blob)):
+            with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+                out.update({i.filename: archive.read(i) for i in archive.infolist()})
+        else:
+            with tarfile.open(fileobj=io.BytesIO(blob)) as archive:
+                for member in archive.getmembers():
+                    handle = archive.extractfile(member)
+                    assert handle is not None
+                    out[member.name] = handle.read()
+    return out
+
+
+def _seed(engine: Engine) -> None:
+    """The sources of the real files and three pointings holding the synthetic LC times."""
+    with engine.begin() as conn:
+        for source_id, (name, ra, dec) in SOURCES.items():
+            conn.execute(
+                text(
+                    "INSERT INTO isla.sources (source_id, name, ra, dec, pos, source_class, "
+                    "det_isgri, det_picsit, det_jemx, det_spi, det_omc) VALUES (:s, :n, :ra, "
+                    ":dec, spoint(radians(:ra), radians(:dec)), 'HMXB', true, false, true, "
+                    "false, false)"
+                ),
+                {"s": source_id, "n": name, "ra": ra, "dec": dec},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO isla.source_aliases (source_id, alias, alias_norm) "
+                    "VALUES (:s, :n, :norm)"
+                ),
+                {"s": source_id, "n": name, "norm": normalise_source_name(name)},
+            )
+        for i, t in enumerate(LC_TIMES[:3]):
+            rev = revolution_at(ijd_to_utc(float(t)))
+            _ensure_revolution(conn, rev)
+            conn.execute(
+                text(
+                    "INSERT INTO isla.science_windows (scw_id, version, revolution, scw_type, "
+                    "start_time, end_time, start_ijd, end_ijd, ra, dec, pos, posangle, "
+                    "raw_files, raw_size) VALUES (:id, '001', :rev, 'pointing', :st, :et, :si, "
+                    ":ei, 266.0, -29.0, spoint(radians(266.0), radians(-29.0)), 0.0, 0, 0)"
+                ),
+                {
+                    "id": f"{rev:04d}{i:04d}0010",
+                    "rev": rev,
+                    "st": ijd_to_utc(float(t) - 0.01).replace(tzinfo=None),
+                    "et": ijd_to_utc(float(t) + 0.01).replace(tzinfo=None),
+                    "si": float(t) - 0.01,
+                    "ei": float(t) + 0.01,
+                },
+            )
+
+
+def _serve(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "services.ingest.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, **env},
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the ingest service exited")
+        try:
+            if httpx.get(f"{base}/ingest/ready", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the ingest service did not become ready")
+
+
+@pytest.fixture(scope="module")
+def env(stack: StackInfo) -> Iterator[Env]:
+    url = stack.new_database("isla_ingest_products")
+    storage = stack.storage("ingtest-raw", "ingtest-products")
+    store = ObjectStore.from_settings(storage)
+    store.ensure_buckets()
+    engine = make_sync_engine(cfg.DatabaseSettings(database_url=url))
+    _seed(engine)
+    tokens = {}
+    with engine.begin() as conn:
+        for team, role in (
+            ("isdc", "isdc"),
+            ("jemx", "jemx"),
+            ("ibis", "ibis"),
+            ("ops", "operator"),
+        ):
+            tokens[team] = create_token(conn, team, role).token
+    proc, base = _serve(
+        {
+            "ISLA_DATABASE_URL": url,
+            "ISLA_S3_ENDPOINT": stack.s3_endpoint,
+            "ISLA_S3_ACCESS_KEY": ACCESS_KEY,
+            "ISLA_S3_SECRET_KEY": SECRET_KEY,
+            "ISLA_S3_RAW_BUCKET": "ingtest-raw",
+            "ISLA_S3_PRODUCTS_BUCKET": "ingtest-products",
+            "ISLA_UPLOAD_MAX_BYTES": str(UPLOAD_LIMIT),
+        }
+    )
+    try:
+        yield Env(url, engine, store, storage, base, tokens)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        engine.dispose()
+
+
+def _counts(e: Env) -> dict[str, int]:
+    out = products.counts(e.engine, e.store)
+    with e.engine.connect() as conn:
+        out["points"] = int(
+            conn.execute(text("SELECT count(*) FROM isla.lightcurve_points")).scalar() or 0
+        )
+        out["audit"] = int(
+            conn.execute(text("SELECT count(*) FROM isla_ops.ingest_audit")).scalar() or 0
+        )
+    return out
+
+
+def _lightcurve(
+    name: str = "SRC_JEMX1_lc.fits",
+    *,
+    drop: tuple[str, ...] = (),
+    rate: np.ndarray | None = None,
+    times: np.ndarray | None = None,
+    source: str = "1A 1742-289",
+    instrume: str = "JMX1",
+    seed: int = 1,
+) -> bytes:
+    """A small OGIP light curve with every keyword QC asks for, checksummed by astropy."""
+    rng = np.random.default_rng(seed)
+    t = LC_TIMES if times is None else times
+    r = rng.uniform(5, 10, len(t)) if rate is None else rate
+    cols = [
+        fits.Column("TIME", "D", array=t, unit="d"),
+        fits.Column("RATE", "E", array=r, unit="count/s"),
+        fits.Column("ERROR", "E", array=np.full(len(t), 0.5), unit="count/s"),
+    ]
+    table = fits.BinTableHDU.from_columns(cols, name="RATE")
+    cards = {
+        "TELESCOP": "INTEGRAL",
+        "INSTRUME": instrume,
+        "CREATOR": "isla-test 1.0",
+        "TIMESYS": "TT",
+        "TIMEUNIT": "d",
+        "MJDREF": 51544.0,
+        "TSTART": float(t[0]),
+        "TSTOP": float(t[-1]),
+        "NAME": source,
+        "RA_OBJ": 266.404,
+        "DEC_OBJ": -29.0186,
+        "E_MIN": 3.0,
+        "E_MAX": 20.0,
+        "HDUCLAS1": "LIGHTCURVE",
+        "ISLAVER": "test",
+        "DATE": "2026-11-25",
+        "NSCW": len(t),
+        "DOI": "none",
+    }
+    for key, value in cards.items():
+        if key not in drop:
+            table.header[key] = value
+    buffer = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(buffer, checksum=True)
+    return buffer.getvalue()
+
+
+def _arf(decreasing: bool = False) -> bytes:
+    lo = np.linspace(20, 100, 50)
+    if decreasing:
+        lo = lo[::-1]
+    table = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("ENERG_LO", "E", array=lo),
+            fits.Column("ENERG_HI", "E", array=lo + 1.0),
+            fits.Column("SPECRESP", "E", array=np.ones(50)),
+        ],
+        name="SPECRESP",
+    )
+    for key, value in {
+        "HDUCLAS1": "RESPONSE",
+        "HDUCLAS2": "SPECRESP",
+        "TELESCOP": "INTEGRAL",
+        "INSTRUME": "IBIS",
+        "DETNAM": "ISGRI",
+        "CREATOR": "isla-test 1.0",
+    }.items():
+        table.header[key] = value
+    buffer = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(buffer, checksum=True)
+    return buffer.getvalue()
+
+
+def _post(
+    e: Env, files: list[tuple[str, bytes]], token: str | None = "isdc", **params: Any
+) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {e.tokens.get(token, token)}"} if token else {}
+    return httpx.post(
+        f"{e.base_url}/ingest/products",
+        files=[("file", (name, data, "application/fits")) for name, data in files],
+        data={k: str(v) for k, v in params.items()},
+        headers=headers,
+        timeout=60,
+    )
+
+
+# --- The real ISLA files ---------------------------------------------------------------------
+
+
+def test_real_isla_files_are_products_of_the_demo_archive(archive: Archive) -> None:
+    members = _reference_members()
+    engine = make_sync_engine(cfg.DatabaseSettings(database_url=archive.database_url))
+    store = ObjectStore.from_settings(archive.storage_settings)
+    with engine.connect() as conn:
+        rows = {
+            r.product_id: r
+            for r in conn.execute(
+                text("SELECT * FROM isla.products WHERE product_id = ANY(:ids)"),
+                {"ids": sorted(REFERENCE_IDS)},
+            )
+        }
+    engine.dispose()
+    assert set(rows) == REFERENCE_IDS
+    spectrum = rows["spectrum/ISGRI/0745_06340000001/J011705.1-732636"]
+    assert spectrum.meta["arf"] == "arf/ISGRI/0745_06340000001/J011705.1-732636"
+    assert spectrum.meta["rmf"] == "rmf/ISGRI/0745_06340000001/J011705.1-732636"
+    assert (spectrum.epoch, spectrum.source_id) == ("0745_06340000001", "J011705.1-732636")
+    series = rows["long_timeseries/JEM-X/mission/J174537.0-290107/JEM-X1"]
+    assert series.source_id == "J174537.0-290107" and series.instrument == "JEM-X"
+    for pid, row in rows.items():
+        original = members[row.file_name]
+        data = store.read_bytes(row.bucket, row.object_key)
+        assert data == original, pid
+        assert (
+            row.sha256
+            == hashlib.sha256(original).hexdigest()
+            == store.stat(row.bucket, row.object_key).sha256
+        )
+        assert row.size == len(original)
+
+
+def test_reference_ingestion_is_idempotent(env: Env) -> None:
+    first = products.ingest_reference_products(env.engine, env.store)
+    assert {p["product_id"] for p in first.products} == REFERENCE_IDS
+    assert first.skipped == ["ISGRI_0727_88601650001_28_40_mosaic_sources.reg"]
+    before = _counts(env)
+    again = products.ingest_reference_products(env.engine, env.store)
+    assert {p["status"] for p in again.products} == {"unchanged"}
+    assert _counts(env) == before
+    assert before["journal"] == 0 and before["staging"] == 0
+
+
+# --- The HTTP API ----------------------------------------------------------------------------
+
+
+def test_delivery_then_resending_is_a_noop(env: Env) -> None:
+    data = _lightcurve("1A_1742-289_JEMX1_0001_lc.fits", seed=7)
+    before = _counts(env)
+    first = _post(
+        env,
+        [("1A_1742-289_JEMX1_0001_lc.fits", data)],
+        kind="short_timeseries",
+        epoch="1000_01200010001",
+    )
+    assert first.status_code == 201, first.text
+    body = first.json()
+    (product,) = body["products"]
+    assert product["status"] == "created"
+    assert product["sha256"] == hashlib.sha256(data).hexdigest()
+    assert body["points"] == 3  # three of the five times fall in registered pointings
+    stored = env.store.stat(env.store.products_bucket, product["object_key"])
+    assert stored.sha256 == product["sha256"]
+    after = _counts(env)
+    assert after["rows"] == before["rows"] + 1 and after["objects"] == before["objects"] + 1
+    assert after["points"] == before["points"] + 3
+    assert after["staging"] == 0 and after["journal"] == 0
+    again = _post(
+        env,
+        [("1A_1742-289_JEMX1_0001_lc.fits", data)],
+        kind="short_timeseries",
+        epoch="1000_01200010001",
+    )
+    assert again.status_code == 200
+    assert again.json()["products"][0]["status"] == "unchanged"
+    final = _counts(env)
+    assert {k: v for k, v in final.items() if k != "audit"} == {
+        k: v for k, v in after.items() if k != "audit"
+    }
+    assert final["audit"] == after["audit"] + 1  # every ingestion is audited
+
+
+def test_raw_body_delivery(env: Env) -> None:
+    data = _lightcurve(seed=11)
+    response = httpx.post(
+        f"{env.base_url}/ingest/products",
+        params={"file_name": "1A_1742-289_JEMX1_0002_lc.fits", "epoch": "1000_01200010002"},
+        content=data,
+        headers={
+            "Authorization": f"Bearer {env.tokens['isdc']}",
+            "Content-Type": "application/fits",
+        },
+        timeout=60,
+    )
+    assert response.status_code == 201, response.text
+    pid = response.json()["products"][0]["product_id"]
+    assert pid == "short_timeseries/JEM-X/1000_01200010002/J174537.0-290107/JEM-X1"
+    row = httpx.get(
+        f"{env.base_url}/ingest/products/{pid}",
+        headers={"Authorization": f"Bearer {env.tokens['isdc']}"},
+    ).json()
+    assert row["meta"]["team"] == "isdc" and row["band_id"] is not None
+    other = httpx.get(
+        f"{env.base_url}/ingest/products/{pid}",
+        headers={"Authorization": f"Bearer {env.tokens['ibis']}"},
+    )
+    assert other.status_code == 403
+
+
+def _broken_checksum() -> bytes:
+    data = bytearray(_lightcurve(seed=3))
+    data[-2880 + 10] ^= 0x01  # one bit of the table data
+    return bytes(data)
+
+
+CASES: list[tuple[str, Any, int, str]] = [
+    ("missing keyword", lambda: [("lc_a.fits", _lightcurve(drop=("TELESCOP",)))], 422, "keyword"),
+    ("missing time system", lambda: [("lc_b.fits", _lightcurve(drop=("MJDREF",)))], 422, "keyword"),
+    (
+        "NaN rates",
+        lambda: [("lc_c.fits", _lightcurve(rate=np.array([1.0, np.nan, 2.0, 3.0, 4.0])))],
+        422,
+        "non_finite",
+    ),
+    (
+        "unordered times",
+        lambda: [("lc_d.fits", _lightcurve(times=LC_TIMES[[0, 2, 1, 3, 4]]))],
+        422,
+        "time_order",
+    ),
+    (
+        "decreasing energy bins",
+        lambda: [("arf_e.fits", _arf(decreasing=True))],
+        422,
+        "energy_order",
+    ),
+    ("broken checksum", lambda: [("lc_f.fits", _broken_checksum())], 422, "checksum"),
+    ("path-like name", lambda: [("../lc_g.fits", _lightcurve())], 422, "file_name"),
+    ("not FITS", lambda: [("lc_h.fits", b"SIMPLE  = nonsense" * 200)], 422, "not_fits"),
+    ("oversized", lambda: [("lc_i.fits", b"\0" * (UPLOAD_LIMIT + 10))], 413, "size"),
+    ("oversized, by its length", lambda: [("lc_j.fits", b"\0" * (2 * UPLOAD_LIMIT))], 413, "size"),
+    (
+        "spectrum without its RMF",
+        lambda: [(n, d) for n, d in _reference_members().items() if n.endswith("_spe.fits")],
+        422,
+        "response",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "files", "status", "code"), CASES, ids=[c[0] for c in CASES])
+def test_refused_deliveries_write_nothing(
+    env: Env, case: str, files: Any, status: int, code: str
+) -> None:
+    before = _counts(env)
+    response = _post(env, files(), epoch="1000_01200010003")
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert code in {p["code"] for p in body["problems"]}, body
+    after = _counts(env)
+    assert after["audit"] == before["audit"] + 1
+    assert {k: v for k, v in after.items() if k != "audit"} == {
+        k: v for k, v in before.items() if k != "audit"
+    }
+
+
+def test_qc_lists_every_problem(env: Env) -> None:
+    bad = _lightcurve(drop=("TELESCOP", "TIMESYS"), rate=np.array([np.nan] * 5))
+    response = _post(env, [("lc_multi.fits", bad), ("../x.fits", bad)])
+    assert response.status_code == 422
+    codes = [(p["file"], p["code"]) for p in response.json()["problems"]]
+    assert ("lc_multi.fits", "non_finite") in codes
+    assert ("../x.fits", "file_name") in codes
+    assert sum(1 for f, c in codes if f == "lc_multi.fits" and c == "keyword") == 2
+
+
+def test_authentication_and_roles(env: Env) -> None:
+    data = [("lc_auth.fits", _lightcurve(seed=5))]
+    before = _counts(env)
+    assert _post(env, data, token=None, epoch="1000_01200010004").status_code == 401
+    wrong = _post(env, data, token="isla_00000000_" + "A" * 43, epoch="1000_01200010004")
+    assert wrong.status_code == 401 and "Bearer" in wrong.headers["www-authenticate"]
+    role = _post(env, data, token="ibis", epoch="1000_01200010004")  # a JEM-X light curve
+    assert role.status_code == 403
+    assert role.json()["problems"][0]["code"] == "role"
+    after = _counts(env)
+    assert {k: v for k, v in after.items() if k != "audit"} == {
+        k: v for k, v in before.items() if k != "audit"
+    }
+    assert _post(env, data, token="jemx", epoch="1000_01200010004").status_code == 201
+
+
+def test_replacement_needs_owner_and_replace(env: Env) -> None:
+    name = "1A_1742-289_JEMX1_0005_lc.fits"
+    assert (
+        _post(
+            env, [(name, _lightcurve(seed=20))], token="jemx", epoch="1000_01200010005"
+        ).status_code
+        == 201
+    )
+    newer = [(name, _lightcurve(seed=21))]
+    before = _counts(env)
+    other = _post(env, newer, token="isdc", epoch="1000_01200010005")
+    assert other.status_code == 403 and other.json()["problems"][0]["code"] == "owner"
+    owner = _post(env, newer, token="jemx", epoch="1000_01200010005")
+    assert owner.status_code == 409
+    after = _counts(env)
+    assert after["rows"] == before["rows"] and after["objects"] == before["objects"]
+    replaced = _post(env, newer, token="jemx", epoch="1000_01200010005", replace="true")
+    assert replaced.status_code == 201
+    product = replaced.json()["products"][0]
+    assert product["status"] == "replaced"
+    assert (
+        env.store.stat(env.store.products_bucket, product["object_key"]).sha256
+        == hashlib.sha256(newer[0][1]).hexdigest()
+    )
+    operator = _post(
+        env, [(name, _lightcurve(seed=22))], token="ops", epoch="1000_01200010005", replace="true"
+    )
+    assert operator.status_code == 201
+
+
+# --- Interrupted deliveries ------------------------------------------------------------------
+
+_KILLER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from services.ingest import products
+    from shared import settings as cfg
+    from shared.db.engine import make_sync_engine
+    from shared.storage import ObjectStore
+
+    url, endpoint, where, name, path = sys.argv[1:6]
+    storage = cfg.StorageSettings(
+        s3_endpoint=endpoint, s3_access_key={ak!r}, s3_secret_key={sk!r},
+        s3_raw_bucket="ingtest-raw", s3_products_bucket="ingtest-products",
+    )
+    store = ObjectStore.from_settings(storage)
+    engine = make_sync_engine(cfg.DatabaseSettings(database_url=url))
+
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    put, copy = store.put_bytes, store.client.copy_object
+
+    def put_then_maybe_die(*args, **kwargs):
+        if where == "before_staging":
+            die()
+        result = put(*args, **kwargs)
+        if where == "after_staging":
+            die()
+        return result
+
+    def copy_then_die(*args, **kwargs):
+        result = copy(*args, **kwargs)
+        if where == "after_copy":
+            die()
+        return result
+
+    store.put_bytes = put_then_maybe_die
+    store.client.copy_object = copy_then_die
+    with open(path, "rb") as handle:
+        data = handle.read()
+    products.ingest_delivery(
+        engine, store, [(name, data)], products.DeliveryParams(epoch="1000_01200010009"),
+        products.Caller(team="isdc", is_operator=True), 1 << 26,
+    )
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("where", "rolled_forward"),
+    [("before_staging", False), ("after_staging", True), ("after_copy", True)],
+)
+def test_killed_delivery_is_recovered(
+    env: Env, tmp_path: Path, where: str, rolled_forward: bool
+) -> None:
+    name = f"1A_1742-289_JEMX1_kill_{where}.fits"
+    data = _lightcurve(name, seed=len(where))
+    path = tmp_path / name
+    path.write_bytes(data)
+    script = _KILLER.format(ak=ACCESS_KEY, sk=SECRET_KEY)
+    before = _counts(env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            env.url,
+            env.storage.s3_endpoint or "",
+            where,
+            name,
+            str(path),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    crashed = _counts(env)
+    assert crashed["rows"] == before["rows"]  # nothing committed
+    assert crashed["journal"] == before["journal"] + 1
+    report = products.recover_pending(env.engine, env.store)
+    after = _counts(env)
+    assert after["journal"] == 0 and after["staging"] == 0
+    key = f"products/short_timeseries/JEM-X/1000_01200010009/J174537.0-290107/JEM-X1/{name}"
+    if rolled_forward:
+        assert report.completed and not report.removed
+        assert after["rows"] == before["rows"] + 1
+        assert after["objects"] == before["objects"] + 1
+        assert (
+            env.store.stat(env.store.products_bucket, key).sha256
+            == hashlib.sha256(data).hexdigest()
+        )
+        # Leave the product set as it was for the next case.
+        with env.engine.begin() as conn:
+            conn.execute(text("DELETE FROM isla.products WHERE object_key = :k"), {"k": key})
+        env.store.delete(env.store.products_bucket, key)
+    else:
+        assert report.removed and not report.completed
+        assert after["rows"] == before["rows"] and after["objects"] == before["objects"]
+        assert not env.store.exists(env.store.products_bucket, key)
+
+
+def test_command_line_delivery(env: Env, tmp_path: Path) -> None:
+    path = tmp_path / "1A_1742-289_JEMX1_0006_lc.fits"
+    path.write_bytes(_lightcurve(seed=30))
+    cli_env = {
+        **os.environ,
+        "ISLA_INGEST_URL": env.base_url,
+        "ISLA_INGEST_TOKEN": env.tokens["jemx"],
+    }
+    cmd = [sys.executable, "-m", "deploy.cli", "ingest", "products", str(path)]
+    done = subprocess.run(
+        [*cmd, "--epoch", "1000_01200010006"], env=cli_env, capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    (product,) = json.loads(done.stdout)["products"]
+    assert product["status"] == "created"
+    refused = subprocess.run(
+        [*cmd, "--epoch", "not-an-epoch"], env=cli_env, capture_output=True, timeout=120
+    )
+    assert refused.returncode == 1
+    assert b"epoch" in refused.stderr
+
+
+def test_replacement_under_another_name_leaves_no_orphan(env: Env) -> None:
+    first = _post(env, [("lc_v1.fits", _lightcurve(seed=40))], epoch="1000_01200010007")
+    assert first.status_code == 201
+    old_key = first.json()["products"][0]["object_key"]
+    before = _counts(env)
+    v2 = _lightcurve(seed=41)  # kept: astropy stamps the checksum cards with the time
+    second = _post(env, [("lc_v2.fits", v2)], epoch="1000_01200010007", replace="true")
+    assert second.status_code == 201, second.text
+    new_key = second.json()["products"][0]["object_key"]
+    assert new_key != old_key
+    assert not env.store.exists(env.store.products_bucket, old_key)
+    assert env.store.exists(env.store.products_bucket, new_key)
+    after = _counts(env)
+    assert (after["rows"], after["objects"]) == (before["rows"], before["objects"])
+    # A lost object is restored by sending the same bytes again.
+    env.store.delete(env.store.products_bucket, new_key)
+    again = _post(env, [("lc_v2.fits", v2)], epoch="1000_01200010007")
+    assert again.status_code == 201, again.text
+    assert again.json()["products"][0]["status"] == "restored"
+    assert env.store.exists(env.store.products_bucket, new_key)
+    # The sweep removes product objects no row references, and nothing else.
+    env.store.put_bytes(env.store.products_bucket, "products/stray/x.fits", b"stray")
+    report = products.recover_pending(env.engine, env.store, sweep=True)
+    assert report.stray_objects == 1
+    assert _counts(env)["objects"] == after["objects"]
