@@ -60,12 +60,45 @@ ISGRI_RES_POWER = 12.5
 """ISGRI's resolving power E/ΔE at 100 keV (8 % FWHM), em_res_power."""
 
 PRODUCT_TYPES = {
-    "light_curve": "timeseries",
+    "long_timeseries": "timeseries",
+    "short_timeseries": "timeseries",
+    "omc_lightcurve": "timeseries",
     "spectrum": "spectrum",
     "mosaic": "image",
-    "image": "image",
+    "omc_image": "image",
+    "allsky_map": "image",
 }
-"""dataproduct_type of each published product kind (responses, ARF/RMF, are not listed)."""
+"""dataproduct_type of each published product kind (``isla.products.kind``). Responses
+(ARF/RMF) and previews are reached through the DataLink document of their product."""
+
+PRODUCT_CALIB_LEVEL = 3
+"""ObsCore calib_level of the science products: enhanced, combined data (light curves over
+many science windows, epoch spectra, mosaics) beyond the calibrated science windows."""
+
+DATALINK_FORMAT = "application/x-votable+xml;content=datalink"
+"""access_format of the product rows: their access_url is the product's DataLink document."""
+
+DATALINK_PATH = "/datalink"
+"""Path of the DataLink service under the products service's base URL."""
+
+ANGULAR_RESOLUTION_ARCSEC = {
+    "ISGRI": 720.0,
+    "PICsIT": 720.0,
+    "JEM-X": 180.0,
+    "JEM-X1": 180.0,
+    "JEM-X2": 180.0,
+    "SPI": 9000.0,
+    "OMC": 25.0,
+}
+"""Angular resolution (FWHM) per instrument: s_resolution of products, and the radius of the
+circle around the source that is a point-source product's s_region."""
+
+FIELD_RADIUS_DEG = {"ISGRI": 14.5, "PICsIT": 14.5, "JEM-X": 6.6, "SPI": 8.0, "OMC": 2.5}
+"""Half field of view per instrument: the s_region circle of an epoch image without its own
+footprint, centred on the observation's pointing."""
+
+OMC_WAVELENGTH_M = (5.0e-7, 6.0e-7)
+"""OMC's Johnson V band (em_min, em_max) in metres."""
 
 
 def _o(
@@ -81,7 +114,8 @@ OBSCORE_COLUMNS: dict[str, ColumnDoc] = {
         "meta.code.class",
     ),
     "calib_level": _o(
-        "Calibration level: 1 raw data in FITS, 2 science-ready products, 3 mosaics.",
+        "Calibration level: 1 raw science windows, 3 science products (light curves, spectra, "
+        "mosaics, maps).",
         "ObsDataset.calibLevel",
         "meta.code;obs.calib",
     ),
@@ -97,7 +131,7 @@ OBSCORE_COLUMNS: dict[str, ColumnDoc] = {
         "Publisher's dataset identifier (IVOA URI).", "Curation.PublisherDID", "meta.ref.ivoid"
     ),
     "access_url": _o(
-        "URL of the data: the science window's tarball, or the product file.",
+        "URL of the data: the science window's tarball, or the product's DataLink document.",
         "Access.Reference",
         "meta.ref.url",
     ),
@@ -130,14 +164,15 @@ OBSCORE_COLUMNS: dict[str, ColumnDoc] = {
     # results, as ObsCore 1.1 types it (adql:REGION in a char column).
     "s_region": replace(
         _o(
-            "Footprint: the ISGRI partially coded field of view, as an STC-S polygon.",
+            "Footprint as an STC-S polygon: the ISGRI partially coded field (science windows), "
+            "the image footprint, or a resolution-sized circle around the source of a product.",
             "Char.SpatialAxis.Coverage.Support.Area",
             "pos.outline;obs.field",
         ),
         vo=REGION,
     ),
     "s_resolution": _o(
-        "Angular resolution (ISGRI: 12 arcmin).",
+        "Angular resolution of the instrument (ISGRI: 12 arcmin).",
         "Char.SpatialAxis.Resolution.Refval.value",
         "pos.angResolution",
         "arcsec",
@@ -185,13 +220,13 @@ OBSCORE_COLUMNS: dict[str, ColumnDoc] = {
         principal=False,
     ),
     "em_min": _o(
-        "Shortest wavelength (ISGRI: 1 MeV).",
+        "Shortest wavelength (science windows: ISGRI's 1 MeV; products: their band).",
         "Char.SpectralAxis.Coverage.Bounds.Limits.LoLimit",
         "em.wl;stat.min",
         "m",
     ),
     "em_max": _o(
-        "Longest wavelength (ISGRI: 15 keV).",
+        "Longest wavelength (science windows: ISGRI's 15 keV; products: their band).",
         "Char.SpectralAxis.Coverage.Bounds.Limits.HiLimit",
         "em.wl;stat.max",
         "m",

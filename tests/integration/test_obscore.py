@@ -7,7 +7,15 @@ import pytest
 import pyvo
 from sqlalchemy import create_engine, text
 
-from shared.vo.obscore import AUTHORITY, OBSCORE_COLUMNS, RAW_COLLECTION
+from shared.vo.obscore import (
+    AUTHORITY,
+    DATALINK_FORMAT,
+    OBSCORE_COLUMNS,
+    PRODUCT_CALIB_LEVEL,
+    PRODUCT_COLLECTION,
+    PRODUCT_TYPES,
+    RAW_COLLECTION,
+)
 from tests.conftest import Archive
 
 pytestmark = pytest.mark.integration
@@ -50,7 +58,7 @@ def test_crab_science_windows_by_footprint(tap: pyvo.dal.TAPService, archive: Ar
     rows = tap.run_sync(
         "SELECT obs_id, obs_publisher_did, dataproduct_type, calib_level, access_url, "
         "access_format, s_region, t_min, t_max, em_min, em_max, instrument_name "
-        f"FROM ivoa.obscore WHERE {CRAB_IN_FIELD}",
+        f"FROM ivoa.obscore WHERE {CRAB_IN_FIELD} AND obs_collection = '{RAW_COLLECTION}'",
         maxrec=100_000,
     ).to_table()
     assert expected > 0
@@ -75,7 +83,8 @@ def test_crab_science_windows_by_footprint(tap: pyvo.dal.TAPService, archive: Ar
 
 def test_access_url_downloads_the_tarball(tap: pyvo.dal.TAPService) -> None:
     rows = tap.run_sync(
-        f"SELECT TOP 1 access_url, access_estsize FROM ivoa.obscore WHERE {CRAB_IN_FIELD}"
+        "SELECT TOP 1 access_url, access_estsize FROM ivoa.obscore "
+        f"WHERE {CRAB_IN_FIELD} AND obs_collection = '{RAW_COLLECTION}'"
     ).to_table()
     url = str(rows["access_url"][0])
     with httpx.stream("GET", url, timeout=60) as response:
@@ -128,3 +137,55 @@ def test_reader_role_can_read_obscore(archive: Archive) -> None:
             assert conn.execute(text("SELECT count(*) FROM ivoa.obscore")).scalar_one() > 0
     finally:
         engine.dispose()
+
+
+def test_every_product_is_in_obscore(tap: pyvo.dal.TAPService, archive: Archive) -> None:
+    kinds = ", ".join(f"'{k}'" for k in PRODUCT_TYPES)
+    expected = _sql_scalar(archive, f"SELECT count(*) FROM isla.products WHERE kind IN ({kinds})")
+    got = tap.run_sync(
+        f"SELECT COUNT(*) AS n FROM ivoa.obscore WHERE obs_collection = '{PRODUCT_COLLECTION}'"
+    ).to_table()
+    assert expected > 0
+    assert int(got["n"][0]) == expected
+    types = tap.run_sync(
+        "SELECT DISTINCT dataproduct_type, calib_level, access_format FROM ivoa.obscore "
+        f"WHERE obs_collection = '{PRODUCT_COLLECTION}'"
+    ).to_table()
+    assert {str(t) for t in types["dataproduct_type"]} <= {"timeseries", "spectrum", "image"}
+    assert {int(c) for c in types["calib_level"]} == {PRODUCT_CALIB_LEVEL}
+    assert {str(f) for f in types["access_format"]} == {DATALINK_FORMAT}
+
+
+def test_a_spectrum_row_describes_the_product(tap: pyvo.dal.TAPService, archive: Archive) -> None:
+    pid = "spectrum/ISGRI/0745_06340000001/J011705.1-732636"
+    did = f"ivo://{AUTHORITY}/isla?product/{pid}"
+    row = tap.run_sync(
+        "SELECT dataproduct_type, obs_id, access_url, target_name, s_ra, s_dec, s_region, "
+        f"t_min, t_max, em_min, em_max FROM ivoa.obscore WHERE obs_publisher_did = '{did}'"
+    ).to_table()[0]
+    assert row["dataproduct_type"] == "spectrum" and row["obs_id"] == "0745_06340000001"
+    assert row["target_name"] == "SMC X-1"
+    # 28-40 keV in metres, from the band of the product.
+    assert row["em_min"] == pytest.approx(1.239841984e-9 / 40.0)
+    assert row["em_max"] == pytest.approx(1.239841984e-9 / 28.0)
+    assert 54700 < row["t_min"] < row["t_max"] < 54800  # revolution 745, late 2008
+    links = httpx.get(str(row["access_url"]), timeout=30)
+    assert links.status_code == 200 and did in links.text
+    # The region is a circle around the source; the source lies inside it.
+    inside = tap.run_sync(
+        f"SELECT COUNT(*) AS n FROM ivoa.obscore WHERE obs_publisher_did = '{did}' AND "
+        f"CONTAINS(POINT('ICRS', {row['s_ra']}, {row['s_dec']}), s_region) = 1"
+    ).to_table()
+    assert int(inside["n"][0]) == 1
+    assert str(row["s_region"]).startswith("Polygon ICRS")
+
+
+def test_product_ids_with_a_plus_survive_the_access_url(tap: pyvo.dal.TAPService) -> None:
+    rows = tap.run_sync(
+        "SELECT TOP 1 obs_publisher_did, access_url FROM ivoa.obscore "
+        "WHERE obs_publisher_did LIKE '%+%'"
+    ).to_table()
+    assert len(rows) == 1, "the demo holds products of northern sources"
+    links = httpx.get(str(rows["access_url"][0]), timeout=30)
+    assert links.status_code == 200
+    assert "NotFoundFault" not in links.text and str(rows["obs_publisher_did"][0]) in links.text

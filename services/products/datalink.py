@@ -1,0 +1,532 @@
+"""DataLink 1.1 ``{links}`` at ``/datalink`` (and ``/datalink/links``), with its VOSI resources.
+
+Every science window and every product has a links document: the files that make the dataset
+(``#this``), packages of them (``#package``), previews (``#preview``), the ARF/RMF of a spectrum
+(``#calibration``), the raw science windows a product was made from (``#progenitor``), the
+products made from a science window (``#derivation``), and documentation (metadata, the source
+page, sources in the field). Identifiers are the ObsCore ``obs_publisher_did``
+(``ivo://isla.integral/isla?scw/<scw>.<version>``, ``...?product/<product id>``) or the plain
+ScW id (``008100430010`` or ``008100430010.001``) or product id, any number per request
+(``ID`` repeated, GET or POST). An identifier the archive does not know gets an error row
+(``NotFoundFault: ...``), never an HTTP error, as DataLink §3.2.2 asks; only a request
+without any ID is a usage error (DALI error document, 400).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from astropy.io.votable.tree import Field, Info, Resource, TableElement, VOTableFile
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import AnyUrl
+from pydantic_xml import BaseXmlModel
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+from vo_models.vodataservice.models import ParamHTTP
+from vo_models.voresource.models import AccessURL, Capability
+from vo_models.vosi.availability.models import Availability
+from vo_models.vosi.capabilities.models import VOSICapabilities
+
+from services.products.resolver import engine_of
+from shared.service import ServiceContext, context
+from shared.settings import peer_settings
+from shared.vo.obscore import AUTHORITY
+from shared.vo.results import error_votable
+
+router = APIRouter(tags=["DataLink"])
+
+STANDARD_ID = "ivo://ivoa.net/std/DataLink#links-1.1"
+DATALINK_TYPE = "application/x-votable+xml;content=datalink"
+"""MIME type of a links document (what ObsCore's access_format says for products)."""
+MAX_IDS = 500
+"""Identifiers answered in one request."""
+MAX_FIELD_SOURCES = 20
+"""Sources in a science window's field linked from it (nearest to the pointing first)."""
+DID_PREFIX = f"ivo://{AUTHORITY}/isla?"
+SCW_ID = re.compile(r"^(\d{12})(?:\.(\d{3}))?$")
+EPOCH_OBSID = re.compile(r"^\d{4}_(\d{11})$")
+
+COLUMNS: tuple[tuple[str, str, str, str | None], ...] = (
+    ("ID", "char", "meta.id;meta.main", None),
+    ("access_url", "char", "meta.ref.url", None),
+    ("service_def", "char", "meta.ref", None),
+    ("error_message", "char", "meta.code.error", None),
+    ("semantics", "char", "meta.code", None),
+    ("description", "char", "meta.note", None),
+    ("content_type", "char", "meta.code.mime", None),
+    ("content_length", "long", "phys.size;meta.file", "byte"),
+)
+"""The DataLink 1.1 §3.2.4 columns: name, VOTable datatype, UCD, unit."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """One row of a links document."""
+
+    id: str
+    access_url: str | None = None
+    semantics: str | None = None
+    description: str | None = None
+    content_type: str | None = None
+    content_length: int | None = None
+    error_message: str | None = None
+    service_def: str | None = None
+
+
+# --- the document -------------------------------------------------------------------------------
+
+
+def links_votable(links: Sequence[Link]) -> bytes:
+    """The links document: one VOTable 1.4 table with DataLink's columns, in TABLEDATA."""
+    vot = VOTableFile(version="1.4")
+    resource = Resource(type="results")
+    vot.resources.append(resource)
+    resource.infos.append(Info(name="standardID", value=STANDARD_ID))
+    table = TableElement(vot, name="links")
+    resource.tables.append(table)
+    for name, datatype, ucd, unit in COLUMNS:
+        arraysize = "*" if datatype == "char" else None
+        table.fields.append(
+            Field(
+                vot, name=name, ID=name, datatype=datatype, arraysize=arraysize, ucd=ucd, unit=unit
+            )
+        )
+    table.create_arrays(len(links))
+    for i, link in enumerate(links):
+        values = (
+            link.id,
+            link.access_url or "",
+            link.service_def or "",
+            link.error_message or "",
+            link.semantics or "",
+            link.description or "",
+            link.content_type or "",
+            link.content_length if link.content_length is not None else 0,
+        )
+        table.array[i] = values
+        table.array.mask[i] = tuple(
+            v is None
+            for v in (
+                link.id,
+                link.access_url,
+                link.service_def,
+                link.error_message,
+                link.semantics,
+                link.description,
+                link.content_type,
+                link.content_length,
+            )
+        )
+    out = io.BytesIO()
+    vot.to_xml(out, tabledata_format="tabledata")
+    return out.getvalue()
+
+
+# --- identifiers --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an identifier designates: a science window or a product (or nothing known)."""
+
+    kind: str  # "scw", "product" or "bad"
+    value: str
+    version: str | None = None
+
+
+def parse_id(raw: str) -> Target:
+    """Classify one identifier (publisher DID, plain ScW id or product id)."""
+    value = raw.strip()
+    if value.startswith(DID_PREFIX):
+        rest = value[len(DID_PREFIX) :]
+        if rest.startswith("scw/"):
+            match = SCW_ID.match(rest[4:])
+            if match:
+                return Target("scw", match.group(1), match.group(2))
+            return Target("bad", value)
+        if rest.startswith("product/") and len(rest) > len("product/"):
+            return Target("product", rest[len("product/") :])
+        return Target("bad", value)
+    match = SCW_ID.match(value)
+    if match:
+        return Target("scw", match.group(1), match.group(2))
+    return Target("product", value) if value else Target("bad", value)
+
+
+def _not_found(raw: str, what: str) -> Link:
+    return Link(id=raw, error_message=f"NotFoundFault: {what}")
+
+
+# --- links of a science window -------------------------------------------------------------------
+
+
+async def scw_links(conn: AsyncConnection, raw: str, target: Target) -> list[Link]:
+    """The links of one science window."""
+    row = (
+        await conn.execute(
+            text(
+                "SELECT w.scw_id, w.version, w.obsid, w.revolution, w.scw_type, w.raw_size, "
+                "w.raw_files FROM isla.science_windows w WHERE w.scw_id = :scw "
+                "AND (CAST(:version AS text) IS NULL OR w.version = :version) "
+                "ORDER BY w.version DESC LIMIT 1"
+            ),
+            {"scw": target.value, "version": target.version},
+        )
+    ).first()
+    if row is None:
+        shown = target.value + (f".{target.version}" if target.version else "")
+        return [_not_found(raw, f"science window {shown} is not in the archive")]
+    raw_base = peer_settings().peer("raw")
+    products_base = peer_settings().peer("products")
+    scw = row.scw_id
+    links = [
+        Link(
+            raw,
+            f"{raw_base}/raw/scw/{scw}.tar",
+            "#this",
+            f"science window {scw}.{row.version}: all its raw files as a tar (with SHA256SUMS)",
+            "application/x-tar",
+        ),
+        Link(
+            raw,
+            f"{raw_base}/raw/scw/{scw}.tar.gz",
+            "#package",
+            "the same tar, gzip-compressed",
+            "application/gzip",
+        ),
+        Link(
+            raw,
+            f"{raw_base}/raw/scw/{scw}",
+            "#documentation",
+            "science window metadata: times, pointing, exposures, files and checksums",
+            "application/json",
+        ),
+    ]
+    files = (
+        await conn.execute(
+            text(
+                "SELECT name, size, content_type FROM isla.scw_files "
+                "WHERE scw_id = :scw AND version = :version ORDER BY name"
+            ),
+            {"scw": scw, "version": row.version},
+        )
+    ).all()
+    links += [
+        Link(
+            raw,
+            f"{raw_base}/raw/scw/{scw}/files/{quote(f.name)}",
+            "#this",
+            f"raw file {f.name} of science window {scw}",
+            f.content_type,
+            int(f.size),
+        )
+        for f in files
+    ]
+    if row.obsid:
+        query = urlencode({"obsid": row.obsid})
+        links.append(
+            Link(
+                raw,
+                f"{raw_base}/raw/archive.tar?{query}",
+                "#package",
+                f"every science window of observation {row.obsid} as one tar",
+                "application/x-tar",
+            )
+        )
+        derived = (
+            await conn.execute(
+                text(
+                    "SELECT product_id, kind, instrument, content_type, size FROM isla.products "
+                    "WHERE epoch = :epoch AND kind <> 'preview' ORDER BY product_id"
+                ),
+                {"epoch": f"{row.revolution:04d}_{row.obsid}"},
+            )
+        ).all()
+        links += [
+            Link(
+                raw,
+                _product_file_url(products_base, p.product_id),
+                "#derivation",
+                f"{p.kind} ({p.instrument}) made from observation {row.obsid}: {p.product_id}",
+                p.content_type,
+                int(p.size),
+            )
+            for p in derived
+        ]
+    sources = (
+        await conn.execute(
+            text(
+                "SELECT s.source_id, s.name FROM isla.sources s, isla.science_windows w "
+                "WHERE w.scw_id = :scw AND w.version = :version AND w.fov_isgri @> s.pos "
+                "ORDER BY (s.pos <-> w.pos) LIMIT :limit"
+            ),
+            {"scw": scw, "version": row.version, "limit": MAX_FIELD_SOURCES},
+        )
+    ).all()
+    links += [
+        Link(
+            raw,
+            f"{products_base}/products/sources/{quote(s.source_id)}",
+            "#auxiliary",
+            f"source {s.name} ({s.source_id}) in the ISGRI field of view: its page",
+            "application/json",
+        )
+        for s in sources
+    ]
+    return links
+
+
+# --- links of a product --------------------------------------------------------------------------
+
+
+def _product_file_url(base: str, product_id: str) -> str:
+    """Where a product file is downloaded (the products service's native file route)."""
+    return f"{base}/products/files/{quote(product_id, safe='/')}"
+
+
+def _isla_package(base: str, row: Any) -> tuple[str, str, str] | None:
+    """ISLA's package of a product (``data?RETRIEVAL_TYPE=...``): URL, type, description."""
+    if row.kind == "spectrum":
+        query = urlencode({"RETRIEVAL_TYPE": "spectras", "spectra_oid": row.product_id})
+        return (
+            f"{base}/data?{query}",
+            "application/x-tar",
+            "ISLA package: the spectrum with its ARF and RMF as a tar",
+        )
+    if row.kind == "mosaic":
+        query = urlencode({"RETRIEVAL_TYPE": "mosaics", "mosaic_oid": row.product_id})
+        return (
+            f"{base}/data?{query}",
+            "application/gzip",
+            "ISLA package: the mosaic images of this epoch and band as a tar.gz",
+        )
+    return None
+
+
+async def product_links(conn: AsyncConnection, raw: str, target: Target) -> list[Link]:
+    """The links of one product."""
+    row = (
+        await conn.execute(
+            text(
+                "SELECT p.product_id, p.kind, p.instrument, p.band_id, p.source_id, p.epoch, "
+                "p.obsid, p.file_name, p.size, p.content_type, p.meta, s.name AS source_name "
+                "FROM isla.products p LEFT JOIN isla.sources s ON s.source_id = p.source_id "
+                "WHERE p.product_id = :pid"
+            ),
+            {"pid": target.value},
+        )
+    ).first()
+    if row is None:
+        return [_not_found(raw, f"product {target.value!r} is not in the archive")]
+    peers = peer_settings()
+    products_base, raw_base = peers.peer("products"), peers.peer("raw")
+    meta: dict[str, Any] = dict(row.meta or {})
+    links = [
+        Link(
+            raw,
+            _product_file_url(products_base, row.product_id),
+            "#this",
+            f"{row.kind} {row.file_name} ({row.instrument})",
+            row.content_type,
+            int(row.size),
+        ),
+    ]
+    package = _isla_package(peers.base_url.rstrip("/"), row)
+    if package is not None:
+        links.append(Link(raw, package[0], "#package", package[2], package[1]))
+    related = (
+        await conn.execute(
+            text(
+                "SELECT product_id, kind, file_name, content_type, size FROM isla.products "
+                "WHERE meta->>'of' = :pid OR product_id = ANY(:refs) ORDER BY product_id"
+            ),
+            {
+                "pid": row.product_id,
+                "refs": [
+                    v for k, v in meta.items() if k in ("arf", "rmf", "of") and isinstance(v, str)
+                ],
+            },
+        )
+    ).all()
+    for other in related:
+        if other.kind == "preview":
+            semantics, what = "#preview", f"preview image of {row.product_id}"
+        elif other.kind in ("arf", "rmf"):
+            semantics, what = "#calibration", f"{other.kind.upper()} of this spectrum"
+        elif meta.get("of") == other.product_id:
+            semantics, what = "#progenitor", f"the {other.kind} this {row.kind} shows"
+        else:
+            semantics, what = "#auxiliary", f"{other.kind} {other.file_name}"
+        links.append(
+            Link(
+                raw,
+                _product_file_url(products_base, other.product_id),
+                semantics,
+                what,
+                other.content_type,
+                int(other.size),
+            )
+        )
+    if row.source_id:
+        links.append(
+            Link(
+                raw,
+                f"{products_base}/products/sources/{quote(row.source_id)}",
+                "#documentation",
+                f"source page of {row.source_name or row.source_id}: positions, fluxes, "
+                "products, coverage",
+                "application/json",
+            )
+        )
+    links += _progenitors(raw, raw_base, row)
+    return links
+
+
+def _progenitors(raw: str, raw_base: str, row: Any) -> list[Link]:
+    """The raw data a product was made from: its observation, or the source's ScWs."""
+    obsid = row.obsid
+    if not obsid and row.epoch:
+        match = EPOCH_OBSID.match(row.epoch)
+        obsid = match.group(1) if match else None
+    if obsid:
+        query = urlencode({"obsid": obsid})
+        return [
+            Link(
+                raw,
+                f"{raw_base}/raw/archive.tar?{query}",
+                "#progenitor",
+                f"raw science windows of observation {obsid} (tar)",
+                "application/x-tar",
+            ),
+            Link(
+                raw,
+                f"{raw_base}/raw/manifest.json?{query}",
+                "#progenitor",
+                f"list of the raw science windows of observation {obsid}",
+                "application/json",
+            ),
+        ]
+    if row.source_id:
+        instrument = {
+            "ISGRI": "isgri",
+            "JEM-X": "jemx",
+            "JEM-X1": "jemx",
+            "JEM-X2": "jemx",
+            "SPI": "spi",
+        }.get(row.instrument)
+        params = {"source": row.source_id}
+        if instrument:
+            params["instrument"] = instrument
+        return [
+            Link(
+                raw,
+                f"{raw_base}/raw/manifest.json?{urlencode(params)}",
+                "#progenitor",
+                f"list of the raw science windows with {row.source_id} in the field",
+                "application/json",
+            )
+        ]
+    return []
+
+
+# --- endpoints ------------------------------------------------------------------------------------
+
+
+async def _ids(request: Request) -> list[str]:
+    ids = [v for k, v in request.query_params.multi_items() if k.upper() == "ID"]
+    if request.method == "POST":
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form(max_fields=MAX_IDS + 20, max_files=0)
+            ids += [v for k, v in form.multi_items() if k.upper() == "ID" and isinstance(v, str)]
+    return ids
+
+
+def _dali_error(message: str, status: int) -> Response:
+    return Response(
+        error_votable(message), status_code=status, media_type="application/x-votable+xml"
+    )
+
+
+@router.api_route("/datalink", methods=["GET", "POST"], summary="DataLink 1.1 links")
+@router.api_route("/datalink/links", methods=["GET", "POST"], include_in_schema=False)
+async def links(request: Request, ctx: Annotated[ServiceContext, Depends(context)]) -> Response:
+    """The links of every ``ID`` given (publisher DIDs, ScW ids or product ids)."""
+    try:
+        ids = await _ids(request)
+    except Exception as exc:  # a malformed body is the client's error
+        return _dali_error(f"UsageFault: cannot read the request body: {exc}", 400)
+    fmt = next(
+        (v for k, v in request.query_params.multi_items() if k.upper() == "RESPONSEFORMAT"), None
+    )
+    if fmt and fmt.strip().lower() not in (
+        "votable",
+        "application/x-votable+xml",
+        DATALINK_TYPE.lower(),
+    ):
+        return _dali_error(f"UsageFault: RESPONSEFORMAT {fmt!r} is not supported; use votable", 400)
+    if not ids:
+        return _dali_error(
+            "UsageFault: ID is required (a publisher DID, ScW id or product id)", 400
+        )
+    if len(ids) > MAX_IDS:
+        return _dali_error(f"UsageFault: at most {MAX_IDS} IDs per request, got {len(ids)}", 400)
+    rows: list[Link] = []
+    if ctx.engine is None:
+        return _dali_error("TransientFault: the database is not configured", 503)
+    async with engine_of(ctx).connect() as conn:
+        for raw in ids:
+            target = parse_id(raw)
+            if target.kind == "scw":
+                rows += await scw_links(conn, raw, target)
+            elif target.kind == "product":
+                rows += await product_links(conn, raw, target)
+            else:
+                rows.append(_not_found(raw, f"{raw!r} is no identifier of this archive"))
+    return Response(links_votable(rows), media_type=DATALINK_TYPE)
+
+
+def _xml(model: BaseXmlModel) -> bytes:
+    out = model.to_xml(skip_empty=True)
+    return out if isinstance(out, bytes) else out.encode("utf-8")
+
+
+@router.get("/datalink/availability", summary="VOSI availability of the DataLink service")
+async def availability(ctx: Annotated[ServiceContext, Depends(context)]) -> Response:
+    """Whether the links can be answered (the database is reachable)."""
+    ok, note = False, "the database is not configured"
+    if ctx.engine is not None:
+        try:
+            async with asyncio.timeout(3), ctx.engine.connect() as conn:
+                await conn.execute(text("SELECT 1 FROM isla.products LIMIT 1"))
+            ok, note = True, "the DataLink service is accepting requests"
+        except Exception:
+            note = "the database does not answer"
+    body = _xml(Availability(available=ok, note=[note]))
+    return Response(body, media_type="application/xml")
+
+
+@router.get("/datalink/capabilities", summary="VOSI capabilities of the DataLink service")
+async def capabilities() -> Response:
+    """The DataLink 1.1 capability and the VOSI ones."""
+    base = f"{peer_settings().peer('products')}/datalink"
+
+    def cap(standard: str, url: str, role: str | None = None) -> Capability:
+        interface = ParamHTTP(access_url=[AccessURL(value=AnyUrl(url), use="full")], role=role)
+        return Capability(standard_id=AnyUrl(standard), interface=[interface])
+
+    caps = VOSICapabilities(
+        capability=[
+            cap(STANDARD_ID, base, "std"),
+            cap("ivo://ivoa.net/std/VOSI#capabilities", f"{base}/capabilities"),
+            cap("ivo://ivoa.net/std/VOSI#availability", f"{base}/availability"),
+        ]
+    )
+    return Response(_xml(caps), media_type="application/xml")
