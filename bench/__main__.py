@@ -1,10 +1,16 @@
-"""``python -m bench [raw]``: run the benchmarks and print their figures as JSON."""
+"""``python -m bench [raw|ingest|ingest-products|products|tap]``: run benchmarks, print JSON."""
 
 import sys
 
-from bench import raw_bench
+from bench import ingest, ingest_products, products, raw_bench, tap_bench
 
-BENCHES = {"raw": raw_bench.main}
+BENCHES = {
+    "raw": raw_bench.main,
+    "ingest": ingest.main,
+    "ingest-products": ingest_products.main,
+    "products": products.main,
+    "tap": tap_bench.main,
+}
 
 
 def main() -> int:

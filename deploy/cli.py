@@ -2,8 +2,9 @@
 
 ``isla up`` starts what is not configured (a private Postgres when ``ISLA_DATABASE_URL`` is
 unset, SeaweedFS's S3 server when ``ISLA_S3_ENDPOINT`` is unset), applies migrations, loads the
-demo archive into an empty database, and serves the four services behind one base URL until
-Ctrl-C or ``isla down``. Components it did not start are never stopped by it.
+demo archive into an empty database, starts a job-queue worker (``isla worker``) and serves
+the four services behind one base URL until Ctrl-C or ``isla down``. Components it did not
+start are never stopped by it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -95,7 +97,7 @@ def prepare_archive(load_demo: bool, scale: str, say: Callable[[str], None] = _s
     say("applying database migrations ...")
     migrate.upgrade(db.database_url)
     store = ObjectStore.from_settings(cfg.storage_settings())
-    store.ensure_buckets()
+    store.ensure_buckets(cfg.storage_settings().s3_jobs_bucket)
     engine = make_sync_engine(db)
     try:
         if load_demo and database_is_empty(engine):
@@ -103,10 +105,37 @@ def prepare_archive(load_demo: bool, scale: str, say: Callable[[str], None] = _s
 
             say(f"loading the demo archive (scale {scale}); this takes a minute ...")
             generate(engine, store, scale=scale, progress=say)
+            from services.ingest.products import ingest_reference_products
+
+            say(ingest_reference_products(engine, store).summary())
         elif load_demo:
             say("archive already holds data: reusing it")
     finally:
         engine.dispose()
+
+
+WORKER_STOP_TIMEOUT = 30.0
+"""Seconds a stopping worker gets (its jobs' shutdown grace included) before SIGKILL."""
+
+
+def start_worker(exits: ExitStack, say: Callable[[str], None] = _say) -> subprocess.Popen[bytes]:
+    """Start one ``isla worker`` process (TAP async jobs, ingestion); ``exits`` stops it."""
+    # Warnings only: a line per job would drown the launcher's own messages.
+    command = [sys.executable, "-m", "deploy.cli", "worker", "--log-level", "warning"]
+    proc = subprocess.Popen(command, env=dict(os.environ))
+
+    def stop() -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=WORKER_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    exits.callback(stop)
+    say(f"job worker started (pid {proc.pid})")
+    return proc
 
 
 def _write_state(home: Path, data: dict[str, Any]) -> None:
@@ -158,6 +187,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             },
         )
         exits.callback(lambda: (home / STATE_FILE).unlink(missing_ok=True))
+        start_worker(exits)
         _say("the archive is served at:")
         for label, path in (
             ("portal", "/"),
@@ -250,9 +280,27 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return 2
     migrate.upgrade(url)
     _say("database schema is current")
-    ObjectStore.from_settings(cfg.storage_settings()).ensure_buckets()
+    storage = cfg.storage_settings()
+    ObjectStore.from_settings(storage).ensure_buckets(storage.s3_jobs_bucket)
     _say("buckets ready")
     return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run a job-queue worker (TAP async jobs, ingestion) until SIGINT/SIGTERM."""
+    logging.getLogger().setLevel(args.log_level.upper())
+    if not cfg.database_settings().database_url:
+        # Next to a running `isla up`, use the servers it started.
+        state = _read_state(cfg.RuntimeSettings().home.resolve()) or {}
+        found = {k: str(v) for k, v in state.items() if k.startswith("ISLA_")}
+        if "ISLA_DATABASE_URL" not in found:
+            _say("ISLA_DATABASE_URL is not set (and no `isla up` is running)")
+            return 2
+        os.environ.update(found)
+        cfg.clear_caches()
+    from shared.jobs import main as worker_main
+
+    return worker_main(name=args.name)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -277,9 +325,18 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop a running `isla up`").set_defaults(func=cmd_down)
     sub.add_parser("status", help="is the archive running?").set_defaults(func=cmd_status)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    worker = sub.add_parser("worker", help="run a job-queue worker (TAP async, ingestion)")
+    worker.add_argument("--name", help="worker name shown in the queue (default isla-worker)")
+    worker.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    worker.set_defaults(func=cmd_worker)
     demo = sub.add_parser("demo", help="load the demo archive into an empty database")
     demo.add_argument("--scale", choices=["demo", "bench", "full"], default="demo")
     demo.set_defaults(func=cmd_demo)
+    from deploy import ingest_cli
+
+    ingest_cli.add_commands(sub)
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     return func(args)

@@ -64,6 +64,10 @@ class StorageSettings(BaseSettings):
     s3_products_bucket: str = Field(
         default="isla-products", description="Bucket of science products and job results."
     )
+    s3_jobs_bucket: str = Field(
+        default="isla-jobs",
+        description="Bucket of TAP async job results and uploads (deleted with their jobs).",
+    )
     s3_timeout: float = Field(
         default=10.0, gt=0, description="Seconds before an S3 connection or read is given up."
     )
@@ -118,6 +122,9 @@ class LimitSettings(BaseSettings):
     upload_max_bytes: int = Field(
         default=50 * 1024 * 1024, ge=1024, description="Largest accepted upload (bytes)."
     )
+    upload_max_rows: int = Field(
+        default=1_000_000, ge=1, description="Most rows in one uploaded table (TAP_UPLOAD)."
+    )
     tarball_max_scws: int = Field(
         default=500, ge=1, description="Most ScWs in one synchronous tarball."
     )
@@ -149,6 +156,110 @@ class TapSettings(BaseSettings):
     )
     metadata_ttl: float = Field(
         default=60.0, ge=0, description="Seconds the TAP_SCHEMA metadata is cached in memory."
+    )
+    upload_hosts: str = Field(
+        default="",
+        description=(
+            "Comma-separated hosts (`host` for any port, or `host:port`) that "
+            "UPLOAD=name,http(s)://... may fetch tables from, a guard against server-side "
+            "request forgery. Empty: the host:port of the archive's own public URLs "
+            "(ISLA_BASE_URL and the peer URLs), so loopback only when those are."
+        ),
+    )
+    async_execution_duration: int = Field(
+        default=600,
+        ge=1,
+        description="executionDuration (seconds) of a new async job when the client sets none.",
+    )
+    async_max_execution_duration: int = Field(
+        default=3600,
+        ge=1,
+        description=(
+            "Longest executionDuration (seconds) honoured; larger requests are capped. It is "
+            "the async query's statement_timeout."
+        ),
+    )
+    async_destruction: int = Field(
+        default=7 * 86400,
+        ge=60,
+        description="Seconds from creation until an async job and its results are destroyed.",
+    )
+    async_max_destruction: int = Field(
+        default=30 * 86400,
+        ge=60,
+        description="Latest destruction (seconds from creation) a client may set.",
+    )
+    async_max_wait: float = Field(
+        default=60.0,
+        ge=0,
+        description="Longest blocking WAIT (seconds) on a job resource; larger values are capped.",
+    )
+    async_run_wait: float = Field(
+        default=3.0,
+        ge=0,
+        description=(
+            "Longest time (seconds) PHASE=RUN waits for a worker to pick the job up before "
+            "answering, so that clients polling only while EXECUTING (astroquery) see it run."
+        ),
+    )
+    async_list_max: int = Field(
+        default=1000, ge=1, description="Most jobs one GET /tap/async lists (newest first)."
+    )
+
+
+class WorkerSettings(BaseSettings):
+    """The job queue worker (``isla worker``; environment prefix ``ISLA_WORKER_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="ISLA_WORKER_", env_file=".env", extra="ignore")
+
+    concurrency: int = Field(default=2, ge=1, description="Jobs one worker process runs at once.")
+    heartbeat: float = Field(
+        default=5.0, gt=0, description="Seconds between a worker's heartbeats in the database."
+    )
+    stalled_after: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Seconds without heartbeat after which a worker counts as dead and its running "
+            "jobs are retried by another (or the restarted) worker."
+        ),
+    )
+    poll_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between polls for new jobs (besides LISTEN)."
+    )
+    shutdown_grace: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "Seconds a worker asked to stop (SIGTERM) lets running jobs finish; the others are "
+            "cancelled and retried later."
+        ),
+    )
+
+
+class IngestSettings(BaseSettings):
+    """The ingest service (environment prefix ``ISLA_INGEST_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="ISLA_INGEST_", env_file=".env", extra="ignore")
+
+    max_bytes: int = Field(
+        default=2 * 1024**3, ge=1024, description="Largest accepted catalogue upload (bytes)."
+    )
+    sync_max_bytes: int = Field(
+        default=4 * 1024**2,
+        ge=0,
+        description=(
+            "Uploads up to this size are ingested inside the request; larger ones run as "
+            "queued jobs (mode=auto)."
+        ),
+    )
+    sync_max_merge: int = Field(
+        default=200_000,
+        ge=0,
+        description="Merges of up to this many current catalogue entries run inside the request.",
+    )
+    spool_dir: Path | None = Field(
+        default=None, description="Folder for uploads being received; unset: the system's."
     )
 
 
@@ -215,6 +326,8 @@ ALL_SETTINGS = (
     PeerSettings,
     LimitSettings,
     TapSettings,
+    WorkerSettings,
+    IngestSettings,
     RuntimeSettings,
 )
 """Every settings class, in the order the configuration reference lists them."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -115,9 +117,12 @@ def archive(stack: StackInfo) -> Iterator[Archive]:
     url = stack.new_database("isla_demo")
     storage = stack.storage("isla-raw", "isla-products")
     store = ObjectStore.from_settings(storage)
-    store.ensure_buckets()
+    store.ensure_buckets(storage.s3_jobs_bucket)
     engine = make_sync_engine(cfg.DatabaseSettings(database_url=url))
     generate(engine, store, scale="demo")
+    from services.ingest.products import ingest_reference_products
+
+    ingest_reference_products(engine, store)
     engine.dispose()
     port = free_port()
     env = {
@@ -133,9 +138,20 @@ def archive(stack: StackInfo) -> Iterator[Archive]:
     os.environ.update(env)
     cfg.clear_caches()
     server, thread = _serve("deploy.gateway:app", port)
+    # TAP async jobs (and ingestion jobs) run in a queue worker, as under `isla up`.
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "deploy.cli", "worker", "--log-level", "warning"],
+        env=dict(os.environ),
+    )
     try:
         yield Archive(url, storage, f"http://127.0.0.1:{port}")
     finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
         server.should_exit = True
         thread.join(timeout=10)
         for key, value in saved.items():

@@ -4,8 +4,25 @@ Owner of ``/`` (the portal), ``/products``, ``/datalink``, ``/hips`` and
 ``/servlet/target-resolver``.
 """
 
+import gc
+
+from fastapi import FastAPI
+
+from services.products.compat import router as compat_router
+from services.products.datalink import router as datalink_router
+from services.products.files import router as files_router
 from services.products.portal import router as portal_router
+from services.products.resolver import router as resolver_router
+from services.products.routes import router as products_router
 from shared.service import create_service
+
+
+def _freeze_heap(_app: FastAPI) -> None:
+    # Everything alive once the service has started (modules, the app) stays alive: moving it
+    # out of the collector's generations keeps collections short while a request builds a
+    # large answer (a light curve of tens of thousands of rows), instead of rescanning it all.
+    gc.freeze()
+
 
 app = create_service(
     "products",
@@ -15,5 +32,13 @@ app = create_service(
         "INTEGRAL science products (light curves, spectra, mosaics, maps), DataLink, the target "
         "resolver and the archive's web pages."
     ),
-    routers=[portal_router],
+    routers=[
+        portal_router,
+        compat_router,
+        resolver_router,
+        datalink_router,
+        products_router,
+        files_router,
+    ],
+    on_startup=_freeze_heap,
 )

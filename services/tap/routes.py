@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -10,17 +11,20 @@ from fastapi.responses import Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.tap import examples, vosi
+from services.tap import examples, handoff, uws, vosi
 from services.tap.errors import TapError
 from services.tap.metadata import Metadata, MetadataCache
 from services.tap.params import IvoaParams, ivoa_params
 from services.tap.sync import run_sync, validate, view_settings
+from services.tap.upload import parse_uploads
 from shared.service import context
 from shared.settings import limit_settings, peer_settings, tap_settings
 
 router = APIRouter(prefix="/tap", tags=["tap"])
 
 XML = "application/xml"
+STARTED = datetime.now(UTC)
+"""The record's ``updated`` date: the service's metadata can change only with a restart."""
 Params = Annotated[IvoaParams, Depends(ivoa_params)]
 
 
@@ -52,10 +56,21 @@ def _base() -> str:
 @router.api_route("/sync/", methods=["GET", "POST"], include_in_schema=False)
 async def sync(request: Request, params: Params) -> Response:
     """Run an ADQL query synchronously (TAP 1.1 /sync)."""
-    sync_request = validate(params, limit_settings())
+    if handoff.is_isla_request(params):  # ISLA's REQUEST=timelines, spectra, ...
+        return await handoff.forward(request, params)
+    limits, peers = limit_settings(), peer_settings()
+    sync_request = validate(params, limits)
+    uploads = await parse_uploads(params, limits, tap_settings(), peers)
     meta = await _metadata(request)
     return await run_sync(
-        _engine(request), sync_request, meta, tap_settings(), view_settings(peer_settings())
+        _engine(request),
+        sync_request,
+        meta,
+        tap_settings(),
+        view_settings(peers),
+        uploads=uploads,
+        datalink_url=f"{peers.peer('products')}/datalink",
+        max_upload_rows=limits.upload_max_rows,
     )
 
 
@@ -81,6 +96,19 @@ async def capabilities() -> Response:
     return Response(body, media_type=XML)
 
 
+@router.get("/resource.xml")
+async def resource_record(request: Request) -> Response:
+    """The service's VOResource record (vs:CatalogService) for the IVOA Registry."""
+    body = vosi.resource_record(
+        _base(),
+        await _metadata(request),
+        limit_settings(),
+        tap_settings().query_timeout,
+        STARTED,
+    )
+    return Response(body, media_type=XML)
+
+
 @router.get("/examples")
 async def examples_document() -> Response:
     """DALI examples: INTEGRAL questions in ADQL (XHTML with RDFa)."""
@@ -102,3 +130,7 @@ async def table(request: Request, name: str) -> Response:
     if body is None:
         raise TapError(f"Unknown table '{name}'", 404)
     return Response(body, media_type=XML)
+
+
+# TAP async (UWS 1.1): /tap/async and the job tree, in services/tap/uws.py.
+router.include_router(uws.router)

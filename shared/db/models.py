@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -47,6 +48,19 @@ NAMING = {
 
 INSTRUMENT_COLUMNS = ("isgri", "picsit", "jemx1", "jemx2", "spi", "omc")
 """Instruments whose per-ScW good time and exposure are columns of ``science_windows``."""
+
+
+def _radec_index(table: str) -> Index:
+    """GiST index on the expression ADQL cones on ``ra``/``dec`` translate to.
+
+    Postgres uses an index only for the expression it was built on: the ``pos`` index serves
+    cones on ``pos``, this one ``CONTAINS(POINT('ICRS', ra, dec), CIRCLE(...))``.
+    """
+    return Index(
+        f"ix_{table}_radec",
+        text('spoint(radians(ra), radians("dec"))'),
+        postgresql_using="gist",
+    )
 
 
 class Base(DeclarativeBase):
@@ -209,6 +223,7 @@ class Observation(Base):
         CheckConstraint("obsid ~ '^[0-9]{11}$'", name="obsid_form"),
         CheckConstraint("rev_start <= rev_end", name="rev_span"),
         Index("ix_observations_pos", "pos", postgresql_using="gist"),
+        _radec_index("observations"),
         Index("ix_observations_start_time", "start_time"),
         table_info("Observations: sequences of science windows of one proposal and target."),
     )
@@ -267,6 +282,7 @@ class ScienceWindow(Base):
         CheckConstraint("scw_type in ('pointing', 'slew')", name="scw_type"),
         CheckConstraint("start_time < end_time", name="ordered"),
         Index("ix_science_windows_pos", "pos", postgresql_using="gist"),
+        _radec_index("science_windows"),
         Index("ix_science_windows_fov_isgri", "fov_isgri", postgresql_using="gist"),
         Index("ix_science_windows_revolution", "revolution"),
         Index("ix_science_windows_obsid", "obsid"),
@@ -501,6 +517,9 @@ class Catalogue(Base):
         default=False,
     )
     n_rows: Mapped[int] = col(Integer, "Number of entries.", ucd="meta.number", default=0)
+    sha256: Mapped[str | None] = col(
+        String(64), "SHA-256 checksum of the delivered file.", ucd="meta.checksum"
+    )
     loaded_at: Mapped[dt.datetime] = col(
         DateTime,
         "When this version was loaded (UTC).",
@@ -516,6 +535,7 @@ class CatalogueEntry(Base):
     __table_args__ = (
         UniqueConstraint("catalogue_id", "entry_name"),
         Index("ix_catalogue_entries_pos", "pos", postgresql_using="gist"),
+        _radec_index("catalogue_entries"),
         table_info("Entries of every catalogue version, as delivered by the teams."),
     )
 
@@ -531,7 +551,11 @@ class CatalogueEntry(Base):
         principal=True,
     )
     entry_name: Mapped[str] = col(
-        Text, "Source name as given in the catalogue.", ucd="meta.id;src", principal=True
+        Text,
+        "Entry key as given in the catalogue: the source name, or the team's identifier for "
+        "catalogue kinds keyed by identifier.",
+        ucd="meta.id;src",
+        principal=True,
     )
     source_id: Mapped[str | None] = col(
         String(16), "Archive source identifier the entry was merged into.", ucd="meta.id;src"
@@ -549,6 +573,12 @@ class CatalogueEntry(Base):
         ucd="meta.note",
         default=dict,
     )
+    version: Mapped[str | None] = col(
+        String(32),
+        "Version of the entry's catalogue (earlier versions stay queryable).",
+        ucd="meta.version",
+        principal=True,
+    )
 
 
 class Source(Base):
@@ -558,6 +588,7 @@ class Source(Base):
     __table_args__ = (
         CheckConstraint(r"source_id ~ '^J[0-9]{6}\.[0-9][+-][0-9]{6}$'", name="source_id_form"),
         Index("ix_sources_pos", "pos", postgresql_using="gist"),
+        _radec_index("sources"),
         Index("ix_sources_name", "name"),
         table_info("The archive's merged source list: every known INTEGRAL source."),
     )
@@ -599,6 +630,18 @@ class Source(Base):
         nullable=True,
         ucd="meta.id;meta.dataset",
     )
+    entry_id: Mapped[int | None] = col(
+        BigInteger,
+        "Catalogue entry the position and class come from.",
+        nullable=True,
+        ucd="meta.id",
+    )
+    provenance: Mapped[dict[str, Any] | None] = col(
+        JSONB,
+        "Where each merged value comes from: catalogue versions and entries per field.",
+        nullable=True,
+        ucd="meta.note",
+    )
 
 
 class SourceAlias(Base):
@@ -623,6 +666,13 @@ class SourceAlias(Base):
     )
     alias_norm: Mapped[str] = col(
         Text, "Name normalised for matching (lower case, no spaces, '_' or '-').", ucd="meta.id"
+    )
+    catalogue_id: Mapped[int | None] = col(
+        Integer,
+        "Catalogue version the name comes from.",
+        ForeignKey("catalogues.catalogue_id", ondelete="SET NULL"),
+        nullable=True,
+        ucd="meta.id;meta.dataset",
     )
 
 
@@ -662,6 +712,9 @@ class SourceFlux(Base):
         Double, "1-sigma flux error.", unit="mCrab", ucd="stat.error;phot.flux"
     )
     detected: Mapped[bool] = col(Boolean, "Detected in this band.", ucd="meta.code", default=True)
+    entry_id: Mapped[int | None] = col(
+        BigInteger, "Catalogue entry the value comes from.", nullable=True, ucd="meta.id"
+    )
 
 
 class Product(Base):
@@ -734,4 +787,158 @@ class Product(Base):
     )
     meta: Mapped[dict[str, Any]] = col(
         JSONB, "Further product metadata.", ucd="meta.note", default=dict
+    )
+
+
+# --- Science-product data (migration 0007) ------------------------------------------------------
+# Tables created after migration 0002 carry ``required: False`` in their info, so that the
+# TAP_SCHEMA refreshes of earlier migrations publish them only once they exist.
+
+
+def _later_table(description: str) -> dict[str, Any]:
+    return {
+        "comment": description,
+        "info": {"description": description, "utype": None, "required": False},
+    }
+
+
+class LightCurvePoint(Base):
+    """One light-curve point: a source's count rate in one band during one science window."""
+
+    __tablename__ = "lightcurve_points"
+    # Tens of millions of rows are bulk-loaded: only the source has a foreign key (for the
+    # cascade); band and instrument are checked by the code that writes them, because a
+    # foreign-key trigger per row would double the load time.
+    __table_args__ = (
+        CheckConstraint("exposure >= 0", name="exposure"),
+        CheckConstraint("rate_err > 0", name="rate_err"),
+        Index("ix_lightcurve_points_scw_id", "scw_id"),
+        _later_table(
+            "Light-curve points of ISGRI and JEM-X: one per source, science window and band, "
+            "for every pointing with the source in the field of view."
+        ),
+    )
+
+    source_id: Mapped[str] = col(
+        String(16),
+        "Source identifier.",
+        ForeignKey("sources.source_id", ondelete="CASCADE"),
+        primary_key=True,
+        ucd="meta.id;src",
+        principal=True,
+    )
+    band_id: Mapped[int] = col(
+        SmallInteger,
+        "Energy band of the point (isla.energy_bands).",
+        primary_key=True,
+        ucd="meta.id",
+        principal=True,
+    )
+    scw_id: Mapped[str] = col(
+        String(12),
+        "Science window of the point (ids sort in time order).",
+        primary_key=True,
+        ucd="meta.id;obs",
+        principal=True,
+    )
+    instrument: Mapped[str] = col(
+        String(16),
+        "Instrument (ISGRI or JEM-X).",
+        ucd="meta.id;instr",
+        principal=True,
+    )
+    revolution: Mapped[int] = col(Integer, "Revolution of the point.", ucd="meta.id;obs.sequence")
+    time_ijd: Mapped[float] = col(
+        Double,
+        "Middle of the science window as INTEGRAL Julian Date (MJD - 51544, TT).",
+        unit="d",
+        ucd="time.epoch",
+        principal=True,
+    )
+    duration: Mapped[float] = col(
+        Double, "Length of the science window (time bin width).", unit="s", ucd="time.duration"
+    )
+    exposure: Mapped[float] = col(
+        Double,
+        "Dead-time corrected exposure on the source.",
+        unit="s",
+        ucd="time.duration;obs.exposure",
+    )
+    rate: Mapped[float] = col(
+        Double,
+        "Source count rate in the band (corrected to on-axis).",
+        unit="ct/s",
+        ucd="phot.count;em.X-ray",
+        principal=True,
+    )
+    rate_err: Mapped[float] = col(
+        Double, "1-sigma error of the rate.", unit="ct/s", ucd="stat.error;phot.count"
+    )
+    offaxis: Mapped[float] = col(
+        Double,
+        "Angle between the pointing axis and the source.",
+        unit="deg",
+        ucd="pos.angDistance;instr.fov",
+    )
+    significance: Mapped[float] = col(
+        Double, "Detection significance (rate / error).", ucd="stat.snr", principal=True
+    )
+    upper_limit: Mapped[bool] = col(
+        Boolean,
+        "True when the source is not detected (significance < 3): use rate_ul.",
+        ucd="meta.code;stat.max",
+        principal=True,
+    )
+    rate_ul: Mapped[float | None] = col(
+        Double,
+        "3-sigma upper limit of the rate when not detected (NULL when detected).",
+        unit="ct/s",
+        ucd="phot.count;stat.max",
+    )
+
+
+class OmcPoint(Base):
+    """One OMC V-band light-curve point: a source's magnitude during one science window."""
+
+    __tablename__ = "omc_points"
+    __table_args__ = (
+        _later_table(
+            "OMC V-band light-curve points of sources with an optical counterpart, one per "
+            "science window with the source in the OMC field of view."
+        ),
+    )
+
+    source_id: Mapped[str] = col(
+        String(16),
+        "Source identifier.",
+        ForeignKey("sources.source_id", ondelete="CASCADE"),
+        primary_key=True,
+        ucd="meta.id;src",
+        principal=True,
+    )
+    scw_id: Mapped[str] = col(
+        String(12), "Science window of the point.", primary_key=True, ucd="meta.id;obs"
+    )
+    revolution: Mapped[int] = col(Integer, "Revolution of the point.", ucd="meta.id;obs.sequence")
+    time_ijd: Mapped[float] = col(
+        Double,
+        "Middle of the science window as INTEGRAL Julian Date (TT).",
+        unit="d",
+        ucd="time.epoch",
+        principal=True,
+    )
+    exposure: Mapped[float] = col(
+        Double, "OMC exposure (sum of the shots).", unit="s", ucd="time.duration;obs.exposure"
+    )
+    magnitude: Mapped[float] = col(
+        Double, "Johnson V magnitude.", unit="mag", ucd="phot.mag;em.opt.V", principal=True
+    )
+    magnitude_err: Mapped[float] = col(
+        Double, "1-sigma error of the magnitude.", unit="mag", ucd="stat.error;phot.mag"
+    )
+    offaxis: Mapped[float] = col(
+        Double,
+        "Angle between the pointing axis and the source.",
+        unit="deg",
+        ucd="pos.angDistance;instr.fov",
     )

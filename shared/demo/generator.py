@@ -289,6 +289,9 @@ class GenerationReport:
     sources: int = 0
     files: int = 0
     bytes: int = 0
+    lightcurve_points: int = 0
+    omc_points: int = 0
+    products: int = 0
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -296,8 +299,9 @@ class GenerationReport:
         return (
             f"demo archive ({self.scale}, seed {self.seed}): {self.revolutions} revolutions, "
             f"{self.observations} observations, {self.science_windows} science windows, "
-            f"{self.sources} sources, {self.files} files ({self.bytes / 1e6:.1f} MB) "
-            f"in {self.seconds:.1f} s"
+            f"{self.sources} sources, {self.files} files ({self.bytes / 1e6:.1f} MB), "
+            f"{self.lightcurve_points} light-curve and {self.omc_points} OMC points, "
+            f"{self.products} product files in {self.seconds:.1f} s"
         )
 
 
@@ -1327,9 +1331,39 @@ def generate(
         finally:
             # On a failure (or Ctrl-C) queued uploads are dropped rather than waited for.
             pool.shutdown(wait=True, cancel_futures=True)
+        _write_products(conn, store, scale, seed, report, say)
     report.seconds = round(time.monotonic() - began, 3)
     say(report.summary())
     return report
+
+
+def bright_source_ids() -> dict[str, str]:
+    """Source id of every bright source of ``bright_sources.csv``, by name."""
+    return {
+        source.name: source_id_from_position(source.ra, source.dec) for source in bright_sources()
+    }
+
+
+def _write_products(
+    conn: Connection,
+    store: ObjectStore | None,
+    scale: str,
+    seed: int,
+    report: GenerationReport,
+    say: Progress,
+) -> None:
+    """Light-curve points for the products, then the product files (with a store)."""
+    # Imported here: the products modules build on this module's constants.
+    from shared.demo.lightcurves import write_lightcurves
+    from shared.demo.products import write_product_files
+
+    bright = set(bright_source_ids().values())
+    lc = write_lightcurves(conn, scale, seed, bright, say)
+    report.lightcurve_points, report.omc_points = lc.points, lc.omc_points
+    say(f"light curves: {lc.points} points of {lc.sources} sources, {lc.omc_points} OMC points")
+    if store is not None:
+        report.products = write_product_files(conn, store, seed, bright, say)
+        say(f"products: {report.products} files")
 
 
 def _write_batch(

@@ -265,6 +265,8 @@ def model_tables() -> list[TableDoc]:
                 info.get("description") or table.comment or "",
                 utype=info.get("utype"),
                 columns=columns,
+                # Tables of later migrations say so, for the refreshes of earlier ones.
+                required=bool(info.get("required", True)),
             )
         )
     return sorted(docs, key=lambda d: d.name)

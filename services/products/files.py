@@ -1,0 +1,231 @@
+"""Product files from the object store: ``/products/files/{product_id}``.
+
+Files are streamed from the products bucket as they are stored, with an exact
+``Content-Length``, byte ranges (``curl -C -``, ``wget -c``) and a strong ``ETag`` that is the
+file's SHA-256 recorded in ``isla.products``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from collections import OrderedDict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response, StreamingResponse
+from sqlalchemy import text
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+
+from shared.service import ServiceContext, context
+from shared.storage import ObjectNotFound, ObjectStore, StorageUnavailable
+
+router = APIRouter(prefix="/products", tags=["product files"])
+log = logging.getLogger("isla.products.files")
+
+RETRY_AFTER = "30"
+STREAM_CHUNK = 1024 * 1024
+SMALL_FILE = 16 * 1024 * 1024
+"""Files (or ranges) up to this size are read whole and sent in one piece."""
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+PRODUCT_COLUMNS = (
+    "product_id, kind, instrument, band_id, source_id, epoch, revolution, obsid, t_min, t_max, "
+    "bucket, object_key, file_name, size, sha256, content_type, meta"
+)
+
+
+def store_of(ctx: ServiceContext) -> ObjectStore:
+    """The object store; 503 when it is not configured."""
+    if ctx.store is None:
+        raise HTTPException(
+            503, "the object store is not configured", headers={"Retry-After": RETRY_AFTER}
+        )
+    return ctx.store
+
+
+class SmallObjectCache:
+    """Recently served small product files, in memory, keyed by their SHA-256.
+
+    Products are immutable per checksum: ``isla.products`` gives the SHA-256 of the file a
+    product id stands for, so an entry can never be served for another version of the file
+    (a replaced product has a new checksum and misses). Spectra, responses and light curves
+    are small and fetched again and again (astroquery downloads, DataLink, the portal); for
+    them a request then costs one database lookup and no object-store round trip.
+    """
+
+    def __init__(self, max_bytes: int, max_item: int) -> None:
+        """Hold at most ``max_bytes`` in files of at most ``max_item`` bytes each."""
+        self.max_bytes = max_bytes
+        self.max_item = max_item
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, sha256: str) -> bytes | None:
+        """The file with this checksum, if held (and mark it recently used)."""
+        with self._lock:
+            data = self._items.get(sha256)
+            if data is not None:
+                self._items.move_to_end(sha256)
+            return data
+
+    def put(self, sha256: str, data: bytes) -> None:
+        """Keep a file whose content has been checked against ``sha256``."""
+        if len(data) > self.max_item:
+            return
+        with self._lock:
+            if sha256 in self._items:
+                return
+            self._items[sha256] = data
+            self._size += len(data)
+            while self._size > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self._size -= len(old)
+
+
+CACHE = SmallObjectCache(max_bytes=64 * 1024 * 1024, max_item=4 * 1024 * 1024)
+"""The process's cache of small product files."""
+
+
+def _read_whole(store: ObjectStore, row: Any) -> bytes:
+    """Read a small product file through the cache, verifying it against its checksum."""
+    cached = CACHE.get(row.sha256)
+    if cached is not None:
+        return cached
+    data = store.read_bytes(row.bucket, row.object_key)
+    if hashlib.sha256(data).hexdigest() == row.sha256:
+        CACHE.put(row.sha256, data)
+    else:
+        log.error("product %s: stored object does not match its SHA-256", row.product_id)
+    return data
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(first, last) inclusive of a single ``bytes=`` range; None for the whole file."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if not match or (not match.group(1) and not match.group(2)):
+        return None  # multi-range or malformed: RFC 9110 allows answering with everything
+    first_s, last_s = match.groups()
+    if first_s:
+        first = int(first_s)
+        last = min(int(last_s), size - 1) if last_s else size - 1
+    else:
+        first, last = max(0, size - int(last_s)), size - 1
+    if first >= size or first > last:
+        raise HTTPException(
+            416,
+            f"range {header} is outside the file of {size} bytes",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+    return first, last
+
+
+async def stream_product(request: Request, store: ObjectStore, row: Any) -> Response:
+    """Answer with a stored product file, honouring Range, If-Range, If-None-Match and HEAD."""
+    size = int(row.size)
+    etag = f'"{row.sha256}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    span = parse_range(request.headers.get("range"), size) if size else None
+    if_range = request.headers.get("if-range")
+    if span and if_range and if_range != etag:
+        span = None  # the client holds another version: send it all
+    first, last = span if span else (0, size - 1)
+    headers = {
+        "Accept-Ranges": "bytes",
+        "ETag": etag,
+        "Content-Length": str(last - first + 1 if size else 0),
+        "Content-Disposition": f'attachment; filename="{row.file_name}"',
+        "X-Product-Id": row.product_id,
+    }
+    if span:
+        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+    status = 206 if span else 200
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type=row.content_type)
+    length = last - first + 1 if size else 0
+    try:
+        if size <= CACHE.max_item:
+            whole = await run_in_threadpool(_read_whole, store, row)
+            data = whole[first : last + 1] if size else b""
+            return Response(data, status_code=status, headers=headers, media_type=row.content_type)
+        if length <= SMALL_FILE:
+            # Most products (spectra, responses, light curves, mosaics) are a few MiB at most:
+            # one read in one worker thread, then one write, is the shortest path.
+            data = await run_in_threadpool(
+                store.read_bytes, row.bucket, row.object_key, first, length
+            )
+            return Response(data, status_code=status, headers=headers, media_type=row.content_type)
+        # Opening the object before answering turns an outage into a 503, never a response
+        # whose body breaks off at once; later failures cut the body short of Content-Length,
+        # which clients see as an incomplete download they can resume.
+        stream = await run_in_threadpool(
+            store.iter_object, row.bucket, row.object_key, first, last, STREAM_CHUNK
+        )
+    except (StorageUnavailable, ObjectNotFound) as exc:
+        log.error("product %s cannot be read: %s", row.product_id, exc)
+        raise HTTPException(
+            503,
+            "the object store cannot deliver this product now; retry later",
+            headers={"Retry-After": RETRY_AFTER},
+        ) from exc
+    return StreamingResponse(
+        iterate_in_threadpool(stream),
+        status_code=status,
+        headers=headers,
+        media_type=row.content_type,
+    )
+
+
+async def product_row(ctx: ServiceContext, product_id: str) -> Any:
+    """The ``isla.products`` row of ``product_id``; 404 naming products with the same prefix."""
+    if ctx.engine is None:
+        raise HTTPException(503, "the database is not configured", headers={"Retry-After": "30"})
+    async with ctx.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(f"SELECT {PRODUCT_COLUMNS} FROM isla.products WHERE product_id = :p"),  # noqa: S608 - constant columns
+                {"p": product_id},
+            )
+        ).first()
+        if row is not None:
+            return row
+        prefix = "/".join(product_id.split("/")[:2])
+        nearby = (
+            await conn.execute(
+                text(
+                    "SELECT product_id FROM isla.products WHERE product_id LIKE :p "
+                    "ORDER BY product_id LIMIT 10"
+                ),
+                {"p": prefix.replace("%", "").replace("_", r"\_") + "%"},
+            )
+        ).all()
+    raise HTTPException(
+        404,
+        {
+            "detail": f"no product {product_id!r}",
+            "nearby": [r[0] for r in nearby],
+            "hint": "product ids are kind/instrument/scope/..., e.g. "
+            "spectrum/ISGRI/mission/J053432.0+220052; /products/sources/{source_id} lists a "
+            "source's products",
+        },
+    )
+
+
+@router.api_route(
+    "/files/{product_id:path}",
+    methods=["GET", "HEAD"],
+    summary="One product file (supports HTTP Range; ETag is the SHA-256)",
+    response_class=StreamingResponse,
+)
+async def get_file(
+    request: Request, product_id: str, ctx: Annotated[ServiceContext, Depends(context)]
+) -> Response:
+    """Stream one stored product file by its product id."""
+    row = await product_row(ctx, product_id)
+    return await stream_product(request, store_of(ctx), row)
