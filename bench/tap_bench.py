@@ -4,7 +4,8 @@ Starts its own embedded Postgres and SeaweedFS in a temporary folder, migrates a
 archive, and loads a 1,000,000-row source catalogue (``source_id,name,ra,dec,flux_20_40,
 flux_40_100,class``) through ISLA's own catalogue ingestion (``POST /ingest/catalogues``, kind
 ``spi_results/1``, with a real token). The archive's services run in their own uvicorn process
-(the gateway). Then the cases of :mod:`bench.tap_cases` run against:
+(the gateway, with two worker processes as ``isla up`` runs it). Then the cases of
+:mod:`bench.tap_cases` run against:
 
 - ISLA's TAP service, on ``isla.catalogue_entries`` (the loaded catalogue's rows);
 - Postgres directly, with the SQL the ADQL translator produces (the floor);
@@ -116,7 +117,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         results: dict[str, Any] = {}
         plan = Plan(repeat=args.repeat)
-        with service_process("deploy.gateway:app", env, timeout=60) as (_proc, base):
+        with service_process("deploy.gateway:app", env, 60, args.workers) as (_proc, base):
             results["ingestion"] = _load(base, token, csv_path)
             dsn = url.replace("postgresql+psycopg://", "postgresql://")
             with psycopg.connect(dsn, autocommit=True) as conn:
@@ -158,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-table", default="integral.sources", help="the peer's table")
     parser.add_argument("--peer-dsn", help="the peer's database, for its SQL floor")
     parser.add_argument("--repeat", type=int, default=30, help="timed runs per case")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="web server processes (as isla up runs them)"
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     results = run(args)

@@ -200,17 +200,20 @@ def cmd_up(args: argparse.Namespace) -> int:
         ):
             _say(f"  {label:<20} {base_url}{path}")
         _say("stop with Ctrl-C or `isla down`")
-        config = uvicorn.Config(
-            "deploy.gateway:app",
-            host=host,
-            port=port,
-            log_level="warning",
-            proxy_headers=True,
-            timeout_graceful_shutdown=5,
-        )
+        options: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "log_level": "warning",
+            "proxy_headers": True,
+            "timeout_graceful_shutdown": 5,
+        }
         # uvicorn re-raises the Ctrl-C it handled; the stop is already under way.
         with contextlib.suppress(KeyboardInterrupt):
-            uvicorn.Server(config).run()
+            if runtime.web_workers > 1:
+                # Worker processes import the app themselves (hence the import string).
+                uvicorn.run("deploy.gateway:app", workers=runtime.web_workers, **options)
+            else:
+                uvicorn.Server(uvicorn.Config("deploy.gateway:app", **options)).run()
         _say("stopping ...")
     _say("stopped")
     return 0

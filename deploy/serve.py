@@ -16,9 +16,12 @@ from deploy.ports import LOOPBACK, free_port, wait_for_port
 
 @contextmanager
 def service_process(
-    app: str, env: Mapping[str, str], timeout: float = 30
+    app: str, env: Mapping[str, str], timeout: float = 30, workers: int = 1
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """Start ``uvicorn app`` with ``env``; yield the process and its base URL; stop it after."""
+    """Start ``uvicorn app`` with ``env``; yield the process and its base URL; stop it after.
+
+    ``workers``: uvicorn worker processes (as ``isla up`` runs them, see ``ISLA_WEB_WORKERS``).
+    """
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -32,6 +35,8 @@ def service_process(
             str(port),
             "--log-level",
             "warning",
+            "--workers",
+            str(workers),
         ],
         env=dict(env),
     )

@@ -274,6 +274,15 @@ class RuntimeSettings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address the web server binds to.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port of the one base URL.")
+    web_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description=(
+            "Web server processes `isla up` serves the archive with (one per core is a good "
+            "start: a query's Python work then runs beside another's)."
+        ),
+    )
     demo_scale: str = Field(default="demo", description="Scale of the demo archive to load.")
     pg_bindir: Path | None = Field(
         default=None,

@@ -21,7 +21,7 @@ import logging
 import operator
 import re
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -409,7 +409,9 @@ CACHE_SIZE = 512
 def compile_adql(adql: str, catalog: Catalog) -> tuple[ParsedQuery, str]:
     """The whole pipeline before execution: parse, check, translate.
 
-    Translations are cached by query text; the check runs on every call, against the
+    Translations are cached by query text, and by the query's *form* (its text with the
+    numeric literals taken out, see :func:`_template`): parsing takes milliseconds, and cone
+    searches repeat one form with new numbers. The check runs on every call, against the
     current catalog.
     """
     key = adql.strip()
@@ -418,13 +420,138 @@ def compile_adql(adql: str, catalog: Catalog) -> tuple[ParsedQuery, str]:
         _CACHE.move_to_end(key)
         check(cached[0], catalog)
         return cached
+    form = _template(key)
+    if form is not None:
+        result = _from_form(form, catalog)
+        if result is not None:
+            _remember(_CACHE, key, result)
+            return result
     parsed = parse(adql)
     check(parsed, catalog)
-    sql = translate(parsed)
+    result = (parsed, _translate_checked(parsed))
+    _remember(_CACHE, key, result)
+    return result
+
+
+POSITION_TABLES = frozenset(
+    {"isla.sources", "isla.catalogue_entries", "isla.observations", "isla.science_windows"}
+)
+"""Tables whose ``pos`` column is ``spoint(radians(ra), radians(dec))`` (every loader writes it
+so), with a GiST index on ``pos``."""
+
+_RADEC_POINT = re.compile(r"spoint\(RADIANS\(((?:\w+\.)*)ra\), RADIANS\(\1dec\)\)")
+
+
+def _indexed_positions(sql: str, parsed: ParsedQuery) -> str:
+    """``POINT('ICRS', ra, dec)`` of the position tables as their indexed ``pos`` column.
+
+    Postgres uses an index only for the expression it was built on: the translated point is
+    computed per row, ``pos`` has the GiST index. Only simple queries (one SELECT, no derived
+    tables) are rewritten, where ``ra``/``dec`` certainly are the table's own columns.
+    """
+    if parsed.derived or sql.upper().count("SELECT") != 1:
+        return sql
+    tables = set(parsed.tables.values())
+
+    def swap(match: re.Match[str]) -> str:
+        qualifier = match.group(1)[:-1]
+        if qualifier:
+            table = parsed.tables.get(qualifier.lower(), qualifier.lower())
+            ok = table in POSITION_TABLES
+        else:
+            ok = len(tables) == 1 and tables <= POSITION_TABLES
+        return f"{match.group(1)}pos" if ok else match.group(0)
+
+    return _RADEC_POINT.sub(swap, sql)
+
+
+def _translate_checked(parsed: ParsedQuery) -> str:
+    sql = _indexed_positions(translate(parsed), parsed)
     if any(t.startswith(f"{UPLOAD_SCHEMA}.") for t in parsed.tables.values()):
         sql = qualify_uploads(sql)
-    result = (parsed, sql)
-    _CACHE[key] = result
-    if len(_CACHE) > CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return result
+    return sql
+
+
+def _remember(cache: OrderedDict[str, Any], key: str, value: Any) -> None:
+    cache[key] = value
+    if len(cache) > CACHE_SIZE:
+        cache.popitem(last=False)
+
+
+# String literals and quoted identifiers (kept as they are), or an unsigned numeric literal
+# that is not part of a name (c1, t2.x) or of a longer number.
+_LITERAL = re.compile(
+    r"""('(?:[^']|'')*'|"(?:[^"]|"")*")"""
+    r"|(?<![\w.])(\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\d+(?:[eE][+-]?\d+)?)"
+    r"(?![\w.])"
+)
+_SENTINEL = 271828182800
+"""First placeholder number; the i-th literal of a query becomes _SENTINEL + i (floats: +.5)."""
+_KEEP = frozenset({"0", "1"})
+"""Literals that stay in the form: ``1 = CONTAINS(...)`` is syntax to the translator."""
+_FORMS: OrderedDict[str, tuple[ParsedQuery, str, int] | None] = OrderedDict()
+
+
+@dataclass(frozen=True)
+class _Form:
+    text: str
+    literals: list[str]
+    sentinels: list[str]
+
+
+def _template(adql: str) -> _Form | None:
+    """``adql`` with its numeric literals replaced by placeholder numbers (None: none)."""
+    literals: list[str] = []
+    sentinels: list[str] = []
+
+    def swap(match: re.Match[str]) -> str:
+        number = match.group(2)
+        if number is None or number in _KEEP:
+            return match.group(0)
+        sentinel = str(_SENTINEL + len(literals))
+        if not number.isdigit():
+            sentinel += ".5"
+        literals.append(number)
+        sentinels.append(sentinel)
+        return sentinel
+
+    text = _LITERAL.sub(swap, adql)
+    return _Form(text, literals, sentinels) if literals else None
+
+
+def _from_form(form: _Form, catalog: Catalog) -> tuple[ParsedQuery, str] | None:
+    """The query compiled through its form's cached translation (None: compile it whole)."""
+    entry = _FORMS.get(form.text, ...)
+    if entry is ...:
+        entry = None
+        try:
+            parsed = parse(form.text)
+            sql = _translate_checked(parsed)
+        except AdqlError:
+            parsed = None
+        # Usable only if every placeholder comes out once and as written: a translation
+        # that evaluates or repeats a literal is not a template.
+        if parsed is not None and all(
+            len(re.findall(_placeholder(s), sql)) == 1 for s in form.sentinels
+        ):
+            entry = (parsed, sql, len(form.sentinels))
+        _remember(_FORMS, form.text, entry)
+    else:
+        _FORMS.move_to_end(form.text)
+    if entry is None:
+        return None
+    parsed, sql, _count = entry
+    check(parsed, catalog)
+    for sentinel, literal in zip(form.sentinels, form.literals, strict=True):
+        sql = re.sub(_placeholder(sentinel), _put(literal), sql, count=1)
+    return parsed, sql
+
+
+def _put(literal: str) -> Callable[[re.Match[str]], str]:
+    # An integer the translator wrote as a float (geometry arguments) keeps that form.
+    return lambda match: literal + (match.group(1) or "")
+
+
+def _placeholder(sentinel: str) -> str:
+    suffix = r"(\.0)?" if "." not in sentinel else "()"
+    return rf"(?<![\w.]){re.escape(sentinel)}{suffix}(?![\w.])"

@@ -111,21 +111,28 @@ class QueryRun:
             raw = await conn.get_raw_connection()
             pconn: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
             async with pconn.cursor() as setup:
-                if not uploads:
-                    await setup.execute("SET TRANSACTION READ ONLY")
-                extra = dict(session or {})
-                await setup.execute(
-                    pgsql.SQL(
-                        "SELECT set_config('statement_timeout', %s, true), "
-                        "set_config('search_path', %s, true){}"
-                    ).format(pgsql.SQL(", set_config(%s, %s, true)" * len(extra))),
-                    (
-                        str(max(1, round(time_limit * 1000))),
-                        SEARCH_PATH,
-                        *[v for item in extra.items() for v in item],
-                    ),
+                # One round trip for the whole set-up (no parameters: values are quoted
+                # literals, so several statements may go together).
+                settings = {
+                    "statement_timeout": str(max(1, round(time_limit * 1000))),
+                    "search_path": SEARCH_PATH,
+                    **dict(session or {}),
+                }
+                statements: list[pgsql.Composable] = (
+                    [] if uploads else [pgsql.SQL("SET TRANSACTION READ ONLY")]
                 )
-                await setup.execute(pgsql.SQL("SET LOCAL ROLE {}").format(pgsql.Identifier(role)))
+                statements.append(
+                    pgsql.SQL("SELECT {}").format(
+                        pgsql.SQL(", ").join(
+                            pgsql.SQL("set_config({}, {}, true)").format(
+                                pgsql.Literal(name), pgsql.Literal(value)
+                            )
+                            for name, value in settings.items()
+                        )
+                    )
+                )
+                statements.append(pgsql.SQL("SET LOCAL ROLE {}").format(pgsql.Identifier(role)))
+                await setup.execute(pgsql.SQL("; ").join(statements))
                 if uploads:
                     await create_upload_tables(pconn, uploads)
                     await setup.execute("SET TRANSACTION READ ONLY")

@@ -54,7 +54,10 @@ def _radec_index(table: str) -> Index:
     """GiST index on the expression ADQL cones on ``ra``/``dec`` translate to.
 
     Postgres uses an index only for the expression it was built on: the ``pos`` index serves
-    cones on ``pos``, this one ``CONTAINS(POINT('ICRS', ra, dec), CIRCLE(...))``.
+    cones on ``pos``, this one ``CONTAINS(POINT('ICRS', ra, dec), CIRCLE(...))`` where the TAP
+    translator cannot use ``pos`` itself: through the ``ila`` views astroquery queries, and in
+    queries with derived tables (see ``services.tap.adql.POSITION_TABLES``). Bulk-loaded
+    catalogue entries go without it: their cones are always rewritten to ``pos``.
     """
     return Index(
         f"ix_{table}_radec",
@@ -535,7 +538,6 @@ class CatalogueEntry(Base):
     __table_args__ = (
         UniqueConstraint("catalogue_id", "entry_name"),
         Index("ix_catalogue_entries_pos", "pos", postgresql_using="gist"),
-        _radec_index("catalogue_entries"),
         table_info("Entries of every catalogue version, as delivered by the teams."),
     )
 

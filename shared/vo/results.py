@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import math
@@ -172,6 +173,15 @@ def _votable(
     status: str = "OK",
     message: str | None = None,
     datalink_url: str | None = None,
+) -> str:
+    # Building the document with astropy costs milliseconds per query, as much as a whole
+    # cone search; the same columns come back again and again (one query form, many cones).
+    return _votable_cached(tuple(fields), status, message, datalink_url)
+
+
+@functools.lru_cache(maxsize=512)
+def _votable_cached(
+    fields: tuple[ResultField, ...], status: str, message: str | None, datalink_url: str | None
 ) -> str:
     vot = VOTableFile(version="1.4")
     resource = Resource(type="results")

@@ -299,10 +299,16 @@ def test_isla_data_errors_are_never_files(
 
 
 def test_product_retrievals_are_handed_to_products(client: httpx.Client) -> None:
-    response = client.get("/data", params={"RETRIEVAL_TYPE": "long_timeseries", "source_id": "x"})
-    # The products service answers (it owns these types); the raw service passes it through.
+    # The products service answers (it owns these types); the raw service passes it through,
+    # errors included.
+    params = {"RETRIEVAL_TYPE": "long_timeseries", "source": "Nowhere", "instrument_oid": "1"}
+    response = client.get("/data", params=params)
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+    params["source"] = "J053432.0+220052"  # the Crab's ISGRI all-mission time series
+    response = client.get("/data", params=params)
+    assert response.status_code == 200, response.text
+    assert response.content[:2] == b"PK"  # packaged as ESA's archive does: a zip
 
 
 # --- bad input and faults ----------------------------------------------------------------------

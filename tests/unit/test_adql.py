@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from queryparser.adql import ADQLQueryTranslator
 
-from services.tap.adql import AdqlError, _numeric_eval, compile_adql, parse, translate
+from services.tap.adql import (
+    AdqlError,
+    _numeric_eval,
+    _translate_checked,
+    compile_adql,
+    parse,
+    translate,
+)
 
 CATALOG: dict[str, dict[str, object]] = {
     "isla.sources": dict.fromkeys(("source_id", "name", "ra", "dec", "pos", "pos_err")),
@@ -29,32 +36,32 @@ TRANSLATIONS = [
     (
         "SELECT source_id FROM isla.sources WHERE "
         "1=CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 83.6332, 22.0145, 0.5))",
-        "SELECT source_id FROM isla.sources WHERE spoint(RADIANS(ra), RADIANS(dec)) @ "
+        "SELECT source_id FROM isla.sources WHERE pos @ "
         "scircle(spoint(RADIANS(83.6332), RADIANS(22.0145)), RADIANS(0.5))",
     ),
     (
         "SELECT source_id FROM isla.sources WHERE "
         "CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 1, 2, 3)) = 0",
-        "SELECT source_id FROM isla.sources WHERE spoint(RADIANS(ra), RADIANS(dec)) !@ "
+        "SELECT source_id FROM isla.sources WHERE pos !@ "
         "scircle(spoint(RADIANS(1.0), RADIANS(2.0)), RADIANS(3.0))",
     ),
     (
         "SELECT source_id FROM isla.sources WHERE "
         "1=INTERSECTS(CIRCLE('ICRS', ra, dec, 1), BOX('ICRS', 83, 22, 2, 2))",
-        "SELECT source_id FROM isla.sources WHERE scircle(spoint(RADIANS(ra), RADIANS(dec)), "
+        "SELECT source_id FROM isla.sources WHERE scircle(pos, "
         "RADIANS(1.0)) && sbox(spoint(RADIANS(82.0),RADIANS(21.0)),"
         "spoint(RADIANS(84.0),RADIANS(23.0)))",
     ),
     (
         "SELECT source_id FROM isla.sources WHERE "
         "1=CONTAINS(POINT(ra, dec), POLYGON(80, 20, 85, 20, 85, 25))",
-        "SELECT source_id FROM isla.sources WHERE spoint(RADIANS(ra), RADIANS(dec)) @ "
+        "SELECT source_id FROM isla.sources WHERE pos @ "
         "spoly('{(80.0d,20.0d),(85.0d,20.0d),(85.0d,25.0d)}')",
     ),
     (
         "SELECT DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', 83.63, 22.01)) AS d "
         "FROM isla.sources ORDER BY d",
-        "SELECT DEGREES(spoint(RADIANS(ra), RADIANS(dec)) <-> spoint(RADIANS(83.63), "
+        "SELECT DEGREES(pos <-> spoint(RADIANS(83.63), "
         "RADIANS(22.01))) AS d FROM isla.sources ORDER BY d",
     ),
     (
@@ -87,8 +94,10 @@ def test_translation_table(adql: str, sql: str) -> None:
 @pytest.mark.parametrize(("adql", "sql"), TRANSLATIONS)
 def test_tree_reuse_matches_queryparser(adql: str, sql: str) -> None:
     # translate() repeats to_postgresql()'s steps on our own parse tree; they must agree.
+    # The only difference allowed: the position tables' points become their indexed ``pos``.
     expected = ADQLQueryTranslator(adql).to_postgresql().rstrip(";")
-    assert translate(parse(adql)) == expected == sql
+    assert translate(parse(adql)) == expected
+    assert _translate_checked(parse(adql)) == sql
 
 
 def test_compiled_queries_are_cached_but_always_checked() -> None:
@@ -187,3 +196,70 @@ def test_numeric_eval_does_arithmetic(text: str, value: float) -> None:
 def test_numeric_eval_refuses_everything_else(text: str) -> None:
     with pytest.raises(NameError):
         _numeric_eval(text)
+
+
+FORMS = [
+    # cones with float, integer and kept (1) literals; TOP; one form reused with new numbers
+    "SELECT TOP 5 name FROM isla.sources WHERE 1=CONTAINS(POINT('ICRS', ra, dec), "
+    "CIRCLE('ICRS', 83.6, 22.0, 1))",
+    "SELECT TOP 7 name FROM isla.sources WHERE 1=CONTAINS(POINT('ICRS', ra, dec), "
+    "CIRCLE('ICRS', 10.25, -5.5, 0.5))",
+    "SELECT TOP 3 name FROM isla.sources WHERE 1=CONTAINS(POINT('ICRS', ra, dec), "
+    "CIRCLE('ICRS', 80, 21, 3))",
+    # literals in arithmetic, BETWEEN, IN, ORDER BY, next to strings holding digits
+    "SELECT name, ra * 2 AS x FROM isla.sources WHERE dec BETWEEN -10 AND 20.5 "
+    "AND name LIKE 'a1.5%' ORDER BY 2",
+    "SELECT name FROM isla.sources WHERE ra IN (81, 727.5, 745) AND dec > 12.5e1",
+    # BOX evaluates its arguments: the form is not a template, the query still compiles
+    "SELECT TOP 10 name FROM isla.sources WHERE 0=CONTAINS(POINT('ICRS', ra, dec), "
+    "BOX('ICRS', 10, 20, 5, 6))",
+]
+
+
+@pytest.mark.parametrize("adql", FORMS)
+def test_the_form_cache_gives_the_full_translation(adql: str) -> None:
+    # Compiled twice with other numbers first, so that the second call uses the cached form.
+    other = adql.replace("83.6", "1.25").replace("10.25", "2.5").replace("727.5", "9.5")
+    compile_adql(other, CATALOG)
+    assert compile_adql(adql, CATALOG)[1] == _translate_checked(parse(adql))
+
+
+@pytest.mark.parametrize(
+    ("adql", "expected"),
+    [
+        (
+            "SELECT name FROM isla.sources WHERE "
+            "1=CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 83.6, 22.0, 1))",
+            "WHERE pos @ scircle",
+        ),
+        (
+            "SELECT s.name FROM isla.sources AS s JOIN isla.observations AS o "
+            "ON 1=CONTAINS(POINT('ICRS', s.ra, s.dec), CIRCLE('ICRS', o.ra, o.dec, 5))",
+            "ON s.pos @ scircle(o.pos, ",
+        ),
+        (
+            "SELECT DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', 83.6, 22)) AS d "
+            "FROM isla.sources",
+            "DEGREES(pos <-> spoint(",
+        ),
+    ],
+)
+def test_points_of_position_tables_use_the_indexed_column(adql: str, expected: str) -> None:
+    sql = compile_adql(adql, CATALOG)[1]
+    assert expected in sql
+    assert "RADIANS(ra)" not in sql
+
+
+@pytest.mark.parametrize(
+    "adql",
+    [
+        # the view's ra/dec: no pos column there
+        "SELECT name FROM ila.v_cat_source WHERE "
+        "1=CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 83.6, 22.0, 1))",
+        # a derived table may redefine ra
+        "SELECT * FROM (SELECT ra + 1 AS ra, dec FROM isla.sources) AS q "
+        "WHERE 1=CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 1, 2, 1))",
+    ],
+)
+def test_other_points_stay_computed(adql: str) -> None:
+    assert "spoint(RADIANS(ra), RADIANS(dec))" in compile_adql(adql, CATALOG)[1]

@@ -4,11 +4,14 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-25
 
-ADQL users write cones as ``CONTAINS(POINT('ICRS', ra, dec), CIRCLE(...))``, which the
-translator turns into ``spoint(RADIANS(ra), RADIANS(dec)) @ scircle(...)``. The ``pos``
-columns have GiST indexes, but Postgres only uses an index for the expression it was built on,
-so each table with ``ra``/``dec`` also gets a GiST index on exactly that expression: cones on
-the columns then cost an index scan instead of a full scan.
+ADQL users write cones as ``CONTAINS(POINT('ICRS', ra, dec), CIRCLE(...))``. The TAP
+translator rewrites the point to the indexed ``pos`` column in simple queries on the archive's
+tables, but not through the ``ila`` views astroquery queries (``ila.v_cat_source``,
+``ila.cons_pub_obs``) or in queries with derived tables; there the point stays
+``spoint(RADIANS(ra), RADIANS(dec))``, and Postgres uses an index only for the expression it
+was built on. So the tables behind those views also get a GiST index on exactly that
+expression. ``catalogue_entries`` does not: it is bulk-loaded, and its cones are always
+rewritten.
 
 Expression indexes are not compared by Alembic's autogenerate, so they live here only.
 """
@@ -22,7 +25,7 @@ down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-TABLES = ("sources", "catalogue_entries", "observations", "science_windows")
+TABLES = ("sources", "observations", "science_windows")
 
 
 def upgrade() -> None:
