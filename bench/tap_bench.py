@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             with psycopg.connect(dsn, autocommit=True) as conn:
                 conn.execute(f"VACUUM ANALYZE {TABLE}")
             results["isla"] = run_tap(Target("isla", f"{base}/tap", TABLE), plan)
-            results["isla_sql"] = run_sql(dsn, TABLE, plan)
+            results["isla_sql"] = run_sql(dsn, TABLE, plan, point="pos")
             if args.peer_url:
                 peer = Target("peer", args.peer_url, args.peer_table)
                 results["peer"] = run_tap(peer, plan)

@@ -171,12 +171,18 @@ def run_tap(t: Target, plan: Plan) -> dict[str, Any]:
     return out
 
 
-def run_sql(dsn: str, table: str, plan: Plan, ra: str = "ra", dec: str = "dec") -> dict[str, Any]:
-    """The same work straight on Postgres (the floor): literals inlined like a TAP server does."""
+def run_sql(
+    dsn: str, table: str, plan: Plan, point: str = "spoint(radians(ra), radians(dec))"
+) -> dict[str, Any]:
+    """The same work straight on Postgres (the floor): literals inlined like a TAP server does.
+
+    ``point``: the SQL of the row's position in the cone, as the service's translator writes it
+    (ISLA: the indexed ``pos`` column).
+    """
 
     def cone(ra0: float, dec0: float) -> str:
         return (
-            f"SELECT * FROM {table} WHERE spoint(radians({ra}), radians({dec})) @ "
+            f"SELECT * FROM {table} WHERE {point} @ "
             f"scircle(spoint(radians({ra0}), radians({dec0})), radians({plan.radius}))"
         )
 
