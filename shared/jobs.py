@@ -23,9 +23,12 @@ import importlib.util
 import logging
 from typing import Any
 
+import psycopg
 from procrastinate import App, PsycopgConnector, exceptions
 from procrastinate.connector import BaseConnector
 from procrastinate.worker import Worker
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db.ops import OPS_SCHEMA
 from shared.settings import DatabaseSettings, WorkerSettings, database_settings
@@ -85,6 +88,31 @@ class SettingsConnector(PsycopgConnector):
         if self._async_pool is None and self._sync_connector is None:
             self._pool_args = pool_args()
         return super().get_sync_connector()
+
+
+async def defer_in_transaction(
+    conn: AsyncConnection, task: Any, *, lock: str, queue: str, **kwargs: Any
+) -> int:
+    """Queue ``task`` on ``conn``'s transaction (it is queued if and only if that commits).
+
+    Jobs (UWS, ingestions) record their queue entry in the same transaction as their own
+    state change, so a job is never waiting without a queue entry, nor queued twice.
+    """
+    raw = await conn.get_raw_connection()
+    pconn: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
+    # procrastinate's functions are found through the search path (they live in isla_ops).
+    # Transaction-local, and harmless to the rest of it: every ISLA table is schema-qualified.
+    await conn.execute(
+        text(
+            "SELECT set_config('search_path', "
+            ":path || ', ' || current_setting('search_path'), true)"
+        ),
+        {"path": OPS_SCHEMA},
+    )
+    queue_id: int = await task.configure(lock=lock, queue=queue, connection=pconn).defer_async(
+        **kwargs
+    )
+    return queue_id
 
 
 def task_modules() -> list[str]:

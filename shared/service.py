@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -236,3 +237,32 @@ def create_service(
     for router in routers:
         app.include_router(router)
     return app
+
+
+_BYTE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def parse_byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(first, last) inclusive byte positions of a single-range ``Range`` header; None for all.
+
+    A multi-range or malformed header gets the whole file (RFC 9110 allows it); a range
+    outside the file is a 416 with ``Content-Range: bytes */size``.
+    """
+    if not header:
+        return None
+    match = _BYTE_RANGE.match(header.strip())
+    if not match or (not match.group(1) and not match.group(2)):
+        return None
+    first_s, last_s = match.groups()
+    if first_s:
+        first = int(first_s)
+        last = min(int(last_s), size - 1) if last_s else size - 1
+    else:
+        first, last = max(0, size - int(last_s)), size - 1
+    if first >= size or first > last:
+        raise HTTPException(
+            416,
+            f"range {header} is outside the file of {size} bytes",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+    return first, last

@@ -50,6 +50,7 @@ from minio.commonconfig import CopySource
 from sqlalchemy import Connection, Engine, text
 
 from services.ingest import qc
+from shared.db.models import LIGHTCURVE_COLUMNS
 from shared.integral.ids import InvalidIdentifier, normalise_source_name, parse_epoch
 from shared.storage import ObjectNotFound, ObjectStore
 
@@ -71,22 +72,7 @@ _KIND_SCOPE = {
 _EPOCH_KINDS = frozenset({"spectrum", "arf", "rmf", "short_timeseries", "mosaic", "omc_image"})
 _POINT_KINDS = frozenset({"long_timeseries", "short_timeseries"})
 _POINT_INSTRUMENTS = frozenset({"ISGRI", "JEM-X"})
-_POINT_COLUMNS = (
-    "source_id",
-    "band_id",
-    "scw_id",
-    "instrument",
-    "revolution",
-    "time_ijd",
-    "duration",
-    "exposure",
-    "rate",
-    "rate_err",
-    "offaxis",
-    "significance",
-    "upper_limit",
-    "rate_ul",
-)
+_POINT_COLUMNS = LIGHTCURVE_COLUMNS
 
 
 class IngestRefused(Exception):  # noqa: N818 - a refusal, not a crash; carries its HTTP status

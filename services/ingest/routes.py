@@ -29,7 +29,7 @@ from services.ingest.auth import Principal, forbidden, require_principal, requir
 from services.ingest.catalogues import CatalogueDelivery, check_delivery, switch_current
 from services.ingest.interface import INTERFACES, get_interface
 from services.ingest.settings import IngestRuntime, runtime
-from shared.db.ops import OPS_SCHEMA
+from shared.jobs import defer_in_transaction
 from shared.service import context, problem
 
 router = APIRouter(prefix="/ingest", tags=["ingest"])
@@ -123,18 +123,9 @@ async def _create_job(
 
 async def _defer(conn: AsyncConnection, task: Any, job_id: int) -> int:
     """Add the queue job of ``job_id`` in the caller's transaction (both happen, or neither)."""
-    raw = await conn.get_raw_connection()
-    pconn: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
-    # procrastinate's functions are found through the search path (they live in isla_ops).
-    await conn.execute(
-        text(
-            "SELECT set_config('search_path', :p || ', ' || current_setting('search_path'), true)"
-        ),
-        {"p": OPS_SCHEMA},
+    queue_id = await defer_in_transaction(
+        conn, task, lock=f"ingest-{job_id}", queue="ingest", job_id=job_id
     )
-    queue_id: int = await task.configure(
-        connection=pconn, lock=f"ingest-{job_id}", queue="ingest"
-    ).defer_async(job_id=job_id)
     await conn.execute(
         text("UPDATE isla_ops.ingest_jobs SET queue_job_id = :q WHERE job_id = :id"),
         {"q": queue_id, "id": job_id},

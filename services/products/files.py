@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import threading
 from collections import OrderedDict
 from typing import Annotated, Any
@@ -19,7 +18,7 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import text
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from shared.service import ServiceContext, context
+from shared.service import ServiceContext, context, parse_byte_range
 from shared.storage import ObjectNotFound, ObjectStore, StorageUnavailable
 
 router = APIRouter(prefix="/products", tags=["product files"])
@@ -29,7 +28,6 @@ RETRY_AFTER = "30"
 STREAM_CHUNK = 1024 * 1024
 SMALL_FILE = 16 * 1024 * 1024
 """Files (or ranges) up to this size are read whole and sent in one piece."""
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 PRODUCT_COLUMNS = (
     "product_id, kind, instrument, band_id, source_id, epoch, revolution, obsid, t_min, t_max, "
@@ -103,35 +101,13 @@ def _read_whole(store: ObjectStore, row: Any) -> bytes:
     return data
 
 
-def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """(first, last) inclusive of a single ``bytes=`` range; None for the whole file."""
-    if not header:
-        return None
-    match = _RANGE.match(header.strip())
-    if not match or (not match.group(1) and not match.group(2)):
-        return None  # multi-range or malformed: RFC 9110 allows answering with everything
-    first_s, last_s = match.groups()
-    if first_s:
-        first = int(first_s)
-        last = min(int(last_s), size - 1) if last_s else size - 1
-    else:
-        first, last = max(0, size - int(last_s)), size - 1
-    if first >= size or first > last:
-        raise HTTPException(
-            416,
-            f"range {header} is outside the file of {size} bytes",
-            headers={"Content-Range": f"bytes */{size}"},
-        )
-    return first, last
-
-
 async def stream_product(request: Request, store: ObjectStore, row: Any) -> Response:
     """Answer with a stored product file, honouring Range, If-Range, If-None-Match and HEAD."""
     size = int(row.size)
     etag = f'"{row.sha256}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
-    span = parse_range(request.headers.get("range"), size) if size else None
+    span = parse_byte_range(request.headers.get("range"), size) if size else None
     if_range = request.headers.get("if-range")
     if span and if_range and if_range != etag:
         span = None  # the client holds another version: send it all

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import zlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
@@ -31,7 +30,7 @@ from services.raw.selection import (
 from services.raw.tarball import Plan
 from shared.integral import InvalidIdentifier, ScwId, format_revolution, parse_revolution
 from shared.integral import parse_scw_id as _parse_scw_id
-from shared.service import ServiceContext, context
+from shared.service import ServiceContext, context, parse_byte_range
 from shared.settings import limit_settings
 from shared.storage import ObjectStore, StorageUnavailable
 
@@ -39,7 +38,6 @@ router = APIRouter(prefix="/raw", tags=["raw data"])
 log = logging.getLogger("isla.raw")
 limiter = StreamLimiter()
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 RETRY_AFTER = "30"
 """Seconds a client is asked to wait when the object store is unavailable."""
 TAR = "application/x-tar"
@@ -145,28 +143,6 @@ async def resolve_params(params: dict[str, list[str]], ctx: ServiceContext) -> M
             raise HTTPException(404, str(exc)) from exc
 
 
-def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """(first, last) inclusive byte positions of a single-range request, None for all."""
-    if not header:
-        return None
-    match = _RANGE.match(header.strip())
-    if not match or (not match.group(1) and not match.group(2)):
-        return None  # multi-range or malformed: RFC 9110 lets us answer with the whole file
-    first_s, last_s = match.groups()
-    if first_s:
-        first = int(first_s)
-        last = min(int(last_s), size - 1) if last_s else size - 1
-    else:
-        first, last = max(0, size - int(last_s)), size - 1
-    if first >= size or first > last:
-        raise HTTPException(
-            416,
-            f"range {header} is outside the file of {size} bytes",
-            headers={"Content-Range": f"bytes */{size}"},
-        )
-    return first, last
-
-
 async def stream_plan(
     request: Request,
     store: ObjectStore,
@@ -176,7 +152,7 @@ async def stream_plan(
     body_wrapper: Any = None,
 ) -> Response:
     """Answer with ``plan`` honouring Range/If-Range and HEAD; 503 if the store is down."""
-    span = _parse_range(request.headers.get("range"), plan.size)
+    span = parse_byte_range(request.headers.get("range"), plan.size)
     if_range = request.headers.get("if-range")
     if span and if_range and if_range != plan.etag:
         span = None  # the client holds another version: send it all

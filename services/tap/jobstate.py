@@ -18,12 +18,11 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import psycopg
 from sqlalchemy import Table, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.db.ops import OPS_SCHEMA
 from shared.db.uws import ANONYMOUS, UwsJob
+from shared.jobs import defer_in_transaction
 from shared.storage import ObjectStore
 
 log = logging.getLogger("isla.tap.uws")
@@ -166,19 +165,7 @@ async def defer(conn: AsyncConnection, job_id: str) -> int:
     """
     from services.tap.tasks import run_job  # the task module imports this one
 
-    raw = await conn.get_raw_connection()
-    pconn: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
-    # procrastinate's functions are found through the search path (they live in isla_ops).
-    # Transaction-local, and harmless to the rest of it: every ISLA table is schema-qualified.
-    await conn.execute(
-        text(
-            "SELECT set_config('search_path', "
-            ":path || ', ' || current_setting('search_path'), true)"
-        ),
-        {"path": OPS_SCHEMA},
-    )
-    deferrer = run_job.configure(lock=job_id, queue=QUEUE, connection=pconn)
-    queue_id = await deferrer.defer_async(job_id=job_id)
+    queue_id = await defer_in_transaction(conn, run_job, lock=job_id, queue=QUEUE, job_id=job_id)
     await set_fields(conn, job_id, ACTIVE, queue_job_id=queue_id)
     return queue_id
 

@@ -899,6 +899,10 @@ class LightCurvePoint(Base):
     )
 
 
+LIGHTCURVE_COLUMNS = tuple(c.name for c in LightCurvePoint.__table__.columns)
+"""Columns of ``isla.lightcurve_points`` in table order (the order of bulk COPYs)."""
+
+
 class OmcPoint(Base):
     """One OMC V-band light-curve point: a source's magnitude during one science window."""
 

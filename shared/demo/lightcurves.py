@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, text
 
+from shared.db.models import LIGHTCURVE_COLUMNS
 from shared.products import model
 
 Progress = Callable[[str], None]
@@ -46,22 +47,7 @@ _CHUNK = 250
 OMC_RADIUS_DEG = 2.5
 """OMC's 5 x 5 degree field of view, as a circle."""
 
-_LC_COLUMNS = (
-    "source_id",
-    "band_id",
-    "scw_id",
-    "instrument",
-    "revolution",
-    "time_ijd",
-    "duration",
-    "exposure",
-    "rate",
-    "rate_err",
-    "offaxis",
-    "significance",
-    "upper_limit",
-    "rate_ul",
-)
+_LC_COLUMNS = LIGHTCURVE_COLUMNS
 _OMC_COLUMNS = (
     "source_id",
     "scw_id",
