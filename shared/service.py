@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import warnings
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ import httpx
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -236,7 +239,43 @@ def create_service(
     app.include_router(_health_router(name, prefix))
     for router in routers:
         app.include_router(router)
+    _unique_operation_ids(app)
     return app
+
+
+def _unique_operation_ids(app: FastAPI) -> None:
+    """One operationId per method in the OpenAPI document.
+
+    FastAPI names an operation after its route, so a route answering several methods (GET and
+    POST for the VO protocols, GET and HEAD for downloads) would give clients generated from
+    the document clashing names; each method's operation gets its own suffix instead.
+    """
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Duplicate Operation ID")
+                schema = get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            operations = [
+                (method, operation)
+                for path in schema.get("paths", {}).values()
+                for method, operation in path.items()
+            ]
+            counts = Counter(operation.get("operationId") for _, operation in operations)
+            for method, operation in operations:
+                op_id = operation.get("operationId")
+                if op_id and counts[op_id] > 1:
+                    # FastAPI's ids end with one method's name: give each its own.
+                    operation["operationId"] = f"{op_id.rsplit('_', 1)[0]}_{method}"
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 _BYTE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
