@@ -17,11 +17,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
+import pyvo
 import uvicorn
+from sqlalchemy import create_engine, text
 
 from deploy.ports import free_port
 from deploy.postgres import EmbeddedPostgres
@@ -93,6 +96,19 @@ class Archive:
     database_url: str
     storage_settings: StorageSettings
     base_url: str
+
+    def rows(self, sql: str, **binds: Any) -> list[Any]:
+        """Rows of ``sql`` run directly on the demo database (to check what a service says)."""
+        engine = create_engine(self.database_url)
+        try:
+            with engine.connect() as conn:
+                return list(conn.execute(text(sql), binds).all())
+        finally:
+            engine.dispose()
+
+    def scalar(self, sql: str, **binds: Any) -> int:
+        """The single integer ``sql`` returns (counts)."""
+        return int(self.rows(sql, **binds)[0][0])
 
 
 def _serve(app: str, port: int) -> tuple[uvicorn.Server, threading.Thread]:
@@ -167,3 +183,22 @@ def client(archive: Archive) -> Iterator[httpx.Client]:
     """An HTTP client on the served archive."""
     with httpx.Client(base_url=archive.base_url, timeout=30) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def tap_url(archive: Archive) -> str:
+    """The demo archive's TAP service."""
+    return f"{archive.base_url}/tap"
+
+
+@pytest.fixture(scope="module")
+def tap(tap_url: str) -> pyvo.dal.TAPService:
+    """pyvo's client of the demo archive's TAP service."""
+    return pyvo.dal.TAPService(tap_url)
+
+
+@pytest.fixture(scope="module")
+def http(tap_url: str) -> Iterator[httpx.Client]:
+    """A plain HTTP client rooted at the TAP service."""
+    with httpx.Client(base_url=tap_url, timeout=60) as client:
+        yield client

@@ -15,7 +15,6 @@ import pytest
 import pyvo
 from astropy.io.votable import parse, parse_single_table
 from pyvo.dal.adhoc import DatalinkResults
-from sqlalchemy import create_engine, text
 
 from shared.vo.obscore import AUTHORITY
 from tests.conftest import Archive
@@ -36,15 +35,6 @@ SCW = "008100430010"
 SMC_SPECTRUM = "spectrum/ISGRI/0745_06340000001/J011705.1-732636"
 DID = f"ivo://{AUTHORITY}/isla?"
 DATALINK_TYPE = "application/x-votable+xml;content=datalink"
-
-
-def _sql(archive: Archive, sql: str, **binds: Any) -> list[Any]:
-    engine = create_engine(archive.database_url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(text(sql), binds).all())
-    finally:
-        engine.dispose()
 
 
 def _links(client: httpx.Client, *ids: str, method: str = "GET") -> DatalinkResults:
@@ -83,7 +73,7 @@ def test_science_window_links(client: httpx.Client, archive: Archive) -> None:
         for r in by_semantics["#this"]
         if "/files/" in str(r["access_url"])
     }
-    stored = dict(_sql(archive, "SELECT name, size FROM isla.scw_files WHERE scw_id = :s", s=SCW))
+    stored = dict(archive.rows("SELECT name, size FROM isla.scw_files WHERE scw_id = :s", s=SCW))
     assert files == stored
     assert any(
         str(r["access_url"]).endswith(f"/raw/scw/{SCW}") for r in by_semantics["#documentation"]
@@ -102,8 +92,8 @@ def test_product_links_with_calibration_source_and_progenitors(
     assert semantics.count("#this") == 1 and semantics.count("#calibration") == 2
     assert {"#documentation", "#progenitor", "#package"} <= set(semantics)
     this = next(r for r in rows if r["semantics"] == "#this")
-    size, sha = _sql(
-        archive, "SELECT size, sha256 FROM isla.products WHERE product_id = :p", p=SMC_SPECTRUM
+    size, sha = archive.rows(
+        "SELECT size, sha256 FROM isla.products WHERE product_id = :p", p=SMC_SPECTRUM
     )[0]
     assert int(this["content_length"]) == size
     body = httpx.get(str(this["access_url"]), timeout=60).content
@@ -115,8 +105,7 @@ def test_product_links_with_calibration_source_and_progenitors(
 
 
 def test_mosaic_links_to_its_preview(client: httpx.Client, archive: Archive) -> None:
-    previewed = _sql(
-        archive,
+    previewed = archive.rows(
         "SELECT meta->>'of' FROM isla.products WHERE kind = 'preview' "
         "AND meta->>'of' LIKE 'mosaic/%' ORDER BY product_id LIMIT 1",
     )

@@ -17,7 +17,6 @@ import httpx
 import pytest
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
-from sqlalchemy import create_engine, text
 
 from deploy.ports import free_port
 from deploy.serve import service_process
@@ -52,15 +51,6 @@ def _reference_members(archive_name: str) -> dict[str, str]:
             for m in tar.getmembers()
             if m.isfile()
         }
-
-
-def _sql(archive: Archive, sql: str, **binds: Any) -> list[Any]:
-    engine = create_engine(archive.database_url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(text(sql), binds).all())
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -137,8 +127,7 @@ def test_get_source_metadata(isla: Any) -> None:
 
 def test_get_timeline_counts_the_pointings_around_the_crab(isla: Any, archive: Archive) -> None:
     timeline = isla.get_timeline(SkyCoord(83.6332, 22.0145, unit="deg"), radius=14.0)
-    expected = _sql(
-        archive,
+    expected = archive.rows(
         "SELECT count(*), sum(coalesce(isgri_exposure, 0)) FROM isla.science_windows "
         "WHERE scw_type = 'pointing' AND pos <@ scircle(spoint(radians(83.6332), "
         "radians(22.0145)), radians(14.0))",
@@ -165,8 +154,7 @@ def test_get_epochs_of_smc_x1_are_real(isla: Any, archive: Archive) -> None:
     # product of that source.
     for epoch in epochs:
         rev, obsid = int(epoch[:4]), epoch[5:]
-        covered = _sql(
-            archive,
+        covered = archive.rows(
             "SELECT count(*) FROM isla.science_windows w, isla.sources s "
             "WHERE s.source_id = :sid AND w.obsid = :obsid AND w.revolution = :rev "
             "AND w.fov_isgri @> s.pos AND w.isgri_exposure > 0",
@@ -174,8 +162,7 @@ def test_get_epochs_of_smc_x1_are_real(isla: Any, archive: Archive) -> None:
             obsid=obsid,
             rev=rev,
         )[0][0]
-        products = _sql(
-            archive,
+        products = archive.rows(
             "SELECT count(*) FROM isla.products WHERE source_id = :sid AND epoch = :epoch",
             sid=SMC_X1,
             epoch=epoch,
@@ -381,8 +368,7 @@ def test_short_term_timeseries_without_a_file_is_built_from_the_points(
     epochs = {str(e) for e in isla.get_epochs(target_name=SMC_X1, band="28_40")["epoch"]}
     stored = {
         r[0]
-        for r in _sql(
-            archive,
+        for r in archive.rows(
             "SELECT epoch FROM isla.products WHERE kind = 'short_timeseries' AND source_id = :s",
             s=SMC_X1,
         )
@@ -398,8 +384,7 @@ def test_short_term_timeseries_without_a_file_is_built_from_the_points(
         assert len(times) > 0
     finally:
         _close(files)
-    first, last = _sql(
-        archive,
+    first, last = archive.rows(
         "SELECT min(start_ijd), max(end_ijd) FROM isla.science_windows "
         "WHERE obsid = :o AND revolution = :r",
         o=epoch[5:],

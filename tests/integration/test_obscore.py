@@ -24,23 +24,9 @@ CRAB = (83.63, 22.01)
 CRAB_IN_FIELD = f"CONTAINS(POINT('ICRS', {CRAB[0]}, {CRAB[1]}), s_region) = 1"
 
 
-@pytest.fixture(scope="module")
-def tap(archive: Archive) -> pyvo.dal.TAPService:
-    return pyvo.dal.TAPService(f"{archive.base_url}/tap")
-
-
-def _sql_scalar(archive: Archive, sql: str) -> int:
-    engine = create_engine(archive.database_url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(text(sql)).scalar_one())
-    finally:
-        engine.dispose()
-
-
 def test_one_row_per_pointing_science_window(tap: pyvo.dal.TAPService, archive: Archive) -> None:
-    expected = _sql_scalar(
-        archive, "SELECT count(*) FROM isla.science_windows WHERE scw_type = 'pointing'"
+    expected = archive.scalar(
+        "SELECT count(*) FROM isla.science_windows WHERE scw_type = 'pointing'"
     )
     got = tap.run_sync(
         f"SELECT COUNT(*) AS n FROM ivoa.obscore WHERE obs_collection = '{RAW_COLLECTION}'"
@@ -50,8 +36,7 @@ def test_one_row_per_pointing_science_window(tap: pyvo.dal.TAPService, archive: 
 
 
 def test_crab_science_windows_by_footprint(tap: pyvo.dal.TAPService, archive: Archive) -> None:
-    expected = _sql_scalar(
-        archive,
+    expected = archive.scalar(
         "SELECT count(*) FROM isla.science_windows WHERE scw_type = 'pointing' AND "
         f"fov_isgri @> spoint(radians({CRAB[0]}), radians({CRAB[1]}))",
     )
@@ -141,7 +126,7 @@ def test_reader_role_can_read_obscore(archive: Archive) -> None:
 
 def test_every_product_is_in_obscore(tap: pyvo.dal.TAPService, archive: Archive) -> None:
     kinds = ", ".join(f"'{k}'" for k in PRODUCT_TYPES)
-    expected = _sql_scalar(archive, f"SELECT count(*) FROM isla.products WHERE kind IN ({kinds})")
+    expected = archive.scalar(f"SELECT count(*) FROM isla.products WHERE kind IN ({kinds})")
     got = tap.run_sync(
         f"SELECT COUNT(*) AS n FROM ivoa.obscore WHERE obs_collection = '{PRODUCT_COLLECTION}'"
     ).to_table()

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 
 import httpx
 import psycopg
@@ -17,7 +16,6 @@ import pytest
 import pyvo
 from astropy.io.votable import parse as parse_votable
 from astropy.io.votable import parse_single_table
-from sqlalchemy import create_engine, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.tap.runner import QueryFailedError, QueryRun
@@ -31,31 +29,6 @@ INSTRUMENT_BAND_QUERY = (
     'select i.name as instrument, b."name" as band, i.instrument_oid, b.band_oid from '
     "ila.instrument i join ila.band b using(instrument_oid);"
 )
-
-
-@pytest.fixture(scope="module")
-def tap_url(archive: Archive) -> str:
-    return f"{archive.base_url}/tap"
-
-
-@pytest.fixture(scope="module")
-def tap(tap_url: str) -> pyvo.dal.TAPService:
-    return pyvo.dal.TAPService(tap_url)
-
-
-@pytest.fixture(scope="module")
-def http(tap_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=tap_url, timeout=60) as c:
-        yield c
-
-
-def _sql_count(archive: Archive, sql: str) -> int:
-    engine = create_engine(archive.database_url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(text(sql)).scalar_one())
-    finally:
-        engine.dispose()
 
 
 def _error(response: httpx.Response) -> str:
@@ -77,7 +50,7 @@ def _error(response: httpx.Response) -> str:
 def test_counts_match_direct_sql(
     tap: pyvo.dal.TAPService, archive: Archive, adql_table: str, sql_table: str
 ) -> None:
-    expected = _sql_count(archive, f"SELECT count(*) FROM {sql_table}")
+    expected = archive.scalar(f"SELECT count(*) FROM {sql_table}")
     assert expected > 0
     counted = tap.run_sync(f"SELECT COUNT(*) AS n FROM {adql_table}").to_table()
     assert int(counted["n"][0]) == expected
@@ -250,11 +223,11 @@ def test_pyvo_reports_unknown_table(tap: pyvo.dal.TAPService) -> None:
     ],
 )
 def test_unsafe_queries_are_refused(http: httpx.Client, archive: Archive, query: str) -> None:
-    before = _sql_count(archive, "SELECT count(*) FROM isla.sources")
+    before = archive.scalar("SELECT count(*) FROM isla.sources")
     r = http.post("/sync", data={"LANG": "ADQL", "QUERY": query})
     assert r.status_code == 400
     _error(r)
-    assert _sql_count(archive, "SELECT count(*) FROM isla.sources") == before
+    assert archive.scalar("SELECT count(*) FROM isla.sources") == before
 
 
 async def test_runner_is_read_only_bounded_and_runs_as_the_reader(archive: Archive) -> None:
@@ -271,14 +244,14 @@ async def test_runner_is_read_only_bounded_and_runs_as_the_reader(archive: Archi
         )
         assert tuple(run.first[0]) == ("isla_reader", "on", "500ms")
         await run.aclose()
-        before = _sql_count(archive, "SELECT count(*) FROM isla.sources")
+        before = archive.scalar("SELECT count(*) FROM isla.sources")
         for writing in (
             "DELETE FROM isla.sources",
             "WITH d AS (DELETE FROM isla.sources RETURNING 1) SELECT * FROM d",
         ):
             with pytest.raises(QueryFailedError):
                 await QueryRun.start(engine, writing, **options)  # type: ignore[arg-type]
-        assert _sql_count(archive, "SELECT count(*) FROM isla.sources") == before
+        assert archive.scalar("SELECT count(*) FROM isla.sources") == before
         with pytest.raises(QueryFailedError, match="longer than the limit"):
             await QueryRun.start(engine, "SELECT pg_sleep(5)", **options)  # type: ignore[arg-type]
         with pytest.raises(QueryFailedError, match="permission denied"):

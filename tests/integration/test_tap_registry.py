@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -39,12 +38,6 @@ WRAPPER = f"""<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:vr="{
   <xs:element name="Resource" type="vr:Resource"/>
 </xs:schema>"""
 """RegistryInterface's root element (ri:Resource of type vr:Resource), without its OAI parts."""
-
-
-@pytest.fixture(scope="module")
-def http(archive: Archive) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{archive.base_url}/tap", timeout=60) as c:
-        yield c
 
 
 def _taplint_jar() -> Path:

@@ -38,22 +38,6 @@ DATALINK = "ivo://ivoa.net/std/DataLink#links-1.1"
 
 
 @pytest.fixture(scope="module")
-def tap_url(archive: Archive) -> str:
-    return f"{archive.base_url}/tap"
-
-
-@pytest.fixture(scope="module")
-def tap(tap_url: str) -> pyvo.dal.TAPService:
-    return pyvo.dal.TAPService(tap_url)
-
-
-@pytest.fixture(scope="module")
-def http(tap_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=tap_url, timeout=60) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
 def bright(archive: Archive) -> list[tuple[str, float, float]]:
     """Three named sources of the demo catalogue, read with SQL."""
     engine = create_engine(archive.database_url)
@@ -69,15 +53,6 @@ def bright(archive: Archive) -> list[tuple[str, float, float]]:
         engine.dispose()
     assert len(rows) == 3
     return [(str(r[0]), float(r[1]), float(r[2])) for r in rows]
-
-
-def _sql_count(archive: Archive, sql: str, **params: object) -> int:
-    engine = create_engine(archive.database_url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(text(sql), params).scalar_one())
-    finally:
-        engine.dispose()
 
 
 def _user_table(bright: list[tuple[str, float, float]]) -> Table:
@@ -115,8 +90,7 @@ def test_pyvo_sync_upload_cross_match(
     table = _user_table(bright)
     result = tap.run_sync(CROSS_MATCH, uploads={"mine": table}).to_table()
     expected = sum(
-        _sql_count(
-            archive,
+        archive.scalar(
             "SELECT count(*) FROM isla.sources WHERE spoint(radians(ra), radians(dec)) "
             "@ scircle(spoint(radians(:ra), radians(:dec)), radians(0.2))",
             ra=ra,
@@ -238,7 +212,7 @@ def test_upload_by_url_from_this_service(
     )
     assert response.status_code == 200, response.text
     table = Table.read(io.BytesIO(response.content), format="votable")
-    expected = _sql_count(archive, "SELECT count(*) FROM isla.sources")
+    expected = archive.scalar("SELECT count(*) FROM isla.sources")
     assert len(table) == min(3, expected) == 3
     assert list(table["source_id"]) == sorted(table["source_id"])
 
@@ -509,8 +483,7 @@ def test_astroquery_tables_sources_and_observations(tap_url: str, archive: Archi
         sources = isla.get_sources("Cyg X-1")
         assert sources[0]["name"] == "Cyg X-1"
         observations = isla.get_observations(target_name="Cyg X-1", radius=8.0)
-        expected = _sql_count(
-            archive,
+        expected = archive.scalar(
             "SELECT count(*) FROM ila.cons_pub_obs o, isla.sources s WHERE s.name = 'Cyg X-1' "
             "AND degrees(spoint(radians(o.ra), radians(o.dec)) "
             "<-> spoint(radians(s.ra), radians(s.dec))) < 8.0",
