@@ -12,7 +12,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,25 @@ def _err(message: str) -> None:
     print(f"[isla] {message}", file=sys.stderr, flush=True)
 
 
-def _sync_engine() -> Any:
+@contextmanager
+def _transaction() -> Iterator[Any]:
+    """One transaction on the configured database (a token command's whole work)."""
     from shared.db.engine import make_sync_engine
 
-    return make_sync_engine(cfg.database_settings())
+    engine = make_sync_engine(cfg.database_settings())
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+def _no_database() -> bool:
+    """True (and said) when no database is configured."""
+    if cfg.database_settings().database_url:
+        return False
+    _err("ISLA_DATABASE_URL is not set")
+    return True
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
@@ -35,18 +51,13 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     from services.ingest.auth import create_token
     from shared.db.ingest import ROLES
 
-    if not cfg.database_settings().database_url:
-        _err("ISLA_DATABASE_URL is not set")
+    if _no_database():
         return 2
     if args.role not in ROLES:
         _err(f"unknown role {args.role!r}; roles: {', '.join(ROLES)}")
         return 2
-    engine = _sync_engine()
-    try:
-        with engine.begin() as conn:
-            new = create_token(conn, args.team, args.role, args.label)
-    finally:
-        engine.dispose()
+    with _transaction() as conn:
+        new = create_token(conn, args.team, args.role, args.label)
     print(new.token)
     _err(
         f"token {new.prefix} for team {args.team!r} with role {args.role!r}: this is the only "
@@ -59,15 +70,10 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     """List tokens (never their secrets)."""
     from services.ingest.auth import list_tokens
 
-    if not cfg.database_settings().database_url:
-        _err("ISLA_DATABASE_URL is not set")
+    if _no_database():
         return 2
-    engine = _sync_engine()
-    try:
-        with engine.connect() as conn:
-            rows = list_tokens(conn, args.team)
-    finally:
-        engine.dispose()
+    with _transaction() as conn:
+        rows = list_tokens(conn, args.team)
     if args.json:
         print(json.dumps(rows, default=str, indent=2))
         return 0
@@ -86,15 +92,10 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     """Revoke a token by id or prefix."""
     from services.ingest.auth import revoke_token
 
-    if not cfg.database_settings().database_url:
-        _err("ISLA_DATABASE_URL is not set")
+    if _no_database():
         return 2
-    engine = _sync_engine()
-    try:
-        with engine.begin() as conn:
-            count = revoke_token(conn, args.token)
-    finally:
-        engine.dispose()
+    with _transaction() as conn:
+        count = revoke_token(conn, args.token)
     if not count:
         _err(f"no valid token {args.token!r}")
         return 1
