@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,19 +29,15 @@ import numpy as np
 from astropy.io import fits
 from sqlalchemy import Engine, text
 
-from deploy.postgres import EmbeddedPostgres
-from deploy.seaweed import SeaweedS3
+from bench.stack import bench_stack
 from services.ingest import products, qc
 from services.ingest.raw_index import _ensure_revolution
 from shared import settings as cfg
-from shared.db import migrate
 from shared.db.engine import make_sync_engine
 from shared.integral.ids import source_id_from_position
 from shared.integral.time import ijd_to_time, ijd_to_utc, revolution_at
 from shared.storage import ObjectStore
 
-ACCESS_KEY = "bench"
-SECRET_KEY = "bench-secret"  # noqa: S105 - a throw-away server on loopback, for this run only
 T0 = 2000.0
 """IJD of the first benchmark pointing."""
 SCW_DAYS = 0.025
@@ -157,24 +151,12 @@ def run(
     n_sources: int, n_scws: int, per_product: int, repeat: int, baseline_rows: int
 ) -> dict[str, Any]:
     """Start the stack, seed it, measure; returns the figures."""
-    home = Path(tempfile.mkdtemp(prefix="isla-bench-ingest-"))
-    home.chmod(0o755)
-    pg = EmbeddedPostgres(home)
-    weed = SeaweedS3(home / "s3", ACCESS_KEY, SECRET_KEY)
-    try:
-        url = pg.start()
-        endpoint = weed.start(timeout=120)
-        migrate.upgrade(url)
-        storage = cfg.StorageSettings(
-            s3_endpoint=endpoint,
-            s3_access_key=ACCESS_KEY,
-            s3_secret_key=SECRET_KEY,
-            s3_raw_bucket="bench-raw",
-            s3_products_bucket="bench-products",
-        )
+    with bench_stack(
+        "ingest-products", s3_raw_bucket="bench-raw", s3_products_bucket="bench-products"
+    ) as stack:
+        storage = stack.storage
         store = ObjectStore.from_settings(storage)
-        store.ensure_buckets()
-        engine = make_sync_engine(cfg.DatabaseSettings(database_url=url))
+        engine = make_sync_engine(cfg.DatabaseSettings(database_url=stack.database_url))
         sources = _seed(engine, n_sources, n_scws)
         times = T0 + SCW_DAYS * np.arange(n_scws) + SCW_DAYS * 0.45
         with engine.connect() as conn:
@@ -257,10 +239,6 @@ def run(
         results["speedup"] = round(results["points_per_s"] / results["baseline_points_per_s"], 1)
         engine.dispose()
         return results
-    finally:
-        weed.stop()
-        pg.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

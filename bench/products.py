@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -32,20 +30,16 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from deploy.postgres import EmbeddedPostgres
-from deploy.seaweed import SeaweedS3
+from bench.stack import bench_stack
 from deploy.serve import service_process
-from shared.db import migrate
 from shared.db.engine import make_sync_engine
 from shared.demo.generator import bright_source_ids, generate
 from shared.demo.products import write_product_files
-from shared.settings import DatabaseSettings, StorageSettings
+from shared.settings import DatabaseSettings
 from shared.storage import ObjectStore
 
 FAST_BIN_S = 120
 """Bin width of the sub-ScW light curve measured (tens of thousands of bins)."""
-ACCESS_KEY = "bench"
-SECRET_KEY = "bench-secret"  # noqa: S105 - a throw-away server on loopback, for this run only
 
 
 def _say(message: str) -> None:
@@ -102,20 +96,9 @@ def _throughput(
 
 def run(scale: str, repeat: int) -> dict[str, Any]:
     """Set up, measure, tear down; return the figures."""
-    home = Path(tempfile.mkdtemp(prefix="isla-bench-products-"))
-    home.chmod(0o755)
-    pg = EmbeddedPostgres(home)
-    weed = SeaweedS3(home / "s3", ACCESS_KEY, SECRET_KEY)
-    try:
-        url = pg.start()
-        endpoint = weed.start(timeout=120)
-        migrate.upgrade(url)
-        storage = StorageSettings(
-            s3_endpoint=endpoint, s3_access_key=ACCESS_KEY, s3_secret_key=SECRET_KEY
-        )
-        store = ObjectStore.from_settings(storage)
-        store.ensure_buckets()
-        engine = make_sync_engine(DatabaseSettings(database_url=url))
+    with bench_stack("products") as stack:
+        store = ObjectStore.from_settings(stack.storage)
+        engine = make_sync_engine(DatabaseSettings(database_url=stack.database_url))
         began = time.monotonic()
         report = generate(engine, None, scale, progress=_say)
         with engine.begin() as conn:
@@ -149,13 +132,7 @@ def run(scale: str, repeat: int) -> dict[str, Any]:
                 )
             ).all()
         engine.dispose()
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "ISLA_DATABASE_URL": url,
-            "ISLA_S3_ENDPOINT": endpoint,
-            "ISLA_S3_ACCESS_KEY": ACCESS_KEY,
-            "ISLA_S3_SECRET_KEY": SECRET_KEY,
-        }
+        env = {"PATH": "/usr/bin:/bin", **stack.env()}
         with (
             service_process("services.products.app:app", env) as (_proc, base),
             httpx.Client(base_url=base, timeout=120) as client,
@@ -184,10 +161,6 @@ def run(scale: str, repeat: int) -> dict[str, Any]:
                 "mosaics": _throughput(client, store, list(mosaics), 4),
             }
         return result
-    finally:
-        weed.stop()
-        pg.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -35,18 +33,13 @@ import httpx
 import numpy as np
 import psycopg
 
+from bench.stack import bench_stack
 from bench.tap_cases import Plan, Target, run_sql, run_tap
-from deploy.postgres import EmbeddedPostgres
-from deploy.seaweed import SeaweedS3
 from deploy.serve import service_process
 from services.ingest.auth import create_token
-from shared.db import migrate
 from shared.db.engine import make_sync_engine
-from shared.settings import DatabaseSettings, StorageSettings
-from shared.storage import ObjectStore
+from shared.settings import DatabaseSettings
 
-ACCESS_KEY = "bench"
-SECRET_KEY = "bench-secret"  # noqa: S105 - a throw-away server on loopback, for this run only
 CLASSES = np.array(["AGN", "LMXB", "HMXB", "CV", "PSR", "SNR", "GRB", "Star", "Cluster", ""])
 TABLE = "isla.catalogue_entries"
 
@@ -87,19 +80,9 @@ def _load(base_url: str, token: str, csv_path: Path) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Set up, load, measure; the figures as a dict."""
-    home = Path(tempfile.mkdtemp(prefix="isla-bench-tap-"))
-    home.chmod(0o755)  # the private Postgres may run as another account
-    pg = EmbeddedPostgres(home)
-    weed = SeaweedS3(home / "s3", ACCESS_KEY, SECRET_KEY)
-    try:
-        url = pg.start()
-        endpoint = weed.start(timeout=120)
-        migrate.upgrade(url)
-        storage = StorageSettings(
-            s3_endpoint=endpoint, s3_access_key=ACCESS_KEY, s3_secret_key=SECRET_KEY
-        )
-        ObjectStore.from_settings(storage).ensure_buckets()
-        csv_path = Path(args.data) / "sources.csv" if args.data else home / "sources.csv"
+    with bench_stack("tap") as stack:
+        url = stack.database_url
+        csv_path = Path(args.data) / "sources.csv" if args.data else stack.home / "sources.csv"
         if not args.data:
             generate_sources(csv_path, args.rows)
         engine = make_sync_engine(DatabaseSettings(database_url=url))
@@ -108,10 +91,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         engine.dispose()
         env = {
             **os.environ,
-            "ISLA_DATABASE_URL": url,
-            "ISLA_S3_ENDPOINT": endpoint,
-            "ISLA_S3_ACCESS_KEY": ACCESS_KEY,
-            "ISLA_S3_SECRET_KEY": SECRET_KEY,
+            **stack.env(),
             "ISLA_INGEST_MAX_BYTES": str(4 << 30),
             "ISLA_INGEST_SYNC_MAX_BYTES": str(4 << 30),
         }
@@ -130,10 +110,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if args.peer_dsn:
                 results["peer_sql"] = run_sql(args.peer_dsn, args.peer_table, plan)
         return results
-    finally:
-        weed.stop()
-        pg.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def _table(results: dict[str, Any]) -> str:
