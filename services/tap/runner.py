@@ -223,6 +223,11 @@ class QueryRun:
         await self._conn.close()
 
 
+_EXTENSION_TYPES: dict[int, str] = {}
+"""pg_type names of OIDs psycopg does not know (pgSphere's), once looked up: a type's OID is
+fixed for the life of the database, and most results hold a position."""
+
+
 async def _type_names(pconn: psycopg.AsyncConnection[Any], oids: list[int]) -> list[str]:
     """pg_type names of the result columns (pgSphere types have per-database OIDs)."""
     known: dict[int, str] = {}
@@ -231,11 +236,13 @@ async def _type_names(pconn: psycopg.AsyncConnection[Any], oids: list[int]) -> l
         info = pconn.adapters.types.get(oid)
         if info is not None:
             known[oid] = info.name
+        elif oid in _EXTENSION_TYPES:
+            known[oid] = _EXTENSION_TYPES[oid]
         else:
             missing.append(oid)
     if missing:
         async with pconn.cursor() as cur:
             await cur.execute("SELECT oid, typname FROM pg_type WHERE oid = ANY(%s)", (missing,))
             for oid, name in await cur.fetchall():
-                known[int(oid)] = str(name)
+                known[int(oid)] = _EXTENSION_TYPES[int(oid)] = str(name)
     return [known.get(oid, "text") for oid in oids]
