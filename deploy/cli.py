@@ -59,8 +59,8 @@ def start_stack(home: Path, exits: ExitStack, say: Callable[[str], None] = _say)
     runtime = cfg.RuntimeSettings()
     stack = Stack(home=home)
     if not cfg.DatabaseSettings().database_url:
-        say(f"starting the embedded Postgres under {home / 'postgres'} ...")
         pg = EmbeddedPostgres(home, bindir=runtime.pg_bindir)
+        say(f"starting the embedded Postgres under {pg.root} ...")
         url = pg.start(timeout=runtime.startup_timeout)
         exits.callback(pg.stop)
         stack.env["ISLA_DATABASE_URL"] = url

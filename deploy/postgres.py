@@ -4,14 +4,22 @@ The cluster lives in ``<home>/postgres/data`` and listens on loopback only, on a
 that is remembered between runs so that URLs stay stable. Postgres refuses to run as root, so
 when the launcher is root every Postgres command runs as the unprivileged ``postgres`` account
 (Debian creates it with the server package).
+
+A clone in root's home (mode 0700) or any folder that account cannot traverse cannot hold the
+cluster; rather than ask the operator to open up their home, the cluster then lives in
+:data:`RELOCATED_ROOT`, in a folder named after the ISLA home's path, so that every later
+``isla up`` and ``isla down`` of the same home finds it again.
 """
 
 from __future__ import annotations
 
+import grp
+import hashlib
 import json
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -24,6 +32,53 @@ DEFAULT_BINDIR = Path("/usr/lib/postgresql/15/bin")
 RUN_AS = "postgres"
 DATABASE = "isla"
 SUPERUSER = "isla"
+RELOCATED_ROOT = Path("/var/lib/isla")
+"""Where a root-run cluster lives when the ``postgres`` account cannot reach the ISLA home."""
+
+
+def reachable_by(account: pwd.struct_passwd, path: Path) -> bool:
+    """True when ``account`` may traverse every existing folder on the way to ``path``.
+
+    Folders still to be created are made by root with the usual umask (world-traversable), so
+    only the existing ones are checked, from their permission bits (no process is spawned).
+    """
+    groups = {g.gr_gid for g in _groups_of(account)}
+    for folder in [*reversed(path.parents), path]:
+        try:
+            info = folder.stat()
+        except FileNotFoundError:
+            break
+        if info.st_uid == account.pw_uid:
+            allowed = info.st_mode & stat.S_IXUSR
+        elif info.st_gid in groups:
+            allowed = info.st_mode & stat.S_IXGRP
+        else:
+            allowed = info.st_mode & stat.S_IXOTH
+        if not allowed:
+            return False
+    return True
+
+
+def _groups_of(account: pwd.struct_passwd) -> list[grp.struct_group]:
+    primary = grp.getgrgid(account.pw_gid)
+    return [primary, *(g for g in grp.getgrall() if account.pw_name in g.gr_mem)]
+
+
+def cluster_root(home: Path) -> Path:
+    """The folder of the cluster of ISLA home ``home``: ``<home>/postgres``, or, when the
+    launcher is root and the ``postgres`` account cannot reach it, a folder of its own under
+    :data:`RELOCATED_ROOT` named after the home's path."""
+    root = home.resolve() / "postgres"
+    if os.geteuid() != 0:
+        return root
+    try:
+        account = pwd.getpwnam(RUN_AS)
+    except KeyError:
+        return root  # reported when the cluster is prepared
+    if reachable_by(account, root):
+        return root
+    digest = hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:16]
+    return RELOCATED_ROOT / f"postgres-{digest}"
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -35,7 +90,7 @@ class EmbeddedPostgres:
 
     def __init__(self, home: Path, bindir: Path | None = None, host: str = "127.0.0.1") -> None:
         """Prepare (but do not start) a cluster under ``home/postgres``."""
-        self.root = home.resolve() / "postgres"
+        self.root = cluster_root(home)
         self.datadir = self.root / "data"
         self.logfile = self.root / "postgres.log"
         self.statefile = self.root / "state.json"
@@ -68,6 +123,8 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError(f"{tool} did not finish within {timeout:.0f} s") from exc
 
     def _prepare_root(self) -> None:
+        if self.root.parent == RELOCATED_ROOT:
+            RELOCATED_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
         self.root.mkdir(parents=True, exist_ok=True)
         if self._as_root:
             try:

@@ -150,3 +150,26 @@ def test_up_reports_an_unreachable_dependency(home: Path, down: str) -> None:
     assert "could not start" in result.stdout
     assert down.split()[-1] in result.stdout.lower()
     assert not (home / "runtime.json").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the case of a launcher run as root")
+def test_up_works_from_a_folder_the_postgres_account_cannot_reach() -> None:
+    from deploy.postgres import RELOCATED_ROOT, cluster_root
+
+    private = Path(tempfile.mkdtemp(prefix="isla-private-"))
+    private.chmod(0o700)  # like root's home: no one else may traverse it
+    home = private / "clone" / ".isla"
+    home.mkdir(parents=True)
+    relocated = cluster_root(home)
+    assert relocated.parent == RELOCATED_ROOT
+    port = free_port()
+    try:
+        proc = _up(home, port)
+        assert httpx.get(f"http://127.0.0.1:{port}/tap/availability", timeout=10).status_code == 200
+        log = _down(home, port, proc)
+        assert f"starting the embedded Postgres under {relocated}" in log
+        assert port_is_free("127.0.0.1", port)
+    finally:
+        subprocess.run([sys.executable, "-m", "deploy.cli", "down"], env=_env(home, 0), check=False)
+        shutil.rmtree(relocated, ignore_errors=True)
+        shutil.rmtree(private, ignore_errors=True)
