@@ -4,7 +4,7 @@ The raw bucket holds each ScW in the archive's layout ``scw/RRRR/RRRRPPPPSSSF.VV
 (what ISDC delivers and what the demo generator writes). :func:`index_raw` walks it one
 revolution at a time and registers, per revolution and in **one transaction**:
 
-- the revolution (``isla.revolutions``) when missing, from ISLA's orbit model;
+- the revolution (``isla.revolutions``) when missing, from the revolution table;
 - the observations the ScWs belong to (``isla.observations``) when missing (target, PI and
   pointing from the group file; an existing observation only has its time span widened);
 - every ScW (``isla.science_windows``, upsert) from the keywords of its group file
