@@ -1329,6 +1329,46 @@ def _upload_aux(store: ObjectStore, plan: _RevPlan) -> list[_StoredFile]:
 # --- Entry point -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PlannedPointing:
+    """One pointing science window as the generator plans it."""
+
+    scw_id: str
+    obsid: str
+    target: str
+    revolution: int
+    start_ijd: float
+    end_ijd: float
+    ra: float
+    dec: float
+
+
+def planned_pointings(scale: str = "demo", seed: int = DEFAULT_SEED) -> Iterator[PlannedPointing]:
+    """The pointings :func:`generate` writes for ``scale`` and ``seed``, revolution by revolution.
+
+    The same planning as :func:`generate`, without a database, raw files or products: it lets
+    the timeline and the solar aspect constraint be checked at any scale in seconds. Raises
+    ``KeyError`` for an unknown scale.
+    """
+    spec = SCALES[scale]
+    revolutions, crab_revs = _select_revolutions(spec, np.random.default_rng([seed, 0]))
+    planner = _Planner(spec, seed, crab_revs)
+    for rev in revolutions:
+        plan = planner.plan(rev)
+        for scw in plan.scws:
+            if scw.scw.scw_type == "pointing":
+                yield PlannedPointing(
+                    scw.scw.id,
+                    scw.obs.obsid,
+                    scw.obs.target,
+                    rev,
+                    plan.start_ijd + scw.start / 86400.0,
+                    plan.start_ijd + scw.end / 86400.0,
+                    scw.ra,
+                    scw.dec,
+                )
+
+
 def _batches(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
