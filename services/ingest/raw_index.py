@@ -49,7 +49,8 @@ from shared.demo.generator import (  # the same footprint geometry as the genera
     _frame,
 )
 from shared.integral.ids import InvalidIdentifier, ObsId, ScwId
-from shared.integral.time import ijd_to_utc, revolution_end, revolution_start, time_to_ijd
+from shared.integral.revolutions import revolution_end, revolution_start
+from shared.integral.time import ijd_to_utc, time_to_ijd
 from shared.storage import ObjectStore
 
 log = logging.getLogger("isla.ingest.raw_index")

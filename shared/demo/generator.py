@@ -101,7 +101,7 @@ SCALES: dict[str, Scale] = {
     "demo": Scale("demo", None, 2, 1, (6, 14), 1_000, 1.0),
     # Every 10th revolution with long stretches of it, and ~1.5 MB of raw data per ScW.
     "bench": Scale("bench", 10, 0, 1, (25, 40), 100_000, 280.0),
-    # The whole mission: ~2,850 full revolutions, ~370,000 science windows.
+    # The whole mission: 2,887 full revolutions, ~370,000 science windows.
     "full": Scale("full", 1, 0, 3, None, 1_000_000, 1.0),
 }
 

@@ -154,9 +154,13 @@ def test_real_jemx_points_fall_in_the_revolutions_they_came_from() -> None:
     times, revs = _jemx_series(1)
     assert len(times) > 800
     assert set(revolutions_at_ijd(times).tolist()) <= set(revs)
-    # Groups of points (gaps of more than 0.3 day) appear in the files' revolution order.
+    # Each group of points (separated by gaps of more than 0.3 day) is in one revolution, and
+    # the groups go through exactly the revolutions the files name, in order.
     groups = np.split(revolutions_at_ijd(times), np.where(np.diff(times) > 0.3)[0] + 1)
     assert all(len(set(group.tolist())) == 1 for group in groups)
+    in_order = list(dict.fromkeys(int(group[0]) for group in groups))
+    assert in_order == sorted(set(revs))
+    assert in_order[0] < DISPOSAL_REVOLUTION < in_order[-1]
     times2, revs2 = _jemx_series(2)
     assert revolutions_at_ijd(times2).tolist() == revs2 == [1326, 1343, 1589, 1590]
 
