@@ -446,9 +446,9 @@ def _observable(
     """Whether a target keeps ``room`` degrees inside the solar aspect range throughout a
     science window ``(first, last)`` IJD (the last axis of ``window``).
 
-    Over the three days of a revolution the Sun moves 3°, along a path close enough to a
-    great circle that the aspect angle between its end points stays between its end values
-    (to well under the 0.1° kept in ``room``); so the two ends decide.
+    Over the three days of a revolution the Sun moves 3°; for a target 40° to 140° from it,
+    the aspect angle in between strays less than 0.03° beyond its values at the two ends
+    (well inside the 0.1° kept in ``room``), so the two ends decide.
     """
     bounds = np.asarray(window, dtype=np.float64)
     aspect = solar_aspect(np.asarray(ra)[..., None], np.asarray(dec)[..., None], bounds)
