@@ -35,7 +35,8 @@ from services.ingest.raw_index import _ensure_revolution
 from shared import settings as cfg
 from shared.db.engine import make_sync_engine
 from shared.integral.ids import source_id_from_position
-from shared.integral.time import ijd_to_time, ijd_to_utc, revolution_at
+from shared.integral.revolutions import revolution_at
+from shared.integral.time import ijd_to_time, ijd_to_utc
 from shared.storage import ObjectStore
 
 T0 = 2000.0

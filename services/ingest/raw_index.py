@@ -4,7 +4,7 @@ The raw bucket holds each ScW in the archive's layout ``scw/RRRR/RRRRPPPPSSSF.VV
 (what ISDC delivers and what the demo generator writes). :func:`index_raw` walks it one
 revolution at a time and registers, per revolution and in **one transaction**:
 
-- the revolution (``isla.revolutions``) when missing, from ISLA's orbit model;
+- the revolution (``isla.revolutions``) when missing, from the revolution table;
 - the observations the ScWs belong to (``isla.observations``) when missing (target, PI and
   pointing from the group file; an existing observation only has its time span widened);
 - every ScW (``isla.science_windows``, upsert) from the keywords of its group file
@@ -49,7 +49,8 @@ from shared.demo.generator import (  # the same footprint geometry as the genera
     _frame,
 )
 from shared.integral.ids import InvalidIdentifier, ObsId, ScwId
-from shared.integral.time import ijd_to_utc, revolution_end, revolution_start, time_to_ijd
+from shared.integral.revolutions import revolution_end, revolution_start
+from shared.integral.time import ijd_to_utc, time_to_ijd
 from shared.storage import ObjectStore
 
 log = logging.getLogger("isla.ingest.raw_index")

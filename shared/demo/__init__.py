@@ -13,10 +13,12 @@ from shared.demo.generator import (
     BrightSource,
     FixedContent,
     GenerationReport,
+    PlannedPointing,
     Scale,
     bright_sources,
     generate,
     normalise_alias,
+    planned_pointings,
 )
 
 __all__ = [
@@ -27,8 +29,10 @@ __all__ = [
     "BrightSource",
     "FixedContent",
     "GenerationReport",
+    "PlannedPointing",
     "Scale",
     "bright_sources",
     "generate",
     "normalise_alias",
+    "planned_pointings",
 ]

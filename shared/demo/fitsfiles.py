@@ -618,7 +618,9 @@ def _aux_cards(revolution: int, start_ijd: float, end_ijd: float, date: datetime
 def orbit_file(revolution: int, start_ijd: float, end_ijd: float, date: datetime) -> bytes:
     """``orbit_historic.fits``: a Keplerian orbit sampled every 30 minutes.
 
-    The orbit has the model's revolution period and INTEGRAL's highly eccentric shape
+    The orbit lasts the revolution (its duration in the revolution table of
+    :mod:`shared.integral.revolutions`: 71.8 h before the 2015 manoeuvres, 63.8 h after) and has
+    INTEGRAL's highly eccentric shape
     (perigee about 15,000 km, apogee about 155,000 km from the Earth's centre), with perigee
     at the start of the revolution, as INTEGRAL revolutions are counted perigee to perigee.
     """

@@ -54,15 +54,14 @@ from shared.demo.fitsfiles import (
     orbit_file,
 )
 from shared.integral.ids import ScwId, normalise_source_name, source_id_from_position
-from shared.integral.time import (
-    MISSION_START,
-    REVOLUTION_PERIOD_SECONDS,
-    last_revolution,
+from shared.integral.revolutions import (
+    ends_ijd,
     revolution_end,
     revolution_start,
-    time_to_ijd,
-    times_to_ijd,
+    starts_ijd,
 )
+from shared.integral.sun import SOLAR_ASPECT_MAX, SOLAR_ASPECT_MIN, solar_aspect, sun_radec
+from shared.integral.time import ijd_to_time, time_to_ijd, times_to_ijd
 from shared.storage import ObjectStore
 
 normalise_alias = normalise_source_name
@@ -102,7 +101,7 @@ SCALES: dict[str, Scale] = {
     "demo": Scale("demo", None, 2, 1, (6, 14), 1_000, 1.0),
     # Every 10th revolution with long stretches of it, and ~1.5 MB of raw data per ScW.
     "bench": Scale("bench", 10, 0, 1, (25, 40), 100_000, 280.0),
-    # The whole mission: ~2,850 full revolutions, ~370,000 science windows.
+    # The whole mission: 2,887 full revolutions, ~370,000 science windows.
     "full": Scale("full", 1, 0, 3, None, 1_000_000, 1.0),
 }
 
@@ -138,9 +137,6 @@ _POINTING_S = (1800.0, 3600.0)
 _DITHER_SLEW_S = (120.0, 300.0)
 _CYCLE_ESTIMATE_S = 3300.0  # a little more than the mean pointing + slew, to plan safely
 _MAX_FIRST_POINTING = 40
-
-# INTEGRAL may only point between 50° and 130° from the Sun (solar aspect angle).
-_SUN_ASPECT = (50.0, 130.0)
 
 # Fields of view (tangent-plane half sizes, degrees).
 _ISGRI_HALF = 14.5  # 29 x 29 deg partially coded field of view
@@ -417,20 +413,18 @@ def _dither_offsets(pattern: str) -> list[tuple[float, float]]:
 _DITHERS = {pattern: _dither_offsets(pattern) for pattern in _PATTERNS}
 
 
-def _sun_radec(ijd: float) -> tuple[float, float]:
-    """Approximate (0.01°) position of the Sun, from the Astronomical Almanac's formula.
+def _dither_radius(pattern: str) -> float:
+    """Largest angle (degrees) between a pattern's pointings and its target."""
+    return max(
+        math.degrees(math.atan(math.hypot(math.tan(math.radians(y)), math.tan(math.radians(z)))))
+        for y, z in _DITHERS[pattern]
+    )
 
-    Only visibility windows and roll angles depend on it, so an almanac formula does the
-    job without an ephemeris (and without astropy's slower coordinate machinery).
-    """
-    n = ijd - 0.5  # days from J2000.0 (IJD 0 is 2000-01-01T00:00 TT)
-    mean_long = math.radians((280.460 + 0.9856474 * n) % 360.0)
-    anomaly = math.radians((357.528 + 0.9856003 * n) % 360.0)
-    ecl_long = mean_long + math.radians(1.915 * math.sin(anomaly) + 0.020 * math.sin(2 * anomaly))
-    obliquity = math.radians(23.439 - 0.0000004 * n)
-    ra = math.degrees(math.atan2(math.cos(obliquity) * math.sin(ecl_long), math.cos(ecl_long)))
-    dec = math.degrees(math.asin(math.sin(obliquity) * math.sin(ecl_long)))
-    return ra % 360.0, dec
+
+# Room kept inside the solar aspect range (degrees) for an observation of each pattern: its
+# farthest dither position, the pointing jitter (a few arcseconds), and 0.1° for the Sun's
+# path curving away from its end points within a revolution and for the ephemeris.
+_ASPECT_ROOM = {pattern: _dither_radius(pattern) + 0.1 for pattern in _PATTERNS}
 
 
 def _angle(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
@@ -446,20 +440,36 @@ def _position_angle(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
     return math.degrees(math.atan2(y, x)) % 360.0
 
 
-def _visible(ra: float, dec: float, sun: tuple[float, float]) -> bool:
-    low, high = _SUN_ASPECT
-    return low <= _angle(ra, dec, *sun) <= high
+def _observable(
+    ra: npt.ArrayLike, dec: npt.ArrayLike, window: npt.ArrayLike, room: float
+) -> npt.NDArray[np.bool_]:
+    """Whether a target keeps ``room`` degrees inside the solar aspect range throughout a
+    science window ``(first, last)`` IJD (the last axis of ``window``).
+
+    Over the three days of a revolution the Sun moves 3°; for a target 40° to 140° from it,
+    the aspect angle in between strays less than 0.03° beyond its values at the two ends
+    (well inside the 0.1° kept in ``room``), so the two ends decide.
+    """
+    bounds = np.asarray(window, dtype=np.float64)
+    aspect = solar_aspect(np.asarray(ra)[..., None], np.asarray(dec)[..., None], bounds)
+    ok = (aspect >= SOLAR_ASPECT_MIN + room) & (aspect <= SOLAR_ASPECT_MAX - room)
+    return np.asarray(ok.all(axis=-1), dtype=np.bool_)
+
+
+def _science_window(start_ijd: float, end_ijd: float) -> tuple[float, float]:
+    """IJDs of the first and last instant a revolution's pointings may take."""
+    return start_ijd + _SCIENCE_START / 86400.0, end_ijd - _SCIENCE_END_MARGIN / 86400.0
 
 
 # --- Revolution selection ----------------------------------------------------------------------
 
 
 def _revolution_starts() -> tuple[list[datetime], npt.NDArray[np.float64]]:
-    """UTC start and mid-revolution IJD of every revolution of the mission."""
-    count = last_revolution() + 1
-    starts = MISSION_START + TimeDelta(np.arange(count) * REVOLUTION_PERIOD_SECONDS, format="sec")
-    mids = times_to_ijd(starts) + REVOLUTION_PERIOD_SECONDS / 2 / 86400.0
-    return list(starts.utc.to_datetime()), mids
+    """UTC start of every revolution of the mission and its science window (IJD pairs)."""
+    first = starts_ijd() + _SCIENCE_START / 86400.0
+    last = ends_ijd() - _SCIENCE_END_MARGIN / 86400.0
+    starts = list(ijd_to_time(starts_ijd()).utc.to_datetime())
+    return starts, np.stack([first, last], axis=-1)
 
 
 def _select_revolutions(scale: Scale, rng: np.random.Generator) -> tuple[list[int], set[int]]:
@@ -467,12 +477,13 @@ def _select_revolutions(scale: Scale, rng: np.random.Generator) -> tuple[list[in
 
     Every year gets revolutions, and each spring and autumn Crab visibility window gets its
     Crab calibration (the Crab is only observable in those two windows, 50-130° from the
-    Sun). The fixed revolutions are always included.
+    Sun, and the calibration revolutions are those where every dither pattern fits inside
+    the range). The fixed revolutions are always included.
     """
-    starts, mids = _revolution_starts()
+    starts, windows_ijd = _revolution_starts()
     count = len(starts)
     crab = _bright_by_name()["Crab"]
-    crab_ok = [_visible(crab.ra, crab.dec, _sun_radec(float(mid))) for mid in mids]
+    crab_ok = _observable(crab.ra, crab.dec, windows_ijd, max(_ASPECT_ROOM.values()))
     fixed = set(_FIXED_REVOLUTIONS)
     selected: set[int] = set(fixed)
     if scale.every is None:
@@ -668,7 +679,9 @@ class _Planner:
         science_end = length - _SCIENCE_END_MARGIN
         start_utc: datetime = start.utc.to_datetime()
         ao = max(1, start_utc.year - 2002)  # announcement-of-opportunity cycle
-        sun = _sun_radec((start_ijd + end_ijd) / 2)
+        sun_ra, sun_dec = sun_radec((start_ijd + end_ijd) / 2)
+        sun = (float(sun_ra), float(sun_dec))
+        window = _science_window(start_ijd, end_ijd)
 
         room = int((science_end - _SCIENCE_START) / _CYCLE_ESTIMATE_S)
         if self.scale.pointings is None:
@@ -683,22 +696,45 @@ class _Planner:
             count = min(count, room - (first - 1))
 
         specials = self._special(rev, ao, rng)
+        for obs in specials:
+            if not _observable(obs.ra, obs.dec, window, _ASPECT_ROOM[obs.pattern]):
+                # The fixed content must be planned where its target is observable.
+                raise RuntimeError(
+                    f"revolution {rev}: {obs.target} is outside INTEGRAL's solar aspect range"
+                )
         n_obs = max(len(specials), min(int(rng.integers(1, 5)), count))
         count = max(count, n_obs)
         cuts = np.sort(rng.choice(np.arange(1, count), size=n_obs - 1, replace=False))
         sizes = np.diff(np.concatenate([[0], cuts, [count]])).tolist()
         slots = rng.permutation(n_obs)[: len(specials)].tolist()
-        visible = [s for s in self.sources if _visible(s.ra, s.dec, sun)] or self.sources
+        # The bright sources each pattern can observe in this revolution.
+        ras = np.array([source.ra for source in self.sources])
+        decs = np.array([source.dec for source in self.sources])
+        visible = {
+            pattern: [
+                source
+                for source, ok in zip(
+                    self.sources, _observable(ras, decs, window, _ASPECT_ROOM[pattern]), strict=True
+                )
+                if ok
+            ]
+            for pattern in _PATTERNS
+        }
 
         observations: list[_ObsPlan] = []
         for i, size in enumerate(sizes):
             if i in slots:
                 obs = specials[slots.index(i)]
             else:
-                target = visible[int(rng.integers(len(visible)))]
+                pattern = str(rng.choice(_PATTERNS, p=_PATTERN_WEIGHTS))
+                if not visible[pattern]:
+                    pattern = "staring"  # the smallest footprint on the sky
+                candidates = visible[pattern]
+                if not candidates:
+                    raise RuntimeError(f"revolution {rev}: no bright source is observable")
+                target = candidates[int(rng.integers(len(candidates)))]
                 t_index = self.index[target.name]
                 proposal = f"{ao:02d}{100 + t_index:03d}00"
-                pattern = str(rng.choice(_PATTERNS, p=_PATTERN_WEIGHTS))
                 obs = _ObsPlan(
                     self._next_obsid(proposal),
                     proposal,
@@ -722,6 +758,7 @@ class _Planner:
             # Cannot happen with the timeline's safety margin; fail loudly if it ever does.
             raise RuntimeError(f"revolution {rev}: no room left for its fixed observations")
         observations = [obs for obs in observations if obs.first >= 0]
+        _check_solar_aspect(rev, start_ijd, scws)
         return _RevPlan(
             rev, start_utc, end.utc.to_datetime(), start_ijd, end_ijd, observations, scws
         )
@@ -790,6 +827,20 @@ class _Planner:
                 number += 1
                 t = pointing.end + float(rng.uniform(0.5, 3.0))
         return scws
+
+
+def _check_solar_aspect(rev: int, start_ijd: float, scws: list[_ScwPlan]) -> None:
+    """Raise RuntimeError if a pointing leaves the solar aspect range at its start or end
+    (the planning keeps them inside by construction; this guards the construction)."""
+    pointings = [scw for scw in scws if scw.scw.scw_type == "pointing"]
+    if not pointings:
+        return
+    ra = np.array([[scw.ra] for scw in pointings])
+    dec = np.array([[scw.dec] for scw in pointings])
+    ijd = start_ijd + np.array([[scw.start, scw.end] for scw in pointings]) / 86400.0
+    aspect = solar_aspect(ra, dec, ijd)
+    if aspect.min() < SOLAR_ASPECT_MIN or aspect.max() > SOLAR_ASPECT_MAX:
+        raise RuntimeError(f"revolution {rev}: a pointing leaves the solar aspect range")
 
 
 def _mean_angle(a: float, b: float) -> float:
@@ -1276,6 +1327,46 @@ def _upload_aux(store: ObjectStore, plan: _RevPlan) -> list[_StoredFile]:
 
 
 # --- Entry point -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedPointing:
+    """One pointing science window as the generator plans it."""
+
+    scw_id: str
+    obsid: str
+    target: str
+    revolution: int
+    start_ijd: float
+    end_ijd: float
+    ra: float
+    dec: float
+
+
+def planned_pointings(scale: str = "demo", seed: int = DEFAULT_SEED) -> Iterator[PlannedPointing]:
+    """The pointings :func:`generate` writes for ``scale`` and ``seed``, revolution by revolution.
+
+    The same planning as :func:`generate`, without a database, raw files or products: it lets
+    the timeline and the solar aspect constraint be checked at any scale in seconds. Raises
+    ``KeyError`` for an unknown scale.
+    """
+    spec = SCALES[scale]
+    revolutions, crab_revs = _select_revolutions(spec, np.random.default_rng([seed, 0]))
+    planner = _Planner(spec, seed, crab_revs)
+    for rev in revolutions:
+        plan = planner.plan(rev)
+        for scw in plan.scws:
+            if scw.scw.scw_type == "pointing":
+                yield PlannedPointing(
+                    scw.scw.id,
+                    scw.obs.obsid,
+                    scw.obs.target,
+                    rev,
+                    plan.start_ijd + scw.start / 86400.0,
+                    plan.start_ijd + scw.end / 86400.0,
+                    scw.ra,
+                    scw.dec,
+                )
 
 
 def _batches(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:

@@ -1,4 +1,4 @@
-"""INTEGRAL helpers: IJD time conversions, ISLA's revolution model and identifier parsing."""
+"""INTEGRAL helpers: IJD time conversions, the revolution table and identifier parsing."""
 
 from typing import TYPE_CHECKING, Any
 
@@ -20,22 +20,23 @@ from shared.integral.ids import (
 )
 
 if TYPE_CHECKING:
-    from shared.integral.time import (
+    from shared.integral.revolutions import (
         MISSION_END,
         MISSION_START,
-        MJDREF,
-        REVOLUTION_PERIOD,
-        REVOLUTION_PERIOD_SECONDS,
-        TimeLike,
-        ijd_to_mjd,
-        ijd_to_time,
-        ijd_to_utc,
         last_revolution,
-        mjd_to_ijd,
         revolution_at,
         revolution_bounds,
         revolution_end,
         revolution_start,
+        revolutions_at_ijd,
+    )
+    from shared.integral.time import (
+        MJDREF,
+        TimeLike,
+        ijd_to_mjd,
+        ijd_to_time,
+        ijd_to_utc,
+        mjd_to_ijd,
         time_to_ijd,
         times_to_ijd,
         utc_to_ijd,
@@ -45,24 +46,27 @@ if TYPE_CHECKING:
 # identifiers (the raw data service) should not pay for it, so they load on first use.
 _TIME_NAMES = frozenset(
     {
-        "MISSION_END",
-        "MISSION_START",
         "MJDREF",
-        "REVOLUTION_PERIOD",
-        "REVOLUTION_PERIOD_SECONDS",
         "TimeLike",
         "ijd_to_mjd",
         "ijd_to_time",
         "ijd_to_utc",
-        "last_revolution",
         "mjd_to_ijd",
+        "time_to_ijd",
+        "times_to_ijd",
+        "utc_to_ijd",
+    }
+)
+_REVOLUTION_NAMES = frozenset(
+    {
+        "MISSION_END",
+        "MISSION_START",
+        "last_revolution",
         "revolution_at",
         "revolution_bounds",
         "revolution_end",
         "revolution_start",
-        "time_to_ijd",
-        "times_to_ijd",
-        "utc_to_ijd",
+        "revolutions_at_ijd",
     }
 )
 
@@ -72,6 +76,10 @@ def __getattr__(name: str) -> Any:
         from shared.integral import time
 
         return getattr(time, name)
+    if name in _REVOLUTION_NAMES:
+        from shared.integral import revolutions
+
+        return getattr(revolutions, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -79,8 +87,6 @@ __all__ = [
     "MISSION_END",
     "MISSION_START",
     "MJDREF",
-    "REVOLUTION_PERIOD",
-    "REVOLUTION_PERIOD_SECONDS",
     "Epoch",
     "InvalidIdentifier",
     "ObsId",
@@ -103,6 +109,7 @@ __all__ = [
     "revolution_bounds",
     "revolution_end",
     "revolution_start",
+    "revolutions_at_ijd",
     "source_id_from_position",
     "time_to_ijd",
     "times_to_ijd",

@@ -1,31 +1,37 @@
-"""INTEGRAL time: IJD conversions and ISLA's model of the revolutions (orbits).
+"""INTEGRAL time: IJD conversions.
 
 INTEGRAL Julian Date (IJD) is the Modified Julian Date in the TT scale minus 51544, so that
 IJD 0 is 2000-01-01T00:00:00 TT (1999-12-31T23:58:55.816 UTC).
 
-Revolutions follow ISLA's *demo model* of the orbit, not the real orbit file: revolution N starts
-at ``MISSION_START + N * REVOLUTION_PERIOD`` with a constant period. The real orbit lasted 72 h
-until the 2015 orbit change and about 64 h afterwards; the model uses a constant 68.8 h in
-between, which numbers the revolutions 0 to 2849 over the mission, like the real archive's
-~2,800. Elapsed time is counted in physical (SI) seconds, so leap seconds are included.
+The revolutions (orbits) live in :mod:`shared.integral.revolutions`, one table calibrated on
+real INTEGRAL files; their functions are also reachable from this module under their old names
+(``revolution_at``, ``revolution_start``, ...), loaded on first use.
 """
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
-from typing import Any, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 import numpy as np
 import numpy.typing as npt
-from astropy.time import Time, TimeDelta
+from astropy.time import Time
+
+if TYPE_CHECKING:
+    from shared.integral.revolutions import (
+        MISSION_END,
+        MISSION_START,
+        last_revolution,
+        revolution_at,
+        revolution_bounds,
+        revolution_end,
+        revolution_start,
+    )
 
 __all__ = [
     "MISSION_END",
     "MISSION_START",
     "MJDREF",
-    "REVOLUTION_PERIOD",
-    "REVOLUTION_PERIOD_SECONDS",
     "TimeLike",
     "ijd_to_mjd",
     "ijd_to_time",
@@ -38,21 +44,12 @@ __all__ = [
     "revolution_start",
     "time_to_ijd",
     "times_to_ijd",
+    "to_time",
     "utc_to_ijd",
 ]
 
 #: MJD (TT) of IJD 0.
 MJDREF: float = 51544.0
-
-#: Start of revolution 0 in ISLA's orbit model: launch day, 2002-10-17 (launch was 04:33 UTC).
-MISSION_START: Time = Time("2002-10-17T04:59:00", scale="utc")
-
-#: End of INTEGRAL science operations, 2025-02-28 (exclusive bound of the mission interval).
-MISSION_END: Time = Time("2025-02-28T00:00:00", scale="utc")
-
-#: ISLA's constant revolution period: 68.8 h (about 2.867 days), in SI seconds.
-REVOLUTION_PERIOD_SECONDS: float = 68.8 * 3600.0
-REVOLUTION_PERIOD: TimeDelta = TimeDelta(REVOLUTION_PERIOD_SECONDS, format="sec")
 
 # JD of IJD 0 (MJD = JD - 2400000.5); subtracting it from Time.jd1 (a whole or half day) is
 # exact, which keeps IJD precise to well under a microsecond.
@@ -62,7 +59,7 @@ _JD_IJD0 = 2400000.5 + MJDREF
 TimeLike: TypeAlias = Time | datetime | str
 
 
-def _to_time(t: TimeLike) -> Time:
+def to_time(t: TimeLike) -> Time:
     """Convert a Time, datetime (naive = UTC) or ISO 8601 string (UTC unless offset) to Time."""
     if isinstance(t, Time):
         return t
@@ -79,7 +76,7 @@ def _to_time(t: TimeLike) -> Time:
             pass
         try:
             # Python's parser handles the "+01:00" offsets astropy rejects.
-            return _to_time(datetime.fromisoformat(text))
+            return to_time(datetime.fromisoformat(text))
         except ValueError:
             raise ValueError(f"not an ISO 8601 time: {t!r}") from None
     raise TypeError(f"expected astropy Time, datetime or ISO string, got {type(t).__name__}")
@@ -101,7 +98,7 @@ def time_to_ijd(t: TimeLike) -> float:
 
     Raises ``ValueError`` for an array Time (use :func:`times_to_ijd`) or an unparsable string.
     """
-    time = _to_time(t)
+    time = to_time(t)
     if not time.isscalar:
         raise ValueError("time_to_ijd takes a single time; use times_to_ijd for arrays")
     return float(_ijd_of(time))
@@ -148,75 +145,24 @@ def utc_to_ijd(t: datetime | str) -> float:
     return time_to_ijd(t)
 
 
-def _start(rev: int) -> Time:
-    # rev * period is an exact float for every revolution number, and a single addition to
-    # the same start keeps each boundary bit-identical however it is reached.
-    return MISSION_START + TimeDelta(rev * REVOLUTION_PERIOD_SECONDS, format="sec")
+# The revolution functions kept here under their old names (loaded on first use: the table
+# module builds on this one).
+_REVOLUTION_NAMES = frozenset(
+    {
+        "MISSION_END",
+        "MISSION_START",
+        "last_revolution",
+        "revolution_at",
+        "revolution_bounds",
+        "revolution_end",
+        "revolution_start",
+    }
+)
 
 
-def _last_revolution() -> int:
-    elapsed = (MISSION_END - MISSION_START).to_value("sec")
-    rev = max(math.ceil(elapsed / REVOLUTION_PERIOD_SECONDS) - 1, 0)
-    # Float division may be off by one at an exact boundary; settle it by comparing Times.
-    if _start(rev) >= MISSION_END:
-        rev -= 1
-    elif _start(rev + 1) < MISSION_END:
-        rev += 1
-    return rev
+def __getattr__(name: str) -> Any:
+    if name in _REVOLUTION_NAMES:
+        from shared.integral import revolutions
 
-
-_LAST_REVOLUTION = _last_revolution()
-
-
-def last_revolution() -> int:
-    """Return the number of the last revolution that starts before MISSION_END."""
-    return _LAST_REVOLUTION
-
-
-def _check_revolution(rev: int) -> None:
-    if not 0 <= rev <= _LAST_REVOLUTION:
-        raise ValueError(f"revolution {rev} is outside the mission (0 to {_LAST_REVOLUTION})")
-
-
-def revolution_start(rev: int) -> Time:
-    """Return the start (UTC Time) of revolution ``rev``; ValueError outside the mission."""
-    _check_revolution(rev)
-    return _start(rev)
-
-
-def revolution_end(rev: int) -> Time:
-    """Return the end (UTC Time, exclusive) of revolution ``rev``: the start of ``rev + 1``.
-
-    The last revolution's end is not clipped to MISSION_END: the model's orbit goes on.
-    """
-    _check_revolution(rev)
-    return _start(rev + 1)
-
-
-def revolution_bounds(rev: int) -> tuple[Time, Time]:
-    """Return ``(start, end)`` of revolution ``rev``, end exclusive."""
-    return revolution_start(rev), revolution_end(rev)
-
-
-def revolution_at(t: TimeLike) -> int:
-    """Return the revolution containing the instant ``t`` (Time, datetime or ISO string, UTC).
-
-    Raises ``ValueError`` when ``t`` is before MISSION_START or not before MISSION_END.
-    """
-    time = _to_time(t)
-    if not time.isscalar:
-        raise ValueError("revolution_at takes a single time")
-    if not MISSION_START <= time < MISSION_END:
-        raise ValueError(
-            f"{time.utc.isot} UTC is outside the INTEGRAL mission "
-            f"({MISSION_START.utc.isot} to {MISSION_END.utc.isot} UTC)"
-        )
-    elapsed = (time - MISSION_START).to_value("sec")
-    rev = min(max(int(elapsed // REVOLUTION_PERIOD_SECONDS), 0), _LAST_REVOLUTION)
-    # The float estimate can land on the wrong side of a boundary by a rounding error;
-    # exact Time comparisons make revolution_at(revolution_start(n)) == n hold.
-    if rev < _LAST_REVOLUTION and _start(rev + 1) <= time:
-        rev += 1
-    elif rev > 0 and time < _start(rev):
-        rev -= 1
-    return rev
+        return getattr(revolutions, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -37,7 +37,8 @@ from services.ingest.raw_index import _ensure_revolution
 from shared import settings as cfg
 from shared.db.engine import make_sync_engine
 from shared.integral.ids import normalise_source_name
-from shared.integral.time import ijd_to_utc, revolution_at
+from shared.integral.revolutions import revolution_at
+from shared.integral.time import ijd_to_utc
 from shared.storage import ObjectStore
 from tests.conftest import ACCESS_KEY, SECRET_KEY, Archive, StackInfo
 

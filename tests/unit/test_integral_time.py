@@ -1,4 +1,4 @@
-"""Unit tests for shared.integral.time: IJD conversions and the revolution model."""
+"""Unit tests for shared.integral.time: IJD conversions (revolutions: test_revolutions.py)."""
 
 from __future__ import annotations
 
@@ -6,29 +6,20 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
-from astropy.time import Time, TimeDelta
+from astropy.time import Time
 
 from shared.integral import (
-    MISSION_END,
-    MISSION_START,
     MJDREF,
-    REVOLUTION_PERIOD,
     ijd_to_mjd,
     ijd_to_time,
     ijd_to_utc,
-    last_revolution,
     mjd_to_ijd,
-    revolution_at,
-    revolution_bounds,
-    revolution_end,
-    revolution_start,
     time_to_ijd,
     times_to_ijd,
     utc_to_ijd,
 )
 
 MICROSECOND_DAYS = 1e-6 / 86400.0
-LAST = last_revolution()
 
 
 def test_ijd_zero_is_2000_01_01_tt() -> None:
@@ -115,77 +106,3 @@ def test_time_to_ijd_rejects_arrays_and_bad_strings() -> None:
         time_to_ijd(ijd_to_time(np.array([1.0, 2.0])))
     with pytest.raises(ValueError, match="ISO 8601"):
         time_to_ijd("not a date")
-
-
-# --- Revolutions ---------------------------------------------------------------------------
-
-
-def test_mission_constants() -> None:
-    assert MISSION_START.utc.isot.startswith("2002-10-17T")
-    assert MISSION_END.utc.isot.startswith("2025-02-28T")
-    assert 2.8 < REVOLUTION_PERIOD.to_value("day") < 2.9
-    assert 2790 <= last_revolution() <= 2860
-
-
-def test_revolution_zero_starts_at_mission_start() -> None:
-    assert revolution_start(0) == MISSION_START
-    assert revolution_at(MISSION_START) == 0
-
-
-@pytest.mark.parametrize("rev", [0, 1, 2, 81, 745, 1000, 1500, 2000, LAST - 1, LAST])
-def test_revolution_boundaries_consistent(rev: int) -> None:
-    start, end = revolution_bounds(rev)
-    assert start == revolution_start(rev)
-    assert end == revolution_end(rev)
-    assert (end - start).to_value("sec") == pytest.approx(REVOLUTION_PERIOD.to_value("sec"))
-    assert revolution_at(start) == rev
-    assert revolution_at(start + REVOLUTION_PERIOD * 0.5) == rev
-    last_instant = min(end, MISSION_END) - TimeDelta(1e-3, format="sec")
-    assert revolution_at(last_instant) == rev
-    if rev < LAST:
-        assert end == revolution_start(rev + 1)
-        assert revolution_at(end) == rev + 1
-
-
-def test_revolution_at_accepts_datetime_and_string() -> None:
-    start = revolution_start(100)
-    dt = start.utc.to_datetime(timezone=UTC) + timedelta(hours=1)
-    assert revolution_at(dt) == 100
-    assert revolution_at(dt.replace(tzinfo=None)) == 100
-    assert revolution_at(dt.isoformat()) == 100
-
-
-def test_every_revolution_start_maps_back() -> None:
-    for rev in range(last_revolution() + 1):
-        assert revolution_at(revolution_start(rev)) == rev
-
-
-def test_last_revolution() -> None:
-    last = last_revolution()
-    assert revolution_start(last) < MISSION_END <= revolution_end(last)
-    assert revolution_at(MISSION_END - TimeDelta(1e-3, format="sec")) == last
-
-
-@pytest.mark.parametrize(
-    "t",
-    [
-        MISSION_START - TimeDelta(1e-3, format="sec"),
-        MISSION_END,
-        "2002-01-01T00:00:00",
-        "2026-01-01T00:00:00",
-        datetime(1999, 1, 1),
-    ],
-)
-def test_revolution_at_outside_mission(t: Time | datetime | str) -> None:
-    with pytest.raises(ValueError, match="outside the INTEGRAL mission"):
-        revolution_at(t)
-
-
-@pytest.mark.parametrize("rev", [-1, LAST + 1, 9999])
-def test_revolution_bounds_outside_mission(rev: int) -> None:
-    with pytest.raises(ValueError, match="outside the mission"):
-        revolution_start(rev)
-    with pytest.raises(ValueError, match="outside the mission"):
-        revolution_end(rev)
-    with pytest.raises(ValueError, match="outside the mission"):
-        revolution_bounds(rev)
