@@ -289,6 +289,8 @@ async def product_links(conn: AsyncConnection, raw: str, target: Target) -> list
         [v for k, v in meta.items() if k in ("arf", "rmf", "of") and isinstance(v, str)],
     )
     for other in related:
+        if other.kind == "preview" and row.kind == "mosaic":
+            continue  # a mosaic's preview is rendered from the stored file (linked below)
         if other.kind == "preview":
             semantics, what = "#preview", f"preview image of {row.product_id}"
         elif other.kind in ("arf", "rmf"):

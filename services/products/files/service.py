@@ -143,10 +143,10 @@ async def stream_product(request: Request, store: ObjectStore, row: Any) -> Resp
     )
 
 
-async def read_product(ctx_store: ObjectStore, row: Any) -> bytes:
+async def read_product(object_store: ObjectStore, row: Any) -> bytes:
     """The whole stored file of a product (through the cache); 503 when the store fails."""
     try:
-        return await run_in_threadpool(read_whole, ctx_store, row)
+        return await run_in_threadpool(read_whole, object_store, row)
     except (StorageUnavailable, ObjectNotFound) as exc:
         log.error("product %s cannot be read: %s", row.product_id, exc)
         raise HTTPException(

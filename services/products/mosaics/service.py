@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
+from astropy.wcs.utils import proj_plane_pixel_scales
 from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -122,7 +123,7 @@ def _summary(row: Any, data: bytes) -> dict[str, Any]:
     images = mosaic.images
     shape = next(iter(images.values())).shape
     centre = mosaic.wcs.pixel_to_world_values((shape[1] - 1) / 2, (shape[0] - 1) / 2)
-    scale = np.abs(mosaic.wcs.proj_plane_pixel_scales())
+    scale = np.abs(proj_plane_pixel_scales(mosaic.wcs))  # in the WCS's units: degrees
     stats = {
         f"max_{name.lower()}": float(np.nanmax(images[name]))
         for name in ("EXPOSURE", "SIGNIFICANCE")
@@ -132,7 +133,7 @@ def _summary(row: Any, data: bytes) -> dict[str, Any]:
         "images": list(images),
         "shape": list(shape),
         "centre": {"ra": float(centre[0]), "dec": float(centre[1])},
-        "pixel_deg": float(scale[0].value if hasattr(scale[0], "value") else scale[0]),
+        "pixel_deg": float(scale[0]),
         "date_obs": mosaic.header.get("DATE-OBS"),
         "date_end": mosaic.header.get("DATE-END"),
         **stats,
