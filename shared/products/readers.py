@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import gzip
 import io
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from astropy.io import fits
-from astropy.wcs import WCS
+from astropy.wcs import WCS, FITSFixedWarning
 
 from shared.integral.time import MJDREF
 
@@ -231,7 +232,12 @@ def read_mosaic(data: bytes) -> MosaicImages:
                 header = header if header is not None else hdu.header.copy()
     if header is None:
         raise UnreadableProduct("the mosaic has no image")
-    return MosaicImages(images, WCS(header, naxis=2), _keywords(header))
+    with warnings.catch_warnings():
+        # Delivered headers are kept as they are (ISLA's use RADECSYS and DATE-OBS without
+        # MJD-OBS): astropy's notes on fixing them up are not the reader's business.
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        wcs = WCS(header, naxis=2)
+    return MosaicImages(images, wcs, _keywords(header))
 
 
 def read_image(data: bytes) -> tuple[npt.NDArray[np.float64], dict[str, Any]]:
