@@ -87,3 +87,25 @@ def test_the_products_library_keeps_only_views() -> None:
     for name in ("__init__.py", "bands.py", "readers.py", "views.py"):
         for number, line in enumerate((library / name).read_text().splitlines(), 1):
             assert not FORBIDDEN.search(line), f"{name}:{number}: {line.strip()}"
+
+
+def test_products_routes_hold_no_sql() -> None:
+    # One room per family: thin routes, policy in service.py, SQL in store.py.
+    rooms = ROOT / "services" / "products"
+    sql = re.compile(r"\btext\(|\bSELECT\b|sqlalchemy")
+    offences = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted(rooms.glob("*/routes.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if sql.search(line)
+    ]
+    assert len(list(rooms.glob("*/routes.py"))) >= 7
+    assert offences == []
+    policy = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted(rooms.glob("*/*.py"))
+        if path.name not in ("store.py", "routes.py")
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\btext\(|\bSELECT\b", line)
+    ]
+    assert policy == []
