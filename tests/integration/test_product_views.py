@@ -200,7 +200,9 @@ def test_demo_spectra_agree_with_their_files(client: httpx.Client, archive: Arch
         stored = client.get(f"/products/files/{pid}")
         rmf = client.get(f"/products/files/{meta['rmf']}")
         want = _reference_spectrum(stored.content, rmf.content)
-        scope = epoch if meta["scope"] == "epoch" else pid.split("/")[2]
+        scope = {"epoch": epoch, "mission": "mission"}.get(meta["scope"]) or (
+            f"interval{meta['interval']:02d}" if "interval" in meta else pid.split("/")[2]
+        )
         params = {"instrument": instrument, "scope": scope}
         fits_view = client.get(f"/products/spectra/{source}", params=params)
         assert fits_view.content == stored.content, pid
