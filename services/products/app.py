@@ -8,12 +8,15 @@ import gc
 
 from fastapi import FastAPI
 
-from services.products.compat import router as compat_router
-from services.products.datalink import router as datalink_router
-from services.products.files import router as files_router
+from services.products.compat.routes import router as compat_router
+from services.products.datalink.routes import router as datalink_router
+from services.products.files.routes import router as files_router
+from services.products.lightcurves.routes import router as lightcurves_router
+from services.products.mosaics.routes import router as mosaics_router
 from services.products.portal import router as portal_router
 from services.products.resolver import router as resolver_router
-from services.products.routes import router as products_router
+from services.products.sources.routes import router as sources_router
+from services.products.spectra.routes import router as spectra_router
 from shared.service import create_service
 
 
@@ -37,7 +40,10 @@ app = create_service(
         compat_router,
         resolver_router,
         datalink_router,
-        products_router,
+        lightcurves_router,
+        spectra_router,
+        mosaics_router,
+        sources_router,
         files_router,
     ],
     on_startup=_freeze_heap,

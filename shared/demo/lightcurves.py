@@ -19,7 +19,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, text
 
 from shared.db.models import LIGHTCURVE_COLUMNS
-from shared.products import model
+from shared.demo import legacy_model as model
 
 Progress = Callable[[str], None]
 

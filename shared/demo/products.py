@@ -28,10 +28,12 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, text
 
+from shared.demo import legacy_model as b
+from shared.demo import legacy_model as compute
+from shared.demo import legacy_model as model
 from shared.demo.lightcurves import v_magnitude
 from shared.integral.time import MJDREF
-from shared.products import builders as b
-from shared.products import compute, model, ogip
+from shared.products import ogip
 from shared.storage import ObjectStore
 
 Progress = Callable[[str], None]

@@ -1,5 +1,5 @@
-"""Science products: the instrument model, FITS (OGIP) and PNG writers, provenance.
-
-Shared by the demo generator (which writes light-curve points and a bounded set of product
-files) and the products service (which computes the other products from the database).
+"""Science products as stored data: readers of product files (OGIP and ESA ISLA layouts),
+deterministic views of them (format conversion, rebinning, PNG previews), the OGIP writers and
+the band conventions. No source or instrument model: that is the demo pipeline's
+(:mod:`shared.demo`), which makes the demo's product files at load time.
 """

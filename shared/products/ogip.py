@@ -19,7 +19,7 @@ from astropy.wcs import WCS
 
 from shared import __version__
 from shared.integral.time import MJDREF
-from shared.products import model
+from shared.products.bands import DETECTION_SIGMA
 
 SOFTWARE = f"ISLA products {__version__}"
 """CREATOR of every product file."""
@@ -170,7 +170,7 @@ def lightcurve_fits(
     h["E_MIN"] = (band[0], "[keV] lower band edge")
     h["E_MAX"] = (band[1], "[keV] upper band edge")
     h["EUNIT"] = "keV"
-    h["ULSIGMA"] = (model.DETECTION_SIGMA, "UPPER_LIMIT rows: RATE_UL is this-sigma limit")
+    h["ULSIGMA"] = (DETECTION_SIGMA, "UPPER_LIMIT rows: RATE_UL is this-sigma limit")
     provenance(h, prov)
     gti = fits.BinTableHDU.from_columns(
         [
@@ -297,7 +297,11 @@ def spectrum_fits(
 
 
 def arf_fits(instrument: str, prov: Provenance) -> bytes:
-    """The instrument's on-axis ancillary response (extension SPECRESP)."""
+    """The instrument's on-axis ancillary response (extension SPECRESP), as the demo models it."""
+    # The analytic response is the simulated pipeline's: imported here, when a file is made,
+    # so that reading and converting products never loads the model.
+    from shared.demo import legacy_model as model
+
     lo, hi = model.energy_grid(instrument)
     table = fits.BinTableHDU.from_columns(
         [
@@ -318,7 +322,10 @@ def arf_fits(instrument: str, prov: Provenance) -> bytes:
 
 
 def rmf_fits(instrument: str, prov: Provenance) -> bytes:
-    """The instrument's redistribution matrix (MATRIX) and channel bounds (EBOUNDS)."""
+    """The instrument's redistribution matrix (MATRIX) and channel bounds (EBOUNDS), as the
+    demo models it."""
+    from shared.demo import legacy_model as model  # the simulated pipeline's, as in arf_fits
+
     lo, hi = model.energy_grid(instrument)
     c_lo, c_hi = model.channel_grid(instrument)
     matrix = model.redistribution(instrument).astype(np.float32)

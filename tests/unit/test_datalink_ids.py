@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from astropy.io.votable import parse_single_table
 
-from services.products.compat import Member, iter_tar, iter_tar_gz, iter_zip, tar_size
-from services.products.datalink import COLUMNS, Link, Target, links_votable, parse_id
+from services.products.compat.packaging import Member, iter_tar, iter_tar_gz, iter_zip, tar_size
+from services.products.datalink.service import COLUMNS, Link, Target, links_votable, parse_id
 
 DID = "ivo://isla.integral/isla?"
 

@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from shared.products import builders, compute, model, ogip
+from shared.demo import legacy_model as builders
+from shared.demo import legacy_model as compute
+from shared.demo import legacy_model as model
+from shared.products import ogip
 
 PROV = ogip.Provenance(["072700010010", "072700020010"], datetime(2025, 3, 1, tzinfo=UTC))
 TARGET = ogip.Target("J053432.0+220052", "Crab", 83.6332, 22.0145)
@@ -172,7 +175,7 @@ def test_png_writer() -> None:
 
 
 def test_small_object_cache_is_bounded_and_keyed_by_checksum() -> None:
-    from services.products.files import SmallObjectCache
+    from services.products.files.service import SmallObjectCache
 
     cache = SmallObjectCache(max_bytes=10, max_item=6)
     cache.put("a", b"aaaa")

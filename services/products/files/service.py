@@ -1,4 +1,4 @@
-"""Product files from the object store: ``/products/files/{product_id}``.
+"""Product files from the object store, as delivered, and their bytes for the views.
 
 Files are streamed from the products bucket as they are stored, with an exact
 ``Content-Length``, byte ranges (``curl -C -``, ``wget -c``) and a strong ``ETag`` that is the
@@ -11,37 +11,22 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
-from sqlalchemy import text
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from shared.service import ServiceContext, context, parse_byte_range
+from services.products.common import RETRY_AFTER, engine_of
+from services.products.files import store
+from shared.service import ServiceContext, parse_byte_range
 from shared.storage import ObjectNotFound, ObjectStore, StorageUnavailable
 
-router = APIRouter(prefix="/products", tags=["product files"])
 log = logging.getLogger("isla.products.files")
 
-RETRY_AFTER = "30"
 STREAM_CHUNK = 1024 * 1024
 SMALL_FILE = 16 * 1024 * 1024
 """Files (or ranges) up to this size are read whole and sent in one piece."""
-
-PRODUCT_COLUMNS = (
-    "product_id, kind, instrument, band_id, source_id, epoch, revolution, obsid, t_min, t_max, "
-    "bucket, object_key, file_name, size, sha256, content_type, meta"
-)
-
-
-def store_of(ctx: ServiceContext) -> ObjectStore:
-    """The object store; 503 when it is not configured."""
-    if ctx.store is None:
-        raise HTTPException(
-            503, "the object store is not configured", headers={"Retry-After": RETRY_AFTER}
-        )
-    return ctx.store
 
 
 class SmallObjectCache:
@@ -88,7 +73,7 @@ CACHE = SmallObjectCache(max_bytes=64 * 1024 * 1024, max_item=4 * 1024 * 1024)
 """The process's cache of small product files."""
 
 
-def _read_whole(store: ObjectStore, row: Any) -> bytes:
+def read_whole(store: ObjectStore, row: Any) -> bytes:
     """Read a small product file through the cache, verifying it against its checksum."""
     cached = CACHE.get(row.sha256)
     if cached is not None:
@@ -127,7 +112,7 @@ async def stream_product(request: Request, store: ObjectStore, row: Any) -> Resp
     length = last - first + 1 if size else 0
     try:
         if size <= CACHE.max_item:
-            whole = await run_in_threadpool(_read_whole, store, row)
+            whole = await run_in_threadpool(read_whole, store, row)
             data = whole[first : last + 1] if size else b""
             return Response(data, status_code=status, headers=headers, media_type=row.content_type)
         if length <= SMALL_FILE:
@@ -158,50 +143,33 @@ async def stream_product(request: Request, store: ObjectStore, row: Any) -> Resp
     )
 
 
+async def read_product(object_store: ObjectStore, row: Any) -> bytes:
+    """The whole stored file of a product (through the cache); 503 when the store fails."""
+    try:
+        return await run_in_threadpool(read_whole, object_store, row)
+    except (StorageUnavailable, ObjectNotFound) as exc:
+        log.error("product %s cannot be read: %s", row.product_id, exc)
+        raise HTTPException(
+            503,
+            "the object store cannot deliver this product now; retry later",
+            headers={"Retry-After": RETRY_AFTER},
+        ) from exc
+
+
 async def product_row(ctx: ServiceContext, product_id: str) -> Any:
     """The ``isla.products`` row of ``product_id``; 404 naming products with the same prefix."""
-    if ctx.engine is None:
-        raise HTTPException(503, "the database is not configured", headers={"Retry-After": "30"})
-    async with ctx.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                text(f"SELECT {PRODUCT_COLUMNS} FROM isla.products WHERE product_id = :p"),  # noqa: S608 - constant columns
-                {"p": product_id},
-            )
-        ).first()
+    async with engine_of(ctx).connect() as conn:
+        row = await store.product(conn, product_id)
         if row is not None:
             return row
-        prefix = "/".join(product_id.split("/")[:2])
-        nearby = (
-            await conn.execute(
-                text(
-                    "SELECT product_id FROM isla.products WHERE product_id LIKE :p "
-                    "ORDER BY product_id LIMIT 10"
-                ),
-                {"p": prefix.replace("%", "").replace("_", r"\_") + "%"},
-            )
-        ).all()
+        nearby = await store.ids_like(conn, "/".join(product_id.split("/")[:2]))
     raise HTTPException(
         404,
         {
             "detail": f"no product {product_id!r}",
-            "nearby": [r[0] for r in nearby],
+            "nearby": nearby,
             "hint": "product ids are kind/instrument/scope/..., e.g. "
             "spectrum/ISGRI/mission/J053432.0+220052; /products/sources/{source_id} lists a "
             "source's products",
         },
     )
-
-
-@router.api_route(
-    "/files/{product_id:path}",
-    methods=["GET", "HEAD"],
-    summary="One product file (supports HTTP Range; ETag is the SHA-256)",
-    response_class=StreamingResponse,
-)
-async def get_file(
-    request: Request, product_id: str, ctx: Annotated[ServiceContext, Depends(context)]
-) -> Response:
-    """Stream one stored product file by its product id."""
-    row = await product_row(ctx, product_id)
-    return await stream_product(request, store_of(ctx), row)

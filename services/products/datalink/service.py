@@ -1,4 +1,5 @@
-"""DataLink 1.1 ``{links}`` at ``/datalink`` (and ``/datalink/links``), with its VOSI resources.
+"""The links of DataLink 1.1 (``{links}``): the document, identifiers, and the links of a
+science window or a product.
 
 Every science window and every product has a links document: the files that make the dataset
 (``#this``), packages of them (``#package``), previews (``#preview``), the ARF/RMF of a spectrum
@@ -14,33 +15,19 @@ without any ID is a usage error (DALI error document, 400).
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from astropy.io.votable.tree import Field, Info, Resource, TableElement, VOTableFile
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
-from pydantic import AnyUrl
-from pydantic_xml import BaseXmlModel
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
-from vo_models.vodataservice.models import ParamHTTP
-from vo_models.voresource.models import AccessURL, Capability
-from vo_models.vosi.availability.models import Availability
-from vo_models.vosi.capabilities.models import VOSICapabilities
 
-from services.products.resolver import engine_of
-from shared.service import ServiceContext, context
+from services.products.datalink import store
 from shared.settings import peer_settings
 from shared.vo.obscore import AUTHORITY
-from shared.vo.results import error_votable
-
-router = APIRouter(tags=["DataLink"])
 
 STANDARD_ID = "ivo://ivoa.net/std/DataLink#links-1.1"
 DATALINK_TYPE = "application/x-votable+xml;content=datalink"
@@ -160,7 +147,7 @@ def parse_id(raw: str) -> Target:
     return Target("product", value) if value else Target("bad", value)
 
 
-def _not_found(raw: str, what: str) -> Link:
+def not_found(raw: str, what: str) -> Link:
     return Link(id=raw, error_message=f"NotFoundFault: {what}")
 
 
@@ -169,20 +156,10 @@ def _not_found(raw: str, what: str) -> Link:
 
 async def scw_links(conn: AsyncConnection, raw: str, target: Target) -> list[Link]:
     """The links of one science window."""
-    row = (
-        await conn.execute(
-            text(
-                "SELECT w.scw_id, w.version, w.obsid, w.revolution, w.scw_type, w.raw_size, "
-                "w.raw_files FROM isla.science_windows w WHERE w.scw_id = :scw "
-                "AND (CAST(:version AS text) IS NULL OR w.version = :version) "
-                "ORDER BY w.version DESC LIMIT 1"
-            ),
-            {"scw": target.value, "version": target.version},
-        )
-    ).first()
+    row = await store.science_window(conn, target.value, target.version)
     if row is None:
         shown = target.value + (f".{target.version}" if target.version else "")
-        return [_not_found(raw, f"science window {shown} is not in the archive")]
+        return [not_found(raw, f"science window {shown} is not in the archive")]
     raw_base = peer_settings().peer("raw")
     products_base = peer_settings().peer("products")
     scw = row.scw_id
@@ -209,15 +186,7 @@ async def scw_links(conn: AsyncConnection, raw: str, target: Target) -> list[Lin
             "application/json",
         ),
     ]
-    files = (
-        await conn.execute(
-            text(
-                "SELECT name, size, content_type FROM isla.scw_files "
-                "WHERE scw_id = :scw AND version = :version ORDER BY name"
-            ),
-            {"scw": scw, "version": row.version},
-        )
-    ).all()
+    files = await store.scw_files(conn, scw, row.version)
     links += [
         Link(
             raw,
@@ -240,15 +209,7 @@ async def scw_links(conn: AsyncConnection, raw: str, target: Target) -> list[Lin
                 "application/x-tar",
             )
         )
-        derived = (
-            await conn.execute(
-                text(
-                    "SELECT product_id, kind, instrument, content_type, size FROM isla.products "
-                    "WHERE epoch = :epoch AND kind <> 'preview' ORDER BY product_id"
-                ),
-                {"epoch": f"{row.revolution:04d}_{row.obsid}"},
-            )
-        ).all()
+        derived = await store.epoch_products(conn, f"{row.revolution:04d}_{row.obsid}")
         links += [
             Link(
                 raw,
@@ -260,16 +221,7 @@ async def scw_links(conn: AsyncConnection, raw: str, target: Target) -> list[Lin
             )
             for p in derived
         ]
-    sources = (
-        await conn.execute(
-            text(
-                "SELECT s.source_id, s.name FROM isla.sources s, isla.science_windows w "
-                "WHERE w.scw_id = :scw AND w.version = :version AND w.fov_isgri @> s.pos "
-                "ORDER BY (s.pos <-> w.pos) LIMIT :limit"
-            ),
-            {"scw": scw, "version": row.version, "limit": MAX_FIELD_SOURCES},
-        )
-    ).all()
+    sources = await store.field_sources(conn, scw, row.version, MAX_FIELD_SOURCES)
     links += [
         Link(
             raw,
@@ -312,19 +264,9 @@ def _isla_package(base: str, row: Any) -> tuple[str, str, str] | None:
 
 async def product_links(conn: AsyncConnection, raw: str, target: Target) -> list[Link]:
     """The links of one product."""
-    row = (
-        await conn.execute(
-            text(
-                "SELECT p.product_id, p.kind, p.instrument, p.band_id, p.source_id, p.epoch, "
-                "p.obsid, p.file_name, p.size, p.content_type, p.meta, s.name AS source_name "
-                "FROM isla.products p LEFT JOIN isla.sources s ON s.source_id = p.source_id "
-                "WHERE p.product_id = :pid"
-            ),
-            {"pid": target.value},
-        )
-    ).first()
+    row = await store.product(conn, target.value)
     if row is None:
-        return [_not_found(raw, f"product {target.value!r} is not in the archive")]
+        return [not_found(raw, f"product {target.value!r} is not in the archive")]
     peers = peer_settings()
     products_base, raw_base = peers.peer("products"), peers.peer("raw")
     meta: dict[str, Any] = dict(row.meta or {})
@@ -341,21 +283,14 @@ async def product_links(conn: AsyncConnection, raw: str, target: Target) -> list
     package = _isla_package(peers.base_url.rstrip("/"), row)
     if package is not None:
         links.append(Link(raw, package[0], "#package", package[2], package[1]))
-    related = (
-        await conn.execute(
-            text(
-                "SELECT product_id, kind, file_name, content_type, size FROM isla.products "
-                "WHERE meta->>'of' = :pid OR product_id = ANY(:refs) ORDER BY product_id"
-            ),
-            {
-                "pid": row.product_id,
-                "refs": [
-                    v for k, v in meta.items() if k in ("arf", "rmf", "of") and isinstance(v, str)
-                ],
-            },
-        )
-    ).all()
+    related = await store.related(
+        conn,
+        row.product_id,
+        [v for k, v in meta.items() if k in ("arf", "rmf", "of") and isinstance(v, str)],
+    )
     for other in related:
+        if other.kind == "preview" and row.kind == "mosaic":
+            continue  # a mosaic's preview is rendered from the stored file (linked below)
         if other.kind == "preview":
             semantics, what = "#preview", f"preview image of {row.product_id}"
         elif other.kind in ("arf", "rmf"):
@@ -372,6 +307,18 @@ async def product_links(conn: AsyncConnection, raw: str, target: Target) -> list
                 what,
                 other.content_type,
                 int(other.size),
+            )
+        )
+    if row.kind == "mosaic" and row.epoch and row.band:
+        # Previews are views rendered from the stored mosaic, not stored files.
+        query = urlencode({"instrument": row.instrument, "band": row.band, "format": "png"})
+        links.append(
+            Link(
+                raw,
+                f"{products_base}/products/mosaics/{row.epoch}?{query}",
+                "#preview",
+                f"preview image of {row.product_id}, rendered from the stored file",
+                "image/png",
             )
         )
     if row.source_id:
@@ -434,99 +381,3 @@ def _progenitors(raw: str, raw_base: str, row: Any) -> list[Link]:
             )
         ]
     return []
-
-
-# --- endpoints ------------------------------------------------------------------------------------
-
-
-async def _ids(request: Request) -> list[str]:
-    ids = [v for k, v in request.query_params.multi_items() if k.upper() == "ID"]
-    if request.method == "POST":
-        content_type = request.headers.get("content-type", "")
-        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-            form = await request.form(max_fields=MAX_IDS + 20, max_files=0)
-            ids += [v for k, v in form.multi_items() if k.upper() == "ID" and isinstance(v, str)]
-    return ids
-
-
-def _dali_error(message: str, status: int) -> Response:
-    return Response(
-        error_votable(message), status_code=status, media_type="application/x-votable+xml"
-    )
-
-
-@router.api_route("/datalink", methods=["GET", "POST"], summary="DataLink 1.1 links")
-@router.api_route("/datalink/links", methods=["GET", "POST"], include_in_schema=False)
-async def links(request: Request, ctx: Annotated[ServiceContext, Depends(context)]) -> Response:
-    """The links of every ``ID`` given (publisher DIDs, ScW ids or product ids)."""
-    try:
-        ids = await _ids(request)
-    except Exception as exc:  # a malformed body is the client's error
-        return _dali_error(f"UsageFault: cannot read the request body: {exc}", 400)
-    fmt = next(
-        (v for k, v in request.query_params.multi_items() if k.upper() == "RESPONSEFORMAT"), None
-    )
-    if fmt and fmt.strip().lower() not in (
-        "votable",
-        "application/x-votable+xml",
-        DATALINK_TYPE.lower(),
-    ):
-        return _dali_error(f"UsageFault: RESPONSEFORMAT {fmt!r} is not supported; use votable", 400)
-    if not ids:
-        return _dali_error(
-            "UsageFault: ID is required (a publisher DID, ScW id or product id)", 400
-        )
-    if len(ids) > MAX_IDS:
-        return _dali_error(f"UsageFault: at most {MAX_IDS} IDs per request, got {len(ids)}", 400)
-    rows: list[Link] = []
-    if ctx.engine is None:
-        return _dali_error("TransientFault: the database is not configured", 503)
-    async with engine_of(ctx).connect() as conn:
-        for raw in ids:
-            target = parse_id(raw)
-            if target.kind == "scw":
-                rows += await scw_links(conn, raw, target)
-            elif target.kind == "product":
-                rows += await product_links(conn, raw, target)
-            else:
-                rows.append(_not_found(raw, f"{raw!r} is no identifier of this archive"))
-    return Response(links_votable(rows), media_type=DATALINK_TYPE)
-
-
-def _xml(model: BaseXmlModel) -> bytes:
-    out = model.to_xml(skip_empty=True)
-    return out if isinstance(out, bytes) else out.encode("utf-8")
-
-
-@router.get("/datalink/availability", summary="VOSI availability of the DataLink service")
-async def availability(ctx: Annotated[ServiceContext, Depends(context)]) -> Response:
-    """Whether the links can be answered (the database is reachable)."""
-    ok, note = False, "the database is not configured"
-    if ctx.engine is not None:
-        try:
-            async with asyncio.timeout(3), ctx.engine.connect() as conn:
-                await conn.execute(text("SELECT 1 FROM isla.products LIMIT 1"))
-            ok, note = True, "the DataLink service is accepting requests"
-        except Exception:
-            note = "the database does not answer"
-    body = _xml(Availability(available=ok, note=[note]))
-    return Response(body, media_type="application/xml")
-
-
-@router.get("/datalink/capabilities", summary="VOSI capabilities of the DataLink service")
-async def capabilities() -> Response:
-    """The DataLink 1.1 capability and the VOSI ones."""
-    base = f"{peer_settings().peer('products')}/datalink"
-
-    def cap(standard: str, url: str, role: str | None = None) -> Capability:
-        interface = ParamHTTP(access_url=[AccessURL(value=AnyUrl(url), use="full")], role=role)
-        return Capability(standard_id=AnyUrl(standard), interface=[interface])
-
-    caps = VOSICapabilities(
-        capability=[
-            cap(STANDARD_ID, base, "std"),
-            cap("ivo://ivoa.net/std/VOSI#capabilities", f"{base}/capabilities"),
-            cap("ivo://ivoa.net/std/VOSI#availability", f"{base}/availability"),
-        ]
-    )
-    return Response(_xml(caps), media_type="application/xml")

@@ -1,0 +1,233 @@
+"""SQL of the ISLA compatibility room."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_PRODUCTS = "SELECT p.* FROM isla.products p"
+
+
+async def instruments(conn: AsyncConnection) -> list[Any]:
+    """``ila.instrument`` rows with their default band."""
+    return list(
+        (
+            await conn.execute(
+                text(
+                    "SELECT i.instrument_oid, i.name, i.archive_name, b.band_oid, b.name AS band "
+                    "FROM ila.instrument i JOIN ila.band b USING (instrument_oid) "
+                    "ORDER BY i.instrument_oid"
+                )
+            )
+        ).all()
+    )
+
+
+_TIMELINE = text(
+    """
+    SELECT w.scw_id, w.revolution, w.start_time, w.end_time,
+           coalesce(w.isgri_exposure, 0) AS exposure,
+           degrees(w.pos <-> spoint(radians(:ra), radians(:dec))) AS offaxis,
+           r.start_time AS rev_start, r.end_time AS rev_end
+    FROM isla.science_windows w
+    JOIN isla.revolutions r ON r.revolution = w.revolution
+    WHERE w.scw_type = 'pointing'
+      AND w.pos <@ scircle(spoint(radians(:ra), radians(:dec)), radians(:radius))
+    ORDER BY w.start_time
+    """
+)
+
+
+async def timeline(conn: AsyncConnection, ra: float, dec: float, radius: float) -> list[Any]:
+    """Every pointing within ``radius`` degrees of (ra, dec), in time order."""
+    return list((await conn.execute(_TIMELINE, {"ra": ra, "dec": dec, "radius": radius})).all())
+
+
+async def source(conn: AsyncConnection, source_id: str) -> Any:
+    """The catalogue row of a source."""
+    return (
+        await conn.execute(
+            text(
+                "SELECT source_id, name, ra, dec, pos_err, source_class, det_isgri, det_picsit, "
+                "det_jemx, det_spi, det_omc FROM isla.sources WHERE source_id = :sid"
+            ),
+            {"sid": source_id},
+        )
+    ).one()
+
+
+async def fluxes(conn: AsyncConnection, source_id: str) -> list[Any]:
+    """The source's catalogue fluxes by band."""
+    return list(
+        (
+            await conn.execute(
+                text(
+                    "SELECT b.instrument, b.name, f.flux, f.flux_err FROM isla.source_fluxes f "
+                    "JOIN isla.energy_bands b ON b.band_id = f.band_id "
+                    "WHERE f.source_id = :sid ORDER BY b.band_id"
+                ),
+                {"sid": source_id},
+            )
+        ).all()
+    )
+
+
+async def aliases(conn: AsyncConnection, source_id: str) -> list[str]:
+    """The source's aliases other than its id."""
+    return list(
+        (
+            await conn.execute(
+                text(
+                    "SELECT alias FROM isla.source_aliases WHERE source_id = :sid "
+                    "AND alias <> :sid ORDER BY alias"
+                ),
+                {"sid": source_id},
+            )
+        ).scalars()
+    )
+
+
+async def source_products(conn: AsyncConnection, source_id: str) -> list[Any]:
+    """The stored products of a source (previews aside)."""
+    return list(
+        (
+            await conn.execute(
+                text(
+                    "SELECT product_id, kind, instrument, epoch FROM isla.products "
+                    "WHERE source_id = :sid AND kind <> 'preview' ORDER BY kind, product_id"
+                ),
+                {"sid": source_id},
+            )
+        ).all()
+    )
+
+
+async def spectra(
+    conn: AsyncConnection, source_id: str, epoch: str, instruments_: Sequence[str]
+) -> list[Any]:
+    """The stored spectra of a source in an epoch."""
+    return list(
+        (
+            await conn.execute(
+                text(
+                    f"{_PRODUCTS} WHERE p.kind = 'spectrum' AND p.source_id = :sid "
+                    "AND p.epoch = :epoch AND p.instrument = ANY(:instruments) "
+                    "ORDER BY p.product_id"
+                ),
+                {"sid": source_id, "epoch": epoch, "instruments": list(instruments_)},
+            )
+        ).all()
+    )
+
+
+async def product(conn: AsyncConnection, product_id: str, kind: str | None = None) -> Any:
+    """The row of a product (of a kind), or None."""
+    return (
+        await conn.execute(
+            text(
+                f"{_PRODUCTS} WHERE p.product_id = :pid "
+                "AND (CAST(:kind AS text) IS NULL OR p.kind = :kind)"
+            ),
+            {"pid": product_id, "kind": kind},
+        )
+    ).first()
+
+
+async def mosaics(
+    conn: AsyncConnection, epoch: str, band_id: int, instruments_: Sequence[str]
+) -> list[Any]:
+    """The stored mosaics of an epoch in a band."""
+    return list(
+        (
+            await conn.execute(
+                text(
+                    f"{_PRODUCTS} WHERE p.kind = 'mosaic' AND p.epoch = :epoch "
+                    "AND p.band_id = :band AND p.instrument = ANY(:instruments) "
+                    "ORDER BY p.product_id"
+                ),
+                {"epoch": epoch, "band": band_id, "instruments": list(instruments_)},
+            )
+        ).all()
+    )
+
+
+async def mosaic_set(conn: AsyncConnection, mosaic: Any) -> list[Any]:
+    """Every file of a mosaic's set: its variants and the files made of it."""
+    return list(
+        (
+            await conn.execute(
+                text(
+                    f"{_PRODUCTS} WHERE (p.kind = 'mosaic' AND p.instrument = :ins "
+                    "AND p.epoch IS NOT DISTINCT FROM :epoch "
+                    "AND p.band_id IS NOT DISTINCT FROM :band) "
+                    "OR (p.kind NOT IN ('preview', 'mosaic') AND p.meta->>'of' = :pid) "
+                    "ORDER BY p.product_id"
+                ),
+                {
+                    "ins": mosaic.instrument,
+                    "epoch": mosaic.epoch,
+                    "band": mosaic.band_id,
+                    "pid": mosaic.product_id,
+                },
+            )
+        ).all()
+    )
+
+
+async def band_name(conn: AsyncConnection, band_id: int | None) -> str | None:
+    """The name of a band."""
+    if band_id is None:
+        return None
+    return (
+        await conn.execute(
+            text("SELECT name FROM isla.energy_bands WHERE band_id = :b"), {"b": band_id}
+        )
+    ).scalar()
+
+
+async def timeseries(
+    conn: AsyncConnection,
+    kind: str,
+    source_id: str,
+    instruments_: Sequence[str],
+    epoch: str | None,
+    band_id: int | None,
+) -> list[Any]:
+    """Stored time series of a source (in an epoch, in a band or with no band)."""
+    return list(
+        (
+            await conn.execute(
+                text(
+                    f"{_PRODUCTS} WHERE p.kind = :kind AND p.source_id = :sid "
+                    "AND p.instrument = ANY(:instruments) "
+                    "AND (CAST(:epoch AS text) IS NULL OR p.epoch = :epoch) "
+                    "AND (CAST(:band AS int) IS NULL OR p.band_id = :band OR p.band_id IS NULL) "
+                    "ORDER BY p.product_id"
+                ),
+                {
+                    "kind": kind,
+                    "sid": source_id,
+                    "instruments": list(instruments_),
+                    "epoch": epoch,
+                    "band": band_id,
+                },
+            )
+        ).all()
+    )
+
+
+async def epoch_span(conn: AsyncConnection, epoch: str) -> tuple[float | None, float | None]:
+    """(start, end) IJD of an epoch's pointings, or Nones when the archive has none."""
+    row = (
+        await conn.execute(
+            text(
+                "SELECT min(start_ijd), max(end_ijd) FROM isla.science_windows "
+                "WHERE obsid = :obsid AND revolution = :rev AND scw_type = 'pointing'"
+            ),
+            {"obsid": epoch[5:], "rev": int(epoch[:4])},
+        )
+    ).one()
+    return (None if row[0] is None else float(row[0]), None if row[1] is None else float(row[1]))

@@ -1,0 +1,1 @@
+"""Stored product files: ``/products/files/{product_id}``, as delivered (ranges, ETag)."""

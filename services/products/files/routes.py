@@ -1,0 +1,44 @@
+"""Routes of the files room: ``/products/files/{product_id}``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from services.products.common import BadRequest, check_format, problem, store_of
+from services.products.files import tables
+from services.products.files.service import product_row, stream_product
+from shared.service import ServiceContext, context
+
+router = APIRouter(prefix="/products", tags=["product files"])
+
+
+@router.api_route(
+    "/files/{product_id:path}",
+    methods=["GET", "HEAD"],
+    summary="One product file (supports HTTP Range; ETag is the SHA-256)",
+    response_class=StreamingResponse,
+)
+async def get_file(
+    request: Request,
+    product_id: str,
+    ctx: Annotated[ServiceContext, Depends(context)],
+    format: Annotated[
+        str | None,
+        Query(
+            description="omit for the file as stored; json, csv or votable for the table of a "
+            "spectrum, time series or OMC light curve"
+        ),
+    ] = None,
+) -> Response:
+    """Stream one stored product file by its product id, or a table view of it."""
+    row = await product_row(ctx, product_id)
+    if format is None or format.lower() in ("fits", "file"):
+        return await stream_product(request, store_of(ctx), row)
+    fmt = check_format(format, ("json", "csv", "votable"))
+    try:
+        return await tables.table_view(ctx, row, fmt)
+    except BadRequest as exc:
+        raise problem(exc) from None

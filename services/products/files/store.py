@@ -1,0 +1,33 @@
+"""SQL of the files room: ``isla.products`` rows by product id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+PRODUCT_SELECT = "SELECT p.* FROM isla.products p"
+"""Every column of a product row: columns added later (``simulated``) arrive without a change
+here, and readers treat a missing one as unknown."""
+
+
+async def product(conn: AsyncConnection, product_id: str) -> Any:
+    """The row of ``product_id``, or None."""
+    return (
+        await conn.execute(text(f"{PRODUCT_SELECT} WHERE p.product_id = :p"), {"p": product_id})
+    ).first()
+
+
+async def ids_like(conn: AsyncConnection, prefix: str, limit: int = 10) -> list[str]:
+    """Product ids starting with ``prefix`` (for 404 hints)."""
+    rows = (
+        await conn.execute(
+            text(
+                "SELECT product_id FROM isla.products WHERE product_id LIKE :p "
+                "ORDER BY product_id LIMIT :n"
+            ),
+            {"p": prefix.replace("%", "").replace("_", r"\_") + "%", "n": limit},
+        )
+    ).all()
+    return [r[0] for r in rows]

@@ -1,0 +1,1 @@
+"""Light curves: ``/products/lightcurves/{source_id}`` (views of stored points and series)."""

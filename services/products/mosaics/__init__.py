@@ -1,0 +1,1 @@
+"""Mosaics: ``/products/mosaics`` (stored mosaic files, and previews rendered from them)."""

@@ -1,0 +1,1 @@
+"""Source pages: ``/products/sources/{source_id}`` (what the archive holds about a source)."""

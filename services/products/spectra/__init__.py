@@ -1,0 +1,1 @@
+"""Spectra and their responses: ``/products/spectra/...`` and ``/products/responses/...``."""
