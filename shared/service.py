@@ -1,8 +1,13 @@
 """The skeleton every ISLA service shares: app factory, long-lived clients, health and errors.
 
 Each service calls :func:`create_service` with its name and URL prefix and adds its routers.
-The app then carries, on ``app.state``, one async database engine, one object-store client and
-one HTTP client for its peers, created at start-up and closed at shutdown. It answers
+The app then carries, on ``app.state``, its long-lived clients, created at start-up and closed
+at shutdown: one async database engine for requests, one sync engine for ingestion work run in
+worker threads, one object-store client and one HTTP client for its peers. Handlers take them
+as dependencies (:data:`Database`, :data:`SyncDatabase`, :data:`Store`, :data:`PeerClient`), which
+answer 503 with ``Retry-After`` (:class:`ServiceUnavailable`) when one is not configured, so no
+handler checks for ``None``; a database or object-store outage met while a request runs is a
+503 of the same form, never a 500. It answers
 ``/health`` (liveness) and ``/ready`` (database, schema and object store reachable) both at the
 root, for when it runs alone, and under its prefix, for when it runs behind the shared base
 URL; its OpenAPI description and interactive docs live under its prefix.
@@ -12,29 +17,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import warnings
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+import psycopg
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from sqlalchemy import Engine, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared import __version__
-from shared.db.engine import make_async_engine
+from shared.db.engine import make_async_engine, make_sync_engine
 from shared.db.migrate import head_revision
-from shared.settings import database_settings, peer_settings, storage_settings
-from shared.storage import ObjectStore
+from shared.http import parse_byte_range
+from shared.settings import database_settings, limit_settings, peer_settings, storage_settings
+from shared.storage import ObjectStore, StorageUnavailable
 
 log = logging.getLogger("isla")
 
@@ -45,14 +52,81 @@ SCHEMA_HEAD = head_revision()
 """Alembic revision this code expects; /ready reports a stale schema."""
 
 
+__all__ = [
+    "Database",
+    "PeerClient",
+    "ServiceContext",
+    "ServiceUnavailable",
+    "Store",
+    "SyncDatabase",
+    "context",
+    "create_service",
+    "db_engine",
+    "object_store",
+    "parse_byte_range",
+    "peer_http",
+    "problem",
+    "sync_db_engine",
+]
+
+SYNC_POOL_SIZE = 4
+"""Connections of the sync engine: ingestion work runs in a few worker threads at most."""
+
+
+class ServiceUnavailable(StarletteHTTPException):
+    """A dependency (database, object store, peer service) cannot serve now: HTTP 503.
+
+    The one error for outages and missing configuration; it always carries ``Retry-After``
+    (the ``retry_after`` limit setting unless given), and the shared handler answers it as a
+    problem document.
+    """
+
+    def __init__(self, detail: str, retry_after: int | None = None) -> None:
+        """Carry the user-facing ``detail`` and the seconds the client should wait."""
+        seconds = limit_settings().retry_after if retry_after is None else retry_after
+        super().__init__(503, detail, headers={"Retry-After": str(seconds)})
+
+
 @dataclass
 class ServiceContext:
-    """Long-lived clients of one service process."""
+    """Long-lived clients of one service process.
+
+    ``engine``, ``sync_engine`` and ``store`` are None when their configuration is missing or
+    invalid (``config_errors`` says why; ``/ready`` reports it); handlers do not look at them
+    directly but take the dependencies below, which answer 503 instead.
+    """
 
     engine: AsyncEngine | None
     store: ObjectStore | None
     http: httpx.AsyncClient
     config_errors: dict[str, str]
+    sync_engine: Engine | None = None
+
+    def require_engine(self) -> AsyncEngine:
+        """The async engine; :class:`ServiceUnavailable` when the database is not configured."""
+        if self.engine is None:
+            raise ServiceUnavailable("the database is not configured")
+        return self.engine
+
+    def require_sync_engine(self) -> Engine:
+        """The sync engine (ingestion work in threads); 503 when not configured."""
+        if self.sync_engine is None:
+            raise ServiceUnavailable("the database is not configured")
+        return self.sync_engine
+
+    def require_store(self) -> ObjectStore:
+        """The object store; :class:`ServiceUnavailable` when it is not configured."""
+        if self.store is None:
+            raise ServiceUnavailable("the object store is not configured")
+        return self.store
+
+    async def aclose(self) -> None:
+        """Close every client (at shutdown)."""
+        await self.http.aclose()
+        if self.engine is not None:
+            await self.engine.dispose()
+        if self.sync_engine is not None:
+            self.sync_engine.dispose()
 
 
 def problem(status: int, title: str, detail: str | None = None, **extra: Any) -> JSONResponse:
@@ -70,12 +144,48 @@ def context(request: Request) -> ServiceContext:
     return ctx
 
 
+def db_engine(request: Request) -> AsyncEngine:
+    """The async database engine for request work (dependency; 503 when not configured)."""
+    return context(request).require_engine()
+
+
+def sync_db_engine(request: Request) -> Engine:
+    """The sync engine for ingestion work run in threads (dependency; 503 when missing)."""
+    return context(request).require_sync_engine()
+
+
+def object_store(request: Request) -> ObjectStore:
+    """The object-store client (dependency; 503 when not configured)."""
+    return context(request).require_store()
+
+
+def peer_http(request: Request) -> httpx.AsyncClient:
+    """The HTTP client for calls to peer services (dependency)."""
+    return context(request).http
+
+
+Database = Annotated[AsyncEngine, Depends(db_engine)]
+"""A handler parameter receiving the async engine."""
+SyncDatabase = Annotated[Engine, Depends(sync_db_engine)]
+"""A handler parameter receiving the sync engine (for work in a worker thread)."""
+Store = Annotated[ObjectStore, Depends(object_store)]
+"""A handler parameter receiving the object store."""
+PeerClient = Annotated[httpx.AsyncClient, Depends(peer_http)]
+"""A handler parameter receiving the peers' HTTP client."""
+
+
 def _build_context() -> ServiceContext:
     errors: dict[str, str] = {}
     engine: AsyncEngine | None = None
+    sync_engine: Engine | None = None
     store: ObjectStore | None = None
     try:
         engine = make_async_engine(database_settings())
+        # Creating an engine opens no connection: services that never run ingestion work
+        # pay nothing for it.
+        sync_engine = make_sync_engine(
+            database_settings(), pool_size=SYNC_POOL_SIZE, max_overflow=SYNC_POOL_SIZE
+        )
     except Exception as exc:  # configuration problems surface through /ready, not a crash
         errors["database"] = str(exc)
     try:
@@ -83,7 +193,9 @@ def _build_context() -> ServiceContext:
     except Exception as exc:
         errors["object_store"] = str(exc)
     http = httpx.AsyncClient(timeout=peer_settings().peer_timeout)
-    return ServiceContext(engine=engine, store=store, http=http, config_errors=errors)
+    return ServiceContext(
+        engine=engine, store=store, http=http, config_errors=errors, sync_engine=sync_engine
+    )
 
 
 async def _check_database(ctx: ServiceContext) -> dict[str, Any]:
@@ -213,9 +325,7 @@ def create_service(
         try:
             yield
         finally:
-            await ctx.http.aclose()
-            if ctx.engine is not None:
-                await ctx.engine.dispose()
+            await ctx.aclose()
 
     app = FastAPI(
         title=title,
@@ -236,6 +346,7 @@ def create_service(
         expose_headers=["Content-Length", "Content-Range", "ETag", "Content-Disposition"],
     )
     _install_error_handlers(app)
+    _install_outage_handlers(app)
     app.include_router(_health_router(name, prefix))
     for router in routers:
         app.include_router(router)
@@ -278,30 +389,42 @@ def _unique_operation_ids(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-_BYTE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# --- outages ------------------------------------------------------------------------------------
+
+_DATABASE_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+"""What SQLAlchemy raises when Postgres cannot be reached or its pool is exhausted."""
 
 
-def parse_byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """(first, last) inclusive byte positions of a single-range ``Range`` header; None for all.
+def is_database_outage(exc: BaseException) -> bool:
+    """True when ``exc`` means the database cannot serve now (not a fault of the request).
 
-    A multi-range or malformed header gets the whole file (RFC 9110 allows it); a range
-    outside the file is a 416 with ``Content-Range: bytes */size``.
+    A statement timeout or a cancelled query is a psycopg ``OperationalError`` too, but it
+    is the query's doing, not an outage: it is left to the handler that ran the query.
     """
-    if not header:
-        return None
-    match = _BYTE_RANGE.match(header.strip())
-    if not match or (not match.group(1) and not match.group(2)):
-        return None
-    first_s, last_s = match.groups()
-    if first_s:
-        first = int(first_s)
-        last = min(int(last_s), size - 1) if last_s else size - 1
-    else:
-        first, last = max(0, size - int(last_s)), size - 1
-    if first >= size or first > last:
-        raise HTTPException(
-            416,
-            f"range {header} is outside the file of {size} bytes",
-            headers={"Content-Range": f"bytes */{size}"},
-        )
-    return first, last
+    if isinstance(exc, sa_exc.DBAPIError) and isinstance(exc.orig, psycopg.errors.QueryCanceled):
+        return False
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return False
+    return isinstance(exc, (*_DATABASE_DOWN, psycopg.OperationalError, psycopg.InterfaceError))
+
+
+def _install_outage_handlers(app: FastAPI) -> None:
+    """Answer a database or object-store outage met by any handler as 503 + Retry-After."""
+
+    async def outage(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, StorageUnavailable):
+            what = "the object store cannot serve now; retry later"
+        elif is_database_outage(exc):
+            what = "the database cannot serve now; retry later"
+        else:  # a query's own failure (e.g. cancelled): the generic 500
+            log.exception("unhandled error on %s", request.url.path)
+            return problem(500, "Internal error", "the server failed; the error has been logged")
+        log.error("%s on %s: %s", what, request.url.path, type(exc).__name__)
+        unavailable = ServiceUnavailable(what)
+        response = problem(503, _TITLES[503], unavailable.detail)
+        response.headers.update(unavailable.headers or {})
+        return response
+
+    for kind in (*_DATABASE_DOWN, psycopg.OperationalError, psycopg.InterfaceError):
+        app.add_exception_handler(kind, outage)
+    app.add_exception_handler(StorageUnavailable, outage)

@@ -131,6 +131,14 @@ class LimitSettings(BaseSettings):
     bulk_streams_per_client: int = Field(
         default=4, ge=1, description="Concurrent bulk downloads allowed per client address."
     )
+    retry_after: int = Field(
+        default=30,
+        ge=1,
+        description=(
+            "Seconds a client is asked to wait (Retry-After) when the database, the object "
+            "store or a peer service cannot serve a request."
+        ),
+    )
 
 
 class TapSettings(BaseSettings):

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db.ingest import ROLES
+from shared.service import db_engine
 
 TOKEN_ENV = "ISLA_INGEST_TOKEN"  # noqa: S105 - a variable name, not a secret
 """Environment variable the command line reads the token from."""
@@ -134,10 +135,7 @@ async def require_principal(
     """FastAPI dependency: the caller's principal from ``Authorization: Bearer <token>``."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized("this endpoint needs an ingest token: Authorization: Bearer <token>")
-    engine: AsyncEngine | None = request.app.state.ctx.engine
-    if engine is None:
-        raise HTTPException(status_code=503, detail="the database is not configured")
-    return await authenticate(engine, credentials.credentials)
+    return await authenticate(db_engine(request), credentials.credentials)
 
 
 def require_role(*roles: str) -> Callable[..., Awaitable[Principal]]:

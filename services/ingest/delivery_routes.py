@@ -22,17 +22,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from services.ingest import audit, products, raw_index
 from services.ingest.auth import Principal, require_principal, require_role
-from shared.db.engine import make_sync_engine
-from shared.service import context, problem
-from shared.settings import database_settings, limit_settings
-from shared.storage import ObjectStore
+from shared.service import context, db_engine, object_store, problem, sync_db_engine
+from shared.settings import limit_settings
 
 router = APIRouter(prefix="/ingest", tags=["products and raw index"])
 
@@ -45,25 +43,6 @@ ROLE_INSTRUMENTS = {
 """Instruments whose products an instrument team's role may deliver (isdc/operator: all)."""
 
 _MULTIPART_SLACK = 64 * 1024  # part headers and boundaries around the files
-
-
-def _sync_engine(request: Request) -> Engine:
-    """A synchronous engine for the write paths (they run in worker threads)."""
-    engine: Engine | None = getattr(request.app.state, "ingest_sync_engine", None)
-    if engine is None:
-        try:
-            engine = make_sync_engine(database_settings(), pool_size=4, max_overflow=4)
-        except RuntimeError as exc:
-            raise HTTPException(503, str(exc)) from exc
-        request.app.state.ingest_sync_engine = engine
-    return engine
-
-
-def _store(request: Request) -> ObjectStore:
-    store = context(request).store
-    if store is None:
-        raise HTTPException(503, "the object store is not configured")
-    return store
 
 
 def _refusal(status: int, title: str, problems: list[dict[str, str]]) -> JSONResponse:
@@ -203,8 +182,8 @@ async def deliver_products(
     target = ",".join(name for name, _ in files)[:500] or "-"
     checksum = hashlib.sha256(files[0][1]).hexdigest() if files else None
     params = _params(raw)
-    store = _store(request)
-    engine = _sync_engine(request)
+    store = object_store(request)
+    engine = sync_db_engine(request)
     allowed = (
         None if principal.role in ("operator", "isdc") else ROLE_INSTRUMENTS.get(principal.role)
     )
@@ -242,7 +221,7 @@ async def recover(
     """Roll interrupted deliveries forward (or remove their leftovers); operators only."""
     del principal
     report = await run_in_threadpool(
-        products.recover_pending, _sync_engine(request), _store(request), True
+        products.recover_pending, sync_db_engine(request), object_store(request), True
     )
     return report.as_dict()
 
@@ -254,10 +233,7 @@ async def product_row(
     principal: Annotated[Principal, Depends(require_principal)],
 ) -> dict[str, Any]:
     """The ``isla.products`` row of a product."""
-    engine = context(request).engine
-    if engine is None:
-        raise HTTPException(503, "the database is not configured")
-    async with engine.connect() as conn:
+    async with db_engine(request).connect() as conn:
         row = (
             (
                 await conn.execute(
@@ -283,7 +259,7 @@ async def run_raw_index(
     """Index one revolution (or all) of the raw bucket; resumes an interrupted run."""
     del principal
     report = await run_in_threadpool(
-        raw_index.index_raw, _sync_engine(request), _store(request), revolution
+        raw_index.index_raw, sync_db_engine(request), object_store(request), revolution
     )
     return report.as_dict()
 
@@ -295,7 +271,7 @@ async def raw_index_runs(
 ) -> dict[str, Any]:
     """Runs with their progress, newest first."""
     del principal
-    runs = await run_in_threadpool(lambda: list(raw_index.iter_runs(_sync_engine(request))))
+    runs = await run_in_threadpool(lambda: list(raw_index.iter_runs(sync_db_engine(request))))
     return {
         "runs": [
             {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in run.items()}

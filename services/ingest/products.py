@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from astropy.coordinates import angular_separation
 from minio.commonconfig import CopySource
 from sqlalchemy import Connection, Engine, text
 
@@ -832,7 +833,7 @@ def load_points(conn: Connection, facts: qc.FileFacts, row: dict[str, Any]) -> i
     dec_s = np.radians(np.array([s.dec for s in scws])[which])
     ra0 = math.radians(float(row["meta"].get("ra", facts.ra or 0.0)))
     dec0 = math.radians(float(row["meta"].get("dec", facts.dec or 0.0)))
-    cos_d = np.sin(dec_s) * math.sin(dec0) + np.cos(dec_s) * math.cos(dec0) * np.cos(ra_s - ra0)
+    offaxis = np.degrees(angular_separation(ra_s, dec_s, ra0, dec0))
     rate = facts.rate[chosen]
     err = facts.rate_err[chosen]
     significance = rate / err
@@ -844,7 +845,7 @@ def load_points(conn: Connection, facts: qc.FileFacts, row: dict[str, Any]) -> i
         "exposure": duration * fracexp,
         "rate": rate,
         "rate_err": err,
-        "offaxis": np.degrees(np.arccos(np.clip(cos_d, -1.0, 1.0))),
+        "offaxis": offaxis,
         "significance": significance,
         "upper_limit": significance < 3.0,
         "rate_ul": np.maximum(rate, 0.0) + 3.0 * err,

@@ -30,19 +30,12 @@ from services.ingest.catalogues import CatalogueDelivery, check_delivery, switch
 from services.ingest.interface import INTERFACES, get_interface
 from services.ingest.settings import IngestRuntime, runtime
 from shared.jobs import defer_in_transaction
-from shared.service import context, problem
+from shared.service import db_engine, object_store, problem
 
 router = APIRouter(prefix="/ingest", tags=["ingest"])
 
 Principal_ = Annotated[Principal, Depends(require_principal)]
 Mode = Literal["auto", "sync", "async"]
-
-
-def _engine(request: Request) -> Any:
-    engine = context(request).engine
-    if engine is None:
-        raise HTTPException(503, "the database is not configured")
-    return engine
 
 
 def refused(status: int, problems: list[str], **extra: Any) -> JSONResponse:
@@ -190,7 +183,7 @@ async def upload_catalogue(
 ) -> JSONResponse:
     """Validate and load one catalogue version; refused deliveries change nothing."""
     settings: IngestRuntime = runtime(request)
-    engine = _engine(request)
+    engine = db_engine(request)
     delivery = CatalogueDelivery(
         name=name,
         version=version,
@@ -252,9 +245,7 @@ async def upload_catalogue(
             if not run_now:
                 from services.ingest.tasks import ingest_catalogue, staging_key
 
-                store = context(request).store
-                if store is None:
-                    raise HTTPException(503, "the object store is not configured")
+                store = object_store(request)
                 await asyncio.to_thread(
                     store.put_file, settings.staging_bucket, staging_key(job_id), path
                 )
@@ -288,7 +279,7 @@ async def _refuse(
 @router.get("/catalogues", summary="Catalogue versions in the archive")
 async def list_catalogues(request: Request, principal: Principal_) -> dict[str, Any]:
     """Every catalogue version with its team, kind, size and whether it is current."""
-    async with _engine(request).connect() as conn:
+    async with db_engine(request).connect() as conn:
         rows = (
             await conn.execute(
                 text(
@@ -367,7 +358,7 @@ async def merge(
         MergeOptions(**options).check()
     except ValueError as exc:
         return refused(400, [str(exc)])
-    engine = _engine(request)
+    engine = db_engine(request)
     async with engine.connect() as conn:
         entries = (
             await conn.execute(
@@ -395,7 +386,7 @@ async def merge(
 @router.get("/jobs/{job_id}", name="ingest-job", summary="Status, progress and report of a job")
 async def get_job(request: Request, principal: Principal_, job_id: int) -> dict[str, Any]:
     """An ingestion job: readable by its team and by operators only."""
-    async with _engine(request).connect() as conn:
+    async with db_engine(request).connect() as conn:
         row = (
             (
                 await conn.execute(
@@ -420,7 +411,7 @@ async def get_job(request: Request, principal: Principal_, job_id: int) -> dict[
 @router.get("/merges/{merge_id}", summary="A merge's report and its conflicts")
 async def get_merge(request: Request, principal: Principal_, merge_id: int) -> dict[str, Any]:
     """The report of one merge with every conflict it found."""
-    async with _engine(request).connect() as conn:
+    async with db_engine(request).connect() as conn:
         run = (
             (
                 await conn.execute(

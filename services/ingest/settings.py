@@ -5,9 +5,10 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 
 from shared.jobs import conninfo
+from shared.service import ServiceUnavailable
 from shared.settings import IngestSettings, database_settings, storage_settings
 
 
@@ -44,5 +45,5 @@ def runtime(request: Request) -> IngestRuntime:
     """The service's ingest settings (503 when the database is not configured)."""
     state: IngestRuntime = request.app.state.ingest
     if not state.conninfo:
-        raise HTTPException(503, "the database is not configured")
+        raise ServiceUnavailable("the database is not configured")
     return state

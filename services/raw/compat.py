@@ -15,8 +15,9 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from services.raw.routes import bulk_tarball, resolve_params
-from shared.service import ServiceContext, context
+from shared.service import Database, PeerClient, ServiceUnavailable, Store
 from shared.settings import peer_settings
+from shared.vo.params import IvoaParams, ivoa_params
 
 router = APIRouter(tags=["ISLA compatibility"])
 
@@ -32,18 +33,22 @@ HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-encodin
     methods=["GET", "HEAD"],
     summary="ISLA retrieval (RETRIEVAL_TYPE=SCW here; product types via the products service)",
 )
-async def isla_data(request: Request, ctx: Annotated[ServiceContext, Depends(context)]) -> Response:
+async def isla_data(
+    request: Request,
+    ivoa: Annotated[IvoaParams, Depends(ivoa_params)],
+    engine: Database,
+    store: Store,
+    http: PeerClient,
+) -> Response:
     """Answer an ISLA ``data?RETRIEVAL_TYPE=...`` request."""
-    params: dict[str, list[str]] = {}
-    for name, value in request.query_params.multi_items():
-        params.setdefault(name.lower(), []).append(value)
+    params = {name.lower(): values for name, values in ivoa.lists.items()}
     kind = (params.get("retrieval_type") or [""])[-1].strip()
     if not kind:
         raise HTTPException(
             400, "RETRIEVAL_TYPE is required (SCW, or a product type such as long_timeseries)"
         )
     if kind.upper() != "SCW":
-        return await _hand_to_products(request, ctx)
+        return await _hand_to_products(request, http)
     unknown = sorted(set(params) - set(SCW_PARAMETERS) - IGNORED)
     if unknown:
         raise HTTPException(
@@ -56,22 +61,20 @@ async def isla_data(request: Request, ctx: Annotated[ServiceContext, Depends(con
         raise HTTPException(
             400, "RETRIEVAL_TYPE=SCW needs exactly one of scwid, obsid, REVID, PROPID"
         )
-    manifest = await resolve_params(given, ctx)
-    return await bulk_tarball(request, ctx, manifest)
+    manifest = await resolve_params(given, engine)
+    return await bulk_tarball(request, store, manifest)
 
 
-async def _hand_to_products(request: Request, ctx: ServiceContext) -> Response:
+async def _hand_to_products(request: Request, http: httpx.AsyncClient) -> Response:
     url = f"{peer_settings().peer('products')}/products/data"
-    upstream_request = ctx.http.build_request(
+    upstream_request = http.build_request(
         request.method, url, params=list(request.query_params.multi_items())
     )
     try:
-        upstream = await ctx.http.send(upstream_request, stream=True)
+        upstream = await http.send(upstream_request, stream=True)
     except httpx.HTTPError as exc:
-        raise HTTPException(
-            503,
-            f"the products service does not answer: {type(exc).__name__}",
-            headers={"Retry-After": "30"},
+        raise ServiceUnavailable(
+            f"the products service does not answer: {type(exc).__name__}"
         ) from exc
     headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_HEADERS}
     return StreamingResponse(

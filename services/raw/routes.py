@@ -1,23 +1,26 @@
 """Native raw-data API: science windows one by one or in bulk, streamed from the object store.
 
-Every download is planned first (:mod:`services.raw.tarball`), so it has an exact
-``Content-Length``, a strong ``ETag`` and byte ranges; errors are problem documents with their
-HTTP status, never a file.
+Every download is planned first (:mod:`services.raw.tarball` on :mod:`shared.packaging`), so it
+has an exact ``Content-Length``, a strong ``ETag`` and byte ranges, and is answered by
+:func:`shared.http.ranged_response` (Range, If-Range, If-None-Match, HEAD); errors are problem
+documents with their HTTP status, never a file. The SQL lives in :mod:`services.raw.selection`
+and :mod:`services.raw.store`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
-from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
+from services.raw import store as raw_store
+from services.raw import tarball
 from services.raw.limits import StreamLimiter, TooManyStreamsError
 from services.raw.manifest import Manifest
 from services.raw.selection import (
@@ -27,20 +30,21 @@ from services.raw.selection import (
     parse_selection,
     resolve,
 )
-from services.raw.tarball import Plan
+from shared.http import Entity, ranged_response
 from shared.integral import InvalidIdentifier, ScwId, format_revolution, parse_revolution
 from shared.integral import parse_scw_id as _parse_scw_id
-from shared.service import ServiceContext, context, parse_byte_range
+from shared.packaging import TAR, TAR_GZ, Plan, iter_tar_gz
+from shared.service import Database, Store
 from shared.settings import limit_settings
-from shared.storage import ObjectStore, StorageUnavailable
+from shared.storage import ObjectStore
+from shared.vo.params import FORM_TYPES, body_type, ivoa_params
 
 router = APIRouter(prefix="/raw", tags=["raw data"])
 log = logging.getLogger("isla.raw")
 limiter = StreamLimiter()
 
-RETRY_AFTER = "30"
-"""Seconds a client is asked to wait when the object store is unavailable."""
-TAR = "application/x-tar"
+BodyWrapper = Callable[[AsyncIterator[bytes]], AsyncIterator[bytes]]
+"""Wraps a download's byte stream (e.g. to hold a bulk-download slot while it runs)."""
 
 
 # --- request helpers ---------------------------------------------------------------------------
@@ -54,20 +58,6 @@ def scw_id_param(scw_id: Annotated[str, Path(description="ScW id, e.g. 008100430
         raise HTTPException(400, str(exc)) from exc
 
 
-def _engine(ctx: ServiceContext) -> Any:
-    if ctx.engine is None:
-        raise HTTPException(503, "database not configured", headers={"Retry-After": RETRY_AFTER})
-    return ctx.engine
-
-
-def _store(ctx: ServiceContext) -> ObjectStore:
-    if ctx.store is None:
-        raise HTTPException(
-            503, "object store not configured", headers={"Retry-After": RETRY_AFTER}
-        )
-    return ctx.store
-
-
 def base_url(request: Request) -> str:
     """The public base URL as the client reached us."""
     return str(request.base_url).rstrip("/")
@@ -76,30 +66,28 @@ def base_url(request: Request) -> str:
 async def request_params(request: Request) -> dict[str, list[str]]:
     """Parameters from the query string and, for POST, the body; names in lower case.
 
-    A POST body may be a form, JSON (``{"scw": [...], "obsid": ...}``), or plain text / CSV
-    holding ScW ids, such as a TAP result saved as CSV; it is refused beyond the upload limit
-    before it is read in full.
+    Names are case-insensitive and repeatable, read by the shared IVOA reader (query string
+    and forms, GET and POST alike). A POST body may also be JSON (``{"scw": [...], "obsid":
+    ...}``), or plain text / CSV holding ScW ids, such as a TAP result saved as CSV; it is
+    refused beyond the upload limit before it is read in full.
     """
-    params: dict[str, list[str]] = {}
+    ivoa = await ivoa_params(request)
+    params: dict[str, list[str]] = {name.lower(): values for name, values in ivoa.lists.items()}
 
     def add(name: str, value: Any) -> None:
         values = value if isinstance(value, list) else [value]
         params.setdefault(name.lower(), []).extend(str(v) for v in values)
 
-    for name, value in request.query_params.multi_items():
-        add(name, value)
-    if request.method != "POST":
+    for name, data in ivoa.files.items():
+        if name.upper() not in ivoa.lists:  # an uploaded file: its text is the value
+            add(name, data.decode(errors="replace"))
+    kind = body_type(request)
+    if request.method != "POST" or kind in FORM_TYPES:
         return params
     limit = limit_settings().upload_max_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"request body over the limit of {limit} bytes")
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.form()
-        for name, item in form.multi_items():
-            add(name, item if isinstance(item, str) else (await item.read()).decode())
-        return params
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
@@ -125,18 +113,18 @@ async def request_params(request: Request) -> dict[str, list[str]]:
     return params
 
 
-async def select(request: Request, ctx: ServiceContext) -> Manifest:
+async def select(request: Request, engine: AsyncEngine) -> Manifest:
     """Resolve the request's selection to its manifest (400/404 problems otherwise)."""
-    return await resolve_params(await request_params(request), ctx)
+    return await resolve_params(await request_params(request), engine)
 
 
-async def resolve_params(params: dict[str, list[str]], ctx: ServiceContext) -> Manifest:
+async def resolve_params(params: dict[str, list[str]], engine: AsyncEngine) -> Manifest:
     """Resolve already gathered parameters."""
     try:
         selection: Selection = parse_selection(params)
     except SelectionError as exc:
         raise HTTPException(400, str(exc)) from exc
-    async with _engine(ctx).connect() as conn:
+    async with engine.connect() as conn:
         try:
             return await resolve(conn, selection)
         except NothingSelectedError as exc:
@@ -149,79 +137,43 @@ async def stream_plan(
     plan: Plan,
     filename: str,
     media_type: str,
-    body_wrapper: Any = None,
+    body_wrapper: BodyWrapper | None = None,
 ) -> Response:
-    """Answer with ``plan`` honouring Range/If-Range and HEAD; 503 if the store is down."""
-    span = parse_byte_range(request.headers.get("range"), plan.size)
-    if_range = request.headers.get("if-range")
-    if span and if_range and if_range != plan.etag:
-        span = None  # the client holds another version: send it all
-    first, last = span if span else (0, plan.size - 1)
-    headers = {
-        "Accept-Ranges": "bytes",
-        "ETag": plan.etag,
-        "Content-Length": str(last - first + 1 if plan.size else 0),
-        "Content-Disposition": f'attachment; filename="{filename}"',
-    }
-    if span:
-        headers["Content-Range"] = f"bytes {first}-{last}/{plan.size}"
-    status = 206 if span else 200
-    if request.method == "HEAD":
-        return Response(status_code=status, headers=headers, media_type=media_type)
-    # Check the store answers before committing to a 200: an outage is a 503, never a
-    # response whose body breaks off at once. Later failures cut the connection short of
-    # Content-Length, which clients see as an incomplete download they can resume.
-    try:
+    """Answer with ``plan`` honouring Range, If-Range, If-None-Match and HEAD.
+
+    ``body_wrapper`` is applied only when bytes are sent (not for HEAD or 304).
+    """
+
+    async def body(first: int, last: int) -> AsyncIterator[bytes]:
+        # Check the store answers before committing to a 200: an outage is a 503, never a
+        # response whose body breaks off at once. Later failures cut the connection short of
+        # Content-Length, which clients see as an incomplete download they can resume.
         await run_in_threadpool(store.ping)
-    except StorageUnavailable as exc:
-        log.error("object store unavailable: %s", exc)
-        raise HTTPException(
-            503,
-            "the object store cannot deliver data now; retry later",
-            headers={"Retry-After": RETRY_AFTER},
-        ) from exc
-    body: AsyncIterator[bytes] = iterate_in_threadpool(
-        plan.iter_range(store, first, last) if plan.size else iter(())
-    )
-    if body_wrapper is not None:
-        body = body_wrapper(body)
-    return StreamingResponse(body, status_code=status, headers=headers, media_type=media_type)
+        chunks = iterate_in_threadpool(plan.iter_range(store, first, last))
+        return body_wrapper(chunks) if body_wrapper is not None else chunks
+
+    entity = Entity(plan.size, plan.etag, media_type, filename)
+    return await ranged_response(request, entity, body)
 
 
 # --- one science window ------------------------------------------------------------------------
 
 
-async def _single_scw_manifest(ctx: ServiceContext, scw: ScwId) -> Manifest:
-    return await resolve_params({"scw": [scw.full]}, ctx)
-
-
-def _gzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: gzip container
-    for chunk in chunks:
-        if out := compressor.compress(chunk):
-            yield out
-    yield compressor.flush()
+async def _single_scw_manifest(engine: AsyncEngine, scw: ScwId) -> Manifest:
+    return await resolve_params({"scw": [scw.full]}, engine)
 
 
 @router.get("/scw/{scw_id}.tar.gz", summary="One science window as a gzip-compressed tarball")
 async def get_scw_targz(
-    request: Request,
-    scw: Annotated[ScwId, Depends(scw_id_param)],
-    ctx: Annotated[ServiceContext, Depends(context)],
+    scw: Annotated[ScwId, Depends(scw_id_param)], engine: Database, store: Store
 ) -> Response:
     """All files of one ScW plus SHA256SUMS, compressed on the fly (no ranges, no length)."""
-    manifest = await _single_scw_manifest(ctx, scw)
-    store = _store(ctx)
-    try:
-        await run_in_threadpool(store.ping)
-    except StorageUnavailable as exc:
-        raise HTTPException(
-            503, "object store unavailable", headers={"Retry-After": RETRY_AFTER}
-        ) from exc
-    plan = Plan.tarball(manifest)
+    manifest = await _single_scw_manifest(engine, scw)
+    await run_in_threadpool(store.ping)  # an outage is a 503 before the first byte
+    members = tarball.tarball_members(manifest)
     return StreamingResponse(
-        iterate_in_threadpool(_gzip(plan.iter_range(store))),
-        media_type="application/gzip",
+        iterate_in_threadpool(iter_tar_gz(store, members)),
+        media_type=TAR_GZ,
         headers={"Content-Disposition": f'attachment; filename="{scw.id}.tar.gz"'},
     )
 
@@ -232,34 +184,24 @@ async def get_scw_targz(
 async def get_scw_tar(
     request: Request,
     scw: Annotated[ScwId, Depends(scw_id_param)],
-    ctx: Annotated[ServiceContext, Depends(context)],
+    engine: Database,
+    store: Store,
 ) -> Response:
     """All files of one ScW plus SHA256SUMS; resumable (Range), with exact length and ETag."""
-    manifest = await _single_scw_manifest(ctx, scw)
-    return await stream_plan(request, _store(ctx), Plan.tarball(manifest), f"{scw.id}.tar", TAR)
+    manifest = await _single_scw_manifest(engine, scw)
+    return await stream_plan(request, store, tarball.tarball(manifest), f"{scw.id}.tar", TAR)
 
 
 @router.get("/scw/{scw_id}", summary="One science window: metadata and its files")
 async def get_scw(
-    request: Request,
-    scw: Annotated[ScwId, Depends(scw_id_param)],
-    ctx: Annotated[ServiceContext, Depends(context)],
+    request: Request, scw: Annotated[ScwId, Depends(scw_id_param)], engine: Database
 ) -> dict[str, Any]:
     """Metadata of one ScW with the size, checksum and URL of each raw file."""
-    async with _engine(ctx).connect() as conn:
-        row = (
-            await conn.execute(
-                text(
-                    "SELECT scw_id, version, revolution, obsid, scw_type, start_time, end_time, "
-                    "ra, dec, isgri_exposure FROM isla.science_windows "
-                    "WHERE scw_id = :id AND version = :version"
-                ),
-                {"id": scw.id, "version": scw.version},
-            )
-        ).first()
+    async with engine.connect() as conn:
+        row = await raw_store.scw_metadata(conn, scw)
     if row is None:
         raise HTTPException(404, f"unknown ScW {scw.full}")
-    manifest = await _single_scw_manifest(ctx, scw)
+    manifest = await _single_scw_manifest(engine, scw)
     files = manifest.as_json(base_url(request))["scws"][0]
     return {
         **{k: v for k, v in row._mapping.items() if k not in ("start_time", "end_time")},
@@ -281,39 +223,30 @@ async def get_scw_file(
     request: Request,
     name: str,
     scw: Annotated[ScwId, Depends(scw_id_param)],
-    ctx: Annotated[ServiceContext, Depends(context)],
+    engine: Database,
+    store: Store,
 ) -> Response:
     """Stream one file; ``Range: bytes=a-b`` resumes broken downloads."""
-    manifest = await _single_scw_manifest(ctx, scw)
+    manifest = await _single_scw_manifest(engine, scw)
     # Only names registered for this ScW are served, so no path can reach other objects.
     entry = next((f for f in manifest.files if f.name == name), None)
     if entry is None:
         known = ", ".join(f.name for f in manifest.files) or "none"
         raise HTTPException(404, f"ScW {scw.full} has no file {name!r}; files: {known}")
     media = "application/gzip" if name.endswith(".gz") else "application/fits"
-    plan = Plan.single(entry.object_key, entry.size, entry.sha256)
-    return await stream_plan(request, _store(ctx), plan, f"{scw.id}_{entry.name}", media)
+    plan = tarball.single_file(entry.object_key, entry.size, entry.sha256)
+    return await stream_plan(request, store, plan, f"{scw.id}_{entry.name}", media)
 
 
 @router.get("/revolutions/{revolution}", summary="Science windows of one revolution")
-async def get_revolution(
-    revolution: str, ctx: Annotated[ServiceContext, Depends(context)]
-) -> dict[str, Any]:
+async def get_revolution(revolution: str, engine: Database) -> dict[str, Any]:
     """The ScWs of a revolution in time order (ids, types, times, sizes)."""
     try:
         rev = parse_revolution(revolution)
     except InvalidIdentifier as exc:
         raise HTTPException(400, str(exc)) from exc
-    async with _engine(ctx).connect() as conn:
-        rows = (
-            await conn.execute(
-                text(
-                    "SELECT scw_id, version, scw_type, obsid, start_time, end_time, raw_size "
-                    "FROM isla.science_windows WHERE revolution = :rev ORDER BY start_time"
-                ),
-                {"rev": rev},
-            )
-        ).all()
+    async with engine.connect() as conn:
+        rows = await raw_store.revolution_scws(conn, rev)
     if not rows:
         raise HTTPException(404, f"no science windows in revolution {format_revolution(rev)}")
     return {
@@ -350,7 +283,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def bulk_tarball(request: Request, ctx: ServiceContext, manifest: Manifest) -> Response:
+async def bulk_tarball(request: Request, store: ObjectStore, manifest: Manifest) -> Response:
     """A multi-ScW tarball, within the ScW cap and the per-client stream limit."""
     limits = limit_settings()
     if len(manifest.scws) > limits.tarball_max_scws:
@@ -368,26 +301,23 @@ async def bulk_tarball(request: Request, ctx: ServiceContext, manifest: Manifest
                 "manifest": f"{base}/raw/manifest.json{where}",
             },
         )
-    plan = Plan.tarball(manifest)
     client = client_address(request)
-    if request.method == "HEAD":
-        return await stream_plan(request, _store(ctx), plan, f"{manifest.label}.tar", TAR)
-    try:
-        limiter.acquire(client, limits.bulk_streams_per_client)
-    except TooManyStreamsError as exc:
-        raise HTTPException(429, str(exc), headers={"Retry-After": RETRY_AFTER}) from exc
-    try:
-        return await stream_plan(
-            request,
-            _store(ctx),
-            plan,
-            f"{manifest.label}.tar",
-            TAR,
-            body_wrapper=lambda body: limiter.guard(client, body),
-        )
-    except BaseException:
-        limiter.release(client)
-        raise
+
+    def hold_slot(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        # Only a download that sends bytes takes a slot (HEAD and 304 send none); the guard
+        # gives it back however the stream ends.
+        try:
+            limiter.acquire(client, limits.bulk_streams_per_client)
+        except TooManyStreamsError as exc:
+            raise HTTPException(
+                429, str(exc), headers={"Retry-After": str(limits.retry_after)}
+            ) from exc
+        return limiter.guard(client, body)
+
+    plan = tarball.tarball(manifest)
+    return await stream_plan(
+        request, store, plan, f"{manifest.label}.tar", TAR, body_wrapper=hold_slot
+    )
 
 
 @router.api_route(
@@ -396,11 +326,9 @@ async def bulk_tarball(request: Request, ctx: ServiceContext, manifest: Manifest
     summary="A selection of science windows as one tarball",
     description="A plain tar of all files with SHA256SUMS first; resumable." + SELECTION_DOC,
 )
-async def archive_tar(
-    request: Request, ctx: Annotated[ServiceContext, Depends(context)]
-) -> Response:
+async def archive_tar(request: Request, engine: Database, store: Store) -> Response:
     """Stream the selection's tarball (up to the ScW cap)."""
-    return await bulk_tarball(request, ctx, await select(request, ctx))
+    return await bulk_tarball(request, store, await select(request, engine))
 
 
 @router.api_route(
@@ -409,11 +337,9 @@ async def archive_tar(
     summary="Manifest of a selection (JSON)",
     description="The ScWs, their files, sizes, checksums and URLs." + SELECTION_DOC,
 )
-async def manifest_json(
-    request: Request, ctx: Annotated[ServiceContext, Depends(context)]
-) -> dict[str, Any]:
+async def manifest_json(request: Request, engine: Database) -> dict[str, Any]:
     """The manifest as JSON."""
-    return (await select(request, ctx)).as_json(base_url(request))
+    return (await select(request, engine)).as_json(base_url(request))
 
 
 @router.api_route(
@@ -423,11 +349,9 @@ async def manifest_json(
     description=SELECTION_DOC,
     response_class=PlainTextResponse,
 )
-async def manifest_csv(
-    request: Request, ctx: Annotated[ServiceContext, Depends(context)]
-) -> Response:
+async def manifest_csv(request: Request, engine: Database) -> Response:
     """The manifest as CSV."""
-    manifest = await select(request, ctx)
+    manifest = await select(request, engine)
     return Response(
         manifest.as_csv(base_url(request)),
         media_type="text/csv",
@@ -442,9 +366,9 @@ async def manifest_csv(
     description=SELECTION_DOC,
     response_class=PlainTextResponse,
 )
-async def checksums(request: Request, ctx: Annotated[ServiceContext, Depends(context)]) -> Response:
+async def checksums(request: Request, engine: Database) -> Response:
     """``sha256  path`` lines for every file, paths as in the tarballs."""
-    return PlainTextResponse((await select(request, ctx)).sha256sums())
+    return PlainTextResponse((await select(request, engine)).sha256sums())
 
 
 @router.api_route(
@@ -454,16 +378,14 @@ async def checksums(request: Request, ctx: Annotated[ServiceContext, Depends(con
     description="tool=curl (default) or wget; one request per ScW." + SELECTION_DOC,
     response_class=PlainTextResponse,
 )
-async def download_script(
-    request: Request, ctx: Annotated[ServiceContext, Depends(context)]
-) -> Response:
+async def download_script(request: Request, engine: Database) -> Response:
     """A bash script that fetches each ScW's tarball with curl or wget."""
     params = await request_params(request)
     tool = (params.pop("tool", None) or ["curl"])[-1]
     if tool not in ("curl", "wget"):
         raise HTTPException(400, "tool must be curl or wget")
-    manifest = await resolve_params(params, ctx)
-    sizes = {m.label: Plan.tarball(m).size for m in manifest.per_scw()}
+    manifest = await resolve_params(params, engine)
+    sizes = {m.label: tarball.tarball(m).size for m in manifest.per_scw()}
     return Response(
         manifest.download_script(base_url(request), sizes, tool),
         media_type="text/x-shellscript",

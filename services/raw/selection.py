@@ -21,11 +21,11 @@ from services.raw.manifest import Manifest, ManifestFile
 from shared.integral import (
     InvalidIdentifier,
     format_revolution,
-    normalise_source_name,
     parse_obsid,
     parse_revolution,
     parse_scw_id,
 )
+from shared.sources import find_source
 
 MAX_IDS = 100_000
 """Most ScW ids one request may list (a whole-mission TAP result is ~300,000 pointings)."""
@@ -238,20 +238,10 @@ def parse_selection(params: Mapping[str, Sequence[str]]) -> Selection:
 
 async def resolve_source(conn: AsyncConnection, name: str) -> tuple[str, float, float]:
     """Source id and position for a name, alias or source id; NothingSelectedError if none."""
-    row = (
-        await conn.execute(
-            text(
-                "SELECT s.source_id, s.ra, s.dec FROM isla.sources s "
-                "WHERE s.source_id = :raw OR s.source_id IN "
-                "(SELECT source_id FROM isla.source_aliases WHERE alias_norm = :norm) "
-                "ORDER BY s.source_id = :raw DESC LIMIT 1"
-            ),
-            {"raw": name.strip().upper(), "norm": normalise_source_name(name)},
-        )
-    ).first()
-    if row is None:
+    match = await find_source(conn, name)
+    if match is None:
         raise NothingSelectedError(f"unknown source {name!r}: no name, alias or source id matches")
-    return str(row.source_id), float(row.ra), float(row.dec)
+    return match.source_id, match.ra, match.dec
 
 
 async def resolve(conn: AsyncConnection, sel: Selection) -> Manifest:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from shared.service import ServiceUnavailable
 from shared.vo.results import error_votable
 
 
@@ -31,3 +32,10 @@ def install_error_handler(app: FastAPI) -> None:
     @app.exception_handler(TapError)
     async def tap_error(request: Request, exc: TapError) -> Response:
         return dali_error(exc.message, exc.status)
+
+    @app.exception_handler(ServiceUnavailable)
+    async def unavailable(request: Request, exc: ServiceUnavailable) -> Response:
+        # The shared 503 (no database / object store), as a DALI document with Retry-After.
+        response = dali_error(str(exc.detail), exc.status_code)
+        response.headers.update(exc.headers or {})
+        return response

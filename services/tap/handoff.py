@@ -15,9 +15,9 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from services.tap.errors import TapError
-from services.tap.params import IvoaParams
 from shared.service import context
 from shared.settings import peer_settings
+from shared.vo.params import IvoaParams
 
 ISLA_REQUESTS = frozenset(
     {"timelines", "sources", "spectra", "mosaics", "long_timeseries", "short_timeseries"}

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.tap import examples, handoff, uws, vosi
 from services.tap.errors import TapError
@@ -17,8 +14,9 @@ from services.tap.metadata import Metadata, MetadataCache
 from services.tap.params import IvoaParams, ivoa_params
 from services.tap.sync import run_sync, validate, view_settings
 from services.tap.upload import parse_uploads
-from shared.service import context
+from shared.service import context, db_engine
 from shared.settings import limit_settings, peer_settings, tap_settings
+from shared.vo import vosi as shared_vosi
 
 router = APIRouter(prefix="/tap", tags=["tap"])
 
@@ -28,20 +26,13 @@ STARTED = datetime.now(UTC)
 Params = Annotated[IvoaParams, Depends(ivoa_params)]
 
 
-def _engine(request: Request) -> AsyncEngine:
-    engine = context(request).engine
-    if engine is None:
-        raise TapError("the database is not configured", 503)
-    return engine
-
-
 async def _metadata(request: Request) -> Metadata:
     cache: MetadataCache | None = getattr(request.app.state, "tap_metadata", None)
     if cache is None:
         cache = MetadataCache(tap_settings().metadata_ttl)
         request.app.state.tap_metadata = cache
     try:
-        return await cache.get(_engine(request))
+        return await cache.get(db_engine(request))
     except TapError:
         raise
     except Exception:
@@ -63,7 +54,7 @@ async def sync(request: Request, params: Params) -> Response:
     uploads = await parse_uploads(params, limits, tap_settings(), peers)
     meta = await _metadata(request)
     return await run_sync(
-        _engine(request),
+        db_engine(request),
         sync_request,
         meta,
         tap_settings(),
@@ -77,16 +68,11 @@ async def sync(request: Request, params: Params) -> Response:
 @router.get("/availability")
 async def availability(request: Request) -> Response:
     """VOSI availability: can the service reach its database."""
-    ctx = context(request)
-    ok, note = False, "the database is not configured"
-    if ctx.engine is not None:
-        try:
-            async with asyncio.timeout(3), ctx.engine.connect() as conn:
-                await conn.execute(text("SELECT 1 FROM tap_schema.schemas LIMIT 1"))
-            ok, note = True, "the service is accepting queries"
-        except Exception:
-            note = "the database does not answer"
-    return Response(vosi.availability(ok, note), media_type=XML)
+    return await shared_vosi.availability(
+        context(request).engine,
+        "SELECT 1 FROM tap_schema.schemas LIMIT 1",
+        "the service is accepting queries",
+    )
 
 
 @router.get("/capabilities")

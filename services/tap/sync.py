@@ -16,11 +16,11 @@ from services.tap import pushdown
 from services.tap.adql import AdqlError, ParsedQuery, compile_adql
 from services.tap.errors import TapError
 from services.tap.metadata import Metadata, PublishedColumn
-from services.tap.params import IvoaParams
 from services.tap.runner import QueryFailedError, QueryRun
 from services.tap.upload import Upload, read_upload, upload_catalog
 from shared.settings import LimitSettings, PeerSettings, TapSettings
 from shared.vo.obscore import PRODUCTS_URL_SETTING, URL_SETTING
+from shared.vo.params import IvoaParams
 from shared.vo.results import (
     FORMATS,
     DelimitedWriter,

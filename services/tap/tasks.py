@@ -28,7 +28,6 @@ from services.tap import jobstate
 from services.tap.adql import AdqlError, compile_adql, warm_up
 from services.tap.errors import TapError
 from services.tap.metadata import MetadataCache
-from services.tap.params import IvoaParams
 from services.tap.runner import QueryFailedError, QueryRun
 from services.tap.sync import result_fields, validate, view_settings
 from services.tap.upload import Upload, read_upload, upload_catalog
@@ -43,6 +42,7 @@ from shared.settings import (
     tap_settings,
 )
 from shared.storage import ObjectStore
+from shared.vo.params import IvoaParams
 from shared.vo.results import FORMATS, tail_chunks, writer_for
 
 log = logging.getLogger("isla.tap.tasks")

@@ -37,7 +37,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic_xml import element
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.concurrency import iterate_in_threadpool
 from vo_models.uws.models import (
     ErrorSummary,
@@ -57,7 +57,7 @@ from services.tap.params import IvoaParams, ivoa_params
 from services.tap.sync import validate
 from services.tap.upload import parse_uploads
 from shared.db.uws import ANONYMOUS, PHASES, UwsJob
-from shared.service import context
+from shared.service import db_engine, object_store
 from shared.settings import (
     TapSettings,
     limit_settings,
@@ -65,7 +65,7 @@ from shared.settings import (
     storage_settings,
     tap_settings,
 )
-from shared.storage import ObjectNotFound, ObjectStore, StorageUnavailable
+from shared.storage import ObjectNotFound, StorageUnavailable
 
 
 class _UwsRoute(APIRoute):
@@ -127,20 +127,6 @@ class TapJobParameters(Parameters):
 # helpers
 
 
-def _engine(request: Request) -> AsyncEngine:
-    engine = context(request).engine
-    if engine is None:
-        raise TapError("the database is not configured", 503)
-    return engine
-
-
-def _store(request: Request) -> ObjectStore:
-    store = context(request).store
-    if store is None:
-        raise TapError("the object store is not configured", 503)
-    return store
-
-
 def _bucket() -> str:
     return storage_settings().s3_jobs_bucket
 
@@ -183,13 +169,13 @@ def _unknown(job_id: str) -> TapError:
 
 async def _load(request: Request, job_id: str) -> UwsJob:
     """The job, or 404; an expired job is destroyed on the way (UWS destruction time)."""
-    engine = _engine(request)
+    engine = db_engine(request)
     async with engine.connect() as conn:
         job = await jobstate.get(conn, job_id)
     if job is None:
         raise _unknown(job_id)
     if job.destruction <= jobstate.now():
-        await jobstate.destroy(engine, _store(request), _bucket(), job_id)
+        await jobstate.destroy(engine, object_store(request), _bucket(), job_id)
         raise _unknown(job_id)
     return job
 
@@ -249,7 +235,7 @@ async def _start(conn: AsyncConnection, job_id: str) -> bool:
 async def _store_uploads(request: Request, params: IvoaParams, job_id: str) -> list[dict[str, Any]]:
     """Fetch or take the UPLOAD tables now and keep them in the jobs bucket for the worker."""
     uploads = await parse_uploads(params, limit_settings(), tap_settings(), peer_settings())
-    store, bucket = _store(request), _bucket()
+    store, bucket = object_store(request), _bucket()
     kept = []
     for item in uploads:
         key = jobstate.upload_key(job_id, item.name)
@@ -362,7 +348,7 @@ async def job_list(request: Request) -> Response:
                 raise TapError(f"LAST must be a positive integer, not {value!r}") from None
             if last <= 0:
                 raise TapError(f"LAST must be a positive integer, not {value!r}")
-    async with _engine(request).connect() as conn:
+    async with db_engine(request).connect() as conn:
         jobs = await jobstate.list_jobs(
             conn, phases=phases, after=after, last=last, limit=tap_settings().async_list_max
         )
@@ -387,7 +373,7 @@ async def create_job(request: Request, params: Params) -> Response:
         destruction = _destruction(value, created, settings)
     job_id = jobstate.new_job_id()
     uploads = await _store_uploads(request, params, job_id)
-    async with _engine(request).begin() as conn:
+    async with db_engine(request).begin() as conn:
         await jobstate.create(
             conn,
             job_id=job_id,
@@ -443,7 +429,7 @@ async def _wait(request: Request, job: UwsJob, wait: float) -> UwsJob:
         if await request.is_disconnected():
             break
         await asyncio.sleep(pause)
-        async with _engine(request).connect() as conn:
+        async with db_engine(request).connect() as conn:
             current = await jobstate.get(conn, job.job_id)
         if current is None:
             raise _unknown(job.job_id)
@@ -454,7 +440,7 @@ async def _wait(request: Request, job: UwsJob, wait: float) -> UwsJob:
 
 
 async def _delete(request: Request, job_id: str) -> Response:
-    if not await jobstate.destroy(_engine(request), _store(request), _bucket(), job_id):
+    if not await jobstate.destroy(db_engine(request), object_store(request), _bucket(), job_id):
         raise _unknown(job_id)
     return _see_other(_jobs_url(request))
 
@@ -489,7 +475,7 @@ async def _update_parameters(request: Request, job_id: str, params: IvoaParams) 
         values["uploads"] = await _store_uploads(request, params, job_id)
     if (run_id := params.get_upper("RUNID")) is not None:
         values["run_id"] = run_id
-    async with _engine(request).begin() as conn:
+    async with db_engine(request).begin() as conn:
         if not await jobstate.set_fields(conn, job_id, ("PENDING",), **values):
             raise TapError("the job left the PENDING phase meanwhile", 409)
     return _see_other(f"{_jobs_url(request)}/{job_id}")
@@ -509,7 +495,7 @@ async def post_phase(request: Request, job_id: str, params: Params) -> Response:
         raise TapError(f"PHASE must be RUN or ABORT, not {value!r}")
     await _load(request, job_id)
     queued = False
-    async with _engine(request).begin() as conn:
+    async with db_engine(request).begin() as conn:
         if value.upper() == "RUN":
             queued = await _start(conn, job_id)
         else:
@@ -528,7 +514,7 @@ async def _settle(request: Request, job_id: str) -> None:
     """
     for pause in _pauses(time.monotonic() + tap_settings().async_run_wait):
         await asyncio.sleep(pause)
-        async with _engine(request).connect() as conn:
+        async with db_engine(request).connect() as conn:
             job = await jobstate.get(conn, job_id)
         if job is None or job.phase != "QUEUED":
             return
@@ -563,7 +549,7 @@ async def get_result(request: Request, job_id: str) -> Response:
     job = await _load(request, job_id)
     if job.phase != "COMPLETED" or not job.result_key:
         raise TapError(f"job {job_id} has no result: it is {job.phase}", 404)
-    store = _store(request)
+    store = object_store(request)
     try:
         stream = await asyncio.to_thread(store.iter_object, _bucket(), job.result_key)
     except ObjectNotFound:
@@ -617,7 +603,7 @@ async def post_execution_duration(request: Request, job_id: str, params: Params)
     job = await _load(request, job_id)
     if job.phase != "PENDING":
         raise TapError(f"the executionDuration of a {job.phase} job cannot be changed", 409)
-    async with _engine(request).begin() as conn:
+    async with db_engine(request).begin() as conn:
         if not await jobstate.set_fields(conn, job_id, ("PENDING",), execution_duration=seconds):
             raise TapError("the job left the PENDING phase meanwhile", 409)
     return _see_other(f"{_jobs_url(request)}/{job_id}")
@@ -637,6 +623,6 @@ async def post_destruction(request: Request, job_id: str, params: Params) -> Res
         raise TapError("DESTRUCTION is missing")
     job = await _load(request, job_id)
     when = _destruction(value, job.creation_time, tap_settings())
-    async with _engine(request).begin() as conn:
+    async with db_engine(request).begin() as conn:
         await jobstate.set_fields(conn, job_id, PHASES, destruction=when)
     return _see_other(f"{_jobs_url(request)}/{job_id}")

@@ -1,4 +1,4 @@
-"""VOSI documents (availability, capabilities with TAPRegExt, tables), built from vo-models,
+"""VOSI documents (capabilities with TAPRegExt, tables), built from vo-models,
 and the service's VOResource record (``vs:CatalogService``) for the IVOA Registry."""
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from vo_models.vodataservice.models import (
     TableSchema,
 )
 from vo_models.voresource.models import AccessURL, Capability, WebBrowser
-from vo_models.vosi.availability.models import Availability
 from vo_models.vosi.capabilities.models import VOSICapabilities
 from vo_models.vosi.tables.models import VOSITable, VOSITableSet
 
@@ -87,11 +86,6 @@ EXAMPLES = "ivo://ivoa.net/std/DALI#examples"
 def _xml(model: BaseXmlModel) -> bytes:
     out = model.to_xml(skip_empty=True)
     return out if isinstance(out, bytes) else out.encode("utf-8")
-
-
-def availability(available: bool, note: str) -> bytes:
-    """The VOSI availability document."""
-    return _xml(Availability(available=available, note=[note]))
 
 
 def _vosi(standard: str, url: str) -> Capability:

@@ -592,6 +592,12 @@ class Source(Base):
         Index("ix_sources_pos", "pos", postgresql_using="gist"),
         _radec_index("sources"),
         Index("ix_sources_name", "name"),
+        # The source resolver (shared.sources) compares names normalised; the expression
+        # must stay the same as shared.sources.NAME_NORM_SQL for Postgres to use the index.
+        Index(
+            "ix_sources_name_norm",
+            text("lower(replace(replace(replace(name, ' ', ''), '_', ''), '-', ''))"),
+        ),
         table_info("The archive's merged source list: every known INTEGRAL source."),
     )
 

@@ -194,6 +194,23 @@ def test_any_byte_range_matches_the_whole(client: httpx.Client) -> None:
     assert stale.status_code == 200 and stale.content == whole
 
 
+def test_if_none_match_is_304_for_files_and_tarballs(client: httpx.Client) -> None:
+    """A client holding the current version gets 304 Not Modified, without a body."""
+    manifest = client.get("/raw/manifest.json", params={"scw": "008100430010"}).json()
+    one = manifest["scws"][0]["files"][0]
+    file_url = f"/raw/scw/008100430010/files/{one['name']}"
+    for url in (file_url, "/raw/scw/008100430010.tar", f"/raw/archive.tar?obsid={OBSID}"):
+        first = client.get(url)
+        etag = first.headers["etag"]
+        cached = client.get(url, headers={"If-None-Match": etag})
+        assert cached.status_code == 304, url
+        assert cached.content == b"" and cached.headers["etag"] == etag
+        changed = client.get(url, headers={"If-None-Match": '"another-version"'})
+        assert changed.status_code == 200 and changed.content == first.content
+    # A raw file's entity tag is its recorded SHA-256.
+    assert client.head(file_url).headers["etag"] == f'"{one["sha256"]}"'
+
+
 def test_curl_and_wget_resume_to_an_identical_file(
     client: httpx.Client, archive: Archive, tmp_path: Path
 ) -> None:
@@ -434,6 +451,30 @@ def test_object_store_outage_is_503_with_retry_after(archive: Archive) -> None:
     assert response.status_code == 503
     assert response.headers["retry-after"] == "30"
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_database_outage_is_503_with_retry_after(archive: Archive) -> None:
+    """With Postgres unreachable, every database-backed answer is a 503 problem, never a 500."""
+    dead = free_port()
+    env = {
+        **os.environ,
+        "ISLA_DATABASE_URL": f"postgresql+psycopg://isla@127.0.0.1:{dead}/isla",
+        "ISLA_DATABASE_CONNECT_TIMEOUT": "1",
+    }
+    paths = (
+        "/raw/scw/008100430010",
+        "/raw/scw/008100430010.tar",
+        "/raw/revolutions/0081",
+        f"/raw/manifest.json?obsid={OBSID}",
+        "/data?RETRIEVAL_TYPE=SCW&scwid=008100430010",
+    )
+    with service_process("services.raw.app:app", env) as (_, base):
+        for path in paths:
+            response = httpx.get(f"{base}{path}", timeout=20)
+            assert response.status_code == 503, (path, response.text)
+            assert response.headers["retry-after"] == "30"
+            assert response.headers["content-type"] == "application/problem+json"
+            assert "database" in response.json()["detail"]
 
 
 def test_astroquery_downloads_and_opens_science_windows(

@@ -153,3 +153,28 @@ def test_ready_names_what_is_down() -> None:
         assert body["checks"]["object_store"]["ok"] is False
         assert "database" in body["detail"] and "object_store" in body["detail"]
         assert httpx.get(f"{base}/health").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("app", "path"),
+    [
+        ("services.raw.app:app", "/raw/scw/008100430010/files/swg.fits"),
+        ("services.products.app:app", "/products/files/spectrum/ISGRI/mission/J053432.0+220052"),
+        ("services.ingest.app:app", "/ingest/products/spectrum/ISGRI/mission/J053432.0+220052"),
+    ],
+)
+def test_database_outage_is_503_not_500(app: str, path: str) -> None:
+    """A request that needs an unreachable database is told to come back (503, Retry-After)."""
+    dead = free_port()
+    env = {
+        **os.environ,
+        "ISLA_DATABASE_URL": f"postgresql+psycopg://isla@127.0.0.1:{dead}/isla",
+        "ISLA_DATABASE_CONNECT_TIMEOUT": "1",
+    }
+    # A well-formed token, so that the request gets as far as the database.
+    headers = {"Authorization": "Bearer isla_0123abcd_" + "x" * 43}
+    with service_process(app, env) as (_, base):
+        response = httpx.get(f"{base}{path}", headers=headers, timeout=20)
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "30"
+    assert response.headers["content-type"] == "application/problem+json"
