@@ -3,8 +3,9 @@
 Written after the science windows and the source list, in the generator's transaction: one SQL
 query finds, with pgSphere's indexes, every (source, pointing) pair with the source inside the
 instrument's field of view; numpy turns the pairs into measured rates (catalogue flux, source
-variability, coded fraction at the off-axis angle, exposure-dependent noise) for every band at
-once; ``COPY`` loads them. Nothing is computed row by row in Python except the COPY itself.
+variability of :mod:`shared.demo.variability`, coded fraction at the off-axis angle,
+exposure-dependent noise) for every band at once; ``COPY`` loads them. Nothing is computed
+row by row in Python except the COPY itself.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import numpy.typing as npt
 from sqlalchemy import Connection, text
 
 from shared.db.models import LIGHTCURVE_COLUMNS
+from shared.demo import variability
+from shared.demo.generator import bright_sources
+from shared.integral.ids import source_id_from_position
 from shared.products import model
 
 Progress = Callable[[str], None]
@@ -89,6 +93,8 @@ class SourceInfo:
     source_class: str
     fluxes: dict[str, float]
     """mCrab per ``instrument:band``, including the derived 60-200 and 3-20 keV bands."""
+    variability: str | None = None
+    """Variability class of a named source (``bright_sources.csv``); None: constant."""
 
 
 def load_sources(conn: Connection) -> dict[str, SourceInfo]:
@@ -101,11 +107,16 @@ def load_sources(conn: Connection) -> dict[str, SourceInfo]:
             "WHERE f.flux IS NOT NULL AND e.instrument IN ('ISGRI', 'JEM-X')"
         )
     ).all()
+    named: dict[str, str] = {}
+    for bright in bright_sources():
+        named.setdefault(source_id_from_position(bright.ra, bright.dec), bright.variability)
     out: dict[str, SourceInfo] = {}
     for source_id, name, cls, instrument, band, flux in rows:
         info = out.get(source_id)
         if info is None:
-            info = out[source_id] = SourceInfo(source_id, name, cls or "unclassified", {})
+            info = out[source_id] = SourceInfo(
+                source_id, name, cls or "unclassified", {}, named.get(source_id)
+            )
         info.fluxes[f"{instrument}:{band}"] = float(flux)
     for info in out.values():
         f = info.fluxes
@@ -209,8 +220,8 @@ def _instrument_points(
     change = (np.flatnonzero(src[1:] != src[:-1]) + 1).tolist()
     for lo, hi in zip([0, *change], [*change, len(src)], strict=True):
         info = sources[str(src[lo])]
-        var = model.variability_for(info.source_id, info.source_class, info.name)
-        factor[lo:hi] = model.flux_factor(var, t[lo:hi])
+        var = variability.variability_for(info.name, info.variability)
+        factor[lo:hi] = variability.flux_factor(var, t[lo:hi])
     eff_exposure = np.round(exposure * coded, 3)
     written = 0
     for band in model.BANDS[instrument]:
