@@ -158,17 +158,16 @@ def _pairs(conn: Connection, instrument: str, ids: Sequence[str]) -> list[Any]:
     return list(conn.execute(text(sql), {"ids": list(ids), "radius": radius}).all())
 
 
-def _in_square(
+def _tangent(
     src_ra: npt.NDArray[np.float64],
     src_dec: npt.NDArray[np.float64],
     ra: npt.NDArray[np.float64],
     dec: npt.NDArray[np.float64],
     posangle: npt.NDArray[np.float64],
-    half_deg: float,
-) -> npt.NDArray[np.bool_]:
-    """Whether each source lies in the square field (``half_deg`` along the spacecraft Y and
-    Z axes, Z at ``posangle`` east of north) of its pointing: a gnomonic projection, as the
-    footprints of ``science_windows`` are built."""
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """(y, z, in front) of each source in the tangent plane of its pointing (along the
+    spacecraft Y and Z axes, Z at ``posangle`` east of north): a gnomonic projection, as the
+    footprints of ``science_windows`` are built, so their edges are straight lines here."""
     a, d, p = np.radians(ra), np.radians(dec), np.radians(posangle)
     sa, sd = np.radians(src_ra), np.radians(src_dec)
     vec = np.stack([np.cos(sd) * np.cos(sa), np.cos(sd) * np.sin(sa), np.sin(sd)])
@@ -178,10 +177,47 @@ def _in_square(
     z_axis = np.sin(p) * east + np.cos(p) * north
     y_axis = np.cos(p) * east - np.sin(p) * north
     along = (vec * centre).sum(axis=0)
-    limit = math.tan(math.radians(half_deg))
     y = (vec * y_axis).sum(axis=0) / np.where(along > 0, along, 1.0)
     z = (vec * z_axis).sum(axis=0) / np.where(along > 0, along, 1.0)
-    return np.asarray((along > 0) & (np.abs(y) <= limit) & (np.abs(z) <= limit))
+    return y, z, np.asarray(along > 0)
+
+
+def _in_square(
+    src_ra: npt.NDArray[np.float64],
+    src_dec: npt.NDArray[np.float64],
+    ra: npt.NDArray[np.float64],
+    dec: npt.NDArray[np.float64],
+    posangle: npt.NDArray[np.float64],
+    half_deg: float,
+) -> npt.NDArray[np.bool_]:
+    """Whether each source lies in the square field (``half_deg`` along the spacecraft Y and
+    Z axes) of its pointing: ISGRI's ``fov_isgri`` footprint."""
+    y, z, front = _tangent(src_ra, src_dec, ra, dec, posangle)
+    limit = math.tan(math.radians(half_deg))
+    return np.asarray(front & (np.abs(y) <= limit) & (np.abs(z) <= limit))
+
+
+JEMX_SIDES = 16
+"""JEM-X's ``fov_jemx`` footprint is a regular polygon of this many sides with its vertices
+on the 6.6 degree circle, one on the Y axis."""
+
+
+def _in_jemx_polygon(
+    src_ra: npt.NDArray[np.float64],
+    src_dec: npt.NDArray[np.float64],
+    ra: npt.NDArray[np.float64],
+    dec: npt.NDArray[np.float64],
+    posangle: npt.NDArray[np.float64],
+) -> npt.NDArray[np.bool_]:
+    """Whether each source lies in the JEM-X footprint of its pointing (the polygon inscribed
+    in the circle the SQL search uses: its last tenth of a degree, where the coded fraction is
+    under 3 %, is outside the field the archive records). Tested here rather than with
+    pgSphere's polygon operator, which the planner would apply pair by pair."""
+    y, z, front = _tangent(src_ra, src_dec, ra, dec, posangle)
+    sector = 2 * math.pi / JEMX_SIDES
+    phi = np.mod(np.arctan2(z, y), sector)
+    inradius = math.tan(math.radians(_SEARCH_RADIUS["JEM-X"])) * math.cos(sector / 2)
+    return np.asarray(front & (np.hypot(y, z) * np.cos(phi - sector / 2) <= inradius))
 
 
 def _copy(conn: Connection, table: str, columns: Sequence[str], rows: Any) -> None:
@@ -215,6 +251,8 @@ def _instrument_points(
         keep &= _in_square(
             cols[:, 4], cols[:, 5], cols[:, 6], cols[:, 7], cols[:, 8], ISGRI_HALF_DEG
         )
+    else:
+        keep &= _in_jemx_polygon(cols[:, 4], cols[:, 5], cols[:, 6], cols[:, 7], cols[:, 8])
     # The variability factor is shared by every band of a source (a flux change, not noise).
     factor = np.ones_like(t)
     change = (np.flatnonzero(src[1:] != src[:-1]) + 1).tolist()

@@ -349,8 +349,9 @@ def test_real_isla_files_are_products_of_the_demo_archive(archive: Archive) -> N
 
 
 def test_real_jemx_points_lie_in_scws_that_see_the_source(archive: Archive) -> None:
-    """The real 1A 1742-289 JEM-X points are attached exactly to the demo pointings whose
-    JEM-X footprint holds the source and whose time span holds the point."""
+    """Every 1A 1742-289 JEM-X point of the demo archive lies in a ScW whose JEM-X footprint
+    holds the source; the real ones are attached exactly to the pointings whose footprint
+    holds the source and whose time span holds the point."""
     members = _reference_members()
     times = np.concatenate(
         [
@@ -367,9 +368,10 @@ def test_real_jemx_points_lie_in_scws_that_see_the_source(archive: Archive) -> N
         "WHERE p.source_id = :s AND p.instrument = 'JEM-X'",
         s=source,
     )
+    assert points
+    assert all(p.inside for p in points), [p.scw_id for p in points if not p.inside]
     # The generated points sit at their ScW's mid-time; the real ones at the file's times.
     real = [p for p in points if np.min(np.abs(times - p.time_ijd)) < 1e-6]
-    assert all(p.inside for p in real), [p.scw_id for p in real if not p.inside]
     seeing = archive.rows(
         "SELECT DISTINCT w.scw_id FROM unnest(CAST(:t AS float8[])) AS t(ijd) "
         "JOIN isla.science_windows w ON t.ijd BETWEEN w.start_ijd AND w.end_ijd "
