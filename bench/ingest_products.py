@@ -49,7 +49,9 @@ def _seed(engine: Engine, n_sources: int, n_scws: int) -> list[tuple[str, float,
     rng = np.random.default_rng(1)
     sources = []
     for _ in range(n_sources):
-        ra, dec = float(rng.uniform(0, 360)), float(rng.uniform(-60, 60))
+        # Inside ISGRI's field of every bench pointing (all at 0, 0): points are attached only
+        # to science windows whose field of view holds their source.
+        ra, dec = float(rng.uniform(-10, 10)) % 360.0, float(rng.uniform(-10, 10))
         sources.append((source_id_from_position(ra, dec), ra, dec))
     starts = T0 + SCW_DAYS * np.arange(n_scws)
     revs = sorted({revolution_at(ijd_to_utc(float(t))) for t in starts[:: max(1, n_scws // 500)]})

@@ -793,12 +793,43 @@ def _points_table_exists(conn: Connection) -> bool:
     return bool(conn.execute(text("SELECT to_regclass('isla.lightcurve_points')")).scalar())
 
 
+_FIELD_OF_VIEW = {"JEM-X": ("fov_jemx", 6.6), "ISGRI": ("fov_isgri", 20.3)}
+"""Per instrument: the ScW footprint column, and the radius (degrees) of the circle that stands
+in for it when a ScW has no footprint (JEM-X's field; the circle around ISGRI's square)."""
+
+
+def _pointings_seeing(
+    conn: Connection, instrument: str, ra: float, dec: float, t0: float, t1: float
+) -> list[Any]:
+    """Pointing ScWs overlapping ``[t0, t1]`` (IJD) whose ``instrument`` field of view holds
+    the position, in time order: its footprint contains it or, without a footprint, the
+    position is within the field's radius of the pointing axis."""
+    column, radius = _FIELD_OF_VIEW[instrument]
+    # ``column`` comes from the constant table above, never from the request.
+    return list(
+        conn.execute(
+            text(
+                "SELECT scw_id, revolution, start_ijd, end_ijd, ra, dec "  # noqa: S608
+                "FROM isla.science_windows WHERE end_ijd >= :t0 AND start_ijd <= :t1 "
+                f"AND scw_type = 'pointing' AND CASE WHEN {column} IS NULL "
+                "THEN pos <-> spoint(radians(:ra), radians(:dec)) <= radians(:radius) "
+                f"ELSE {column} @> spoint(radians(:ra), radians(:dec)) END "
+                "ORDER BY start_ijd"
+            ),
+            {"t0": t0, "t1": t1, "ra": ra, "dec": dec, "radius": radius},
+        ).all()
+    )
+
+
 def load_points(conn: Connection, facts: qc.FileFacts, row: dict[str, Any]) -> int:
     """Replace the native light-curve points of the file's source, band and ScWs.
 
-    Each point goes to the pointing ScW whose time span contains it (points outside every
-    registered ScW are not loaded; several points in one ScW keep the first). Rows are sent
-    with one binary ``COPY`` built with numpy. Returns the number of points loaded.
+    Each point goes to the pointing ScW whose time span contains it and whose field of view
+    (of the file's instrument) holds the source: a point taken while the instrument looked
+    elsewhere belongs to no ScW of the archive, and points outside every such ScW are not
+    loaded (the file stays a product of its own, on its own time axis). Several points in one
+    ScW keep the first. Rows are sent with one binary ``COPY`` built with numpy. Returns the
+    number of points loaded.
     """
     if facts.time_ijd is None or facts.rate is None or facts.rate_err is None:
         return 0
@@ -807,14 +838,16 @@ def load_points(conn: Connection, facts: qc.FileFacts, row: dict[str, Any]) -> i
     if not _points_table_exists(conn):
         return 0
     times = np.asarray(facts.time_ijd, dtype=np.float64)
-    scws = conn.execute(
-        text(
-            "SELECT scw_id, revolution, start_ijd, end_ijd, ra, dec FROM isla.science_windows "
-            "WHERE end_ijd >= :t0 AND start_ijd <= :t1 AND scw_type = 'pointing' "
-            "ORDER BY start_ijd"
-        ),
-        {"t0": float(times.min()), "t1": float(times.max())},
-    ).all()
+    ra_deg = float(row["meta"].get("ra", facts.ra or 0.0))
+    dec_deg = float(row["meta"].get("dec", facts.dec or 0.0))
+    scws = _pointings_seeing(
+        conn,
+        str(row["instrument"]),
+        ra_deg,
+        dec_deg,
+        float(times.min()),
+        float(times.max()),
+    )
     if not scws:
         return 0
     starts = np.array([s.start_ijd for s in scws])
@@ -831,8 +864,8 @@ def load_points(conn: Connection, facts: qc.FileFacts, row: dict[str, Any]) -> i
     fracexp = facts.fracexp[chosen] if facts.fracexp is not None else 1.0
     ra_s = np.radians(np.array([s.ra for s in scws])[which])
     dec_s = np.radians(np.array([s.dec for s in scws])[which])
-    ra0 = math.radians(float(row["meta"].get("ra", facts.ra or 0.0)))
-    dec0 = math.radians(float(row["meta"].get("dec", facts.dec or 0.0)))
+    ra0 = math.radians(ra_deg)
+    dec0 = math.radians(dec_deg)
     offaxis = np.degrees(angular_separation(ra_s, dec_s, ra0, dec0))
     rate = facts.rate[chosen]
     err = facts.rate_err[chosen]

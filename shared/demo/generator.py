@@ -53,6 +53,7 @@ from shared.demo.fitsfiles import (
     jemx_units_on,
     orbit_file,
 )
+from shared.demo.variability import CLASSES as VARIABILITY_CLASSES
 from shared.integral.ids import ScwId, normalise_source_name, source_id_from_position
 from shared.integral.revolutions import (
     ends_ijd,
@@ -312,6 +313,13 @@ class BrightSource:
     ra: float
     dec: float
     source_class: str
+    flux_20_40: float
+    """Mean 20-40 keV flux over the mission (mCrab)."""
+    reference: str
+    """Where the flux comes from: a catalogue (``Bird+2016``, ``Krivonos+2022``) or
+    ``estimate: <why>``."""
+    variability: str
+    """Variability class, one of :data:`shared.demo.variability.CLASSES`."""
 
 
 # Catalogue positions that differ from the CSV's rounded ones. ISLA knows the Crab as
@@ -319,15 +327,35 @@ class BrightSource:
 _POSITION_OVERRIDES = {"Crab": (83.6332, 22.0145)}
 
 
-def bright_sources() -> list[BrightSource]:
-    """The bright sources shipped with the package (``shared/demo/bright_sources.csv``)."""
+@lru_cache(maxsize=1)
+def _bright_sources() -> tuple[BrightSource, ...]:
     content = resources.files("shared.demo").joinpath("bright_sources.csv").read_text("utf-8")
+    # The file's header comment (the flux references) is not CSV.
     lines = [line for line in content.splitlines() if line.strip() and not line.startswith("#")]
     sources = []
     for row in csv.DictReader(lines):
         ra, dec = _POSITION_OVERRIDES.get(row["name"], (float(row["ra"]), float(row["dec"])))
-        sources.append(BrightSource(row["name"], ra, dec, row["class"]))
-    return sources
+        if row["variability"] not in VARIABILITY_CLASSES:
+            raise ValueError(
+                f"bright_sources.csv: {row['name']}: unknown variability {row['variability']!r}"
+            )
+        sources.append(
+            BrightSource(
+                row["name"],
+                ra,
+                dec,
+                row["class"],
+                float(row["flux_20_40"]),
+                row["reference"],
+                row["variability"],
+            )
+        )
+    return tuple(sources)
+
+
+def bright_sources() -> list[BrightSource]:
+    """The bright sources shipped with the package (``shared/demo/bright_sources.csv``)."""
+    return list(_bright_sources())
 
 
 # --- Sky geometry ------------------------------------------------------------------------------
@@ -1015,14 +1043,31 @@ def _add_source(
     )
 
 
+_E_20_35 = math.sqrt(20.0 * 35.0)
+_E_35_60 = math.sqrt(35.0 * 60.0)
+_E_20_40 = math.sqrt(20.0 * 40.0)
+
+
+def flux_20_35(flux_20_40: float, hardness: float) -> float:
+    """The 20-35 keV flux (mCrab) of a source whose 20-40 keV flux is ``flux_20_40`` and whose
+    35-60 to 20-35 keV ratio (in mCrab) is ``hardness``.
+
+    In mCrab a power law is itself a power law of energy, ``E^(Gamma_Crab - Gamma)``, the one
+    that :func:`shared.demo.legacy_model.index_from_hardness` reads back from the two catalogue
+    bands; each band's value is taken at its logarithmic centre.
+    """
+    slope = math.log(max(hardness, 1e-3)) / math.log(_E_35_60 / _E_20_35)
+    return flux_20_40 * (_E_20_35 / _E_20_40) ** slope
+
+
 def _band_fluxes(
     rng: np.random.Generator, isgri: float, hardness: float, jemx: float | None
 ) -> dict[str, tuple[float, float]]:
     """Fluxes and 1-sigma errors (mCrab) in the catalogue's bands.
 
-    mCrab normalises each band to the Crab, so a Crab-like spectrum has the same value in
-    every band; ``hardness`` is the 35-60 to 20-35 keV ratio, the 28-40 keV band lies
-    between the two.
+    ``isgri`` is the 20-35 keV flux. mCrab normalises each band to the Crab, so a Crab-like
+    spectrum has the same value in every band; ``hardness`` is the 35-60 to 20-35 keV ratio,
+    the 28-40 keV band lies between the two.
     """
     hard = isgri * hardness
     mid = math.sqrt(isgri * hard)
@@ -1050,17 +1095,21 @@ def _bright_rows(
         names.add(source.name)
         cls = source.source_class
         if source.name == "Crab":
-            isgri, hardness, jemx = 1000.0, 1.0, 1000.0
+            hardness, jemx_ratio = 1.0, 1.0
         else:
-            isgri = float(math.exp(rng.uniform(math.log(20.0), math.log(800.0))))
+            # The spectral shape is drawn by class (the CSV gives only the 20-40 keV flux):
+            # neutron-star LMXBs are soft, the others about as hard as the Crab.
             soft = "LMXB" in cls and "BH" not in cls
             hardness = float(rng.uniform(0.3, 0.6) if soft else rng.lognormal(0.0, 0.15))
-            jemx = isgri * float(rng.uniform(2.0, 8.0) if soft else rng.uniform(0.5, 1.5))
+            jemx_ratio = float(rng.uniform(2.0, 8.0) if soft else rng.uniform(0.5, 1.5))
+        isgri = flux_20_35(source.flux_20_40, hardness)
+        jemx = isgri * jemx_ratio
         flags = {
             "isgri": True,
-            "picsit": isgri >= 400.0,
+            "picsit": source.flux_20_40 >= 400.0,
             "jemx": not ("obscured" in cls or "SMBH" in cls),
-            "spi": isgri >= 150.0,
+            # Transients' outbursts reach hundreds of mCrab, whatever their mission mean.
+            "spi": source.flux_20_40 >= 150.0 or source.variability == "transient",
             "omc": (any(c in cls for c in _OPTICAL_CLASSES) and "obscured" not in cls)
             or source.name in _OPTICAL_NAMES,
         }
@@ -1123,12 +1172,14 @@ def _faint_rows(
     sky_classes = rng.choice(
         [c for c, _ in _SKY_CLASSES], size=count, p=[p for _, p in _SKY_CLASSES]
     )
-    # A power-law number-flux relation: many faint sources, few bright ones (mCrab).
-    flux = np.minimum(0.4 * (1.0 - rng.random(count)) ** (-1 / 1.5), 300.0)
+    # A power-law number-flux relation: many faint sources, few bright ones (20-40 keV,
+    # mCrab). The cap keeps the generated sources below the bright named ones: the IBIS
+    # catalogues' sources above a few tens of mCrab are all well-known, named ones.
+    flux = np.minimum(0.4 * (1.0 - rng.random(count)) ** (-1 / 1.5), 30.0)
     hardness = rng.lognormal(0.0, 0.3, count)
     jemx_ratio = rng.uniform(0.3, 3.0, count)
     det_jemx = rng.random(count) < 0.2
-    det_spi = (flux > 40.0) & (rng.random(count) < 0.5)
+    det_spi = (flux > 20.0) & (rng.random(count) < 0.5)
     det_omc = rng.random(count) < 0.5
     pos_err = np.round(rng.uniform(0.8, 4.5, count), 2)
     for i in range(count):
@@ -1147,7 +1198,7 @@ def _faint_rows(
             "spi": bool(det_spi[i]),
             "omc": bool(det_omc[i]) and any(c in cls for c in _OPTICAL_CLASSES),
         }
-        isgri = float(flux[i])
+        isgri = flux_20_35(float(flux[i]), float(hardness[i]))
         jemx = isgri * float(jemx_ratio[i]) if flags["jemx"] else None
         _add_source(
             rows,

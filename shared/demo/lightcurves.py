@@ -3,8 +3,9 @@
 Written after the science windows and the source list, in the generator's transaction: one SQL
 query finds, with pgSphere's indexes, every (source, pointing) pair with the source inside the
 instrument's field of view; numpy turns the pairs into measured rates (catalogue flux, source
-variability, coded fraction at the off-axis angle, exposure-dependent noise) for every band at
-once; ``COPY`` loads them. Nothing is computed row by row in Python except the COPY itself.
+variability of :mod:`shared.demo.variability`, coded fraction at the off-axis angle,
+exposure-dependent noise) for every band at once; ``COPY`` loads them. Nothing is computed
+row by row in Python except the COPY itself.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from sqlalchemy import Connection, text
 
 from shared.db.models import LIGHTCURVE_COLUMNS
 from shared.demo import legacy_model as model
+from shared.demo import variability
+from shared.demo.generator import bright_sources
+from shared.integral.ids import source_id_from_position
 
 Progress = Callable[[str], None]
 
@@ -89,6 +93,8 @@ class SourceInfo:
     source_class: str
     fluxes: dict[str, float]
     """mCrab per ``instrument:band``, including the derived 60-200 and 3-20 keV bands."""
+    variability: str | None = None
+    """Variability class of a named source (``bright_sources.csv``); None: constant."""
 
 
 def load_sources(conn: Connection) -> dict[str, SourceInfo]:
@@ -101,11 +107,16 @@ def load_sources(conn: Connection) -> dict[str, SourceInfo]:
             "WHERE f.flux IS NOT NULL AND e.instrument IN ('ISGRI', 'JEM-X')"
         )
     ).all()
+    named: dict[str, str] = {}
+    for bright in bright_sources():
+        named.setdefault(source_id_from_position(bright.ra, bright.dec), bright.variability)
     out: dict[str, SourceInfo] = {}
     for source_id, name, cls, instrument, band, flux in rows:
         info = out.get(source_id)
         if info is None:
-            info = out[source_id] = SourceInfo(source_id, name, cls or "unclassified", {})
+            info = out[source_id] = SourceInfo(
+                source_id, name, cls or "unclassified", {}, named.get(source_id)
+            )
         info.fluxes[f"{instrument}:{band}"] = float(flux)
     for info in out.values():
         f = info.fluxes
@@ -147,17 +158,16 @@ def _pairs(conn: Connection, instrument: str, ids: Sequence[str]) -> list[Any]:
     return list(conn.execute(text(sql), {"ids": list(ids), "radius": radius}).all())
 
 
-def _in_square(
+def _tangent(
     src_ra: npt.NDArray[np.float64],
     src_dec: npt.NDArray[np.float64],
     ra: npt.NDArray[np.float64],
     dec: npt.NDArray[np.float64],
     posangle: npt.NDArray[np.float64],
-    half_deg: float,
-) -> npt.NDArray[np.bool_]:
-    """Whether each source lies in the square field (``half_deg`` along the spacecraft Y and
-    Z axes, Z at ``posangle`` east of north) of its pointing: a gnomonic projection, as the
-    footprints of ``science_windows`` are built."""
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """(y, z, in front) of each source in the tangent plane of its pointing (along the
+    spacecraft Y and Z axes, Z at ``posangle`` east of north): a gnomonic projection, as the
+    footprints of ``science_windows`` are built, so their edges are straight lines here."""
     a, d, p = np.radians(ra), np.radians(dec), np.radians(posangle)
     sa, sd = np.radians(src_ra), np.radians(src_dec)
     vec = np.stack([np.cos(sd) * np.cos(sa), np.cos(sd) * np.sin(sa), np.sin(sd)])
@@ -167,10 +177,47 @@ def _in_square(
     z_axis = np.sin(p) * east + np.cos(p) * north
     y_axis = np.cos(p) * east - np.sin(p) * north
     along = (vec * centre).sum(axis=0)
-    limit = math.tan(math.radians(half_deg))
     y = (vec * y_axis).sum(axis=0) / np.where(along > 0, along, 1.0)
     z = (vec * z_axis).sum(axis=0) / np.where(along > 0, along, 1.0)
-    return np.asarray((along > 0) & (np.abs(y) <= limit) & (np.abs(z) <= limit))
+    return y, z, np.asarray(along > 0)
+
+
+def _in_square(
+    src_ra: npt.NDArray[np.float64],
+    src_dec: npt.NDArray[np.float64],
+    ra: npt.NDArray[np.float64],
+    dec: npt.NDArray[np.float64],
+    posangle: npt.NDArray[np.float64],
+    half_deg: float,
+) -> npt.NDArray[np.bool_]:
+    """Whether each source lies in the square field (``half_deg`` along the spacecraft Y and
+    Z axes) of its pointing: ISGRI's ``fov_isgri`` footprint."""
+    y, z, front = _tangent(src_ra, src_dec, ra, dec, posangle)
+    limit = math.tan(math.radians(half_deg))
+    return np.asarray(front & (np.abs(y) <= limit) & (np.abs(z) <= limit))
+
+
+JEMX_SIDES = 16
+"""JEM-X's ``fov_jemx`` footprint is a regular polygon of this many sides with its vertices
+on the 6.6 degree circle, one on the Y axis."""
+
+
+def _in_jemx_polygon(
+    src_ra: npt.NDArray[np.float64],
+    src_dec: npt.NDArray[np.float64],
+    ra: npt.NDArray[np.float64],
+    dec: npt.NDArray[np.float64],
+    posangle: npt.NDArray[np.float64],
+) -> npt.NDArray[np.bool_]:
+    """Whether each source lies in the JEM-X footprint of its pointing (the polygon inscribed
+    in the circle the SQL search uses: its last tenth of a degree, where the coded fraction is
+    under 3 %, is outside the field the archive records). Tested here rather than with
+    pgSphere's polygon operator, which the planner would apply pair by pair."""
+    y, z, front = _tangent(src_ra, src_dec, ra, dec, posangle)
+    sector = 2 * math.pi / JEMX_SIDES
+    phi = np.mod(np.arctan2(z, y), sector)
+    inradius = math.tan(math.radians(_SEARCH_RADIUS["JEM-X"])) * math.cos(sector / 2)
+    return np.asarray(front & (np.hypot(y, z) * np.cos(phi - sector / 2) <= inradius))
 
 
 def _copy(conn: Connection, table: str, columns: Sequence[str], rows: Any) -> None:
@@ -204,13 +251,15 @@ def _instrument_points(
         keep &= _in_square(
             cols[:, 4], cols[:, 5], cols[:, 6], cols[:, 7], cols[:, 8], ISGRI_HALF_DEG
         )
+    else:
+        keep &= _in_jemx_polygon(cols[:, 4], cols[:, 5], cols[:, 6], cols[:, 7], cols[:, 8])
     # The variability factor is shared by every band of a source (a flux change, not noise).
     factor = np.ones_like(t)
     change = (np.flatnonzero(src[1:] != src[:-1]) + 1).tolist()
     for lo, hi in zip([0, *change], [*change, len(src)], strict=True):
         info = sources[str(src[lo])]
-        var = model.variability_for(info.source_id, info.source_class, info.name)
-        factor[lo:hi] = model.flux_factor(var, t[lo:hi])
+        var = variability.variability_for(info.name, info.variability)
+        factor[lo:hi] = variability.flux_factor(var, t[lo:hi])
     eff_exposure = np.round(exposure * coded, 3)
     written = 0
     for band in model.BANDS[instrument]:

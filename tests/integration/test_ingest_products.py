@@ -31,11 +31,12 @@ from astropy.io import fits
 from sqlalchemy import Engine, text
 
 from deploy.ports import free_port
-from services.ingest import products
+from services.ingest import products, qc
 from services.ingest.auth import create_token
 from services.ingest.raw_index import _ensure_revolution
 from shared import settings as cfg
 from shared.db.engine import make_sync_engine
+from shared.demo.generator import _JEMX_SHAPE, _footprint, _frame
 from shared.integral.ids import normalise_source_name
 from shared.integral.revolutions import revolution_at
 from shared.integral.time import ijd_to_utc
@@ -59,7 +60,10 @@ REFERENCE_IDS = {
     "mosaic/ISGRI/0727_88601650001/28_40/smooth",
 }
 LC_TIMES = np.array([5000.10, 5000.20, 5000.30, 5000.40, 5000.50])
-"""IJD of the synthetic light curves; three ScWs of the test database contain the first three."""
+"""IJD of the synthetic light curves. Pointings of the test database contain all but the last;
+the first three look at 1A 1742-289, the fourth does not (JEM-X and ISGRI look elsewhere)."""
+AWAY = (266.0, 10.0)
+"""Pointing of the ScW holding the fourth time: 39 degrees from 1A 1742-289."""
 
 
 @dataclass
@@ -111,15 +115,20 @@ def _seed(engine: Engine) -> None:
                 ),
                 {"s": source_id, "n": name, "norm": normalise_source_name(name)},
             )
-        for i, t in enumerate(LC_TIMES[:3]):
+        for i, t in enumerate(LC_TIMES[:4]):
             rev = revolution_at(ijd_to_utc(float(t)))
             _ensure_revolution(conn, rev)
+            ra, dec = (266.0, -29.0) if i < 3 else AWAY
+            # The fourth also has its JEM-X footprint: neither the footprint nor (for ISGRI,
+            # which has none here) the field's radius about the axis reaches the source.
+            fov = _footprint(_frame(ra, dec, 0.0), _JEMX_SHAPE) if i == 3 else None
             conn.execute(
                 text(
                     "INSERT INTO isla.science_windows (scw_id, version, revolution, scw_type, "
                     "start_time, end_time, start_ijd, end_ijd, ra, dec, pos, posangle, "
-                    "raw_files, raw_size) VALUES (:id, '001', :rev, 'pointing', :st, :et, :si, "
-                    ":ei, 266.0, -29.0, spoint(radians(266.0), radians(-29.0)), 0.0, 0, 0)"
+                    "fov_jemx, raw_files, raw_size) VALUES (:id, '001', :rev, 'pointing', "
+                    ":st, :et, :si, :ei, :ra, :dec, spoint(radians(:ra), radians(:dec)), 0.0, "
+                    "CAST(:fov AS spoly), 0, 0)"
                 ),
                 {
                     "id": f"{rev:04d}{i:04d}0010",
@@ -128,6 +137,9 @@ def _seed(engine: Engine) -> None:
                     "et": ijd_to_utc(float(t) + 0.01).replace(tzinfo=None),
                     "si": float(t) - 0.01,
                     "ei": float(t) + 0.01,
+                    "ra": ra,
+                    "dec": dec,
+                    "fov": fov,
                 },
             )
 
@@ -337,6 +349,41 @@ def test_real_isla_files_are_products_of_the_demo_archive(archive: Archive) -> N
         assert row.size == len(original)
 
 
+def test_real_jemx_points_lie_in_scws_that_see_the_source(archive: Archive) -> None:
+    """Every 1A 1742-289 JEM-X point of the demo archive lies in a ScW whose JEM-X footprint
+    holds the source; the real ones are attached exactly to the pointings whose footprint
+    holds the source and whose time span holds the point."""
+    members = _reference_members()
+    times = np.concatenate(
+        [
+            qc.inspect_file(name, data, UPLOAD_LIMIT)[0].time_ijd
+            for name, data in members.items()
+            if name.startswith("1A_1742-289_JEMX")
+        ]
+    )
+    source = "J174537.0-290107"
+    points = archive.rows(
+        "SELECT p.scw_id, p.time_ijd, coalesce(w.fov_jemx @> s.pos, false) AS inside "
+        "FROM isla.lightcurve_points p JOIN isla.science_windows w USING (scw_id) "
+        "JOIN isla.sources s USING (source_id) "
+        "WHERE p.source_id = :s AND p.instrument = 'JEM-X'",
+        s=source,
+    )
+    assert points
+    assert all(p.inside for p in points), [p.scw_id for p in points if not p.inside]
+    # The generated points sit at their ScW's mid-time; the real ones at the file's times.
+    real = [p for p in points if np.min(np.abs(times - p.time_ijd)) < 1e-6]
+    seeing = archive.rows(
+        "SELECT DISTINCT w.scw_id FROM unnest(CAST(:t AS float8[])) AS t(ijd) "
+        "JOIN isla.science_windows w ON t.ijd BETWEEN w.start_ijd AND w.end_ijd "
+        "JOIN isla.sources s ON s.source_id = :s "
+        "WHERE w.scw_type = 'pointing' AND w.fov_jemx @> s.pos",
+        t=[float(t) for t in times],
+        s=source,
+    )
+    assert {p.scw_id for p in real} == {r.scw_id for r in seeing}
+
+
 def test_reference_ingestion_is_idempotent(env: Env) -> None:
     first = products.ingest_reference_products(env.engine, env.store)
     assert {p["product_id"] for p in first.products} == REFERENCE_IDS
@@ -365,7 +412,9 @@ def test_delivery_then_resending_is_a_noop(env: Env) -> None:
     (product,) = body["products"]
     assert product["status"] == "created"
     assert product["sha256"] == hashlib.sha256(data).hexdigest()
-    assert body["points"] == 3  # three of the five times fall in registered pointings
+    # Three of the five times fall in pointings on the source; the fourth falls in a pointing
+    # elsewhere on the sky and is not attached to it.
+    assert body["points"] == 3
     stored = env.store.stat(env.store.products_bucket, product["object_key"])
     assert stored.sha256 == product["sha256"]
     after = _counts(env)
