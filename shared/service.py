@@ -35,6 +35,7 @@ from shared.db.engine import make_async_engine
 from shared.db.migrate import head_revision
 from shared.settings import database_settings, peer_settings, storage_settings
 from shared.storage import ObjectStore
+from shared.vo.errors import install_error_handlers as install_vo_error_handlers
 
 log = logging.getLogger("isla")
 
@@ -236,6 +237,7 @@ def create_service(
         expose_headers=["Content-Length", "Content-Range", "ETag", "Content-Disposition"],
     )
     _install_error_handlers(app)
+    install_vo_error_handlers(app)
     app.include_router(_health_router(name, prefix))
     for router in routers:
         app.include_router(router)

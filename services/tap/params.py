@@ -18,8 +18,8 @@ from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import FormParser, MultiPartParser
 
-from services.tap.errors import TapError
 from shared.settings import limit_settings
+from shared.vo.errors import UsageFault
 
 MAX_FORM_FIELDS = 100
 """Form fields accepted in one request (TAP requests carry a handful)."""
@@ -52,9 +52,9 @@ class IvoaParams(dict[str, str]):
         return value or None
 
 
-def too_large(limit: int) -> TapError:
+def too_large(limit: int) -> UsageFault:
     """The error for a body or an uploaded table above ``limit`` bytes (HTTP 413)."""
-    return TapError(f"the upload is larger than the limit of {limit} bytes", 413)
+    return UsageFault(f"the upload is larger than the limit of {limit} bytes", 413)
 
 
 async def _counted(request: Request, limit: int, upload_limit: int) -> AsyncIterator[bytes]:
@@ -102,10 +102,10 @@ async def ivoa_params(request: Request) -> IvoaParams:
         if multipart or content_type.startswith("application/x-www-form-urlencoded"):
             try:
                 form = await _read_form(request, multipart)
-            except TapError:
+            except UsageFault:
                 raise
             except Exception as exc:  # malformed bodies are the client's error
-                raise TapError(f"cannot read the form body: {exc}") from None
+                raise UsageFault(f"cannot read the form body: {exc}") from None
             try:
                 for key, item in form.multi_items():
                     if isinstance(item, UploadFile):

@@ -12,15 +12,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.tap import examples, handoff, uws, vosi
-from services.tap.errors import TapError
 from services.tap.metadata import Metadata, MetadataCache
 from services.tap.params import IvoaParams, ivoa_params
-from services.tap.sync import run_sync, validate, view_settings
+from services.tap.pipeline import validate, view_settings
+from services.tap.sync import run_sync
 from services.tap.upload import parse_uploads
 from shared.service import context
 from shared.settings import limit_settings, peer_settings, tap_settings
+from shared.vo.errors import VOTABLE_ERRORS, NotFoundFault, TransientFault, VOError
 
-router = APIRouter(prefix="/tap", tags=["tap"])
+router = APIRouter(prefix="/tap", tags=["tap"], dependencies=[VOTABLE_ERRORS])
 
 XML = "application/xml"
 STARTED = datetime.now(UTC)
@@ -31,7 +32,7 @@ Params = Annotated[IvoaParams, Depends(ivoa_params)]
 def _engine(request: Request) -> AsyncEngine:
     engine = context(request).engine
     if engine is None:
-        raise TapError("the database is not configured", 503)
+        raise TransientFault("the database is not configured")
     return engine
 
 
@@ -42,10 +43,10 @@ async def _metadata(request: Request) -> Metadata:
         request.app.state.tap_metadata = cache
     try:
         return await cache.get(_engine(request))
-    except TapError:
+    except VOError:
         raise
     except Exception:
-        raise TapError("the table metadata cannot be read; is the schema migrated?", 503) from None
+        raise TransientFault("the table metadata cannot be read; is the schema migrated?") from None
 
 
 def _base() -> str:
@@ -128,7 +129,7 @@ async def table(request: Request, name: str) -> Response:
     """VOSI description of one table."""
     body = vosi.single_table(await _metadata(request), name)
     if body is None:
-        raise TapError(f"Unknown table '{name}'", 404)
+        raise NotFoundFault(f"Unknown table '{name}'")
     return Response(body, media_type=XML)
 
 
