@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,9 +102,10 @@ class JobStore:
 
     # statements (for async and sync connections alike)
 
-    def get_statement(self, job_id: Any) -> Select[Any]:
-        """SELECT the job's row."""
-        return select(self.table).where(self._key == job_id)
+    def get_statement(self, job_id: Any, columns: Sequence[str] = ()) -> Select[Any]:
+        """SELECT the job's row (only ``columns``, when given)."""
+        wanted = [self.table.c[name] for name in columns] if columns else [self.table]
+        return select(*wanted).where(self._key == job_id)
 
     def move_statement(
         self, job_id: Any, target: str, *, only: Iterable[str] | None = None, **values: Any
