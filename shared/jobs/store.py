@@ -35,7 +35,9 @@ from sqlalchemy import (
     Delete,
     Select,
     Table,
+    Text,
     Update,
+    cast,
     column,
     delete,
     exists,
@@ -189,8 +191,10 @@ class JobStore:
         """Waiting jobs without a live queue entry, locked for the caller's transaction
         (``SKIP LOCKED``: two sweeps never take the same job)."""
         queue = QUEUE_ENTRIES
+        # The status is procrastinate's own enum type: compared as text.
         live = exists().where(
-            queue.c.id == self.table.c.queue_job_id, queue.c.status.in_(("todo", "doing"))
+            queue.c.id == self.table.c.queue_job_id,
+            cast(queue.c.status, Text).in_(("todo", "doing")),
         )
         query = (
             select(self._key)
