@@ -5,6 +5,11 @@ The same runner executes a job inside the request (small uploads) or in an ``isl
 connection of its own (so that progress is visible while the ingestion's own transaction is
 still open), and ends it ``done``, ``refused`` (with the list of problems) or ``failed``,
 writing the final report and an audit record.
+
+Every read and write of a job row goes through :data:`STORE`, the archive's job store
+(:mod:`shared.jobs.store`): creation and queueing in the request's transaction, status
+changes by compare-and-set from :data:`TRANSITIONS`, failures classified by
+:func:`shared.jobs.store.classify` (a usage fault ends ``refused``, others ``failed``).
 """
 
 from __future__ import annotations

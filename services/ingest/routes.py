@@ -366,20 +366,7 @@ async def merge(
 async def get_job(request: Request, principal: Principal_, job_id: int) -> dict[str, Any]:
     """An ingestion job: readable by its team and by operators only."""
     async with _engine(request).connect() as conn:
-        row = (
-            (
-                await conn.execute(
-                    text(
-                        "SELECT job_id, kind, team, target, status, progress, message, report, "
-                        "created_at, started_at, finished_at FROM isla_ops.ingest_jobs "
-                        "WHERE job_id = :id"
-                    ),
-                    {"id": job_id},
-                )
-            )
-            .mappings()
-            .first()
-        )
+        row = await jobs.STORE.get(conn, job_id)
     if row is None:
         raise HTTPException(404, f"no ingestion job {job_id}")
     if not principal.may_act_for(row["team"]):
