@@ -7,8 +7,8 @@ nearest source first. The cone uses the GiST index on ``pos`` (``pos <@ scircle`
 
 Errors are SCS 1.03 error documents (``<INFO name="Error" value="...">``, plus the DALI
 QUERY_STATUS INFO; the text starts with the DALI code, e.g. ``UsageFault: ...``) with HTTP
-status 200, as SCS 1.03 clients expect the message in the
-document rather than in the status line. ``SR=0`` returns the columns and no rows.
+status 200, as SCS 1.03 clients expect the message in the document rather than in the status
+line. ``SR=0`` returns the columns and no rows.
 """
 
 from __future__ import annotations
