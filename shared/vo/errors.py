@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -50,16 +50,31 @@ class DaliCode(enum.StrEnum):
 class VOError(Exception):
     """A request or job the archive refuses or cannot complete; ``message`` is for users.
 
-    Subclasses fix the code, the default HTTP status and the UWS error type; ``status``
-    overrides the HTTP status where a protocol asks for a more precise one (409 for a UWS
-    change the job's phase forbids, 413 for a too-large upload) and ``headers`` adds
-    response headers (``Retry-After``).
+    Subclasses fix the code, the default HTTP status and the UWS error type as class
+    arguments (``class UsageFault(VOError, code=..., status=400)``); ``status`` overrides the
+    HTTP status where a protocol asks for a more precise one (409 for a UWS change the job's
+    phase forbids, 413 for a too-large upload) and ``headers`` adds response headers.
     """
 
     code: ClassVar[DaliCode] = DaliCode.DEFAULT
     default_status: ClassVar[int] = 500
     uws_type: ClassVar[ErrorType] = ErrorType.FATAL
     """Whether running the job again may succeed (UWS errorSummary ``type``)."""
+    default_headers: ClassVar[Mapping[str, str]] = {}
+
+    def __init_subclass__(
+        cls,
+        *,
+        code: DaliCode,
+        status: int,
+        uws_type: ErrorType = ErrorType.FATAL,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Fix the subclass's code, default status, UWS type and default headers."""
+        super().__init_subclass__(**kwargs)
+        cls.code, cls.default_status, cls.uws_type = code, status, uws_type
+        cls.default_headers = dict(headers or {})
 
     def __init__(
         self, message: str, status: int | None = None, headers: Mapping[str, str] | None = None
@@ -68,7 +83,7 @@ class VOError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status or self.default_status
-        self.headers = dict(headers or {})
+        self.headers = {**self.default_headers, **dict(headers or {})}
 
     @property
     def text(self) -> str:
@@ -76,53 +91,37 @@ class VOError(Exception):
         return f"{self.code}: {self.message}"
 
 
-class UsageFault(VOError):  # noqa: N818 - named by its DALI code
+# The class names are the DALI codes (N818 would want an "Error" suffix).
+
+
+class UsageFault(VOError, code=DaliCode.USAGE, status=400):  # noqa: N818
     """The request is wrong (a parameter, the query); asking again the same way will fail."""
 
-    code = DaliCode.USAGE
-    default_status = 400
 
-
-class NotFoundFault(VOError):  # noqa: N818 - named by its DALI code
+class NotFoundFault(VOError, code=DaliCode.NOT_FOUND, status=404):  # noqa: N818
     """The thing asked for (a table, a job, a product) does not exist."""
 
-    code = DaliCode.NOT_FOUND
-    default_status = 404
 
-
-class TransientFault(VOError):  # noqa: N818 - named by its DALI code
+class TransientFault(  # noqa: N818
+    VOError,
+    code=DaliCode.TRANSIENT,
+    status=503,
+    uws_type=ErrorType.TRANSIENT,
+    headers={"Retry-After": "30"},
+):
     """The service cannot answer now (a dependency is down); the same request may work later."""
 
-    code = DaliCode.TRANSIENT
-    default_status = 503
-    uws_type = ErrorType.TRANSIENT
 
-    def __init__(
-        self, message: str, status: int | None = None, headers: Mapping[str, str] | None = None
-    ) -> None:
-        """As :class:`VOError`, with ``Retry-After: 30`` unless the caller gives its own."""
-        super().__init__(message, status, {"Retry-After": "30", **dict(headers or {})})
-
-
-class FatalFault(VOError):  # noqa: N818 - named by its DALI code
+class FatalFault(VOError, code=DaliCode.FATAL, status=500):  # noqa: N818
     """The service failed on a correct request (a bug, a broken file); the log has details."""
 
-    code = DaliCode.FATAL
-    default_status = 500
 
-
-class DefaultFault(VOError):  # noqa: N818 - named by its DALI code
+class DefaultFault(VOError, code=DaliCode.DEFAULT, status=500):  # noqa: N818
     """An error none of the other codes describes."""
 
-    code = DaliCode.DEFAULT
-    default_status = 500
 
-
-class Overflow(VOError):  # noqa: N818 - named by its DALI code
+class Overflow(VOError, code=DaliCode.OVERFLOW, status=400):  # noqa: N818
     """The request asks for more than the service's limits allow (DataLink: too many IDs)."""
-
-    code = DaliCode.OVERFLOW
-    default_status = 400
 
 
 class ErrorStyle(enum.StrEnum):
