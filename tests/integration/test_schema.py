@@ -162,14 +162,14 @@ def test_positions_follow_ra_dec_whatever_the_writer_says(scratch: str) -> None:
     engine = create_engine(scratch)
     offset = text(
         "SELECT degrees(pos <-> spoint(radians(ra), radians(dec))) FROM isla.sources "
-        "WHERE source_id = 'J0040.0-2000'"
+        "WHERE source_id = 'J004000.0-200000'"
     )
     with engine.connect() as conn, conn.begin() as transaction:
         # No pos at all: the trigger fills it before the NOT NULL check.
         conn.execute(
             text(
                 "INSERT INTO isla.sources (source_id, name, ra, dec, source_class, det_isgri, "
-                "det_picsit, det_jemx, det_spi, det_omc) VALUES ('J0040.0-2000', 'Pos test', "
+                "det_picsit, det_jemx, det_spi, det_omc) VALUES ('J004000.0-200000', 'Pos test', "
                 "10.0, -20.0, 'test', false, false, false, false, false)"
             )
         )
@@ -178,7 +178,7 @@ def test_positions_follow_ra_dec_whatever_the_writer_says(scratch: str) -> None:
         conn.execute(
             text(
                 "UPDATE isla.sources SET pos = spoint(0, 0), ra = 200.0 "
-                "WHERE source_id = 'J0040.0-2000'"
+                "WHERE source_id = 'J004000.0-200000'"
             )
         )
         assert conn.execute(offset).scalar() == pytest.approx(0.0, abs=1e-9)
