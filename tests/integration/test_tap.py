@@ -340,6 +340,10 @@ def test_astroquery_integral_client(tap_url: str, archive: Archive) -> None:
         assert isla.get_table("ila.epoch") is not None
         with pytest.raises(pyvo.dal.DALQueryError, match="Unknown table"):
             isla.query_tap("select * from ivoa.nothing")
+        # As astroquery's own ISLA remote test (test_isla_remote.py) calls and matches it.
+        with pytest.raises(pyvo.dal.DALQueryError) as err:
+            isla.query_tap("select top 10 * from schema.table;")
+        assert "Unknown table" in err.value.args[0]
 
 
 def test_stilts_tapquery(tap_url: str) -> None:
