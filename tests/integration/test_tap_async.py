@@ -41,6 +41,7 @@ DEADLINE = 120.0
 """Seconds a test waits for a job at most before it fails (not a measured timing)."""
 
 SMALL = "SELECT table_name, table_type FROM TAP_SCHEMA.tables ORDER BY table_name"
+COLUMNS = "SELECT column_name, datatype, indexed FROM TAP_SCHEMA.columns ORDER BY 1"
 # Never ends on its own within the tests (the product of four copies of the column table):
 # only an ABORT or a DELETE stops it.
 ENDLESS = (
@@ -398,8 +399,8 @@ def test_failing_query_ends_in_error_with_a_dali_document(http: httpx.Client) ->
         (SMALL, "tsv", "5"),  # with OVERFLOW
         (SMALL, "fits", "1000"),
         (SMALL, "json", "1000"),
-        ("SELECT column_name, datatype, indexed FROM TAP_SCHEMA.columns ORDER BY 1", "votable", "7"),
-        ("SELECT column_name, datatype, indexed FROM TAP_SCHEMA.columns ORDER BY 1", "fits", "7"),
+        (COLUMNS, "votable", "7"),
+        (COLUMNS, "fits", "7"),
     ],
 )
 def test_sync_and_async_give_the_same_bytes(
