@@ -301,7 +301,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
             return 2
         os.environ.update(found)
         cfg.clear_caches()
-    from shared.jobs import main as worker_main
+    # Importing a service's task module registers its tasks with the queue's app; the queue
+    # itself names no service.
+    import services.ingest.tasks
+    import services.tap.tasks  # noqa: F401 - imported for its task registrations
+    from shared.jobs.queue import main as worker_main
 
     return worker_main(name=args.name)
 

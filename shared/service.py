@@ -30,7 +30,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -42,6 +42,8 @@ from shared.db.migrate import head_revision
 from shared.http import parse_byte_range
 from shared.settings import database_settings, limit_settings, peer_settings, storage_settings
 from shared.storage import ObjectStore, StorageUnavailable
+from shared.vo.errors import TransientFault, error_response
+from shared.vo.errors import install_error_handlers as install_vo_error_handlers
 
 log = logging.getLogger("isla")
 
@@ -73,18 +75,23 @@ SYNC_POOL_SIZE = 4
 """Connections of the sync engine: ingestion work runs in a few worker threads at most."""
 
 
-class ServiceUnavailable(StarletteHTTPException):
+class ServiceUnavailable(TransientFault):
     """A dependency (database, object store, peer service) cannot serve now: HTTP 503.
 
-    The one error for outages and missing configuration; it always carries ``Retry-After``
-    (the ``retry_after`` limit setting unless given), and the shared handler answers it as a
-    problem document.
+    The one error for outages and missing configuration: a ``TransientFault`` of the shared
+    error family that always carries ``Retry-After`` (the ``retry_after`` limit setting unless
+    given), answered in the endpoint's own document style (DALI VOTable or problem+json).
     """
 
     def __init__(self, detail: str, retry_after: int | None = None) -> None:
         """Carry the user-facing ``detail`` and the seconds the client should wait."""
         seconds = limit_settings().retry_after if retry_after is None else retry_after
-        super().__init__(503, detail, headers={"Retry-After": str(seconds)})
+        super().__init__(detail, headers={"Retry-After": str(seconds)})
+
+    @property
+    def detail(self) -> str:
+        """The user-facing message (the name HTTP exceptions use)."""
+        return self.message
 
 
 @dataclass
@@ -346,6 +353,7 @@ def create_service(
         expose_headers=["Content-Length", "Content-Range", "ETag", "Content-Disposition"],
     )
     _install_error_handlers(app)
+    install_vo_error_handlers(app)
     _install_outage_handlers(app)
     app.include_router(_health_router(name, prefix))
     for router in routers:
@@ -411,7 +419,7 @@ def is_database_outage(exc: BaseException) -> bool:
 def _install_outage_handlers(app: FastAPI) -> None:
     """Answer a database or object-store outage met by any handler as 503 + Retry-After."""
 
-    async def outage(request: Request, exc: Exception) -> JSONResponse:
+    async def outage(request: Request, exc: Exception) -> Response:
         if isinstance(exc, StorageUnavailable):
             what = "the object store cannot serve now; retry later"
         elif is_database_outage(exc):
@@ -420,10 +428,7 @@ def _install_outage_handlers(app: FastAPI) -> None:
             log.exception("unhandled error on %s", request.url.path)
             return problem(500, "Internal error", "the server failed; the error has been logged")
         log.error("%s on %s: %s", what, request.url.path, type(exc).__name__)
-        unavailable = ServiceUnavailable(what)
-        response = problem(503, _TITLES[503], unavailable.detail)
-        response.headers.update(unavailable.headers or {})
-        return response
+        return error_response(request, ServiceUnavailable(what))
 
     for kind in (*_DATABASE_DOWN, psycopg.OperationalError, psycopg.InterfaceError):
         app.add_exception_handler(kind, outage)

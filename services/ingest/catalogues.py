@@ -449,8 +449,9 @@ def _insert_statement(
     )
     return sql.SQL(
         "INSERT INTO isla.catalogue_entries "
-        "(catalogue_id, entry_name, ra, dec, pos, pos_err, source_class, values, version) "
-        "SELECT {cid}, {key}, ra, dec, spoint(radians(ra), radians(dec)), {pos_err}, {cls}, "
+        "(catalogue_id, entry_name, ra, dec, pos_err, source_class, values, version) "
+        # pos follows ra/dec by the schema's trigger (migration 0012).
+        "SELECT {cid}, {key}, ra, dec, {pos_err}, {cls}, "
         "{values}, {version} FROM pg_temp.isla_staging ORDER BY row_no"
     ).format(
         cid=sql.Literal(catalogue_id),

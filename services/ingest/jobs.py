@@ -5,10 +5,17 @@ The same runner executes a job inside the request (small uploads) or in an ``isl
 connection of its own (so that progress is visible while the ingestion's own transaction is
 still open), and ends it ``done``, ``refused`` (with the list of problems) or ``failed``,
 writing the final report and an audit record.
+
+Every read and write of a job row goes through :data:`STORE`, the archive's job store
+(:mod:`shared.jobs.store`): creation and queueing in the request's transaction, status
+changes by compare-and-set from :data:`TRANSITIONS`, failures classified by
+:func:`shared.jobs.store.classify` (a usage fault ends ``refused``, others ``failed``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import logging
 import time
@@ -16,14 +23,53 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from sqlalchemy import Engine, Table, create_engine, func
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.pool import NullPool
 
+from services.ingest import audit
 from services.ingest.auth import Principal
 from services.ingest.catalogues import CatalogueDelivery, CatalogueRefusedError, load_catalogue
+from shared.db.ingest import IngestJob
+from shared.jobs.store import JobKind, JobStore, classify, transitions
+from shared.vo.errors import UsageFault, VOError
 
 log = logging.getLogger("isla.ingest.jobs")
 
 PROGRESS_EVERY = 0.5
 """Seconds between two progress writes of one job."""
+
+QUEUE = "ingest"
+"""procrastinate queue of ingestion jobs."""
+
+TRANSITIONS = transitions(
+    {
+        "queued": {"running", "failed"},
+        # running → running: a worker retries a job whose earlier worker died.
+        "running": {"running", "done", "refused", "failed"},
+        # A failed ingestion wrote nothing: running it again starts from the beginning.
+        "failed": {"running"},
+    }
+)
+"""The status changes an ingestion job may make (``done`` and ``refused`` are final)."""
+
+JOBS: Table = IngestJob.__table__  # type: ignore[assignment]
+STORE = JobStore(
+    JobKind(
+        table=JOBS,
+        key="job_id",
+        phase="status",
+        transitions=TRANSITIONS,
+        waiting=frozenset({"queued", "running"}),
+        queue=QUEUE,
+        lock_prefix="ingest-",
+    )
+)
+"""The job store of ingestion jobs: the only writer of ``isla_ops.ingest_jobs``."""
+
+ROW = ("job_id", "kind", "team", "token_id", "target", "status", "progress", "message")
+ROW_COLUMNS = (*ROW, "params", "report")
+"""Columns of a job as :func:`load_job` returns it."""
 
 
 def principal_of(params: dict[str, Any]) -> Principal:
@@ -32,19 +78,47 @@ def principal_of(params: dict[str, Any]) -> Principal:
     return Principal(token_id=int(who["token_id"]), team=str(who["team"]), role=str(who["role"]))
 
 
+async def create(
+    conn: AsyncConnection, principal: Principal, kind: str, target: str, params: dict[str, Any]
+) -> int:
+    """Insert a ``queued`` job acting for ``principal``; return its id."""
+    job_id: int = await STORE.create(
+        conn,
+        kind=kind,
+        team=principal.team,
+        token_id=principal.token_id,
+        target=target,
+        status="queued",
+        params=_json({**params, "principal": dataclasses.asdict(principal)}),
+    )
+    return job_id
+
+
+def _json(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` as plain JSON (dates and paths as text), what the JSONB columns hold."""
+    plain: dict[str, Any] = json.loads(json.dumps(value, default=str))
+    return plain
+
+
+async def enqueue(conn: AsyncConnection, job_id: int, task: Any) -> int:
+    """Queue ``job_id`` for ``task`` in the caller's transaction (both happen, or neither)."""
+    return await STORE.enqueue(conn, job_id, task, job_id=job_id)
+
+
+@functools.cache
+def _engine(conninfo: str) -> Engine:
+    """A synchronous engine on ``conninfo`` for the job runner (no pool: a job opens a few
+    connections over minutes, and a worker must not keep them between jobs)."""
+    return create_engine(
+        "postgresql+psycopg://", creator=lambda: psycopg.connect(conninfo), poolclass=NullPool
+    )
+
+
 def load_job(conninfo: str, job_id: int) -> dict[str, Any] | None:
     """The job row as a dict, or None."""
-    with psycopg.connect(conninfo) as conn:
-        cur = conn.execute(
-            "SELECT job_id, kind, team, token_id, target, status, progress, message, params, "
-            "report FROM isla_ops.ingest_jobs WHERE job_id = %s",
-            (job_id,),
-        )
-        row = cur.fetchone()
-        if row is None:
-            return None
-        names = [d.name for d in cur.description or ()]
-        return dict(zip(names, row, strict=True))
+    with _engine(conninfo).connect() as conn:
+        row = conn.execute(STORE.get_statement(job_id, ROW_COLUMNS)).mappings().first()
+    return dict(row) if row is not None else None
 
 
 class ProgressWriter:
@@ -52,7 +126,7 @@ class ProgressWriter:
 
     def __init__(self, conninfo: str, job_id: int) -> None:
         """Open the progress connection of ``job_id``."""
-        self.conn = psycopg.connect(conninfo, autocommit=True)
+        self.conn = _engine(conninfo).connect().execution_options(isolation_level="AUTOCOMMIT")
         self.job_id = job_id
         self.last = 0.0
 
@@ -62,9 +136,9 @@ class ProgressWriter:
         if now - self.last < PROGRESS_EVERY and fraction < 1.0:
             return
         self.last = now
+        progress = round(min(1.0, max(0.0, fraction)), 4)
         self.conn.execute(
-            "UPDATE isla_ops.ingest_jobs SET progress = %s, message = %s WHERE job_id = %s",
-            (round(min(1.0, max(0.0, fraction)), 4), message, self.job_id),
+            STORE.change_statement(self.job_id, ("running",), progress=progress, message=message)
         )
 
     def close(self) -> None:
@@ -72,15 +146,26 @@ class ProgressWriter:
         self.conn.close()
 
 
-def start(conninfo: str, job_id: int) -> None:
-    """Mark the job running (again, when a worker retries it)."""
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(
-            "UPDATE isla_ops.ingest_jobs SET status = 'running', progress = 0, "
-            "message = 'started', started_at = timezone('UTC', now()), finished_at = NULL "
-            "WHERE job_id = %s",
-            (job_id,),
+def start(conninfo: str, job_id: int) -> bool:
+    """Mark the job running (again, when a worker retries it); False when it cannot run."""
+    with _engine(conninfo).begin() as conn:
+        moved = conn.execute(
+            STORE.move_statement(
+                job_id,
+                "running",
+                progress=0,
+                message="started",
+                started_at=func.timezone("UTC", func.now()),
+                finished_at=None,
+            )
         )
+    return bool(moved.rowcount)
+
+
+def outcome(error: VOError) -> str:
+    """The final status of a job that ended with ``error``: refused for its own input (a
+    UsageFault: nothing to retry), failed otherwise."""
+    return "refused" if isinstance(error, UsageFault) else "failed"
 
 
 def finish(
@@ -93,32 +178,27 @@ def finish(
     """End the job with ``status`` and ``report``, and audit the outcome (one transaction)."""
     principal = principal_of(job["params"])
     detail = {"job_id": job["job_id"], **{k: v for k, v in report.items() if k != "columns"}}
-    with psycopg.connect(conninfo) as conn:
+    progress = 1 if status == "done" else JOBS.c.progress
+    with _engine(conninfo).begin() as conn:
         conn.execute(
-            "UPDATE isla_ops.ingest_jobs SET status = %s, progress = CASE WHEN %s = 'done' "
-            "THEN 1 ELSE progress END, message = %s, report = %s, "
-            "finished_at = timezone('UTC', now()) WHERE job_id = %s",
-            (
-                status,
-                status,
-                report.get("message", status),
-                json.dumps(report, default=str),
+            STORE.move_statement(
                 job["job_id"],
-            ),
-        )
-        conn.execute(
-            "INSERT INTO isla_ops.ingest_audit (token_id, team, role, action, target, checksum, "
-            "outcome, detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                principal.token_id,
-                principal.team,
-                principal.role,
-                f"{job['kind']}.run",
-                job["target"],
-                checksum,
                 status,
-                json.dumps(detail, default=str),
-            ),
+                only=("running",),
+                progress=progress,
+                message=report.get("message", status),
+                report=_json(report),
+                finished_at=func.timezone("UTC", func.now()),
+            )
+        )
+        audit.record_sync(
+            conn,
+            principal,
+            f"{job['kind']}.run",
+            job["target"],
+            checksum,
+            status,
+            detail,
         )
 
 
@@ -149,12 +229,12 @@ def run_catalogue_job(conninfo: str, job_id: int, path: Path) -> dict[str, Any]:
             delivery.sha256,
         )
     except Exception as exc:
-        log.exception("catalogue job %s failed", job_id)
+        error = classify(exc, f"catalogue job {job_id}")
         finish(
             conninfo,
             job,
-            "failed",
-            {"message": f"failed: {type(exc).__name__}; nothing was written"},
+            outcome(error),
+            {"message": f"failed: {type(exc).__name__}; nothing was written", "code": error.code},
             delivery.sha256,
         )
     else:
@@ -183,11 +263,13 @@ def run_merge_job(conninfo: str, job_id: int) -> dict[str, Any]:
     try:
         options = MergeOptions(**job["params"].get("options", {}))
         report = merge_catalogues(conninfo, options, team=job["team"], progress=progress)
-    except ValueError as exc:
-        finish(conninfo, job, "refused", {"message": "refused", "problems": [str(exc)]})
     except Exception as exc:
-        log.exception("merge job %s failed", job_id)
-        finish(conninfo, job, "failed", {"message": f"failed: {type(exc).__name__}"})
+        error = classify(exc, f"merge job {job_id}", usage=(ValueError,))
+        if isinstance(error, UsageFault):
+            report = {"message": "refused", "problems": [error.message]}
+        else:
+            report = {"message": f"failed: {type(exc).__name__}", "code": error.code}
+        finish(conninfo, job, outcome(error), report)
     else:
         report["message"] = "merged"
         finish(conninfo, job, "done", report)

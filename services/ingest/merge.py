@@ -33,7 +33,6 @@ from typing import Any
 import psycopg
 
 from services.ingest.interface import INSTRUMENT_FLAGS, INTERFACES, CatalogueInterface
-from shared.db.pgsphere import spoint_literal
 from shared.integral import normalise_source_name, source_id_from_position
 
 Progress = Callable[[float, str], None]
@@ -407,7 +406,6 @@ def _write_batch(
             "name",
             "ra",
             "dec",
-            "pos",
             "pos_err",
             "source_class",
             "det_isgri",
@@ -425,7 +423,6 @@ def _write_batch(
                 s["name"],
                 s["ra"],
                 s["dec"],
-                spoint_literal(s["ra"], s["dec"]),
                 s["pos_err"],
                 s["class"],
                 *(s.get("flags", {}).get(f, False) for f in INSTRUMENT_FLAGS),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -29,7 +28,6 @@ from services.ingest.auth import Principal, forbidden, require_principal, requir
 from services.ingest.catalogues import CatalogueDelivery, check_delivery, switch_current
 from services.ingest.interface import INTERFACES, get_interface
 from services.ingest.settings import IngestRuntime, runtime
-from shared.jobs import defer_in_transaction
 from shared.service import db_engine, object_store, problem
 
 router = APIRouter(prefix="/ingest", tags=["ingest"])
@@ -88,42 +86,14 @@ async def _spool(upload: UploadFile, limit: int, directory: str) -> tuple[Path, 
 
 
 async def _create_job(
-    conn: AsyncConnection,
-    principal: Principal,
-    kind: str,
-    target: str,
-    params: dict[str, Any],
-    status: str = "queued",
+    conn: AsyncConnection, principal: Principal, kind: str, target: str, params: dict[str, Any]
 ) -> int:
-    who = dataclasses.asdict(principal)
-    result = await conn.execute(
-        text(
-            "INSERT INTO isla_ops.ingest_jobs (kind, team, token_id, target, status, params) "
-            "VALUES (:kind, :team, :token, :target, :status, CAST(:params AS jsonb)) "
-            "RETURNING job_id"
-        ),
-        {
-            "kind": kind,
-            "team": principal.team,
-            "token": principal.token_id,
-            "target": target,
-            "status": status,
-            "params": json.dumps({**params, "principal": who}, default=str),
-        },
-    )
-    return int(result.scalar_one())
+    return await jobs.create(conn, principal, kind, target, params)
 
 
 async def _defer(conn: AsyncConnection, task: Any, job_id: int) -> int:
     """Add the queue job of ``job_id`` in the caller's transaction (both happen, or neither)."""
-    queue_id = await defer_in_transaction(
-        conn, task, lock=f"ingest-{job_id}", queue="ingest", job_id=job_id
-    )
-    await conn.execute(
-        text("UPDATE isla_ops.ingest_jobs SET queue_job_id = :q WHERE job_id = :id"),
-        {"q": queue_id, "id": job_id},
-    )
-    return queue_id
+    return await jobs.enqueue(conn, job_id, task)
 
 
 def _load_job(conninfo: str, job_id: int) -> dict[str, Any]:
@@ -387,20 +357,7 @@ async def merge(
 async def get_job(request: Request, principal: Principal_, job_id: int) -> dict[str, Any]:
     """An ingestion job: readable by its team and by operators only."""
     async with db_engine(request).connect() as conn:
-        row = (
-            (
-                await conn.execute(
-                    text(
-                        "SELECT job_id, kind, team, target, status, progress, message, report, "
-                        "created_at, started_at, finished_at FROM isla_ops.ingest_jobs "
-                        "WHERE job_id = :id"
-                    ),
-                    {"id": job_id},
-                )
-            )
-            .mappings()
-            .first()
-        )
+        row = await jobs.STORE.get(conn, job_id)
     if row is None:
         raise HTTPException(404, f"no ingestion job {job_id}")
     if not principal.may_act_for(row["team"]):

@@ -2,7 +2,7 @@
 
 The uploaded file waits in the object store (products bucket, under :data:`STAGING_PREFIX`)
 until its job has ended; a worker killed in the middle of a load leaves no rows (the load is
-one transaction) and the staged file, so the retried job (see :mod:`shared.jobs`) loads it
+one transaction) and the staged file, so the retried job (see :mod:`shared.jobs.queue`) loads it
 again from the start.
 """
 
@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from services.ingest import jobs
-from shared.jobs import app, conninfo
+from shared.jobs.queue import app, conninfo
 from shared.settings import database_settings, storage_settings
 from shared.storage import ObjectStore
 
 log = logging.getLogger("isla.ingest.tasks")
 
-QUEUE = "ingest"
+QUEUE = jobs.QUEUE
 STAGING_PREFIX = "_ingest-staging/"
 """Key prefix of uploads waiting for their job (never a product key: those start 'products/')."""
 

@@ -214,6 +214,15 @@ def parse(adql: str) -> ParsedQuery:
     except ParseCancellationException:
         parser, tree, errors = _parse_with(text, PredictionMode.LL, bail=False)
     if errors.errors:
+        # A table named with ADQL reserved words (FROM schema.table) is no syntax error to the
+        # user but a table the archive lacks: say so, as ESA's own archive does.
+        reserved = _reserved_table_name(text)
+        if reserved is not None:
+            name, word = reserved
+            raise AdqlError(
+                f"Unknown table '{name}' ('{word}' is an ADQL reserved word; "
+                f'write it "{word}" if it really is a name)'
+            )
         line, column, near = errors.errors[0]
         lines = text.splitlines()
         if near == ";" and (line, column) >= (len(lines), len(lines[-1])):
@@ -229,6 +238,77 @@ def parse(adql: str) -> ParsedQuery:
     parsed = _collect(text, tree)
     parsed.tree, parsed.parser = tree, parser
     return parsed
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_CLAUSE_END = frozenset(
+    {
+        ADQLLexer.WHERE,
+        ADQLLexer.GROUP,
+        ADQLLexer.HAVING,
+        ADQLLexer.ORDER,
+        ADQLLexer.ON,
+        ADQLLexer.USING,
+        ADQLLexer.UNION,
+        ADQLLexer.EXCEPT,
+        ADQLLexer.INTERSECT,
+        ADQLLexer.OFFSET,
+    }
+)
+
+
+def _reserved_table_name(text: str) -> tuple[str, str] | None:
+    """The first table name after FROM/JOIN (or a comma of a FROM list) that contains an
+    ADQL reserved word, with that word; None when there is none.
+
+    Read from the lexer's tokens (so that strings and comments are skipped), only once the
+    grammar has refused the query.
+    """
+    tokens = [
+        t
+        for t in ADQLLexer(antlr4.InputStream(text)).getAllTokens()
+        if t.channel == antlr4.Token.DEFAULT_CHANNEL
+    ]
+    depth = 0
+    from_depth: int | None = None  # paren depth of the FROM list being read, if any
+    expect_table = False
+    i = 0
+    while i < len(tokens):
+        kind = tokens[i].type
+        if expect_table:
+            expect_table = False
+            parts: list[str] = []
+            reserved: str | None = None
+            while i < len(tokens) and (
+                tokens[i].type in (ADQLLexer.ID, ADQLLexer.DELIMITED_ID)
+                or _NAME.match(tokens[i].text)
+            ):
+                word = tokens[i].text
+                parts.append(word)
+                if reserved is None and tokens[i].type != ADQLLexer.ID and _NAME.match(word):
+                    reserved = word
+                if i + 1 < len(tokens) and tokens[i + 1].type == ADQLLexer.DOT:
+                    i += 2
+                    continue
+                i += 1
+                break
+            if parts and reserved is not None:
+                return ".".join(parts), reserved
+            continue
+        if kind == ADQLLexer.LPAREN:
+            depth += 1
+        elif kind == ADQLLexer.RPAREN:
+            depth -= 1
+            if from_depth is not None and depth < from_depth:
+                from_depth = None
+        elif kind == ADQLLexer.FROM:
+            from_depth, expect_table = depth, True
+        elif kind == ADQLLexer.JOIN or (kind == ADQLLexer.COMMA and from_depth == depth):
+            expect_table = True
+        elif kind in _CLAUSE_END and from_depth == depth:
+            from_depth = None
+        i += 1
+    return None
 
 
 def _collect(text: str, tree: object) -> ParsedQuery:

@@ -3,7 +3,6 @@
 from fastapi import FastAPI
 
 from services.tap.adql import warm_up
-from services.tap.errors import install_error_handler
 from services.tap.routes import router
 from services.tap.scs import router as scs_router
 from shared.service import create_service
@@ -26,4 +25,3 @@ app = create_service(
     routers=[router, scs_router],
     on_startup=_warm_up,
 )
-install_error_handler(app)

@@ -14,9 +14,9 @@ import httpx
 from fastapi import Request
 from fastapi.responses import Response
 
-from services.tap.errors import TapError
 from shared.service import context
 from shared.settings import peer_settings
+from shared.vo.errors import TransientFault
 from shared.vo.params import IvoaParams
 
 ISLA_REQUESTS = frozenset(
@@ -44,8 +44,8 @@ async def forward(request: Request, params: IvoaParams) -> Response:
     try:
         upstream = await http.get(url, params=dict(params))
     except httpx.HTTPError as exc:
-        raise TapError(
-            f"the products service does not answer ({type(exc).__name__}); try again later", 503
+        raise TransientFault(
+            f"the products service does not answer ({type(exc).__name__}); try again later"
         ) from None
     headers = {k: v for k, v in upstream.headers.items() if k.lower() in PASSED_HEADERS}
     return Response(upstream.content, status_code=upstream.status_code, headers=headers)

@@ -1,9 +1,11 @@
 """The state of TAP async jobs: rows of ``isla_ops.uws_jobs`` and objects in the jobs bucket.
 
-Shared by the HTTP side (:mod:`services.tap.uws`) and the worker (:mod:`services.tap.tasks`).
-Every phase change is a conditional UPDATE (``WHERE phase IN (...)``), so that the service and
-the worker never overwrite each other: an ABORT that lands while the worker finishes wins, and
-the worker then discards its result.
+Shared by the HTTP side (:mod:`services.tap.uws`) and the worker (:mod:`services.tap.tasks`),
+both through :data:`STORE`, the archive's job store (:mod:`shared.jobs.store`) for the UWS
+table: every phase change is a compare-and-set allowed by
+:data:`shared.db.uws.TRANSITIONS`, so that the service and the worker never overwrite each
+other: an ABORT that lands while the worker finishes wins, and the worker then discards its
+result. This module names the worker's task by name only (it never imports the task module).
 
 Objects of job ``<id>`` live under ``jobs/<id>/`` in ``StorageSettings.s3_jobs_bucket``: the
 result (``result.<ext>``) and inline uploads (``upload/<name>.vot``).
@@ -18,16 +20,19 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select, text, update
+from sqlalchemy import Table, column, func, select, table, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.db.uws import ANONYMOUS, UwsJob
-from shared.jobs import defer_in_transaction
+from shared.db.uws import ANONYMOUS, TRANSITIONS, UwsJob
+from shared.jobs.store import JobKind, JobStore
 from shared.storage import ObjectStore
+from shared.vo.errors import VOError
 
 log = logging.getLogger("isla.tap.uws")
 
 JOBS: Table = UwsJob.__table__  # type: ignore[assignment]
+ACTIVITY = table("pg_stat_activity", column("pid"), column("application_name"))
+"""Postgres' sessions, as far as ABORT needs them (which backend runs a job's query)."""
 ACTIVE = ("PENDING", "QUEUED", "EXECUTING", "HELD", "SUSPENDED")
 """Phases from which a job can still be aborted."""
 
@@ -36,6 +41,18 @@ RUN_TASK = "tap.run_job"
 
 QUEUE = "tap"
 """procrastinate queue of TAP jobs."""
+
+STORE = JobStore(
+    JobKind(
+        table=JOBS,
+        key="job_id",
+        phase="phase",
+        transitions=TRANSITIONS,
+        waiting=frozenset({"QUEUED", "EXECUTING"}),
+        queue=QUEUE,
+    )
+)
+"""The job store of UWS jobs: the only writer of ``isla_ops.uws_jobs``."""
 
 
 def new_job_id() -> str:
@@ -74,7 +91,7 @@ def now() -> dt.datetime:
 
 async def get(conn: AsyncConnection, job_id: str) -> UwsJob | None:
     """The job row (detached ORM object) or None."""
-    row = (await conn.execute(select(JOBS).where(JOBS.c.job_id == job_id))).mappings().first()
+    row = await STORE.get(conn, job_id)
     return _job(row) if row is not None else None
 
 
@@ -96,20 +113,18 @@ async def create(
     job_id: str | None = None,
 ) -> str:
     """Insert a PENDING job; return its id."""
-    job_id = job_id or new_job_id()
-    await conn.execute(
-        JOBS.insert().values(
-            job_id=job_id,
-            run_id=run_id,
-            owner=ANONYMOUS,
-            phase="PENDING",
-            parameters=dict(parameters),
-            uploads=list(uploads),
-            execution_duration=execution_duration,
-            destruction=destruction,
-        )
+    created: str = await STORE.create(
+        conn,
+        job_id=job_id or new_job_id(),
+        run_id=run_id,
+        owner=ANONYMOUS,
+        phase="PENDING",
+        parameters=dict(parameters),
+        uploads=list(uploads),
+        execution_duration=execution_duration,
+        destruction=destruction,
     )
-    return job_id
+    return created
 
 
 async def list_jobs(
@@ -136,49 +151,127 @@ async def list_jobs(
     return [_job(row) for row in (await conn.execute(query)).mappings()]
 
 
-async def set_fields(
-    conn: AsyncConnection, job_id: str, phases: Iterable[str], **values: Any
-) -> bool:
-    """Update a job when it is in one of ``phases``; True when it was."""
-    result = await conn.execute(
-        update(JOBS).where(JOBS.c.job_id == job_id, JOBS.c.phase.in_(list(phases))).values(**values)
-    )
-    return bool(result.rowcount)
-
-
 async def queue_run(conn: AsyncConnection, job_id: str) -> bool:
     """PENDING → QUEUED and a queue job for the worker, in the caller's transaction.
 
     False when the job was not PENDING (RUN on a running or finished job changes nothing).
     """
-    if not await set_fields(conn, job_id, ("PENDING",), phase="QUEUED"):
+    if not await STORE.move(conn, job_id, "QUEUED", only=("PENDING",)):
         return False
-    await defer(conn, job_id)
+    await STORE.enqueue(conn, job_id, RUN_TASK, job_id=job_id)
     return True
 
 
-async def defer(conn: AsyncConnection, job_id: str) -> int:
-    """Add the procrastinate job that runs ``job_id``, on this connection and transaction.
+async def refuse(conn: AsyncConnection, job_id: str, error: VOError) -> bool:
+    """PENDING → ERROR at once: the job's parameters can never run (as /sync would say)."""
+    moment = now()
+    return await STORE.move(
+        conn,
+        job_id,
+        "ERROR",
+        only=("PENDING",),
+        start_time=moment,
+        end_time=moment,
+        **error_fields(error),
+    )
 
-    Deferring in the same transaction as the phase change means a job is never QUEUED
-    without a queue entry, nor queued twice: both happen, or neither.
+
+def error_fields(error: VOError) -> dict[str, str]:
+    """The row's error columns for ``error``: the message with its code, the UWS type."""
+    return {"error_message": error.text, "error_type": error.uws_type.value}
+
+
+async def start(conn: AsyncConnection, job_id: str) -> bool:
+    """QUEUED (or EXECUTING, left by a worker that died) → EXECUTING; False when neither."""
+    return await STORE.move(
+        conn,
+        job_id,
+        "EXECUTING",
+        only=("QUEUED", "EXECUTING"),
+        start_time=now(),
+        backend_pid=None,
+    )
+
+
+async def complete(conn: AsyncConnection, job_id: str, **result: Any) -> bool:
+    """EXECUTING → COMPLETED with the result's columns; False when aborted or deleted."""
+    return await STORE.move(
+        conn,
+        job_id,
+        "COMPLETED",
+        only=("EXECUTING",),
+        end_time=now(),
+        backend_pid=None,
+        **result,
+    )
+
+
+async def fail(conn: AsyncConnection, job_id: str, error: VOError) -> bool:
+    """EXECUTING → ERROR with ``error``; False when aborted or deleted meanwhile."""
+    return await STORE.move(
+        conn,
+        job_id,
+        "ERROR",
+        only=("EXECUTING",),
+        end_time=now(),
+        backend_pid=None,
+        **error_fields(error),
+    )
+
+
+async def change(conn: AsyncConnection, job_id: str, phases: Iterable[str], **values: Any) -> bool:
+    """Change a job's other fields while it is in one of ``phases``; True when it was."""
+    return await STORE.change(conn, job_id, phases, **values)
+
+
+async def watch(
+    conn: AsyncConnection, job_id: str, record_pid: bool
+) -> tuple[str | None, int | None]:
+    """The job's phase (None: deleted) and its query's backend pid.
+
+    ``record_pid``: first look up the backend running the job's query (by its
+    application_name) and record its pid on the row, for ABORT.
     """
-    from services.tap.tasks import run_job  # the task module imports this one
+    if record_pid:
+        backend = (
+            select(ACTIVITY.c.pid)
+            .where(ACTIVITY.c.application_name == application_name(job_id))
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = (
+            update(JOBS)
+            .where(JOBS.c.job_id == job_id)
+            .values(backend_pid=backend)
+            .returning(JOBS.c.phase, JOBS.c.backend_pid)
+        )
+        row = (await conn.execute(query)).first()
+    else:
+        look = select(JOBS.c.phase, JOBS.c.backend_pid).where(JOBS.c.job_id == job_id)
+        row = (await conn.execute(look)).first()
+    if row is None:
+        return None, None
+    return str(row[0]), row[1]
 
-    queue_id = await defer_in_transaction(conn, run_job, lock=job_id, queue=QUEUE, job_id=job_id)
-    await set_fields(conn, job_id, ACTIVE, queue_job_id=queue_id)
-    return queue_id
+
+async def requeue_lost(conn: AsyncConnection) -> list[str]:
+    """Queue again the QUEUED/EXECUTING jobs whose queue entry is gone; return their ids."""
+    lost = await STORE.lost(conn)
+    for job_id in lost:
+        log.warning("TAP job %s lost its queue entry: queueing it again", job_id)
+        await STORE.move(conn, job_id, "QUEUED", only=("QUEUED", "EXECUTING"), start_time=None)
+        await STORE.enqueue(conn, job_id, RUN_TASK, job_id=job_id)
+    return [str(j) for j in lost]
 
 
 async def cancel_backend(conn: AsyncConnection, job: UwsJob) -> bool:
     """Cancel the query of an EXECUTING job in Postgres (``pg_cancel_backend``)."""
-    cancelled = await conn.execute(
-        text(
-            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name = :app AND pid = coalesce(:pid, pid)"
-        ),
-        {"app": application_name(job.job_id), "pid": job.backend_pid},
+    query = select(func.pg_cancel_backend(ACTIVITY.c.pid)).where(
+        ACTIVITY.c.application_name == application_name(job.job_id)
     )
+    if job.backend_pid is not None:
+        query = query.where(ACTIVITY.c.pid == job.backend_pid)
+    cancelled = await conn.execute(query)
     return any(bool(v) for v in cancelled.scalars())
 
 
@@ -187,7 +280,7 @@ async def abort(conn: AsyncConnection, job_id: str) -> bool:
     job = await get(conn, job_id)
     if job is None:
         return False
-    if not await set_fields(conn, job_id, ACTIVE, phase="ABORTED", end_time=now()):
+    if not await STORE.move(conn, job_id, "ABORTED", only=ACTIVE, end_time=now()):
         return False
     if job.phase == "EXECUTING":
         await cancel_backend(conn, job)
@@ -207,7 +300,7 @@ async def destroy(engine: AsyncEngine, store: ObjectStore, bucket: str, job_id: 
             return False
         if job.phase == "EXECUTING":
             await cancel_backend(conn, job)
-        await conn.execute(delete(JOBS).where(JOBS.c.job_id == job_id))
+        await STORE.delete(conn, job_id)
     # After the commit: a worker that finishes now finds no row and deletes its own result.
     await asyncio.to_thread(delete_objects, store, bucket, job_id)
     return True
@@ -216,10 +309,7 @@ async def destroy(engine: AsyncEngine, store: ObjectStore, bucket: str, job_id: 
 async def destroy_expired(engine: AsyncEngine, store: ObjectStore, bucket: str) -> int:
     """Destroy every job whose destruction time has passed; return how many."""
     async with engine.connect() as conn:
-        expired = (
-            await conn.execute(select(JOBS.c.job_id).where(JOBS.c.destruction <= now()))
-        ).scalars()
-        ids = list(expired)
+        ids = await STORE.expired(conn, "destruction", now())
     count = 0
     for job_id in ids:
         try:

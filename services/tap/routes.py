@@ -9,16 +9,17 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from services.tap import examples, handoff, uws, vosi
-from services.tap.errors import TapError
 from services.tap.metadata import Metadata, MetadataCache
-from services.tap.params import IvoaParams, ivoa_params
-from services.tap.sync import run_sync, validate, view_settings
+from services.tap.pipeline import validate, view_settings
+from services.tap.sync import run_sync
 from services.tap.upload import parse_uploads
 from shared.service import context, db_engine
 from shared.settings import limit_settings, peer_settings, tap_settings
 from shared.vo import vosi as shared_vosi
+from shared.vo.errors import VOTABLE_ERRORS, NotFoundFault, TransientFault, VOError
+from shared.vo.params import IvoaParams, ivoa_params
 
-router = APIRouter(prefix="/tap", tags=["tap"])
+router = APIRouter(prefix="/tap", tags=["tap"], dependencies=[VOTABLE_ERRORS])
 
 XML = "application/xml"
 STARTED = datetime.now(UTC)
@@ -33,10 +34,10 @@ async def _metadata(request: Request) -> Metadata:
         request.app.state.tap_metadata = cache
     try:
         return await cache.get(db_engine(request))
-    except TapError:
+    except VOError:
         raise
     except Exception:
-        raise TapError("the table metadata cannot be read; is the schema migrated?", 503) from None
+        raise TransientFault("the table metadata cannot be read; is the schema migrated?") from None
 
 
 def _base() -> str:
@@ -114,7 +115,7 @@ async def table(request: Request, name: str) -> Response:
     """VOSI description of one table."""
     body = vosi.single_table(await _metadata(request), name)
     if body is None:
-        raise TapError(f"Unknown table '{name}'", 404)
+        raise NotFoundFault(f"Unknown table '{name}'")
     return Response(body, media_type=XML)
 
 

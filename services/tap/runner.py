@@ -26,6 +26,7 @@ from psycopg import sql as pgsql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.tap.upload import Upload, UploadTable, create_upload_tables
+from shared.vo.errors import FatalFault, TransientFault, UsageFault, VOError
 
 log = logging.getLogger("isla.tap")
 
@@ -37,28 +38,21 @@ CLEANUP_SECONDS = 5.0
 """Longest wait for closing a cursor after the client went away."""
 
 
-class QueryFailedError(Exception):
-    """Postgres refused or stopped the query; ``message`` is safe to show the user."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        """Carry the user-facing message and the HTTP status."""
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-def _user_message(exc: psycopg.Error, timeout: float) -> QueryFailedError:
+def _user_message(exc: psycopg.Error, timeout: float) -> VOError:
     """Classify a database error: user errors keep Postgres' primary message (never the SQL)."""
     state = exc.sqlstate or ""
     if isinstance(exc, psycopg.errors.QueryCanceled):
-        return QueryFailedError(f"the query ran longer than the limit of {timeout:g} s")
+        return UsageFault(f"the query ran longer than the limit of {timeout:g} s")
     if state == "25006":
-        return QueryFailedError("queries are read-only")
+        return UsageFault("queries are read-only")
     if state[:2] in {"22", "42", "0A", "2F", "53", "54"} or state == "XX000":
         primary = exc.diag.message_primary or "the query failed"
-        return QueryFailedError(f"query failed: {primary}")
+        return UsageFault(f"query failed: {primary}")
+    if state[:2] in {"08", "57"}:  # connection lost, server shutting down: may work later
+        log.warning("TAP query stopped by the database (SQLSTATE %s): %s", state, exc)
+        return TransientFault("the database stopped the query; try again later")
     log.error("TAP query failed with SQLSTATE %s: %s", state, exc)
-    return QueryFailedError("the query failed in the database; the error has been logged", 500)
+    return FatalFault("the query failed in the database; the error has been logged")
 
 
 class QueryRun:

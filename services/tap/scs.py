@@ -6,8 +6,9 @@ on the identifier and position columns (``ID_MAIN``, ``POS_EQ_RA_MAIN``, ``POS_E
 nearest source first. The cone uses the GiST index on ``pos`` (``pos <@ scircle``).
 
 Errors are SCS 1.03 error documents (``<INFO name="Error" value="...">``, plus the DALI
-QUERY_STATUS INFO) with HTTP status 200, as SCS 1.03 clients expect the message in the
-document rather than in the status line. ``SR=0`` returns the columns and no rows.
+QUERY_STATUS INFO; the text starts with the DALI code, e.g. ``UsageFault: ...``) with HTTP
+status 200, as SCS 1.03 clients expect the message in the document rather than in the status
+line. ``SR=0`` returns the columns and no rows.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy import text
 
-from services.tap.params import IvoaParams, ivoa_params
 from shared.service import context
 from shared.settings import limit_settings, tap_settings
+from shared.vo.errors import TransientFault, UsageFault, VOError
+from shared.vo.params import IvoaParams, ivoa_params
 from shared.vo.results import ResultField, VOTableWriter, scs_error_votable
 from shared.vo.types import BY_TYPNAME, TEXT, UNICODE
 
@@ -81,10 +83,6 @@ COLUMNS = {1: _VERB1, 2: _VERB1 + _VERB2, 3: _VERB1 + _VERB2 + _VERB3}
 """Columns of each VERB level (SCS: 1 the fewest, 3 all)."""
 
 
-class ScsError(Exception):
-    """A request SCS refuses; the message goes into the error document."""
-
-
 @dataclass(frozen=True)
 class Cone:
     """A validated cone search request."""
@@ -98,35 +96,36 @@ class Cone:
 def _number(params: IvoaParams, name: str) -> float:
     raw = params.get_upper(name)
     if raw is None:
-        raise ScsError(f"{name} is missing; SCS needs RA, DEC and SR in decimal degrees")
+        raise UsageFault(f"{name} is missing; SCS needs RA, DEC and SR in decimal degrees")
     try:
         value = float(raw)
     except ValueError:
-        raise ScsError(f"{name} must be a number of degrees, not {raw!r}") from None
+        raise UsageFault(f"{name} must be a number of degrees, not {raw!r}") from None
     if not math.isfinite(value):
-        raise ScsError(f"{name} must be a finite number of degrees, not {raw!r}")
+        raise UsageFault(f"{name} must be a finite number of degrees, not {raw!r}")
     return value
 
 
 def parse_cone(params: IvoaParams) -> Cone:
-    """Check RA, DEC, SR and VERB (SCS 1.03 §2); raise :class:`ScsError` when wrong."""
+    """Check RA, DEC, SR and VERB (SCS 1.03 §2); raise :class:`UsageFault` when wrong."""
     ra = _number(params, "RA")
     dec = _number(params, "DEC")
     sr = _number(params, "SR")
     if not 0.0 <= ra <= 360.0:
-        raise ScsError(f"RA must be between 0 and 360 degrees, not {ra:g}")
+        raise UsageFault(f"RA must be between 0 and 360 degrees, not {ra:g}")
     if not -90.0 <= dec <= 90.0:
-        raise ScsError(f"DEC must be between -90 and 90 degrees, not {dec:g}")
+        raise UsageFault(f"DEC must be between -90 and 90 degrees, not {dec:g}")
     if not 0.0 <= sr <= MAX_SR:
-        raise ScsError(f"SR must be between 0 and {MAX_SR:g} degrees, not {sr:g}")
+        raise UsageFault(f"SR must be between 0 and {MAX_SR:g} degrees, not {sr:g}")
     raw_verb = params.get_upper("VERB") or "2"
     if raw_verb not in ("1", "2", "3"):
-        raise ScsError(f"VERB must be 1, 2 or 3, not {raw_verb!r}")
+        raise UsageFault(f"VERB must be 1, 2 or 3, not {raw_verb!r}")
     return Cone(ra, dec, sr, int(raw_verb))
 
 
-def _error(message: str) -> Response:
-    return Response(scs_error_votable(message), media_type=MEDIA_TYPE)
+def _error(error: VOError) -> Response:
+    # SCS 1.03 answers errors with HTTP 200 and its own document; the text carries the code.
+    return Response(scs_error_votable(error.text), media_type=MEDIA_TYPE)
 
 
 @router.get("/scs")
@@ -137,11 +136,11 @@ async def cone_search(
     """Simple Cone Search 1.03 over the source catalogue."""
     try:
         cone = parse_cone(params)
-    except ScsError as exc:
-        return _error(str(exc))
+    except UsageFault as exc:
+        return _error(exc)
     engine = context(request).engine
     if engine is None:
-        return _error("the database is not configured")
+        return _error(TransientFault("the database is not configured"))
     columns = COLUMNS[cone.verb]
     limit = limit_settings().maxrec_default
     rows: list[tuple[object, ...]] = []
@@ -162,7 +161,9 @@ async def cone_search(
                 rows = [tuple(r) for r in result.all()]
         except Exception:
             log.exception("cone search failed")
-            return _error("the source catalogue cannot be read now; try again later")
+            return _error(
+                TransientFault("the source catalogue cannot be read now; try again later")
+            )
     writer = VOTableWriter([f for _, f in columns], serialization="tabledata")
     overflow = len(rows) > limit
     body = writer.head() + writer.rows(rows[:limit]) + writer.tail(overflow)

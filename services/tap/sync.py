@@ -1,145 +1,21 @@
-"""Synchronous TAP queries: validate parameters, run the ADQL pipeline, stream the result."""
+"""Synchronous TAP queries (/tap/sync): the pipeline's document, streamed as it is made."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
-import anyio
-import psycopg
 from fastapi.responses import StreamingResponse
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.tap import pushdown
-from services.tap.adql import AdqlError, ParsedQuery, compile_adql
-from services.tap.errors import TapError
-from services.tap.metadata import Metadata, PublishedColumn
-from services.tap.runner import QueryFailedError, QueryRun
-from services.tap.upload import Upload, read_upload, upload_catalog
-from shared.settings import LimitSettings, PeerSettings, TapSettings
-from shared.vo.obscore import PRODUCTS_URL_SETTING, URL_SETTING
-from shared.vo.params import IvoaParams
-from shared.vo.results import (
-    FORMATS,
-    DelimitedWriter,
-    ResultField,
-    ResultWriter,
-    VOTableWriter,
-    tail_chunks,
-    writer_for,
-)
-from shared.vo.types import REGION, vo_type
-
-log = logging.getLogger("isla.tap")
-
-LANGS = {"ADQL", "ADQL-2.0", "ADQL-2.1"}
-"""Accepted LANG values."""
-
-
-@dataclass(frozen=True)
-class SyncRequest:
-    """A validated synchronous query request."""
-
-    query: str
-    maxrec: int
-    format: str
-
-
-def validate(params: IvoaParams, limits: LimitSettings) -> SyncRequest:
-    """Check the TAP parameters of a sync request; raise :class:`TapError` when wrong."""
-    request = params.get_upper("REQUEST")
-    if request is not None and request.lower() != "doquery":
-        raise TapError(f"REQUEST={request} is not supported here; use REQUEST=doQuery")
-    lang = params.get_upper("LANG")
-    if lang is None:
-        raise TapError("LANG is missing; use LANG=ADQL")
-    if lang.upper() not in LANGS:
-        raise TapError(f"LANG={lang} is not supported; use one of {', '.join(sorted(LANGS))}")
-    query = params.get_upper("QUERY")
-    if query is None:
-        raise TapError("QUERY is missing")
-    fmt = params.get_upper("RESPONSEFORMAT") or params.get_upper("FORMAT") or "votable"
-    if fmt.lower().replace(" ", "") not in FORMATS:
-        raise TapError(
-            f"FORMAT={fmt} is not supported; use votable, votable/td, fits, csv, tsv or json"
-        )
-    raw_maxrec = params.get_upper("MAXREC")
-    maxrec = limits.maxrec_default
-    if raw_maxrec is not None:
-        try:
-            maxrec = int(raw_maxrec)
-        except ValueError:
-            raise TapError(f"MAXREC must be a non-negative integer, not {raw_maxrec!r}") from None
-        if maxrec < 0:
-            raise TapError(f"MAXREC must be a non-negative integer, not {raw_maxrec!r}")
-    # Larger values are capped (TAP 1.1 §2.7.4): the OVERFLOW flag tells the client.
-    return SyncRequest(query=query, maxrec=min(maxrec, limits.maxrec_hard), format=fmt)
-
-
-def view_settings(peers: PeerSettings) -> dict[str, str]:
-    """The Postgres settings ivoa.obscore builds its access URLs from (this service's peers)."""
-    return {URL_SETTING: peers.peer("raw"), PRODUCTS_URL_SETTING: peers.peer("products")}
-
-
-def result_fields(
-    parsed: ParsedQuery,
-    names: Sequence[str],
-    type_names: Sequence[str],
-    meta: Metadata,
-    uploads: Mapping[str, dict[str, PublishedColumn]] | None = None,
-) -> list[ResultField]:
-    """FIELDs of a result: the type from Postgres, units/UCDs/descriptions from TAP_SCHEMA
-    (and from the uploaded tables' FIELDs, ``uploads`` as :func:`upload_catalog` gives)."""
-    catalog = meta.catalog() | dict(uploads or {})
-    tables = [t for t in dict.fromkeys(parsed.tables.values()) if t in catalog]
-    fields: list[ResultField] = []
-    seen: dict[str, int] = {}
-    for name, typname in zip(names, type_names, strict=True):
-        # Duplicate names (SELECT a.name, b.name) would clash as FIELD IDs and CSV headers.
-        count = seen.get(name, 0)
-        seen[name] = count + 1
-        out_name = name if count == 0 else f"{name}_{count + 1}"
-        source = _source_column(parsed, name, tables, catalog)
-        vo = vo_type(typname)
-        if source is not None and source.vo.xtype == REGION.xtype and typname == "spoly":
-            # Published as an STC-S region (ObsCore's s_region), not as a DALI polygon.
-            vo = source.vo
-        if source is not None:
-            doc = source.field(out_name)
-            fields.append(ResultField(out_name, vo, doc.unit, doc.ucd, doc.utype, doc.description))
-        else:
-            fields.append(ResultField(out_name, vo))
-    return fields
-
-
-def _source_column(
-    parsed: ParsedQuery,
-    name: str,
-    tables: Sequence[str],
-    catalog: dict[str, dict[str, PublishedColumn]],
-) -> PublishedColumn | None:
-    ref_table: str | None = None
-    column = name
-    if name in parsed.aliases:
-        ref = parsed.aliases[name]
-        if ref is None:
-            return None
-        column = ref.name
-        if ref.qualifier is not None:
-            ref_table = parsed.tables.get(ref.qualifier, ref.qualifier)
-    candidates = [ref_table] if ref_table else tables
-    for table in candidates:
-        found = catalog.get(table, {}).get(column)
-        if found is not None:
-            return found
-    return None
+from services.tap import pipeline
+from services.tap.metadata import Metadata
+from services.tap.upload import Upload
+from shared.settings import TapSettings
 
 
 async def run_sync(
     engine: AsyncEngine,
-    request: SyncRequest,
+    request: pipeline.QueryRequest,
     meta: Metadata,
     settings: TapSettings,
     session: Mapping[str, str] | None = None,
@@ -147,73 +23,22 @@ async def run_sync(
     datalink_url: str | None = None,
     max_upload_rows: int = 1_000_000,
 ) -> StreamingResponse:
-    """Compile, start and stream one synchronous query.
+    """Start one query (errors until then are DALI error documents) and stream its result.
 
-    ``session``: transaction-local Postgres settings the views read (see :func:`view_settings`).
-    ``uploads``: TAP_UPLOAD tables (:func:`services.tap.upload.parse_uploads`).
-    ``datalink_url``: the DataLink service VOTable results point to (service descriptors).
+    An error after the response started is written into the document (DALI), as the TAP
+    standard asks once the status line has gone.
     """
-    tables = [await anyio.to_thread.run_sync(read_upload, u, max_upload_rows) for u in uploads]
-    upload_columns = upload_catalog(tables)
-    try:
-        parsed, sql = compile_adql(request.query, meta.catalog() | upload_columns)
-    except AdqlError as exc:
-        raise TapError(str(exc)) from None
-    # MAXREC=0 asks for the metadata only; the query still runs so that the columns are known.
-    try:
-        run = await QueryRun.start(
-            engine,
-            sql,
-            maxrec=request.maxrec,
-            role=settings.reader_role,
-            time_limit=settings.query_timeout,
-            batch=settings.fetch_rows,
-            session=session,
-            uploads=tables,
-            fetch_first=False,
-        )
-        fields = result_fields(parsed, run.names, run.type_names, meta, upload_columns)
-        writer = writer_for(request.format, fields, datalink_url=datalink_url)
-        plan = encoding_plan(writer, sql, run.type_names)
-        await run.fetch_first(plan.sql if plan else None)
-    except QueryFailedError as exc:
-        raise TapError(exc.message, exc.status) from None
-    except (OSError, SQLAlchemyError, psycopg.OperationalError):
-        log.exception("TAP query could not reach the database")
-        raise TapError("the database is not available; try again later", 503) from None
-    return StreamingResponse(_stream(run, writer, plan), media_type=writer.media_type)
-
-
-def encoding_plan(
-    writer: ResultWriter, sql: str, type_names: Sequence[str]
-) -> pushdown.Plan | None:
-    """How the database can encode this result for ``writer`` (None: Python encodes it)."""
-    if isinstance(writer, VOTableWriter) and writer.binary:
-        return pushdown.binary2(sql, _columns(writer.fields, type_names))
-    if isinstance(writer, DelimitedWriter):
-        return pushdown.delimited(sql, _columns(writer.fields, type_names), writer.delimiter)
-    return None
-
-
-def _columns(fields: Sequence[ResultField], type_names: Sequence[str]) -> list[pushdown.Column]:
-    return [pushdown.Column(t, f.vo) for t, f in zip(type_names, fields, strict=True)]
-
-
-async def _stream(
-    run: QueryRun, writer: ResultWriter, plan: pushdown.Plan | None = None
-) -> AsyncIterator[bytes]:
-    """Head, rows, tail; an error after the start is written into the document (DALI)."""
-    yield writer.head()
-    error: str | None = None
-    try:
-        async for batch in run.batches():
-            if plan is None:
-                yield writer.rows(batch)
-            elif isinstance(writer, VOTableWriter):
-                yield writer.encoded(plan.join_batch(batch))
-            else:
-                yield plan.join_batch(batch)
-    except QueryFailedError as exc:
-        error = exc.message
-    for chunk in tail_chunks(writer, run.overflow, error):
-        yield chunk
+    started = await pipeline.start(
+        engine,
+        request,
+        meta,
+        settings,
+        time_limit=settings.query_timeout,
+        session=session,
+        uploads=uploads,
+        datalink_url=datalink_url,
+        max_upload_rows=max_upload_rows,
+    )
+    return StreamingResponse(
+        pipeline.document(started, inline_errors=True), media_type=started.writer.media_type
+    )

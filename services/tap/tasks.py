@@ -1,11 +1,13 @@
 """Queue tasks of the TAP service: run async jobs, requeue lost ones, destroy expired ones.
 
-``run_job`` executes one UWS job in an ``isla worker`` process with the pipeline of the sync
-endpoint (ADQL checks and translation, the read-only reader role, a statement timeout) and
-writes the result, in the requested format and with the same writers, to the jobs bucket.
+``run_job`` executes one UWS job in an ``isla worker`` process with the TAP pipeline of the
+sync endpoint (:mod:`services.tap.pipeline`: ADQL checks and translation, the read-only
+reader role, a statement timeout, the encoding by Postgres where it can) and writes the
+result document, byte for byte what /sync would send, to the jobs bucket.
 The job row decides what happens: the task does nothing for a job that is no longer QUEUED
 or EXECUTING (aborted, deleted, or finished by an earlier attempt), so running it twice is
-harmless, which is what restart survival needs (see :mod:`shared.jobs`).
+harmless, which is what restart survival needs (see :mod:`shared.jobs.queue`). Every change
+of the job row goes through :mod:`services.tap.jobstate` (the job store).
 
 While the query runs, the task watches the row every :data:`WATCH_INTERVAL` seconds: it
 records the Postgres backend pid of the query (for ABORT) and stops the query itself when
@@ -18,21 +20,18 @@ import asyncio
 import logging
 import tempfile
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from procrastinate import RetryStrategy
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.tap import jobstate
-from services.tap.adql import AdqlError, compile_adql, warm_up
-from services.tap.errors import TapError
+from services.tap import jobstate, pipeline
+from services.tap.adql import warm_up
 from services.tap.metadata import MetadataCache
-from services.tap.runner import QueryFailedError, QueryRun
-from services.tap.sync import result_fields, validate, view_settings
-from services.tap.upload import Upload, read_upload, upload_catalog
+from services.tap.upload import Upload
 from shared.db.engine import make_async_engine
-from shared.jobs import app
+from shared.jobs.queue import app
+from shared.jobs.store import classify
 from shared.settings import (
     TapSettings,
     database_settings,
@@ -42,8 +41,9 @@ from shared.settings import (
     tap_settings,
 )
 from shared.storage import ObjectStore
+from shared.vo.errors import TransientFault, UsageFault, VOError
 from shared.vo.params import IvoaParams
-from shared.vo.results import FORMATS, tail_chunks, writer_for
+from shared.vo.results import FORMATS
 
 log = logging.getLogger("isla.tap.tasks")
 
@@ -138,38 +138,22 @@ async def execute(job_id: str, res: WorkerResources) -> str | None:
         if job.destruction <= jobstate.now():
             return None
         # EXECUTING here means an earlier attempt died with its worker: start over.
-        await jobstate.set_fields(
-            conn,
-            job_id,
-            ("QUEUED", "EXECUTING"),
-            phase="EXECUTING",
-            start_time=jobstate.now(),
-            backend_pid=None,
-        )
+        await jobstate.start(conn, job_id)
     limit = time_limit(job.execution_duration, tap_settings())
     try:
         async with asyncio.timeout(limit):
             result = await _watched(job, res, limit)
-    except TapError as exc:
-        fatal = exc.status < 500
-        return await _fail(res.engine, job_id, exc.message, "fatal" if fatal else "transient")
     except TimeoutError:
-        message = f"the job ran longer than its executionDuration of {limit} s"
-        return await _fail(res.engine, job_id, message, "fatal")
-    except Exception:
-        log.exception("TAP job %s failed", job_id)
-        message = "the job failed in the service; the error has been logged"
-        return await _fail(res.engine, job_id, message, "transient")
+        error: VOError = UsageFault(f"the job ran longer than its executionDuration of {limit} s")
+        return await _fail(res.engine, job_id, error)
+    except Exception as exc:
+        return await _fail(res.engine, job_id, classify(exc, f"TAP job {job_id}"))
     if result is None:  # aborted or deleted while running
         return None
     async with res.engine.begin() as conn:
-        done = await jobstate.set_fields(
+        done = await jobstate.complete(
             conn,
             job_id,
-            ("EXECUTING",),
-            phase="COMPLETED",
-            end_time=jobstate.now(),
-            backend_pid=None,
             result_key=result.key,
             result_size=result.size,
             result_content_type=result.content_type,
@@ -182,18 +166,9 @@ async def execute(job_id: str, res: WorkerResources) -> str | None:
     return "COMPLETED"
 
 
-async def _fail(engine: AsyncEngine, job_id: str, message: str, kind: str) -> str | None:
+async def _fail(engine: AsyncEngine, job_id: str, error: VOError) -> str | None:
     async with engine.begin() as conn:
-        done = await jobstate.set_fields(
-            conn,
-            job_id,
-            ("EXECUTING",),
-            phase="ERROR",
-            end_time=jobstate.now(),
-            backend_pid=None,
-            error_message=message,
-            error_type=kind,
-        )
+        done = await jobstate.fail(conn, job_id, error)
     return "ERROR" if done else None
 
 
@@ -206,7 +181,8 @@ async def _watched(job: Any, res: WorkerResources, limit: int) -> JobResult | No
             done, _ = await asyncio.wait({work}, timeout=WATCH_INTERVAL)
             if done:
                 return work.result()
-            phase, pid = await _look(res.engine, job.job_id, pid)
+            async with res.engine.begin() as conn:
+                phase, pid = await jobstate.watch(conn, job.job_id, record_pid=pid is None)
             if phase != "EXECUTING":
                 log.info("TAP job %s was %s while running: stopping it", job.job_id, phase)
                 work.cancel()
@@ -218,94 +194,48 @@ async def _watched(job: Any, res: WorkerResources, limit: int) -> JobResult | No
             await asyncio.gather(work, return_exceptions=True)
 
 
-async def _look(engine: AsyncEngine, job_id: str, pid: int | None) -> tuple[str | None, int | None]:
-    """The job's phase (None: deleted) and the query's backend pid, recorded once known."""
-    async with engine.begin() as conn:
-        if pid is None:
-            row = (
-                await conn.execute(
-                    text(
-                        "UPDATE isla_ops.uws_jobs SET backend_pid = ("
-                        "SELECT pid FROM pg_stat_activity WHERE application_name = :app "
-                        "LIMIT 1) WHERE job_id = :id RETURNING phase, backend_pid"
-                    ),
-                    {"app": jobstate.application_name(job_id), "id": job_id},
-                )
-            ).first()
-        else:
-            row = (
-                await conn.execute(
-                    text("SELECT phase, backend_pid FROM isla_ops.uws_jobs WHERE job_id = :id"),
-                    {"id": job_id},
-                )
-            ).first()
-    if row is None:
-        return None, None
-    return str(row[0]), row[1]
-
-
 async def _produce(job: Any, res: WorkerResources, limit: int) -> JobResult:
-    """Compile and run the query; write the result into the jobs bucket."""
+    """Run the job's query through the TAP pipeline; write the document to the jobs bucket."""
     limits, peers, settings = limit_settings(), peer_settings(), tap_settings()
     params = IvoaParams()
     params.update(job.parameters)
-    request = validate(params, limits)
+    request = pipeline.validate(params, limits)
     uploads = []
     for item in job.uploads or []:
         data = await asyncio.to_thread(res.store.read_bytes, res.bucket, str(item["key"]))
         uploads.append(Upload(str(item["name"]), data))
-    tables = [await asyncio.to_thread(read_upload, u, limits.upload_max_rows) for u in uploads]
-    upload_columns = upload_catalog(tables)
     try:
         meta = await res.metadata.get(res.engine)
     except Exception:
-        raise TapError("the table metadata cannot be read", 503) from None
-    try:
-        parsed, sql = compile_adql(request.query, meta.catalog() | upload_columns)
-    except AdqlError as exc:
-        raise TapError(str(exc)) from None
-    session = {**view_settings(peers), "application_name": jobstate.application_name(job.job_id)}
-    try:
-        run = await QueryRun.start(
-            res.engine,
-            sql,
-            maxrec=request.maxrec,
-            role=settings.reader_role,
-            time_limit=limit,
-            batch=settings.fetch_rows,
-            session=session,
-            uploads=tables,
-        )
-    except QueryFailedError as exc:
-        raise TapError(exc.message, exc.status) from None
-    fields = result_fields(parsed, run.names, run.type_names, meta, upload_columns)
-    writer = writer_for(request.format, fields, datalink_url=f"{peers.peer('products')}/datalink")
+        raise TransientFault("the table metadata cannot be read") from None
+    session = {
+        **pipeline.view_settings(peers),
+        "application_name": jobstate.application_name(job.job_id),
+    }
+    started = await pipeline.start(
+        res.engine,
+        request,
+        meta,
+        settings,
+        time_limit=limit,
+        session=session,
+        uploads=uploads,
+        datalink_url=f"{peers.peer('products')}/datalink",
+        max_upload_rows=limits.upload_max_rows,
+    )
+    writer = started.writer
     kind = FORMATS[request.format.lower().replace(" ", "")][0]
     key = jobstate.result_key(job.job_id, EXTENSIONS.get(kind, "dat"))
     with tempfile.TemporaryFile() as spool:
-        rows = await _write(run, writer, spool)
+        # Unlike a sync response, nothing was sent yet: an error ends the job in ERROR.
+        async for chunk in pipeline.document(started, inline_errors=False):
+            spool.write(chunk)
         size = spool.tell()
         spool.seek(0)
         await asyncio.to_thread(
             res.store.put_stream, res.bucket, key, spool, size, writer.media_type
         )
-    return JobResult(key, size, writer.media_type, rows, run.overflow)
-
-
-async def _write(run: QueryRun, writer: Any, spool: IO[bytes]) -> int:
-    """Write the whole result document into ``spool``; return the row count."""
-    spool.write(writer.head())
-    rows = 0
-    try:
-        async for batch in run.batches():
-            rows += len(batch)
-            spool.write(writer.rows(batch))
-    except QueryFailedError as exc:
-        # Unlike a sync response, nothing was sent yet: the job ends in ERROR instead.
-        raise TapError(exc.message, exc.status) from None
-    for chunk in tail_chunks(writer, run.overflow, None):
-        spool.write(chunk)
-    return rows
+    return JobResult(key, size, writer.media_type, started.rows, started.run.overflow)
 
 
 @app.periodic(cron="* * * * *")
@@ -322,26 +252,7 @@ async def requeue_lost(timestamp: int) -> int:
 async def requeue(engine: AsyncEngine) -> int:
     """The work of :func:`requeue_lost`, on ``engine``."""
     async with engine.begin() as conn:
-        lost = (
-            await conn.execute(
-                text(
-                    "SELECT u.job_id FROM isla_ops.uws_jobs u "
-                    "WHERE u.phase IN ('QUEUED', 'EXECUTING') AND NOT EXISTS ("
-                    "  SELECT 1 FROM isla_ops.procrastinate_jobs p "
-                    "  WHERE p.id = u.queue_job_id AND p.status IN ('todo', 'doing')) "
-                    "FOR UPDATE OF u SKIP LOCKED"
-                )
-            )
-        ).scalars()
-        count = 0
-        for job_id in list(lost):
-            log.warning("TAP job %s lost its queue entry: queueing it again", job_id)
-            await jobstate.set_fields(
-                conn, job_id, ("QUEUED", "EXECUTING"), phase="QUEUED", start_time=None
-            )
-            await jobstate.defer(conn, job_id)
-            count += 1
-    return count
+        return len(await jobstate.requeue_lost(conn))
 
 
 @app.periodic(cron="*/5 * * * *")

@@ -7,7 +7,7 @@ transaction (by the reader role, which migration 0009 grants TEMPORARY), typed f
 VOTable FIELDs, and dropped when the transaction ends.
 
 Limits: ``LimitSettings.upload_max_bytes`` bounds every table before it is read in full (the
-request body is counted while it is parsed, see ``services.tap.params``; a URL download is
+request body is counted while it is parsed, see ``shared.vo.params``; a URL download is
 counted the same way and refused from its Content-Length when that is declared), and
 ``LimitSettings.upload_max_rows`` bounds its rows.
 
@@ -38,10 +38,10 @@ import psycopg
 from astropy.io.votable import parse as parse_votable
 from psycopg import sql as pgsql
 
-from services.tap.errors import TapError
 from services.tap.metadata import PublishedColumn
-from services.tap.params import IvoaParams, too_large
 from shared.settings import LimitSettings, PeerSettings, TapSettings
+from shared.vo.errors import UsageFault
+from shared.vo.params import IvoaParams, too_large
 from shared.vo.types import vo_type
 
 SCHEMA = "tap_upload"
@@ -115,18 +115,18 @@ def _split_upload(value: str) -> list[tuple[str, str]]:
         name, sep, uri = item.partition(",")
         name, uri = name.strip(), uri.strip()
         if not sep or not uri:
-            raise TapError(f"UPLOAD must be 'name,uri' (e.g. mine,param:table1), not {item!r}")
+            raise UsageFault(f"UPLOAD must be 'name,uri' (e.g. mine,param:table1), not {item!r}")
         if not _NAME.match(name):
-            raise TapError(
+            raise UsageFault(
                 f"UPLOAD table name {name!r} is not a valid ADQL name "
                 "(a letter, then letters, digits or '_')"
             )
         pairs.append((name.lower(), uri))
     if len(pairs) > MAX_TABLES:
-        raise TapError(f"at most {MAX_TABLES} tables may be uploaded with one query")
+        raise UsageFault(f"at most {MAX_TABLES} tables may be uploaded with one query")
     names = [n for n, _ in pairs]
     if len(set(names)) != len(names):
-        raise TapError("UPLOAD names a table twice")
+        raise UsageFault("UPLOAD names a table twice")
     return pairs
 
 
@@ -134,9 +134,9 @@ async def fetch(url: str, limit: int, allowed: set[str], seconds: float) -> byte
     """Download a table from an allowed host, refusing more than ``limit`` bytes."""
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
-        raise TapError(f"UPLOAD URI {url!r} must be param:<part>, http:// or https://")
+        raise UsageFault(f"UPLOAD URI {url!r} must be param:<part>, http:// or https://")
     if not _host_allowed(url, allowed):
-        raise TapError(
+        raise UsageFault(
             f"UPLOAD from {urllib.parse.urlsplit(url).netloc!r} is not allowed; "
             "send the table in the request (UPLOAD=name,param:part) instead"
         )
@@ -146,7 +146,7 @@ async def fetch(url: str, limit: int, allowed: set[str], seconds: float) -> byte
             client.stream("GET", url) as response,
         ):
             if response.status_code != 200:
-                raise TapError(f"UPLOAD URL {url} answered HTTP {response.status_code}")
+                raise UsageFault(f"UPLOAD URL {url} answered HTTP {response.status_code}")
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
                 raise too_large(limit)
@@ -157,7 +157,7 @@ async def fetch(url: str, limit: int, allowed: set[str], seconds: float) -> byte
                     raise too_large(limit)
             return bytes(data)
     except httpx.HTTPError as exc:
-        raise TapError(f"UPLOAD URL {url} cannot be read: {type(exc).__name__}") from None
+        raise UsageFault(f"UPLOAD URL {url} cannot be read: {type(exc).__name__}") from None
 
 
 async def parse_uploads(
@@ -173,7 +173,7 @@ async def parse_uploads(
             part = uri[len("param:") :]
             data = params.files.get(part)
             if data is None:
-                raise TapError(f"UPLOAD {name} refers to part '{part}', which the request lacks")
+                raise UsageFault(f"UPLOAD {name} refers to part '{part}', which the request lacks")
         else:
             data = await fetch(
                 uri, limits.upload_max_bytes, allowed_hosts(settings, peers), peers.peer_timeout
@@ -236,7 +236,7 @@ def _column_name(name: str) -> str:
     if _NAME.match(name):
         return name.lower()
     if not name or len(name.encode("utf-8")) > 63 or "\x00" in name:
-        raise TapError(f"uploaded column name {name!r} is not usable")
+        raise UsageFault(f"uploaded column name {name!r} is not usable")
     return name
 
 
@@ -282,7 +282,7 @@ def _cell(value: Any, masked: bool, pg_type: str) -> Any:
 
 
 def read_upload(upload: Upload, max_rows: int) -> UploadTable:
-    """Read and type one uploaded VOTable; :class:`TapError` when it is not usable."""
+    """Read and type one uploaded VOTable; :class:`UsageFault` when it is not usable."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -290,23 +290,25 @@ def read_upload(upload: Upload, max_rows: int) -> UploadTable:
             element = votable.get_first_table()
     except Exception as exc:  # astropy raises many kinds for broken documents
         message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise TapError(f"the uploaded table '{upload.name}' is not a VOTable: {message}") from None
+        raise UsageFault(
+            f"the uploaded table '{upload.name}' is not a VOTable: {message}"
+        ) from None
     array = element.array
     if len(array) > max_rows:
-        raise TapError(
+        raise UsageFault(
             f"the uploaded table '{upload.name}' has {len(array)} rows; at most {max_rows} "
             "are accepted",
             413,
         )
     if not element.fields:
-        raise TapError(f"the uploaded table '{upload.name}' has no columns")
+        raise UsageFault(f"the uploaded table '{upload.name}' has no columns")
     columns: list[UploadColumn] = []
     data: list[list[Any]] = []
     seen: set[str] = set()
     for index, f in enumerate(element.fields):
         name = _column_name(str(f.name or f.ID or f"col{index + 1}"))
         if name in seen:
-            raise TapError(f"the uploaded table '{upload.name}' has two columns named '{name}'")
+            raise UsageFault(f"the uploaded table '{upload.name}' has two columns named '{name}'")
         seen.add(name)
         arraysize = None if f.arraysize is None else str(f.arraysize)
         pg_type = _pg_type(str(f.datatype), arraysize, f.xtype)
@@ -366,6 +368,6 @@ async def create_upload_tables(
                         await copy.write_row(row)
         except psycopg.errors.DataError as exc:
             primary = exc.diag.message_primary or "bad value"
-            raise TapError(
+            raise UsageFault(
                 f"the uploaded table '{table.name}' holds a bad value: {primary}"
             ) from None

@@ -12,8 +12,9 @@
 | ``/async/{id}/executionduration``, ``/destruction`` | GET, POST |
 
 Documents are the UWS 1.1 XML of vo-models' pydantic-xml models. Parameter names and the
-PHASE/ACTION values are case-insensitive. Errors are DALI error documents (400 for bad
-requests, 404 for unknown jobs, 409 for changes a job's phase forbids).
+PHASE/ACTION values are case-insensitive. Errors are DALI error documents
+(:mod:`shared.vo.errors`: UsageFault 400 for bad requests, 409 for changes a job's phase
+forbids; NotFoundFault 404 for unknown jobs; TransientFault 503 when a dependency is down).
 
 The job's state lives in ``isla_ops.uws_jobs`` (:mod:`services.tap.jobstate`); queries run
 in ``isla worker`` processes (:mod:`services.tap.tasks`). Job ids are 128-bit random hex
@@ -52,9 +53,7 @@ from vo_models.uws.models import (
 from vo_models.uws.types import ErrorType, ExecutionPhase
 
 from services.tap import jobstate
-from services.tap.errors import TapError, dali_error
-from services.tap.params import IvoaParams, ivoa_params
-from services.tap.sync import validate
+from services.tap.pipeline import validate
 from services.tap.upload import parse_uploads
 from shared.db.uws import ANONYMOUS, PHASES, UwsJob
 from shared.service import db_engine, object_store
@@ -66,10 +65,20 @@ from shared.settings import (
     tap_settings,
 )
 from shared.storage import ObjectNotFound, StorageUnavailable
+from shared.vo.errors import (
+    VOTABLE_MEDIA_TYPE,
+    DefaultFault,
+    NotFoundFault,
+    TransientFault,
+    UsageFault,
+    VOError,
+)
+from shared.vo.params import IvoaParams, ivoa_params
+from shared.vo.results import error_votable
 
 
 class _UwsRoute(APIRoute):
-    """Routes whose outages (database or object store down) are DALI 503s, not bare 500s."""
+    """Routes whose outages (database or object store down) are TransientFaults, not bare 500s."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -79,9 +88,9 @@ class _UwsRoute(APIRoute):
                 return await handler(request)
             except (OperationalError, InterfaceError, psycopg.OperationalError, OSError):
                 log.exception("TAP async request failed: a dependency is down")
-                return dali_error("the database is not available; try again later", 503)
+                raise TransientFault("the database is not available; try again later") from None
             except StorageUnavailable:
-                return dali_error("the object store is not available; try again later", 503)
+                raise TransientFault("the object store is not available; try again later") from None
 
         return guarded
 
@@ -159,12 +168,12 @@ def _parse_time(name: str, value: str) -> dt.datetime:
     try:
         parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise TapError(f"{name} must be an ISO 8601 time, not {value!r}") from None
+        raise UsageFault(f"{name} must be an ISO 8601 time, not {value!r}") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-def _unknown(job_id: str) -> TapError:
-    return TapError(f"there is no job {job_id!r} (it may have been deleted or destroyed)", 404)
+def _unknown(job_id: str) -> NotFoundFault:
+    return NotFoundFault(f"there is no job {job_id!r} (it may have been deleted or destroyed)")
 
 
 async def _load(request: Request, job_id: str) -> UwsJob:
@@ -188,9 +197,9 @@ def _duration(value: str, settings: TapSettings) -> int:
     try:
         seconds = int(float(value))
     except (ValueError, OverflowError):  # "x", "nan", "1e999"
-        raise TapError(f"EXECUTIONDURATION must be a number of seconds, not {value!r}") from None
+        raise UsageFault(f"EXECUTIONDURATION must be a number of seconds, not {value!r}") from None
     if seconds < 0:
-        raise TapError(f"EXECUTIONDURATION must not be negative, not {value!r}")
+        raise UsageFault(f"EXECUTIONDURATION must not be negative, not {value!r}")
     # 0 asks for no limit; the service's hard limit applies (UWS lets the server choose).
     hard = settings.async_max_execution_duration
     return hard if seconds == 0 else min(seconds, hard)
@@ -216,18 +225,8 @@ async def _start(conn: AsyncConnection, job_id: str) -> bool:
     params.update(job.parameters or {})
     try:
         validate(params, limit_settings())
-    except TapError as exc:
-        now = jobstate.now()
-        await jobstate.set_fields(
-            conn,
-            job_id,
-            ("PENDING",),
-            phase="ERROR",
-            start_time=now,
-            end_time=now,
-            error_message=exc.message,
-            error_type="fatal",
-        )
+    except VOError as exc:
+        await jobstate.refuse(conn, job_id, exc)
         return False
     return await jobstate.queue_run(conn, job_id)
 
@@ -244,7 +243,7 @@ async def _store_uploads(request: Request, params: IvoaParams, job_id: str) -> l
                 store.put_bytes, bucket, key, item.votable_bytes, "application/x-votable+xml"
             )
         except StorageUnavailable:
-            raise TapError("the object store is not available; try again later", 503) from None
+            raise TransientFault("the object store is not available; try again later") from None
         kept.append({"name": item.name, "key": key, "size": len(item.votable_bytes)})
     return kept
 
@@ -284,7 +283,7 @@ def job_document(job: UwsJob, jobs_url: str) -> str | bytes:
     if job.phase == "ERROR":
         error = ErrorSummary(
             message=job.error_message or "the job failed",
-            type=ErrorType.TRANSIENT if job.error_type == "transient" else ErrorType.FATAL,
+            type=ErrorType(job.error_type or ErrorType.FATAL.value),
             has_detail=True,
         )
     summary = JobSummary[TapJobParameters](
@@ -337,7 +336,9 @@ async def job_list(request: Request) -> Response:
         if name == "PHASE":
             phase = value.strip().upper()
             if phase not in PHASES:
-                raise TapError(f"PHASE={value} is not a UWS phase; use one of {', '.join(PHASES)}")
+                raise UsageFault(
+                    f"PHASE={value} is not a UWS phase; use one of {', '.join(PHASES)}"
+                )
             phases.append(phase)
         elif name == "AFTER":
             after = _parse_time("AFTER", value)
@@ -345,9 +346,9 @@ async def job_list(request: Request) -> Response:
             try:
                 last = int(value)
             except ValueError:
-                raise TapError(f"LAST must be a positive integer, not {value!r}") from None
+                raise UsageFault(f"LAST must be a positive integer, not {value!r}") from None
             if last <= 0:
-                raise TapError(f"LAST must be a positive integer, not {value!r}")
+                raise UsageFault(f"LAST must be a positive integer, not {value!r}")
     async with db_engine(request).connect() as conn:
         jobs = await jobstate.list_jobs(
             conn, phases=phases, after=after, last=last, limit=tap_settings().async_list_max
@@ -362,7 +363,7 @@ async def create_job(request: Request, params: Params) -> Response:
     settings = tap_settings()
     phase = params.get_upper("PHASE")
     if phase is not None and phase.upper() != "RUN":
-        raise TapError(f"PHASE={phase} cannot be given when creating a job; use PHASE=RUN")
+        raise UsageFault(f"PHASE={phase} cannot be given when creating a job; use PHASE=RUN")
     kept = _kept(params)
     created = jobstate.now()
     duration = settings.async_execution_duration
@@ -405,13 +406,13 @@ async def get_job(request: Request, job_id: str) -> Response:
             try:
                 wait = float(value)
             except ValueError:
-                raise TapError(f"WAIT must be a number of seconds, not {value!r}") from None
+                raise UsageFault(f"WAIT must be a number of seconds, not {value!r}") from None
             if math.isnan(wait):
-                raise TapError("WAIT must be a number of seconds")
+                raise UsageFault("WAIT must be a number of seconds")
         elif name == "PHASE":
             only_phase = value.strip().upper()
             if only_phase not in PHASES:
-                raise TapError(f"PHASE={value} is not a UWS phase")
+                raise UsageFault(f"PHASE={value} is not a UWS phase")
     waitable = job.phase in ("PENDING", "QUEUED", "EXECUTING")
     if wait is not None and waitable and only_phase in (None, job.phase):
         job = await _wait(request, job, wait)
@@ -457,7 +458,7 @@ async def post_job(request: Request, job_id: str, params: Params) -> Response:
     action = params.get_upper("ACTION")
     if action is not None:
         if action.upper() != "DELETE":
-            raise TapError(f"ACTION={action} is not supported; use ACTION=DELETE")
+            raise UsageFault(f"ACTION={action} is not supported; use ACTION=DELETE")
         return await _delete(request, job_id)
     return await _update_parameters(request, job_id, params)
 
@@ -466,9 +467,9 @@ async def _update_parameters(request: Request, job_id: str, params: IvoaParams) 
     job = await _load(request, job_id)
     kept = _kept(params)
     if not kept and params.get_upper("RUNID") is None:
-        raise TapError("no job parameter given (LANG, QUERY, MAXREC, FORMAT, UPLOAD, RUNID)")
+        raise UsageFault("no job parameter given (LANG, QUERY, MAXREC, FORMAT, UPLOAD, RUNID)")
     if job.phase != "PENDING":
-        raise TapError(f"the parameters of a {job.phase} job cannot be changed", 409)
+        raise UsageFault(f"the parameters of a {job.phase} job cannot be changed", 409)
     merged = {**(job.parameters or {}), **kept}
     values: dict[str, Any] = {"parameters": merged}
     if "UPLOAD" in kept:
@@ -476,8 +477,8 @@ async def _update_parameters(request: Request, job_id: str, params: IvoaParams) 
     if (run_id := params.get_upper("RUNID")) is not None:
         values["run_id"] = run_id
     async with db_engine(request).begin() as conn:
-        if not await jobstate.set_fields(conn, job_id, ("PENDING",), **values):
-            raise TapError("the job left the PENDING phase meanwhile", 409)
+        if not await jobstate.change(conn, job_id, ("PENDING",), **values):
+            raise UsageFault("the job left the PENDING phase meanwhile", 409)
     return _see_other(f"{_jobs_url(request)}/{job_id}")
 
 
@@ -492,7 +493,7 @@ async def post_phase(request: Request, job_id: str, params: Params) -> Response:
     """``PHASE=RUN`` queues a PENDING job; ``PHASE=ABORT`` stops it; 303 to the job."""
     value = params.get_upper("PHASE")
     if value is None or value.upper() not in ("RUN", "ABORT"):
-        raise TapError(f"PHASE must be RUN or ABORT, not {value!r}")
+        raise UsageFault(f"PHASE must be RUN or ABORT, not {value!r}")
     await _load(request, job_id)
     queued = False
     async with db_engine(request).begin() as conn:
@@ -548,14 +549,14 @@ async def get_result(request: Request, job_id: str) -> Response:
     """The result document, streamed from the object store."""
     job = await _load(request, job_id)
     if job.phase != "COMPLETED" or not job.result_key:
-        raise TapError(f"job {job_id} has no result: it is {job.phase}", 404)
+        raise NotFoundFault(f"job {job_id} has no result: it is {job.phase}")
     store = object_store(request)
     try:
         stream = await asyncio.to_thread(store.iter_object, _bucket(), job.result_key)
     except ObjectNotFound:
-        raise TapError(f"the result of job {job_id} is gone", 404) from None
+        raise NotFoundFault(f"the result of job {job_id} is gone") from None
     except StorageUnavailable:
-        raise TapError("the object store is not available; try again later", 503) from None
+        raise TransientFault("the object store is not available; try again later") from None
     headers = {}
     if job.result_size is not None:
         headers["Content-Length"] = str(job.result_size)
@@ -571,8 +572,10 @@ async def get_error(request: Request, job_id: str) -> Response:
     """The error of an ERROR job as a DALI error document (HTTP 200: the resource exists)."""
     job = await _load(request, job_id)
     if job.phase != "ERROR":
-        raise TapError(f"job {job_id} has no error: it is {job.phase}", 404)
-    return dali_error(job.error_message or "the job failed", 200)
+        raise NotFoundFault(f"job {job_id} has no error: it is {job.phase}")
+    # The row keeps the message with its code (``UsageFault: ...``), as the document shows it.
+    body = error_votable(job.error_message or f"{DefaultFault.code}: the job failed")
+    return Response(body, media_type=VOTABLE_MEDIA_TYPE)
 
 
 @router.get("/async/{job_id}/quote")
@@ -598,14 +601,14 @@ async def post_execution_duration(request: Request, job_id: str, params: Params)
     """Set the run time limit of a PENDING job (capped by the service); 303 to the job."""
     value = params.get_upper("EXECUTIONDURATION")
     if value is None:
-        raise TapError("EXECUTIONDURATION is missing")
+        raise UsageFault("EXECUTIONDURATION is missing")
     seconds = _duration(value, tap_settings())
     job = await _load(request, job_id)
     if job.phase != "PENDING":
-        raise TapError(f"the executionDuration of a {job.phase} job cannot be changed", 409)
+        raise UsageFault(f"the executionDuration of a {job.phase} job cannot be changed", 409)
     async with db_engine(request).begin() as conn:
-        if not await jobstate.set_fields(conn, job_id, ("PENDING",), execution_duration=seconds):
-            raise TapError("the job left the PENDING phase meanwhile", 409)
+        if not await jobstate.change(conn, job_id, ("PENDING",), execution_duration=seconds):
+            raise UsageFault("the job left the PENDING phase meanwhile", 409)
     return _see_other(f"{_jobs_url(request)}/{job_id}")
 
 
@@ -620,9 +623,9 @@ async def post_destruction(request: Request, job_id: str, params: Params) -> Res
     """Move the destruction time (at most the service's limit after creation); 303 to the job."""
     value = params.get_upper("DESTRUCTION")
     if value is None:
-        raise TapError("DESTRUCTION is missing")
+        raise UsageFault("DESTRUCTION is missing")
     job = await _load(request, job_id)
     when = _destruction(value, job.creation_time, tap_settings())
     async with db_engine(request).begin() as conn:
-        await jobstate.set_fields(conn, job_id, PHASES, destruction=when)
+        await jobstate.change(conn, job_id, PHASES, destruction=when)
     return _see_other(f"{_jobs_url(request)}/{job_id}")

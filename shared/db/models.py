@@ -261,6 +261,7 @@ class Observation(Base):
     )
     ra: Mapped[float] = ra_col("the target")
     dec: Mapped[float] = dec_col("the target")
+    # Computed from ra/dec by a trigger (migration 0012): writers give ra and dec only.
     pos: Mapped[Point] = col(SPoint(), "Target position (pgSphere spoint).", ucd="pos.eq")
     pattern: Mapped[str] = col(
         String(16),
@@ -344,6 +345,7 @@ class ScienceWindow(Base):
     )
     ra: Mapped[float] = ra_col("the pointing (X) axis")
     dec: Mapped[float] = dec_col("the pointing (X) axis")
+    # Computed from ra/dec by a trigger (migration 0012): writers give ra and dec only.
     pos: Mapped[Point] = col(SPoint(), "Pointing axis (pgSphere spoint).", ucd="pos.eq")
     posangle: Mapped[float] = col(
         Double,
@@ -564,6 +566,7 @@ class CatalogueEntry(Base):
     )
     ra: Mapped[float] = ra_col()
     dec: Mapped[float] = dec_col()
+    # Computed from ra/dec by a trigger (migration 0012): writers give ra and dec only.
     pos: Mapped[Point] = col(SPoint(), "Position (pgSphere spoint).", ucd="pos.eq")
     pos_err: Mapped[float | None] = col(
         Double, "Position error radius (90% confidence).", unit="arcmin", ucd="stat.error;pos"
@@ -611,6 +614,7 @@ class Source(Base):
     name: Mapped[str] = col(Text, "Preferred source name.", ucd="meta.id", principal=True)
     ra: Mapped[float] = ra_col()
     dec: Mapped[float] = dec_col()
+    # Computed from ra/dec by a trigger (migration 0012): writers give ra and dec only.
     pos: Mapped[Point] = col(SPoint(), "Position (pgSphere spoint).", ucd="pos.eq")
     pos_err: Mapped[float | None] = col(
         Double,

@@ -1,9 +1,10 @@
 """UWS job tables of the TAP async service (schema ``isla_ops``).
 
 One row per UWS 1.1 job. The row is the job's whole state: the TAP service writes it when a
-client creates or changes a job, the queue worker (``services.tap.tasks``) when it runs the
-query. The procrastinate queue only says *that* a job must run; what to run, and whether it
-still should, is read here, so a job survives restarts of either side.
+client creates or changes a job, the queue worker when it runs the query, both through the
+job store (:mod:`shared.jobs.store`) and the phase transitions of :data:`TRANSITIONS`. The
+procrastinate queue only says *that* a job must run; what to run, and whether it still
+should, is read here, so a job survives restarts of either side.
 """
 
 from __future__ import annotations
@@ -41,8 +42,23 @@ PHASES = (
 )
 """The UWS 1.1 execution phases."""
 
+TRANSITIONS: dict[str, frozenset[str]] = {
+    # RUN queues; parameters the query can never run with end the job at once (ERROR).
+    "PENDING": frozenset({"QUEUED", "ERROR", "ABORTED"}),
+    "QUEUED": frozenset({"EXECUTING", "ABORTED", "QUEUED"}),
+    # EXECUTING → EXECUTING: a worker restarts a job whose earlier worker died; → QUEUED:
+    # the sweep of lost jobs queues it again.
+    "EXECUTING": frozenset({"COMPLETED", "ERROR", "ABORTED", "EXECUTING", "QUEUED"}),
+    "HELD": frozenset({"QUEUED", "ABORTED"}),
+    "SUSPENDED": frozenset({"EXECUTING", "ABORTED"}),
+    "COMPLETED": frozenset({"ARCHIVED"}),
+    "ERROR": frozenset({"ARCHIVED"}),
+    "ABORTED": frozenset({"ARCHIVED"}),
+}
+"""The phase changes a UWS job may make (UWS 1.1 §2.1.3): phase → phases it may move to."""
+
 FINAL_PHASES = frozenset({"COMPLETED", "ERROR", "ABORTED", "ARCHIVED"})
-"""Phases a job never leaves (except by destruction)."""
+"""Phases a job never leaves (except by destruction, or COMPLETED/ERROR/ABORTED to ARCHIVED)."""
 
 ANONYMOUS = "anonymous"
 """Owner of jobs created without authentication (all of them, for now)."""
@@ -117,4 +133,4 @@ class UwsJob(OpsBase):
     )
 
 
-__all__ = ["ANONYMOUS", "FINAL_PHASES", "PHASES", "OpsBase", "UwsJob"]
+__all__ = ["ANONYMOUS", "FINAL_PHASES", "PHASES", "TRANSITIONS", "OpsBase", "UwsJob"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from shared.vo.tap_schema import ColumnDoc, TableDoc
+from shared.vo.docs import ColumnDoc, TableDoc
 from shared.vo.types import REGION
 
 AUTHORITY = "isla.integral"

@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import FormParser, MultiPartParser
 
 from shared.settings import limit_settings
+from shared.vo.errors import UsageFault
 
 MAX_FORM_FIELDS = 100
 """Form fields accepted in one request (VO requests carry a handful)."""
@@ -36,17 +37,16 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 """Body types read as parameters."""
 
 
-class ParameterError(HTTPException):
+class ParameterError(UsageFault):
     """The parameters cannot be read (HTTP 400, or 413 for a body over the limit).
 
-    Native APIs answer it as a problem document; VO services turn it into their protocol's
-    error document.
+    A ``UsageFault``: native APIs answer it as a problem document, VO endpoints as their DALI
+    error document (the shared handler picks the endpoint's style).
     """
 
     def __init__(self, message: str, status: int = 400) -> None:
         """Carry the user-facing message and the HTTP status."""
-        super().__init__(status, message)
-        self.message = message
+        super().__init__(message, status)
 
 
 class IvoaParams(dict[str, str]):

@@ -2,60 +2,30 @@
 
 The published tables are the archive's own tables (``isla``, described by the models' ``info``),
 the ISLA compatibility views (``ila``, described here), the ObsCore 1.1 view ``ivoa.obscore``
-(described in :mod:`shared.vo.obscore`) and TAP_SCHEMA itself. Types, column
-order and indexes are read from the database catalog, so TAP_SCHEMA always matches what a
-query really returns; descriptions, units, UCDs and utypes come from the metadata.
+(described in :mod:`shared.vo.obscore`) and TAP_SCHEMA itself; the description classes live in
+:mod:`shared.vo.docs`. Types, column order and indexes are read from the database catalog, so
+TAP_SCHEMA always matches what a query really returns; descriptions, units, UCDs and utypes
+come from the metadata.
 
-:func:`refresh` rewrites the TAP_SCHEMA rows; migration 0002 runs it, and every later migration
-that changes a published table or view must run it again. Tables that a later migration
-creates (``ivoa.obscore``, migration 0003) are marked ``required=False`` and published only
-once they exist, so that the earlier migrations' calls keep working.
+:func:`refresh` writes the TAP_SCHEMA rows this metadata gives. Migrations never call it: each
+one that changes a published table or view carries the rows it writes as literal data (what
+:func:`refresh` gives at that revision, frozen), so that an old migration keeps its meaning;
+``tests/integration/test_schema.py`` checks that the frozen rows at the head revision still
+equal what :func:`refresh` gives. Tables that a later migration creates (``ivoa.obscore``,
+migration 0003) are marked ``required=False`` and published only once they exist.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, text
 from vo_models.vodataservice.models import ADQL_SQL_KEYWORDS
 
 from shared.db.models import Base
-from shared.vo.types import VOType, vo_type
-
-
-@dataclass(frozen=True)
-class ColumnDoc:
-    """VO metadata of one column (its type comes from the database)."""
-
-    description: str
-    unit: str | None = None
-    ucd: str | None = None
-    utype: str | None = None
-    principal: bool = False
-    std: bool = False
-    vo: VOType | None = None
-    """How the column is written when not as its database type says (ObsCore's s_region)."""
-
-
-@dataclass(frozen=True)
-class TableDoc:
-    """VO metadata of one published table or view."""
-
-    schema: str
-    name: str
-    description: str
-    table_type: str = "table"
-    utype: str | None = None
-    columns: dict[str, ColumnDoc] = field(default_factory=dict)
-    required: bool = True
-    """False for tables a later migration creates: skipped by :func:`refresh` until they exist."""
-
-    @property
-    def qualified(self) -> str:
-        """``schema.table``, the name ADQL queries and TAP_SCHEMA use."""
-        return f"{self.schema}.{self.name}"
-
+from shared.vo.docs import ColumnDoc, TableDoc
+from shared.vo.obscore import OBSCORE_TABLE
+from shared.vo.types import vo_type
 
 SCHEMAS: dict[str, str] = {
     "isla": "The INTEGRAL Science Legacy Archive: science windows, observations, sources, "
@@ -274,9 +244,6 @@ def model_tables() -> list[TableDoc]:
 
 def published_tables() -> list[TableDoc]:
     """Every table that may be published, in display order."""
-    # Imported here: shared.vo.obscore builds on this module's ColumnDoc and TableDoc.
-    from shared.vo.obscore import OBSCORE_TABLE
-
     return [*model_tables(), *ILA_VIEWS, OBSCORE_TABLE, *TAP_SCHEMA_TABLES]
 
 

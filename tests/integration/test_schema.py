@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import Connection, create_engine, inspect, select, text
 from sqlalchemy.orm import Session
 
 from shared.db import migrate
 from shared.db.models import Base, Observation, Revolution
+from shared.vo import tap_schema
 from tests.conftest import StackInfo
 
 pytestmark = pytest.mark.integration
@@ -154,3 +155,57 @@ def test_constraints_refuse_malformed_identifiers(scratch: str) -> None:
             )
         )
     engine.dispose()
+
+
+def test_positions_follow_ra_dec_whatever_the_writer_says(scratch: str) -> None:
+    """``pos`` is kept by the schema (migration 0012), not by each loader's convention."""
+    engine = create_engine(scratch)
+    offset = text(
+        "SELECT degrees(pos <-> spoint(radians(ra), radians(dec))) FROM isla.sources "
+        "WHERE source_id = 'J004000.0-200000'"
+    )
+    with engine.connect() as conn, conn.begin() as transaction:
+        # No pos at all: the trigger fills it before the NOT NULL check.
+        conn.execute(
+            text(
+                "INSERT INTO isla.sources (source_id, name, ra, dec, source_class, det_isgri, "
+                "det_picsit, det_jemx, det_spi, det_omc) VALUES ('J004000.0-200000', 'Pos test', "
+                "10.0, -20.0, 'test', false, false, false, false, false)"
+            )
+        )
+        assert conn.execute(offset).scalar() == pytest.approx(0.0, abs=1e-9)
+        # A wrong pos is corrected, and so is a position moved through ra/dec alone.
+        conn.execute(
+            text(
+                "UPDATE isla.sources SET pos = spoint(0, 0), ra = 200.0 "
+                "WHERE source_id = 'J004000.0-200000'"
+            )
+        )
+        assert conn.execute(offset).scalar() == pytest.approx(0.0, abs=1e-9)
+        conn.execute(text("UPDATE isla.sources SET pos = spoint(0, 0) WHERE name = 'Pos test'"))
+        assert conn.execute(offset).scalar() == pytest.approx(0.0, abs=1e-9)
+        transaction.rollback()  # the scratch database stays as it was
+    engine.dispose()
+
+
+def test_tap_schema_rows_frozen_in_the_migrations_match_the_metadata(scratch: str) -> None:
+    """The migrations carry their TAP_SCHEMA rows as literal data; today's metadata
+    (shared.vo.tap_schema) must still describe the schema they build: a change to the
+    published metadata needs a migration with the new rows."""
+    engine = create_engine(scratch)
+    tables = ("schemas", "tables", "columns", "keys", "key_columns")
+    try:
+        with engine.connect() as conn, conn.begin() as transaction:
+            frozen = {t: _rows(conn, t) for t in tables}
+            tap_schema.refresh(conn)
+            live = {t: _rows(conn, t) for t in tables}
+            transaction.rollback()
+    finally:
+        engine.dispose()
+    for table in tables:
+        assert frozen[table] == live[table], f"TAP_SCHEMA.{table} differs from the metadata"
+
+
+def _rows(conn: Connection, table: str) -> list[tuple[object, ...]]:
+    rows = conn.execute(text(f"SELECT * FROM tap_schema.{table}")).all()
+    return sorted((tuple(r) for r in rows), key=repr)

@@ -117,6 +117,13 @@ def test_compiled_queries_are_cached_but_always_checked() -> None:
         ("SELECT s.foo FROM isla.sources AS s", "Unknown column 'foo' in table 'isla.sources'"),
         ("SELECT z.ra FROM isla.sources AS s", "Unknown table or alias 'z'"),
         ("SELECT * FRM isla.sources", "syntax error at line 1, column 10, near 'FRM'"),
+        # Reserved words as table names: an unknown table, not a syntax error (as ESA's ISLA).
+        ("select top 10 * from schema.table;", "Unknown table 'schema.table'"),
+        ("SELECT * FROM table", "Unknown table 'table'"),
+        ("SELECT * FROM isla.sources AS s JOIN isla.order AS o ON s.ra = o.ra", "'isla.order'"),
+        ("SELECT * FROM isla.sources, value", "Unknown table 'value'"),
+        ("SELECT ra FROM isla.sources WHERE ra IN (SELECT ra FROM size)", "Unknown table 'size'"),
+        ("SELECT * FROM isla.sources WHERE name = 'from table' AND", "unexpected end of query"),
         ("SELECT *\nFROM isla.sources\nWHER ra > 1", "line 3"),
         ("SELECT * FROM isla.sources WHERE", "unexpected end of query"),
         ("", "QUERY is empty"),

@@ -26,40 +26,12 @@ from pathlib import Path
 
 from alembic import op
 
-from shared.vo import tap_schema
-from shared.vo.obscore import (
-    ANGULAR_RESOLUTION_ARCSEC,
-    AUTHORITY,
-    DATALINK_FORMAT,
-    DATALINK_PATH,
-    FIELD_RADIUS_DEG,
-    HC_KEV_M,
-    ISGRI_E_MAX_KEV,
-    ISGRI_E_MIN_KEV,
-    ISGRI_FOV_DEG,
-    ISGRI_RES_POWER,
-    ISGRI_RESOLUTION_ARCSEC,
-    ISGRI_TIME_RESOLUTION_S,
-    OMC_WAVELENGTH_M,
-    PRODUCT_CALIB_LEVEL,
-    PRODUCT_COLLECTION,
-    PRODUCT_TYPES,
-    PRODUCTS_URL_SETTING,
-    RAW_COLLECTION,
-    URL_SETTING,
-    wavelength_m,
-)
-
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 READER = "isla_reader"
-IJD_TO_MJD = 51544.0
-UNIX_TO_MJD = 40587.0
-TT_MINUS_UTC_DAYS = 69.184 / 86400.0
-"""TT - UTC (32.184 s + 37 leap seconds since 2017; INTEGRAL's whole mission within 5 s)."""
 
 # A circle of radius r (degrees) around (ra, dec) as a 24-vertex pgSphere polygon, vertices
 # placed by spherical offsets so that it stays right near the poles.
@@ -145,51 +117,36 @@ JOIN ila.band b ON b.instrument_oid = ins.instrument_oid"""
 """The view of migration 0002, restored by the downgrade."""
 
 
-def _case(column: str, values: dict[str, str], default: str = "NULL") -> str:
-    whens = " ".join(f"WHEN '{key}' THEN {value}" for key, value in values.items())
-    return f"CASE {column} {whens} ELSE {default} END"
-
-
-_KINDS = _case("p.kind", {k: f"'{v}'" for k, v in PRODUCT_TYPES.items()})
-_RESOLUTION = _case("p.instrument", {k: repr(v) for k, v in ANGULAR_RESOLUTION_ARCSEC.items()})
-_FIELD = _case(f"({_UNIT_OF})", {k: repr(v) for k, v in FIELD_RADIUS_DEG.items()})
-_IMAGES = ", ".join(f"'{k}'" for k, v in PRODUCT_TYPES.items() if v == "image")
-# '+' in a source id would read as a space in a query string; '%' must be escaped first.
-_DID = f"('ivo://{AUTHORITY}/isla?product/' || p.product_id)"
-_DID_IN_URL = (
-    f"replace(replace(replace(replace({_DID}, '%', '%25'), '+', '%2B'), '&', '%26'), '#', '%23')"
-)
-_OBS_MJD = f"(extract(epoch FROM {{t}}) / 86400.0 + {UNIX_TO_MJD} + {TT_MINUS_UTC_DAYS})"
-_NUMBER = "CASE WHEN jsonb_typeof(p.meta->'{key}') = 'number' THEN (p.meta->>'{key}')::float8 END"
-
-OBSCORE_VIEW = f"""
+# The product branch's kinds, resolutions, fields of view, wavelengths and identifiers were
+# written from the constants of shared.vo.obscore at the time; frozen here as they were.
+OBSCORE_VIEW = """
 CREATE VIEW ivoa.obscore AS
 SELECT 'event'::varchar AS dataproduct_type,
        1 AS calib_level,
-       '{RAW_COLLECTION}'::varchar AS obs_collection,
+       'INTEGRAL/ISLA raw'::varchar AS obs_collection,
        w.scw_id::varchar AS obs_id,
-       ('ivo://{AUTHORITY}/isla?scw/' || w.scw_id || '.' || w.version)::varchar
+       ('ivo://isla.integral/isla?scw/' || w.scw_id || '.' || w.version)::varchar
            AS obs_publisher_did,
-       (coalesce(current_setting('{URL_SETTING}', true), '') || '/raw/scw/' || w.scw_id
+       (coalesce(current_setting('isla.raw_url', true), '') || '/raw/scw/' || w.scw_id
            || '.tar')::varchar AS access_url,
        'application/x-tar'::varchar AS access_format,
        ceil(w.raw_size / 1024.0)::bigint AS access_estsize,
        o.target_name::varchar AS target_name,
        w.ra AS s_ra,
        w.dec AS s_dec,
-       {ISGRI_FOV_DEG}::double precision AS s_fov,
+       29.0::double precision AS s_fov,
        w.fov_isgri AS s_region,
-       {ISGRI_RESOLUTION_ARCSEC}::double precision AS s_resolution,
+       720.0::double precision AS s_resolution,
        NULL::bigint AS s_xel1,
        NULL::bigint AS s_xel2,
-       w.start_ijd + {IJD_TO_MJD} AS t_min,
-       w.end_ijd + {IJD_TO_MJD} AS t_max,
+       w.start_ijd + 51544.0 AS t_min,
+       w.end_ijd + 51544.0 AS t_max,
        w.isgri_exposure AS t_exptime,
-       {ISGRI_TIME_RESOLUTION_S}::double precision AS t_resolution,
+       6.1e-05::double precision AS t_resolution,
        NULL::bigint AS t_xel,
-       {wavelength_m(ISGRI_E_MAX_KEV)!r}::double precision AS em_min,
-       {wavelength_m(ISGRI_E_MIN_KEV)!r}::double precision AS em_max,
-       {ISGRI_RES_POWER}::double precision AS em_res_power,
+       1.239841984e-12::double precision AS em_min,
+       8.265613226666667e-11::double precision AS em_max,
+       12.5::double precision AS em_res_power,
        NULL::bigint AS em_xel,
        'phot.count'::varchar AS o_ucd,
        NULL::varchar AS pol_states,
@@ -200,45 +157,71 @@ FROM isla.science_windows w
 LEFT JOIN isla.observations o ON o.obsid = w.obsid
 WHERE w.scw_type = 'pointing'
 UNION ALL
-SELECT ({_KINDS})::varchar,
-       {PRODUCT_CALIB_LEVEL},
-       '{PRODUCT_COLLECTION}'::varchar,
+SELECT (CASE p.kind WHEN 'long_timeseries' THEN 'timeseries' WHEN 'short_timeseries' THEN
+    'timeseries' WHEN 'omc_lightcurve' THEN 'timeseries' WHEN 'spectrum' THEN 'spectrum' WHEN
+    'mosaic' THEN 'image' WHEN 'omc_image' THEN 'image' WHEN 'allsky_map' THEN 'image' ELSE NULL
+    END)::varchar,
+       3,
+       'INTEGRAL/ISLA products'::varchar,
        coalesce(p.epoch, p.product_id)::varchar,
-       {_DID}::varchar,
-       (coalesce(current_setting('{PRODUCTS_URL_SETTING}', true), '') || '{DATALINK_PATH}?ID='
-           || {_DID_IN_URL})::varchar,
-       '{DATALINK_FORMAT}'::varchar,
+       ('ivo://isla.integral/isla?product/' || p.product_id)::varchar,
+       (coalesce(current_setting('isla.products_url', true), '') || '/datalink?ID='
+           || replace(replace(replace(replace(('ivo://isla.integral/isla?product/' ||
+               p.product_id), '%', '%25'), '+', '%2B'), '&', '%26'), '#', '%23'))::varchar,
+       'application/x-votable+xml;content=datalink'::varchar,
        ceil(p.size / 1024.0)::bigint,
        coalesce(s.name, o.target_name)::varchar,
-       coalesce(s.ra, {_NUMBER.format(key="ra")}, o.ra),
-       coalesce(s.dec, {_NUMBER.format(key="dec")}, o.dec),
-       CASE WHEN p.kind IN ({_IMAGES}) THEN 2 * {_FIELD} END::double precision,
+       coalesce(s.ra, CASE WHEN jsonb_typeof(p.meta->'ra') = 'number' THEN
+           (p.meta->>'ra')::float8 END, o.ra),
+       coalesce(s.dec, CASE WHEN jsonb_typeof(p.meta->'dec') = 'number' THEN
+           (p.meta->>'dec')::float8 END, o.dec),
+       CASE WHEN p.kind IN ('mosaic', 'omc_image', 'allsky_map') THEN 2 * CASE (CASE WHEN
+           p.instrument IN ('JEM-X1', 'JEM-X2') THEN 'JEM-X' ELSE p.instrument END) WHEN 'ISGRI'
+           THEN 14.5 WHEN 'PICsIT' THEN 14.5 WHEN 'JEM-X' THEN 6.6 WHEN 'SPI' THEN 8.0 WHEN
+           'OMC' THEN 2.5 ELSE NULL END END::double precision,
        CASE
            WHEN jsonb_typeof(p.meta->'footprint') = 'array' THEN
                (SELECT spoly(spoint(radians((v->>0)::float8), radians((v->>1)::float8))
                              ORDER BY n)
                 FROM jsonb_array_elements(p.meta->'footprint') WITH ORDINALITY AS f(v, n))
            WHEN s.source_id IS NOT NULL THEN
-               ivoa.circle_region(s.ra, s.dec, coalesce({_RESOLUTION}, 720.0) / 3600.0)
-           WHEN p.kind IN ({_IMAGES}) AND jsonb_typeof(p.meta->'ra') = 'number'
+               ivoa.circle_region(s.ra, s.dec, coalesce(CASE p.instrument WHEN 'ISGRI' THEN
+                   720.0 WHEN 'PICsIT' THEN 720.0 WHEN 'JEM-X' THEN 180.0 WHEN 'JEM-X1' THEN
+                   180.0 WHEN 'JEM-X2' THEN 180.0 WHEN 'SPI' THEN 9000.0 WHEN 'OMC' THEN 25.0
+                   ELSE NULL END, 720.0) / 3600.0)
+           WHEN p.kind IN ('mosaic', 'omc_image', 'allsky_map') AND jsonb_typeof(p.meta->'ra') =
+               'number'
                 AND jsonb_typeof(p.meta->'dec') = 'number' THEN
-               ivoa.circle_region({_NUMBER.format(key="ra")}, {_NUMBER.format(key="dec")},
-                                  {_FIELD})
-           WHEN p.kind IN ({_IMAGES}) AND o.obsid IS NOT NULL THEN
-               ivoa.circle_region(o.ra, o.dec, {_FIELD})
+               ivoa.circle_region(CASE WHEN jsonb_typeof(p.meta->'ra') = 'number' THEN
+                   (p.meta->>'ra')::float8 END, CASE WHEN jsonb_typeof(p.meta->'dec') = 'number'
+                   THEN (p.meta->>'dec')::float8 END,
+                                  CASE (CASE WHEN p.instrument IN ('JEM-X1', 'JEM-X2') THEN
+                                      'JEM-X' ELSE p.instrument END) WHEN 'ISGRI' THEN 14.5 WHEN
+                                      'PICsIT' THEN 14.5 WHEN 'JEM-X' THEN 6.6 WHEN 'SPI' THEN
+                                      8.0 WHEN 'OMC' THEN 2.5 ELSE NULL END)
+           WHEN p.kind IN ('mosaic', 'omc_image', 'allsky_map') AND o.obsid IS NOT NULL THEN
+               ivoa.circle_region(o.ra, o.dec, CASE (CASE WHEN p.instrument IN ('JEM-X1',
+                   'JEM-X2') THEN 'JEM-X' ELSE p.instrument END) WHEN 'ISGRI' THEN 14.5 WHEN
+                   'PICsIT' THEN 14.5 WHEN 'JEM-X' THEN 6.6 WHEN 'SPI' THEN 8.0 WHEN 'OMC' THEN
+                   2.5 ELSE NULL END)
        END,
-       ({_RESOLUTION})::double precision,
+       (CASE p.instrument WHEN 'ISGRI' THEN 720.0 WHEN 'PICsIT' THEN 720.0 WHEN 'JEM-X' THEN
+           180.0 WHEN 'JEM-X1' THEN 180.0 WHEN 'JEM-X2' THEN 180.0 WHEN 'SPI' THEN 9000.0 WHEN
+           'OMC' THEN 25.0 ELSE NULL END)::double precision,
        NULL::bigint,
        NULL::bigint,
-       coalesce(p.t_min, {_OBS_MJD.format(t="o.start_time")}),
-       coalesce(p.t_max, {_OBS_MJD.format(t="o.end_time")}),
-       {_NUMBER.format(key="exposure")},
+       coalesce(p.t_min, (extract(epoch FROM o.start_time) / 86400.0 + 40587.0 +
+           0.0008007407407407408)),
+       coalesce(p.t_max, (extract(epoch FROM o.end_time) / 86400.0 + 40587.0 +
+           0.0008007407407407408)),
+       CASE WHEN jsonb_typeof(p.meta->'exposure') = 'number' THEN (p.meta->>'exposure')::float8
+           END,
        NULL::double precision,
        NULL::bigint,
-       CASE WHEN p.instrument = 'OMC' THEN {OMC_WAVELENGTH_M[0]!r}
-            ELSE {HC_KEV_M!r} / coalesce(b.e_max, i.e_max) END,
-       CASE WHEN p.instrument = 'OMC' THEN {OMC_WAVELENGTH_M[1]!r}
-            ELSE {HC_KEV_M!r} / coalesce(b.e_min, i.e_min) END,
+       CASE WHEN p.instrument = 'OMC' THEN 5e-07
+            ELSE 1.239841984e-09 / coalesce(b.e_max, i.e_max) END,
+       CASE WHEN p.instrument = 'OMC' THEN 6e-07
+            ELSE 1.239841984e-09 / coalesce(b.e_min, i.e_min) END,
        NULL::double precision,
        NULL::bigint,
        CASE WHEN p.kind = 'spectrum' THEN 'phot.count;em.energy'
@@ -250,12 +233,14 @@ SELECT ({_KINDS})::varchar,
 FROM isla.products p
 LEFT JOIN isla.sources s ON s.source_id = p.source_id
 LEFT JOIN isla.energy_bands b ON b.band_id = p.band_id
-LEFT JOIN isla.instruments i ON i.name = {_UNIT_OF}
+LEFT JOIN isla.instruments i ON i.name = CASE WHEN p.instrument IN ('JEM-X1', 'JEM-X2') THEN
+    'JEM-X' ELSE p.instrument END
 LEFT JOIN isla.observations o
-       ON o.obsid = coalesce(p.obsid, CASE WHEN p.epoch ~ '^[0-9]{{4}}_[0-9]{{11}}$'
+       ON o.obsid = coalesce(p.obsid, CASE WHEN p.epoch ~ '^[0-9]{4}_[0-9]{11}$'
                                             THEN substr(p.epoch, 6) END)
-WHERE p.kind IN ({", ".join(f"'{kind}'" for kind in PRODUCT_TYPES)})
-"""  # noqa: S608 - built from this module's constants, no input
+WHERE p.kind IN ('long_timeseries', 'short_timeseries', 'omc_lightcurve', 'spectrum', 'mosaic',
+    'omc_image', 'allsky_map')
+"""
 
 
 def _view_of_0003() -> str:
@@ -278,7 +263,7 @@ def upgrade() -> None:
     op.execute(OBSCORE_VIEW)
     op.execute(f"GRANT SELECT ON ivoa.obscore TO {READER}")
     op.execute(f"GRANT EXECUTE ON FUNCTION ivoa.circle_region TO {READER}")
-    tap_schema.refresh(op.get_bind())
+    # TAP_SCHEMA is unchanged: the views keep their columns and types.
 
 
 def downgrade() -> None:
@@ -290,4 +275,3 @@ def downgrade() -> None:
     op.execute("DROP VIEW ila.epoch")
     op.execute(OLD_EPOCH_VIEW)
     op.execute(f"GRANT SELECT ON ila.epoch TO {READER}")
-    tap_schema.refresh(op.get_bind())

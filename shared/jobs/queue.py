@@ -2,8 +2,10 @@
 
 Work that outlives a request (TAP async queries, ingestion) is deferred here as procrastinate
 jobs, stored in Postgres (schema ``isla_ops``, created by migration 0004), and executed by
-``isla worker`` processes. Task modules define their tasks with ``@app.task(...)`` importing
-:data:`app` from this module; the worker imports them through ``import_paths``.
+``isla worker`` processes. Services define their tasks with ``@app.task(...)`` importing
+:data:`app` from this module; this module names none of them: the worker's entry point
+(``deploy/cli.py``) imports the services' task modules, which registers their tasks, before
+calling :func:`main`.
 
 Connection details are read from :mod:`shared.settings` when the app is opened, not when this
 module is imported, so that the launcher and the tests can point it at a database chosen at
@@ -19,13 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import logging
 from typing import Any
 
 import psycopg
 from procrastinate import App, PsycopgConnector, exceptions
 from procrastinate.connector import BaseConnector
+from procrastinate.tasks import Task
 from procrastinate.worker import Worker
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -34,9 +36,6 @@ from shared.db.ops import OPS_SCHEMA
 from shared.settings import DatabaseSettings, WorkerSettings, database_settings
 
 log = logging.getLogger("isla.jobs")
-
-TASK_MODULES = ("services.tap.tasks", "services.ingest.tasks")
-"""Modules defining tasks; the worker imports those that exist."""
 
 SEARCH_PATH = f"{OPS_SCHEMA}, public"
 """procrastinate's SQL names no schema: its objects live in ``isla_ops``, found by this path."""
@@ -91,12 +90,14 @@ class SettingsConnector(PsycopgConnector):
 
 
 async def defer_in_transaction(
-    conn: AsyncConnection, task: Any, *, lock: str, queue: str, **kwargs: Any
+    conn: AsyncConnection, task: Task[Any, Any, Any] | str, *, lock: str, queue: str, **kwargs: Any
 ) -> int:
-    """Queue ``task`` on ``conn``'s transaction (it is queued if and only if that commits).
+    """Queue ``task`` (a task, or a task's name) on ``conn``'s transaction (it is queued if
+    and only if that commits).
 
     Jobs (UWS, ingestions) record their queue entry in the same transaction as their own
-    state change, so a job is never waiting without a queue entry, nor queued twice.
+    state change, so a job is never waiting without a queue entry, nor queued twice. By
+    name, the caller needs not import the module defining the task (the worker does).
     """
     raw = await conn.get_raw_connection()
     pconn: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
@@ -109,23 +110,15 @@ async def defer_in_transaction(
         ),
         {"path": OPS_SCHEMA},
     )
-    queue_id: int = await task.configure(lock=lock, queue=queue, connection=pconn).defer_async(
-        **kwargs
-    )
+    if isinstance(task, str):
+        deferrer = app.configure_task(task, lock=lock, queue=queue, connection=pconn)
+    else:
+        deferrer = task.configure(lock=lock, queue=queue, connection=pconn)
+    queue_id: int = await deferrer.defer_async(**kwargs)
     return queue_id
 
 
-def task_modules() -> list[str]:
-    """The task modules present in this installation (a service may ship without some)."""
-    found = []
-    for name in TASK_MODULES:
-        with contextlib.suppress(ModuleNotFoundError):
-            if importlib.util.find_spec(name) is not None:
-                found.append(name)
-    return found
-
-
-app = App(connector=SettingsConnector(), import_paths=task_modules())
+app = App(connector=SettingsConnector())
 """The archive's procrastinate app (open it with ``async with app.open_async():``)."""
 
 
@@ -167,7 +160,6 @@ async def _watch_stalled(settings: WorkerSettings, worker: Worker) -> None:
 async def run_worker(settings: WorkerSettings | None = None, name: str | None = None) -> None:
     """Run one worker until SIGINT/SIGTERM, retrying the jobs of dead workers meanwhile."""
     settings = settings or WorkerSettings()
-    app.perform_import_paths()
     async with app.open_async():
         # procrastinate's Worker rather than app.run_worker_async: the watcher needs its id.
         worker = Worker(
