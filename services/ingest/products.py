@@ -72,6 +72,11 @@ _KIND_SCOPE = {
 _EPOCH_KINDS = frozenset({"spectrum", "arf", "rmf", "short_timeseries", "mosaic", "omc_image"})
 _POINT_KINDS = frozenset({"long_timeseries", "short_timeseries"})
 _POINT_INSTRUMENTS = frozenset({"ISGRI", "JEM-X"})
+_SOURCE_IF_NAMED = frozenset({"omc_image"})
+"""Kinds that belong to a source when the file names one (OMC postage stamps)."""
+SUB_SCW_BIN_S = 600.0
+"""Light curves with bins shorter than this cut science windows into pieces (sub-ScW light
+curves): they are stored as products, but are not per-ScW points and load none."""
 _POINT_COLUMNS = LIGHTCURVE_COLUMNS
 
 
@@ -279,7 +284,11 @@ def _plan(
                     qc.Problem(name, "epoch", f"file is of epoch {epoch}, not {epoch_param}")
                 )
             epoch = epoch_param
-        if kind in _EPOCH_KINDS and epoch is None and params.scope not in ("mission",):
+        if (
+            kind in _EPOCH_KINDS
+            and epoch is None
+            and params.scope not in ("mission", "time_resolved")
+        ):
             problems.append(
                 qc.Problem(name, "epoch", "no epoch (REVOL + OBS_ID, file name or epoch=...)")
             )
@@ -305,6 +314,11 @@ def _plan(
                 continue
             if kind == "spectrum" and source_id is not None:
                 spectrum_sources[epoch] = source_id
+        elif kind in _SOURCE_IF_NAMED and (facts.source_name or facts.ra is not None):
+            source_id, why = _resolve_source(conn, facts, params.source_id)
+            if why:
+                problems.append(qc.Problem(name, "source", why))
+                continue
         elif kind in ("arf", "rmf"):
             source_id = params.source_id or spectrum_sources.get(epoch)
             if source_id is None:
@@ -314,6 +328,18 @@ def _plan(
                 continue
         scope = "mission" if params.scope == "mission" or kind in _KIND_SCOPE else epoch
         scope = scope or "mission"
+        interval = None
+        if params.scope == "time_resolved" and kind == "spectrum":
+            # Spectra of one source over consecutive intervals: the interval number (1-based,
+            # keyword INTERVAL) is their scope, so that each is a product of its own.
+            number = qc._number(facts.keywords.get("INTERVAL"))
+            if number is None or number < 1 or number != int(number):
+                problems.append(
+                    qc.Problem(name, "interval", "a time-resolved spectrum needs INTERVAL >= 1")
+                )
+                continue
+            interval = int(number)
+            scope = f"interval{interval:02d}"
         default_band = band is not None and band["isla_default"]
         subject = source_id if source_id is not None else (band["name"] if band else "all")
         extra_band = (
@@ -327,6 +353,17 @@ def _plan(
         meta["qc_warnings"] = sorted({w.code for w in report.warnings if w.file == name})
         if kind == "spectrum":
             meta["scope"] = params.scope or ("epoch" if epoch else "mission")
+            for key, word in (("exposure", "EXPOSURE"), ("snr", "SNR")):
+                value = qc._number(facts.keywords.get(word))
+                if value is not None:
+                    meta[key] = value
+            if interval is not None:
+                meta["interval"] = interval
+        nscw = qc._number(facts.keywords.get("NSCW"))
+        if nscw is not None:
+            meta["nscw"] = int(nscw)
+        if kind in _POINT_KINDS and facts.timedel_s is not None:
+            meta["bin_s"] = round(facts.timedel_s, 3)
         revolution = facts.revolution
         obsid = facts.obsid
         if epoch is not None:
@@ -349,6 +386,7 @@ def _plan(
             "sha256": "",
             "content_type": _content_type(name),
             "meta": meta,
+            "simulated": facts.simulated,
         }
         planned.append(
             PlannedFile(
@@ -356,7 +394,9 @@ def _plan(
                 data=data[name],
                 sha256="",
                 row=row,
-                load_points=kind in _POINT_KINDS and facts.instrument in _POINT_INSTRUMENTS,
+                load_points=kind in _POINT_KINDS
+                and facts.instrument in _POINT_INSTRUMENTS
+                and not (facts.timedel_s is not None and facts.timedel_s < SUB_SCW_BIN_S),
             )
         )
     ids = [p.product_id for p in planned]
@@ -504,6 +544,9 @@ def ingest_delivery(
         warnings=[w.as_dict() for w in report.warnings],
     )
     to_write = [p for p in planned if p.status != "unchanged"]
+    for plan in to_write:
+        # Provenance: the delivery that brought the product (as the journal and the log say).
+        plan.row["meta"]["ingestion"] = result.ingestion
     if to_write:
         result.points = _write(engine, store, result.ingestion, to_write)
     for plan in planned:
@@ -650,21 +693,24 @@ def _finish(engine: Engine, store: ObjectStore, ingestion: str) -> None:
 _UPSERT = text(
     "INSERT INTO isla.products (product_id, kind, instrument, band_id, source_id, epoch, "
     "revolution, obsid, t_min, t_max, bucket, object_key, file_name, size, sha256, "
-    "content_type, meta) VALUES (:product_id, :kind, :instrument, :band_id, :source_id, :epoch, "
-    ":revolution, :obsid, :t_min, :t_max, :bucket, :object_key, :file_name, :size, :sha256, "
-    ":content_type, CAST(:meta AS jsonb)) ON CONFLICT (product_id) DO UPDATE SET "
+    "content_type, meta, simulated) VALUES (:product_id, :kind, :instrument, :band_id, "
+    ":source_id, :epoch, :revolution, :obsid, :t_min, :t_max, :bucket, :object_key, :file_name, "
+    ":size, :sha256, :content_type, CAST(:meta AS jsonb), :simulated) "
+    "ON CONFLICT (product_id) DO UPDATE SET "
     "kind = EXCLUDED.kind, instrument = EXCLUDED.instrument, band_id = EXCLUDED.band_id, "
     "source_id = EXCLUDED.source_id, epoch = EXCLUDED.epoch, revolution = EXCLUDED.revolution, "
     "obsid = EXCLUDED.obsid, t_min = EXCLUDED.t_min, t_max = EXCLUDED.t_max, "
     "bucket = EXCLUDED.bucket, object_key = EXCLUDED.object_key, "
     "file_name = EXCLUDED.file_name, size = EXCLUDED.size, sha256 = EXCLUDED.sha256, "
     "content_type = EXCLUDED.content_type, meta = EXCLUDED.meta, "
-    "created_at = timezone('UTC', now())"
+    "simulated = EXCLUDED.simulated, created_at = timezone('UTC', now())"
 )
 
 
 def _upsert_product(conn: Connection, row: dict[str, Any]) -> None:
-    conn.execute(_UPSERT, {**row, "meta": json.dumps(row["meta"])})
+    # Journal rows written before the flag existed carry no "simulated": such files were real.
+    params = {**row, "meta": json.dumps(row["meta"]), "simulated": bool(row.get("simulated"))}
+    conn.execute(_UPSERT, params)
 
 
 # --- Recovery --------------------------------------------------------------------------------
@@ -1008,12 +1054,13 @@ def ingest_reference_products(engine: Engine, store: ObjectStore) -> ReferenceRe
         result = ingest_delivery(engine, store, fits_files, DeliveryParams(), caller, limit)
         report.products += result.products
         report.warnings += len(result.warnings)
-    _ensure_team(engine)
+    ensure_team(engine, REFERENCE_TEAM, "ISDC: the real ISLA deliveries")
     return report
 
 
-def _ensure_team(engine: Engine) -> None:
-    # The owner recorded for the reference products exists as a team when the auth tables do.
+def ensure_team(engine: Engine, team: str, description: str) -> None:
+    """Register ``team`` (the owner recorded for products it delivers) when the auth tables
+    exist; nothing if it is registered already."""
     with engine.begin() as conn:
         if conn.execute(text("SELECT to_regclass('isla_ops.ingest_teams')")).scalar():
             conn.execute(
@@ -1021,7 +1068,7 @@ def _ensure_team(engine: Engine) -> None:
                     "INSERT INTO isla_ops.ingest_teams (name, description) VALUES (:t, :d) "
                     "ON CONFLICT DO NOTHING"
                 ),
-                {"t": REFERENCE_TEAM, "d": "ISDC: the real ISLA deliveries"},
+                {"t": team, "d": description},
             )
 
 

@@ -17,6 +17,7 @@ from services.tap.metadata import Metadata, MetadataCache
 from services.tap.params import IvoaParams, ivoa_params
 from services.tap.sync import run_sync, validate, view_settings
 from services.tap.upload import parse_uploads
+from shared import simulation
 from shared.service import context
 from shared.settings import limit_settings, peer_settings, tap_settings
 
@@ -105,8 +106,19 @@ async def resource_record(request: Request) -> Response:
         limit_settings(),
         tap_settings().query_timeout,
         STARTED,
+        simulation_note=await _simulation_note(request),
     )
     return Response(body, media_type=XML)
+
+
+async def _simulation_note(request: Request) -> str:
+    """What of the archive is simulated, for the record's description ("" if unknown)."""
+    try:
+        async with _engine(request).connect() as conn:
+            row = (await conn.execute(text(simulation.HOLDINGS_SQL))).one()
+    except Exception:
+        return ""
+    return simulation.Holdings(**row._mapping).sentence()
 
 
 @router.get("/examples")

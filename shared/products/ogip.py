@@ -3,6 +3,7 @@
 Every file carries the archive's provenance keywords (:func:`provenance`): CREATOR with the
 software version, ISLAVER, DATE, NSCW (and SCW_LIST when short) and DOI. Files are built in
 memory with astropy and returned as bytes; they pass ``astropy.io.fits`` verification.
+Simulated products (``Provenance.simulated``) are labelled as :mod:`shared.simulation` says.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy.typing as npt
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from shared import __version__
+from shared import __version__, simulation
 from shared.integral.time import MJDREF
 from shared.products import model
 
@@ -50,11 +51,15 @@ class Provenance:
     doi: str = "none"
     nscw: int | None = None
     """Number of input science windows when ``scws`` does not list them (binned products)."""
+    simulated: bool = False
+    """True for simulated products (the demo archive's): the file is labelled as such
+    (``SIMDATA = T`` in every HDU, a COMMENT, CREATOR naming the demo pipeline)."""
 
 
 def provenance(header: fits.Header, prov: Provenance) -> None:
     """Write the archive's provenance keywords into ``header``."""
-    header["CREATOR"] = (SOFTWARE, "software that made this file")
+    creator = simulation.PIPELINE if prov.simulated else SOFTWARE
+    header["CREATOR"] = (creator, "software that made this file")
     header["ISLAVER"] = (__version__, "ISLA archive version")
     header["DATE"] = (prov.date.strftime("%Y-%m-%dT%H:%M:%S"), "file creation date (UTC)")
     nscw = prov.nscw if prov.nscw is not None else len(prov.scws)
@@ -92,11 +97,24 @@ def _time_keywords(header: fits.Header, tstart: float, tstop: float) -> None:
 def _to_bytes(hdul: fits.HDUList, prov: Provenance) -> bytes:
     # The checksum comment carries a time: the product's own date keeps files reproducible.
     when = prov.date.strftime("%Y-%m-%dT%H:%M:%S")
+    if prov.simulated:
+        _label_simulated(hdul)
     for hdu in hdul:
         hdu.add_checksum(when=when)
     out = io.BytesIO()
     hdul.writeto(out, output_verify="exception")
     return out.getvalue()
+
+
+def _label_simulated(hdul: fits.HDUList) -> None:
+    """Every HDU says SIMDATA = T; the primary header also says it in words and names the
+    demo pipeline as CREATOR (extensions without provenance keywords get SIMDATA only)."""
+    for index, hdu in enumerate(hdul):
+        hdu.header[simulation.SIMDATA] = (True, simulation.SIMDATA_COMMENT)
+        if index == 0:
+            hdu.header["CREATOR"] = (simulation.PIPELINE, "software that made this file")
+            for line in simulation.comment_lines():
+                hdu.header.add_comment(line)
 
 
 def _primary(prov: Provenance, instrument: str, target: Target | None) -> fits.PrimaryHDU:
