@@ -164,29 +164,41 @@ class _Pipeline:
     # --- per source ---------------------------------------------------------------------------
 
     def source(self, source: d.SourceRecord, epochs: list[d.EpochRecord], tally: _Tally) -> None:
-        """Every product of one bright source, in a few deliveries."""
+        """Every product of one bright source, in a few deliveries.
+
+        The files are made first, on one connection that is then released: a delivery opens
+        its own (at most two at a time), so that the threads never exhaust the pool.
+        """
         with self._conn() as conn:
             series = self._timeseries(conn, source)
-            if series:
-                tally.add(self.deliver(series))
+            spectra = []
             for instrument in model.INSTRUMENTS:
-                responses = self._mission_spectrum(conn, source, instrument, tally)
-                if responses is None:
+                mission = self._mission_spectrum(conn, source, instrument)
+                if mission is None:
                     continue
-                params = DeliveryParams(arf=responses[0], rmf=responses[1])
+                intervals = []
                 if source.name in TIME_RESOLVED and instrument == "ISGRI":
-                    files = self._intervals(conn, source, instrument, responses)
-                    if files:
-                        scoped = replace(params, scope="time_resolved")
-                        tally.add(self.deliver(files, scoped))
-                files = []
+                    intervals = self._intervals(conn, source, instrument)
+                at_epochs = []
                 for epoch in epochs:
-                    files += self._epoch_files(conn, source, instrument, epoch)
-                if files:
-                    tally.add(self.deliver(files, params))
+                    at_epochs += self._epoch_files(conn, source, instrument, epoch)
+                spectra.append((mission, intervals, at_epochs))
             omc = self._omc(conn, source)
-            if omc:
-                tally.add(self.deliver(omc))
+        if series:
+            tally.add(self.deliver(series))
+        for mission, intervals, at_epochs in spectra:
+            # The spectra of the other scopes name the responses delivered with the mission
+            # spectrum, by their product ids.
+            result = self.deliver(mission, DeliveryParams(scope="mission"))
+            tally.add(result)
+            ids = {p["kind"]: p["product_id"] for p in result.products}
+            params = DeliveryParams(arf=ids["arf"], rmf=ids["rmf"])
+            if intervals:
+                tally.add(self.deliver(intervals, replace(params, scope="time_resolved")))
+            if at_epochs:
+                tally.add(self.deliver(at_epochs, params))
+        if omc:
+            tally.add(self.deliver(omc))
 
     def _timeseries(self, conn: Connection, source: d.SourceRecord) -> list[tuple[str, bytes]]:
         """All-mission time series in every band the source has points in."""
@@ -249,17 +261,17 @@ class _Pipeline:
         return f"{stem}_arf.fits", f"{stem}_rmf.fits"
 
     def _mission_spectrum(
-        self, conn: Connection, source: d.SourceRecord, instrument: str, tally: _Tally
-    ) -> tuple[str, str] | None:
-        """The mission spectrum with the source's ARF and RMF; returns the responses' product
-        ids (for the source's other spectra), None when the instrument never saw it."""
+        self, conn: Connection, source: d.SourceRecord, instrument: str
+    ) -> list[tuple[str, bytes]] | None:
+        """The mission spectrum with the source's ARF and RMF, None when the instrument never
+        saw the source."""
         try:
             data = d.fetch_spectrum(conn, source, instrument, "mission", self.bands)
         except d.NotFound:
             return None
         arf_name, rmf_name = self._response_names(source, instrument)
         arf, rmf = _responses(instrument)
-        files = [
+        return [
             (
                 f"{d.file_stem(source.name)}_{_inst(instrument)}_mission_spectrum_spe.fits",
                 self._spectrum_file(data, (arf_name, rmf_name)),
@@ -267,17 +279,9 @@ class _Pipeline:
             (arf_name, arf),
             (rmf_name, rmf),
         ]
-        result = self.deliver(files, DeliveryParams(scope="mission"))
-        tally.add(result)
-        ids = {p["kind"]: p["product_id"] for p in result.products}
-        return ids["arf"], ids["rmf"]
 
     def _intervals(
-        self,
-        conn: Connection,
-        source: d.SourceRecord,
-        instrument: str,
-        responses: tuple[str, str],
+        self, conn: Connection, source: d.SourceRecord, instrument: str
     ) -> list[tuple[str, bytes]]:
         """Time-resolved spectra: one per S/N-driven interval of the mission light curve."""
         arf_name, rmf_name = self._response_names(source, instrument)
@@ -295,7 +299,6 @@ class _Pipeline:
                     self._spectrum_file(data, (arf_name, rmf_name), extra),
                 )
             )
-        del responses  # named in the delivery's parameters
         return files
 
     def _epoch_files(
