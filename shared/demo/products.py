@@ -68,9 +68,9 @@ FIXED_EPOCHS = ("0727_88601650001", "0745_06340000001")
 """Epochs whose products the tests and the documentation name."""
 
 EPOCHS_PER_SOURCE = 2
-"""Further epochs with epoch products per bright source (those of highest ISGRI S/N)."""
+"""Further epochs wanted per bright source (chosen where the most sources are detected)."""
 
-MAX_EPOCHS = 6
+MAX_EPOCHS = 8
 """Most epochs with epoch products (each has a mosaic in every band: they dominate the
 archive's size and loading time)."""
 
@@ -85,7 +85,7 @@ REAL_PRODUCTS = frozenset(
     }
 )
 """(kind, instrument, scope, source or band) of the real ISLA products, ingested from
-astroquery's data instead (the JEM-X time series: in the default band)."""
+astroquery's data instead (no demo JEM-X time series of 1A 1742-289 in any band)."""
 
 TIME_RESOLVED = ("Crab", "SMC X-1")
 """Bright sources whose time-resolved ISGRI spectra are made (every interval)."""
@@ -185,7 +185,8 @@ class _Pipeline:
                 spectra.append((mission, intervals, at_epochs))
             omc = self._omc(conn, source)
         if series:
-            tally.add(self.deliver(series))
+            # Made from the archive's points: stored as files, the points left as they are.
+            tally.add(self.deliver(series, DeliveryParams(points=False)))
         for mission, intervals, at_epochs in spectra:
             # The spectra of the other scopes name the responses delivered with the mission
             # spectrum, by their product ids.
@@ -196,7 +197,7 @@ class _Pipeline:
             if intervals:
                 tally.add(self.deliver(intervals, replace(params, scope="time_resolved")))
             if at_epochs:
-                tally.add(self.deliver(at_epochs, params))
+                tally.add(self.deliver(at_epochs, replace(params, points=False)))
         if omc:
             tally.add(self.deliver(omc))
 
@@ -206,9 +207,7 @@ class _Pipeline:
         for (instrument, band_name), band in sorted(self.bands.items()):
             if band_name not in model.BANDS.get(instrument, {}):
                 continue
-            default = band_name == model.DEFAULT_BAND[instrument]
-            key = ("long_timeseries", instrument, "mission", source.source_id)
-            if default and key in REAL_PRODUCTS:
+            if ("long_timeseries", instrument, "mission", source.source_id) in REAL_PRODUCTS:
                 continue
             rows, scws = d.fetch_lightcurve(conn, source.source_id, band, -1e9, 1e9)
             if not rows:
@@ -471,31 +470,42 @@ def _fast_bin(rows: list[tuple[Any, ...]]) -> float:
 
 
 def choose_epochs(conn: Connection, bright: set[str], band_id: int) -> list[str]:
-    """The epochs that get epoch products: :data:`FIXED_EPOCHS`, then round by round each
-    bright source's next best epoch (highest S/N in ``band_id`` among those where it is
-    detected), up to :data:`MAX_EPOCHS` in all."""
+    """The epochs that get epoch products: :data:`FIXED_EPOCHS`, then, up to
+    :data:`MAX_EPOCHS` in all, one by one the epoch where the most bright sources with fewer
+    than :data:`EPOCHS_PER_SOURCE` + 1 chosen epochs are detected in ``band_id`` (ties: the
+    highest summed S/N), so that as many source pages as possible get several epochs."""
     rows = conn.execute(
         text(
             "SELECT p.source_id, w.revolution, w.obsid, "
             "sqrt(sum(greatest(p.significance, 0) ^ 2)) AS snr "
             "FROM isla.lightcurve_points p JOIN isla.science_windows w ON w.scw_id = p.scw_id "
             "WHERE p.band_id = :b AND p.source_id = ANY(:ids) AND w.obsid IS NOT NULL "
-            "GROUP BY p.source_id, w.revolution, w.obsid HAVING max(p.significance) >= :sig "
-            "ORDER BY p.source_id, snr DESC, w.revolution, w.obsid"
+            "GROUP BY p.source_id, w.revolution, w.obsid HAVING max(p.significance) >= :sig"
         ),
         {"b": band_id, "ids": sorted(bright), "sig": _SIGMA},
     ).all()
-    ranked: dict[str, list[str]] = {}
-    for source_id, revolution, obsid, _snr in rows:
-        ranked.setdefault(source_id, []).append(f"{int(revolution):04d}_{obsid}")
+    seen: dict[str, dict[str, float]] = {}
+    for source_id, revolution, obsid, snr in rows:
+        seen.setdefault(f"{int(revolution):04d}_{obsid}", {})[source_id] = float(snr)
     chosen = list(FIXED_EPOCHS)
-    for turn in range(EPOCHS_PER_SOURCE):
-        for source_id in sorted(ranked):
-            if len(chosen) >= MAX_EPOCHS:
-                return chosen
-            epochs = [e for e in ranked[source_id] if e not in chosen]
-            if turn < len(ranked[source_id]) and epochs:
-                chosen.append(epochs[0])
+    count: dict[str, int] = {}
+    for epoch in chosen:
+        for source_id in seen.get(epoch, {}):
+            count[source_id] = count.get(source_id, 0) + 1
+    while len(chosen) < MAX_EPOCHS:
+        best = max(
+            (e for e in sorted(seen) if e not in chosen),
+            key=lambda e: (
+                sum(1 for s in seen[e] if count.get(s, 0) <= EPOCHS_PER_SOURCE),
+                sum(seen[e].values()),
+            ),
+            default=None,
+        )
+        if best is None:
+            break
+        chosen.append(best)
+        for source_id in seen[best]:
+            count[source_id] = count.get(source_id, 0) + 1
     return chosen
 
 

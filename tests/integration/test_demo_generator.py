@@ -530,7 +530,13 @@ def test_product_set_follows_the_contract(report: GenerationReport, engine: Engi
         ("JEM-X", "10_20"),
     }
     epochs = {s["epoch"] for s in spectra if s["source_id"] == crab and s["epoch"]}
-    assert FIXED_EPOCHS[0] in epochs and len(epochs) >= 2
+    assert FIXED_EPOCHS[0] in epochs
+    per_source: dict[str, set[str]] = {}
+    for s in spectra:
+        if s["epoch"]:
+            per_source.setdefault(s["source_id"], set()).add(s["epoch"])
+    # Source pages of many bright sources list several epochs.
+    assert sum(1 for e in per_source.values() if len(e) >= 2) >= 5
     with_products = {
         r["epoch"]
         for r in rows(

@@ -349,7 +349,7 @@ def test_simulated_label_reaches_the_product_row(env: Env) -> None:
     for hdu in labelled:
         hdu.header["SIMDATA"] = (True, "simulated data, not an INTEGRAL measurement")
     out = io.BytesIO()
-    labelled.writeto(out)
+    labelled.writeto(out, checksum=True)
     result = products.ingest_delivery(
         env.engine,
         env.store,

@@ -56,6 +56,10 @@ class DeliveryParams:
     arf: str | None = None
     rmf: str | None = None
     replace: bool = False
+    points: bool = True
+    """Load the points of delivered ISGRI/JEM-X light curves into the points table. False
+    when the points are the archive's already and the files were made from them (the demo
+    pipeline's time series): the files are then stored without touching the points."""
 
 
 @dataclass(frozen=True)
@@ -220,6 +224,15 @@ def plan_delivery(
     planned: list[PlannedFile] = []
     spectrum_sources: dict[str | None, str] = {}
     ordered = sorted(report.files, key=lambda f: f.kind != "spectrum")  # spectra first
+    resolved: dict[tuple[Any, ...], tuple[str | None, str | None]] = {}
+
+    def resolve(facts: qc.FileFacts) -> tuple[str | None, str | None]:
+        # The files of a delivery mostly name one source: resolved once.
+        key = (facts.source_name, facts.ra, facts.dec)
+        if key not in resolved:
+            resolved[key] = _resolve_source(conn, facts, params.source_id)
+        return resolved[key]
+
     epoch_param = None
     if params.epoch is not None:
         try:
@@ -262,14 +275,14 @@ def plan_delivery(
                 continue
         source_id: str | None = None
         if kind in qc.SOURCE_KINDS:
-            source_id, why = _resolve_source(conn, facts, params.source_id)
+            source_id, why = resolve(facts)
             if why:
                 problems.append(qc.Problem(name, "source", why))
                 continue
             if kind == "spectrum" and source_id is not None:
                 spectrum_sources[epoch] = source_id
         elif kind in _SOURCE_IF_NAMED and (facts.source_name or facts.ra is not None):
-            source_id, why = _resolve_source(conn, facts, params.source_id)
+            source_id, why = resolve(facts)
             if why:
                 problems.append(qc.Problem(name, "source", why))
                 continue
@@ -348,7 +361,8 @@ def plan_delivery(
                 data=data[name],
                 sha256="",
                 row=row,
-                load_points=kind in _POINT_KINDS
+                load_points=params.points
+                and kind in _POINT_KINDS
                 and facts.instrument in _POINT_INSTRUMENTS
                 and not (facts.timedel_s is not None and facts.timedel_s < SUB_SCW_BIN_S),
             )
