@@ -70,7 +70,7 @@ FIXED_EPOCHS = ("0727_88601650001", "0745_06340000001")
 EPOCHS_PER_SOURCE = 2
 """Further epochs wanted per bright source (chosen where the most sources are detected)."""
 
-MAX_EPOCHS = 8
+MAX_EPOCHS = 5
 """Most epochs with epoch products (each has a mosaic in every band: they dominate the
 archive's size and loading time)."""
 

@@ -354,7 +354,8 @@ def test_simulated_label_reaches_the_product_row(env: Env) -> None:
         env.engine,
         env.store,
         [("sim_1000_01200010011_lc.fits", out.getvalue())],
-        products.DeliveryParams(),
+        # Stored without loading its points (they would replace other tests' points).
+        products.DeliveryParams(points=False),
         products.Caller(team="jemx"),
         64 * 1024 * 1024,
     )
@@ -363,7 +364,7 @@ def test_simulated_label_reaches_the_product_row(env: Env) -> None:
         row = conn.execute(
             text("SELECT simulated, meta FROM isla.products WHERE product_id = :p"), {"p": pid}
         ).one()
-    assert row.simulated is True
+    assert row.simulated is True and result.points == 0
     assert row.meta["team"] == "jemx" and row.meta["ingestion"] == result.ingestion
 
 
