@@ -39,6 +39,8 @@ The rules (docs/INGEST.md lists them for teams):
   this); an unstamped checksum that does not verify is therefore reported as a warning.
 - **Size**: compressed files may expand to at most :data:`EXPANSION_LIMIT` times the upload
   limit (a gzip bomb is refused, not unpacked).
+- **Simulation**: a file with ``SIMDATA = T`` in any HDU is simulated (the demo archive's,
+  :mod:`shared.simulation`); its product row is flagged ``simulated``.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS
 
+from shared import simulation
 from shared.integral.time import MJDREF
 
 EXPANSION_LIMIT = 10
@@ -157,6 +160,8 @@ class FileFacts:
     rate_err: npt.NDArray[np.float64] | None = None
     fracexp: npt.NDArray[np.float64] | None = None
     timedel_s: float | None = None
+    simulated: bool = False
+    """The file says it is simulated (``SIMDATA = T`` in any HDU): the demo archive's."""
 
     def meta(self) -> dict[str, Any]:
         """Facts kept in ``isla.products.meta`` (JSON-safe)."""
@@ -373,7 +378,7 @@ def _detect_kind(hdul: fits.HDUList) -> tuple[str | None, int]:
             names = {c.upper() for c in hdu.columns.names}
             if str(hdu.header.get("PIXTYPE", "")).strip().upper() == "HEALPIX":
                 return "allsky_map", i
-            if "TIME" in names and ({"RATE", "MAGNITUDE", "FLUX"} & names):
+            if "TIME" in names and ({"RATE", "MAGNITUDE", "MAG_V", "FLUX"} & names):
                 return "lightcurve", i
     for i, hdu in enumerate(hdul):
         if _is_image(hdu):
@@ -406,8 +411,8 @@ def _refine_kind(detected: str, hdul: fits.HDUList, main: int, name: str) -> str
 def _check_lightcurve(f: FileFacts, hdu: Any, problems: list[Problem]) -> None:
     table = hdu.data
     time = _column(table, "TIME")
-    rate = _column(table, "RATE", "FLUX", "MAGNITUDE")
-    err = _column(table, "ERROR", "RATE_ERR", "ERR", "FLUX_ERR", "MAG_ERR")
+    rate = _column(table, "RATE", "FLUX", "MAGNITUDE", "MAG_V")
+    err = _column(table, "ERROR", "RATE_ERR", "ERR", "FLUX_ERR", "MAG_ERR", "ERR_MAG_V")
     if time is None or rate is None or err is None:
         problems.append(Problem(f.file_name, "columns", "light curves need TIME, RATE and ERROR"))
         return
@@ -652,6 +657,9 @@ _ALL_KEYS = (
     "NSCW",
     "SCW_LIST",
     "DOI",
+    "EXPOSURE",
+    "INTERVAL",
+    "SNR",
 )
 
 
@@ -700,6 +708,9 @@ def inspect_file(
             else:
                 facts.kind = kind_hint
         facts.keywords = _keywords(hdul, main, _ALL_KEYS)
+        facts.simulated = any(
+            simulation.is_simulated(h.header.get(simulation.SIMDATA)) for h in hdul
+        )
         _required(facts, problems)
         hdu = hdul[main]
         try:

@@ -40,6 +40,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from sqlalchemy import Connection, Engine, text
 
+from shared import simulation
 from shared.db.pgsphere import spoint_literal
 from shared.demo.generator import (  # the same footprint geometry as the generated archive
     _ISGRI_SHAPE,
@@ -177,6 +178,8 @@ def _scw_row(
         "raw_size": sum(f[2] for f in files),
         "target": str(header.get("OBJECT", "")).strip() or None,
         "pi_name": str(header.get("PI_NAME", "")).strip() or None,
+        # The group file speaks for the science window's files: the demo's say SIMDATA = T.
+        "simulated": simulation.is_simulated(header.get(simulation.SIMDATA)),
     }
 
 
@@ -211,10 +214,11 @@ _SCW_UPSERT = text(
 )
 
 _FILE_UPSERT = text(
-    "INSERT INTO isla.scw_files (scw_id, version, name, object_key, size, sha256, content_type) "
-    "VALUES (:scw_id, :version, :name, :key, :size, :sha256, :ctype) "
+    "INSERT INTO isla.scw_files (scw_id, version, name, object_key, size, sha256, content_type, "
+    "simulated) VALUES (:scw_id, :version, :name, :key, :size, :sha256, :ctype, :simulated) "
     "ON CONFLICT (scw_id, version, name) DO UPDATE SET object_key = EXCLUDED.object_key, "
-    "size = EXCLUDED.size, sha256 = EXCLUDED.sha256, content_type = EXCLUDED.content_type"
+    "size = EXCLUDED.size, sha256 = EXCLUDED.sha256, content_type = EXCLUDED.content_type, "
+    "simulated = EXCLUDED.simulated"
 )
 
 _OBS_UPSERT = text(
@@ -317,6 +321,7 @@ def _index_revolution(
                         "size": size,
                         "sha256": sha,
                         "ctype": _content_type(name),
+                        "simulated": row["simulated"],
                     },
                 )
             conn.execute(

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from shared import __version__
 from shared.service import ServiceContext, context
+from shared.simulation import Holdings
 
 router = APIRouter(tags=["portal"])
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -24,6 +25,11 @@ _SUMMARY = text(
            (SELECT count(*) FROM isla.science_windows) AS science_windows,
            (SELECT count(*) FROM isla.sources) AS sources,
            (SELECT count(*) FROM isla.products) AS products,
+           (SELECT count(*) FROM isla.products WHERE simulated) AS simulated_products,
+           ((SELECT count(*) FROM isla.scw_files) + (SELECT count(*) FROM isla.aux_files))
+               AS raw_files,
+           ((SELECT count(*) FROM isla.scw_files WHERE simulated)
+            + (SELECT count(*) FROM isla.aux_files WHERE simulated)) AS simulated_raw_files,
            ((SELECT coalesce(sum(size), 0) FROM isla.scw_files)
             + (SELECT coalesce(sum(size), 0) FROM isla.aux_files))::bigint AS raw_bytes,
            (SELECT min(start_time) FROM isla.revolutions) AS first_time,
@@ -50,7 +56,15 @@ async def archive_summary(ctx: ServiceContext) -> dict[str, Any] | None:
             row = (await conn.execute(_SUMMARY)).one()
     except Exception:
         return None
-    return dict(row._mapping)
+    data = dict(row._mapping)
+    # Said on the page and in the JSON: what of the archive is simulated (the demo's data).
+    data["simulation_note"] = Holdings(
+        data["products"],
+        data["simulated_products"],
+        data["raw_files"],
+        data["simulated_raw_files"],
+    ).sentence()
+    return data
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -13,6 +13,7 @@ from services.tap.metadata import Metadata, MetadataCache
 from services.tap.pipeline import validate, view_settings
 from services.tap.sync import run_sync
 from services.tap.upload import parse_uploads
+from shared import simulation
 from shared.service import context, db_engine
 from shared.settings import limit_settings, peer_settings, tap_settings
 from shared.vo import vosi as shared_vosi
@@ -92,8 +93,19 @@ async def resource_record(request: Request) -> Response:
         limit_settings(),
         tap_settings().query_timeout,
         STARTED,
+        simulation_note=await _simulation_note(request),
     )
     return Response(body, media_type=XML)
+
+
+async def _simulation_note(request: Request) -> str:
+    """What of the archive is simulated, for the record's description ("" if unknown)."""
+    try:
+        async with db_engine(request).connect() as conn:
+            holdings = await simulation.read_holdings(conn)
+    except Exception:
+        return ""
+    return holdings.sentence()
 
 
 @router.get("/examples")

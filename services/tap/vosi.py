@@ -289,11 +289,14 @@ def resource_record(
     timeout: float,
     updated: dt.datetime,
     info: RecordInfo | None = None,
+    simulation_note: str = "",
 ) -> bytes:
     """The VOResource 1.1 record of this TAP service (``ri:Resource``, ``vs:CatalogService``).
 
     Its capabilities are those of ``/tap/capabilities`` and its tableset that of
     ``/tap/tables`` (the same vo-models documents, re-parented into the record).
+    ``simulation_note`` (:meth:`shared.simulation.Holdings.sentence`) says what of the archive
+    is simulated; it leads the description when the archive holds simulated data.
     """
     info = info or RecordInfo()
     stamp = updated.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -331,7 +334,10 @@ def resource_record(
     content = sub(root, "content")
     for subject in info.subjects:
         sub(content, "subject", subject)
-    sub(content, "description", info.description)
+    description = info.description
+    if simulation_note:
+        description = f"{simulation_note} {description.replace('the final archive', 'an archive')}"
+    sub(content, "description", description)
     sub(content, "referenceURL", info.reference_url or f"{base}/examples")
     sub(content, "type", "Archive")
     sub(content, "type", "Catalog")

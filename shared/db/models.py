@@ -105,6 +105,19 @@ def dec_col(of: str = "") -> Any:
     return col(Double, what, unit="deg", ucd="pos.eq.dec;meta.main", principal=True)
 
 
+def simulated_col(of: str) -> Any:
+    """The flag that tells simulated data (the demo archive's) from data INTEGRAL delivered;
+    set from the file's ``SIMDATA`` keyword (migration 0011)."""
+    return col(
+        Boolean,
+        f"True when the {of} is simulated (the demo archive), false when delivered by INTEGRAL.",
+        ucd="meta.code.qual",
+        nullable=False,
+        default=False,
+        server_default=text("false"),
+    )
+
+
 def table_info(description: str, *, utype: str | None = None) -> dict[str, Any]:
     """``__table_args__`` entry that documents a table."""
     return {"comment": description, "info": {"description": description, "utype": utype}}
@@ -460,6 +473,7 @@ class ScwFile(Base):
     content_type: Mapped[str] = col(
         Text, "MIME type of the file.", ucd="meta.code.mime", default="application/fits"
     )
+    simulated: Mapped[bool] = simulated_col("file")
 
 
 class AuxFile(Base):
@@ -484,6 +498,7 @@ class AuxFile(Base):
     )
     size: Mapped[int] = col(BigInteger, "File size.", unit="byte", ucd="phys.size;meta.file")
     sha256: Mapped[str] = col(String(64), "SHA-256 checksum of the file.", ucd="meta.checksum")
+    simulated: Mapped[bool] = simulated_col("file")
 
 
 class Catalogue(Base):
@@ -800,6 +815,7 @@ class Product(Base):
     meta: Mapped[dict[str, Any]] = col(
         JSONB, "Further product metadata.", ucd="meta.note", default=dict
     )
+    simulated: Mapped[bool] = simulated_col("product")
 
 
 # --- Science-product data (migration 0007) ------------------------------------------------------

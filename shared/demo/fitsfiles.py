@@ -10,6 +10,9 @@ Only header values and a seeded data block change from one file to the next.
 Every byte is a function of the science window's metadata and the generator's seed: no
 wall-clock ``DATE``, no ``CHECKSUM``, and gzip members are written with ``mtime=0``. This is
 what lets the generator re-create any file and lets the tests compare checksums.
+
+Every file is labelled simulated (:mod:`shared.simulation`): ``SIMDATA = T`` in every HDU,
+a ``COMMENT`` in the primary header, and ``CREATOR`` naming the demo pipeline and its version.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from shared import simulation
 from shared.integral.ids import ScwId
 from shared.integral.time import MJDREF
 
@@ -48,8 +52,8 @@ __all__ = [
     "z_axis",
 ]
 
-CREATOR = "ISLA demo generator"
-"""Value of the CREATOR keyword in every generated file."""
+CREATOR = simulation.PIPELINE
+"""Value of the CREATOR keyword in every generated file (the demo pipeline and its version)."""
 
 BLOCK = 2880
 """FITS files are made of 2880-byte blocks."""
@@ -145,6 +149,17 @@ def primary_hdu(cards: Iterable[bytes] = ()) -> bytes:
         card("EXTEND", True, "file contains extensions"),
     ]
     return header_bytes([*mandatory, *cards])
+
+
+def _simulated_primary(cards: Iterable[bytes]) -> bytes:
+    """A primary HDU of a simulated file: ``cards`` (which carry SIMDATA) and the COMMENT
+    lines that say in words that the file is simulated."""
+    comments = [card("COMMENT", None, line) for line in simulation.comment_lines()]
+    return primary_hdu([*cards, *comments])
+
+
+def _simdata() -> bytes:
+    return card(simulation.SIMDATA, True, simulation.SIMDATA_COMMENT)
 
 
 @dataclass(frozen=True)
@@ -285,6 +300,7 @@ def _common_cards(meta: ScwMeta, instrume: str | None = None) -> list[bytes]:
         card("ORIGIN", "ISDC", "origin of the file"),
         card("CREATOR", CREATOR, "program that made the file"),
         card("DATE", meta.end_utc.isoformat(timespec="seconds"), "file creation date"),
+        _simdata(),
     ]
     if instrume:
         cards.append(card("INSTRUME", instrume, "instrument name"))
@@ -492,7 +508,7 @@ def _instrument_file(kind: _Kind, meta: ScwMeta, seed: int, row_scale: float) ->
     for name, column in values.items():
         data[name] = column
     common = _common_cards(meta, kind.instrume)
-    primary = primary_hdu([*common, card("DETNAM", kind.detnam, "detector name")])
+    primary = _simulated_primary([*common, card("DETNAM", kind.detnam, "detector name")])
     ext_cards = [
         *common,
         card("DETNAM", kind.detnam, "detector name"),
@@ -546,7 +562,7 @@ def swg_file(meta: ScwMeta) -> bytes:
             kind.file_name.ljust(64).encode(),
         )
     cards = [*_common_cards(meta), *_scw_cards(meta)]
-    return primary_hdu(cards) + bintable_hdu(
+    return _simulated_primary(cards) + bintable_hdu(
         "GNRL-SCWG-GRP",
         _GROUP_COLUMNS,
         group,
@@ -606,6 +622,7 @@ def _aux_cards(revolution: int, start_ijd: float, end_ijd: float, date: datetime
         card("ORIGIN", "ISDC", "origin of the file"),
         card("CREATOR", CREATOR, "program that made the file"),
         card("DATE", date.isoformat(timespec="seconds"), "file creation date"),
+        _simdata(),
         card("REVOL", revolution, "revolution number"),
         card("TSTART", start_ijd, "start time (IJD)"),
         card("TSTOP", end_ijd, "end time (IJD)"),
@@ -650,7 +667,7 @@ def orbit_file(revolution: int, start_ijd: float, end_ijd: float, date: datetime
         data[f"{axis}POS"] = pos[i]
         data[f"{axis}VEL"] = vel[i]
     cards = _aux_cards(revolution, start_ijd, end_ijd, date)
-    return primary_hdu(cards) + bintable_hdu("INTL-ORBI-HIS", _ORBIT_COLUMNS, data, cards)
+    return _simulated_primary(cards) + bintable_hdu("INTL-ORBI-HIS", _ORBIT_COLUMNS, data, cards)
 
 
 def _rot_z(angle: float) -> npt.NDArray[np.float64]:
@@ -698,4 +715,4 @@ def attitude_file(
         ra_z, dec_z = z_axis(row.ra, row.dec, row.posangle)
         data[i] = (row.ijd, row.scw_id.encode(), row.ra, row.dec, ra_z, dec_z, row.posangle)
     cards = _aux_cards(revolution, start_ijd, end_ijd, date)
-    return primary_hdu(cards) + bintable_hdu("INTL-ATTI-HIS", _ATTITUDE_COLUMNS, data, cards)
+    return _simulated_primary(cards) + bintable_hdu("INTL-ATTI-HIS", _ATTITUDE_COLUMNS, data, cards)

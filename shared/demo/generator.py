@@ -1053,7 +1053,7 @@ def flux_20_35(flux_20_40: float, hardness: float) -> float:
     35-60 to 20-35 keV ratio (in mCrab) is ``hardness``.
 
     In mCrab a power law is itself a power law of energy, ``E^(Gamma_Crab - Gamma)``, the one
-    that :func:`shared.demo.legacy_model.index_from_hardness` reads back from the two catalogue
+    that :func:`shared.demo.model.index_from_hardness` reads back from the two catalogue
     bands; each band's value is taken at its logarithmic centre.
     """
     slope = math.log(max(hardness, 1e-3)) / math.log(_E_35_60 / _E_20_35)
@@ -1443,7 +1443,8 @@ def generate(
 
     The result is determined by ``scale`` and ``seed`` alone. Raises :class:`ArchiveNotEmpty`
     (before writing anything) when the database already holds revolutions, and ``KeyError``
-    for an unknown scale. All rows are written in one transaction.
+    for an unknown scale. All rows are written in one transaction; then (with a store) the
+    demo pipeline's products are delivered through ingestion (:mod:`shared.demo.products`).
     """
     if scale not in SCALES:
         raise KeyError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
@@ -1474,6 +1475,13 @@ def generate(
             # On a failure (or Ctrl-C) queued uploads are dropped rather than waited for.
             pool.shutdown(wait=True, cancel_futures=True)
         _write_products(conn, store, scale, seed, report, say)
+    if store is not None:
+        # Products go through ingestion, which works on committed data with its own
+        # connections: after the transaction above, as an instrument team's would.
+        from shared.demo.products import deliver_products
+
+        bright = set(bright_source_ids().values())
+        report.products = deliver_products(engine, store, bright, say)
     report.seconds = round(time.monotonic() - began, 3)
     say(report.summary())
     return report
@@ -1494,18 +1502,14 @@ def _write_products(
     report: GenerationReport,
     say: Progress,
 ) -> None:
-    """Light-curve points for the products, then the product files (with a store)."""
-    # Imported here: the products modules build on this module's constants.
+    """Light-curve points, which the products are made from."""
+    # Imported here: the light-curve module builds on this module's constants.
     from shared.demo.lightcurves import write_lightcurves
-    from shared.demo.products import write_product_files
 
     bright = set(bright_source_ids().values())
     lc = write_lightcurves(conn, scale, seed, bright, say)
     report.lightcurve_points, report.omc_points = lc.points, lc.omc_points
     say(f"light curves: {lc.points} points of {lc.sources} sources, {lc.omc_points} OMC points")
-    if store is not None:
-        report.products = write_product_files(conn, store, seed, bright, say)
-        say(f"products: {report.products} files")
 
 
 def _write_batch(
@@ -1572,7 +1576,8 @@ def _write_batch(
             scw_rows[i] = (*scw_rows[i], len(stored), sum(f.size for f in stored))
             meta_id, version = scw_rows[i][0], scw_rows[i][1]
             file_rows += [
-                (meta_id, version, f.name, f.key, f.size, f.sha256, f.content_type) for f in stored
+                (meta_id, version, f.name, f.key, f.size, f.sha256, f.content_type, True)
+                for f in stored
             ]
             report.files += len(stored)
             report.bytes += sum(f.size for f in stored)
@@ -1583,17 +1588,28 @@ def _write_batch(
         _copy(
             conn,
             "scw_files",
-            ("scw_id", "version", "name", "object_key", "size", "sha256", "content_type"),
+            # Every raw file the demo writes is simulated (and says so: SIMDATA = T).
+            (
+                "scw_id",
+                "version",
+                "name",
+                "object_key",
+                "size",
+                "sha256",
+                "content_type",
+                "simulated",
+            ),
             file_rows,
         )
     aux_rows = []
     for rev, job in aux_jobs:
         for f in job.result():
-            aux_rows.append((rev, f.name, f.key, f.size, f.sha256))
+            aux_rows.append((rev, f.name, f.key, f.size, f.sha256, True))
             report.files += 1
             report.bytes += f.size
     if aux_rows:
-        _copy(conn, "aux_files", ("revolution", "name", "object_key", "size", "sha256"), aux_rows)
+        aux_columns = ("revolution", "name", "object_key", "size", "sha256", "simulated")
+        _copy(conn, "aux_files", aux_columns, aux_rows)
 
     report.revolutions += len(plans)
     report.observations += len(observation_rows)

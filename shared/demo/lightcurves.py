@@ -20,8 +20,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, text
 
 from shared.db.models import LIGHTCURVE_COLUMNS
-from shared.demo import legacy_model as model
-from shared.demo import variability
+from shared.demo import model, variability
 from shared.demo.generator import bright_sources
 from shared.integral.ids import source_id_from_position
 

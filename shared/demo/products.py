@@ -1,45 +1,78 @@
-"""Product files of the demo archive, stored in the products bucket and listed in
-``isla.products``.
+"""The demo pipeline's science products, delivered through ingestion like any team's.
 
-Only a bounded set is written as files, so that loading stays fast at every scale: for each
-bright named source its all-mission time series (``long_timeseries``) and mission-average
-spectra; for the fixed demo epochs (``0727_88601650001`` on the Crab, ``0745_06340000001`` on
-SMC X-1) the epoch spectra, sub-ScW time series (``short_timeseries``) and mosaics of every
-light-curve band with PNG previews; time-resolved spectra of the Crab and SMC X-1; the
-instruments' ARF and RMF; OMC light curves and 11x11-pixel images of the bright sources with
-an optical counterpart. Everything else the products service computes on request from the
-same light-curve points, with the same code (:mod:`shared.products.builders`).
+The demo archive is simulated, its products too: this module plays the part of the instrument
+teams' pipelines. From the demo's light-curve points it makes OGIP FITS files (labelled
+simulated: ``SIMDATA = T``, see :mod:`shared.simulation`) and delivers them with
+:func:`services.ingest.products.ingest_delivery`, the code behind the ingest API: each file
+goes through quality control, the journaled writer and the provenance record (``meta.team``
+is :data:`DEMO_TEAM`), exactly as the real ISLA files of astroquery's test data do
+(:func:`services.ingest.products.ingest_reference_products`). The services then serve only
+what is stored.
 
-The files the archive ingests from ISLA itself (astroquery's test data: the SMC X-1 ISGRI
-spectrum of epoch 0745_06340000001, the JEM-X all-mission time series of 1A 1742-289 and the
-ISGRI 28-40 keV mosaic of epoch 0727_88601650001) are not generated here: see
-:data:`REAL_PRODUCTS`.
+What is made, for every bright named source (``bright_sources.csv``):
+
+- all-mission time series (``long_timeseries``) in every ISGRI and JEM-X band it has points in;
+- mission spectra (ISGRI, and JEM-X where it has points) with the source's ARF and RMF;
+- epoch spectra and sub-ScW time series (``short_timeseries``, bins on the science windows
+  detected at S/N 5 or more: the good-time intervals) at the epochs of :func:`choose_epochs`
+  where it is detected: the fixed epochs ``0727_88601650001`` and ``0745_06340000001`` and a few
+  more per source, those of highest S/N;
+- time-resolved ISGRI spectra of the Crab and SMC X-1, every S/N-driven interval;
+- OMC light curves and images of the sources with an optical counterpart;
+
+and for every epoch with epoch products, mosaics in every band. Previews are not stored: the
+products service renders them from the mosaics.
+
+Deliveries are independent (one per source and kind, one per epoch's mosaics) and run in a
+few threads; every file is a function of the light-curve points and fixed dates, so a re-run
+delivers the same bytes (ingestion then reports them ``unchanged``).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
-from shared.demo import legacy_model as b
-from shared.demo import legacy_model as compute
-from shared.demo import legacy_model as model
+from services.ingest.products import (
+    Caller,
+    DeliveryParams,
+    IngestRefused,
+    IngestResult,
+    ensure_team,
+    ingest_delivery,
+)
+from shared.demo import inputs as d
+from shared.demo import model, simulate
 from shared.demo.lightcurves import v_magnitude
-from shared.integral.time import MJDREF
 from shared.products import ogip
 from shared.storage import ObjectStore
 
 Progress = Callable[[str], None]
 
+DEMO_TEAM = "isla-demo"
+"""The team the demo pipeline delivers as (recorded as the products' owner, ``meta.team``)."""
+
+DEMO_CALLER = Caller(team=DEMO_TEAM)
+"""The demo pipeline as ingestion sees it: a team delivering every instrument."""
+
 FIXED_EPOCHS = ("0727_88601650001", "0745_06340000001")
-"""Epochs whose per-epoch products are stored as files."""
+"""Epochs whose products the tests and the documentation name."""
+
+EPOCHS_PER_SOURCE = 2
+"""Further epochs wanted per bright source (chosen where the most sources are detected)."""
+
+MAX_EPOCHS = 5
+"""Most epochs with epoch products (each has a mosaic in every band: they dominate the
+archive's size and loading time)."""
 
 PRODUCT_DATE = datetime(2025, 3, 1, tzinfo=UTC)
 """DATE of the demo's product files: fixed, so that they are reproducible byte for byte."""
@@ -51,379 +84,468 @@ REAL_PRODUCTS = frozenset(
         ("mosaic", "ISGRI", "0727_88601650001", "28_40"),
     }
 )
-"""(kind, instrument, scope, source or band) of the real ISLA products ingested separately."""
+"""(kind, instrument, scope, source or band) of the real ISLA products, ingested from
+astroquery's data instead (no demo JEM-X time series of 1A 1742-289 in any band)."""
 
 TIME_RESOLVED = ("Crab", "SMC X-1")
-"""Bright sources whose time-resolved ISGRI spectra are stored as files."""
-STORED_INTERVALS = 10
-"""Time-resolved spectra stored per source (the service computes the others on request)."""
+"""Bright sources whose time-resolved ISGRI spectra are made (every interval)."""
 
-_COLUMNS = (
-    "product_id",
-    "kind",
-    "instrument",
-    "band_id",
-    "source_id",
-    "epoch",
-    "revolution",
-    "obsid",
-    "t_min",
-    "t_max",
-    "bucket",
-    "object_key",
-    "file_name",
-    "size",
-    "sha256",
-    "content_type",
-    "meta",
-)
+UPLOAD_LIMIT = 64 * 1024 * 1024
+"""Largest file a demo delivery may hold (as the ingest API's default)."""
+
+THREADS = 4
+"""Deliveries run at once: enough to overlap the object store's and database's latency."""
+
+_SIGMA = model.DETECTION_SIGMA
 
 
 @dataclass
-class _Pending:
-    row: dict[str, Any]
-    job: Future[Any]
+class _Tally:
+    """What the deliveries did (summed over threads)."""
+
+    files: int = 0
+    points: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, result: IngestResult) -> None:
+        with self.lock:
+            self.files += len(result.products)
+            self.points += result.points
+            for product in result.products:
+                self.by_kind[product["kind"]] = self.by_kind.get(product["kind"], 0) + 1
 
 
-class _Writer:
-    """Uploads files in a thread pool and collects their ``isla.products`` rows."""
+def _prov(scws: list[str], nscw: int | None = None) -> ogip.Provenance:
+    """Provenance of a demo product: simulated, made at :data:`PRODUCT_DATE`."""
+    return ogip.Provenance(list(scws), PRODUCT_DATE, nscw=nscw, simulated=True)
 
-    def __init__(self, store: ObjectStore, pool: ThreadPoolExecutor) -> None:
+
+def _inst(instrument: str) -> str:
+    return instrument.replace("-", "")
+
+
+class _Pipeline:
+    """Makes the files of each delivery and hands them to ingestion."""
+
+    def __init__(self, engine: Engine, store: ObjectStore) -> None:
+        self.engine = engine
         self.store = store
-        self.pool = pool
-        self.pending: list[_Pending] = []
+        with engine.connect() as conn:
+            self.bands = d.fetch_bands(conn)
 
-    def add(
-        self,
-        pid: str,
-        kind: str,
-        instrument: str,
-        file_name: str,
-        data: bytes,
-        *,
-        content_type: str = "application/fits",
-        band_id: int | None = None,
-        source_id: str | None = None,
-        epoch: str | None = None,
-        t_range: tuple[float, float] | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> str:
-        key = f"products/{pid}/{file_name}"
-        revolution = int(epoch[:4]) if epoch else None
-        obsid = epoch[5:] if epoch else None
-        row = {
-            "product_id": pid,
-            "kind": kind,
-            "instrument": instrument,
-            "band_id": band_id,
-            "source_id": source_id,
-            "epoch": epoch,
-            "revolution": revolution,
-            "obsid": obsid,
-            "t_min": None if t_range is None else t_range[0] + MJDREF,
-            "t_max": None if t_range is None else t_range[1] + MJDREF,
-            "bucket": self.store.products_bucket,
-            "object_key": key,
-            "file_name": file_name,
-            "content_type": content_type,
-            "meta": meta or {},
-        }
-        job = self.pool.submit(
-            self.store.put_bytes, self.store.products_bucket, key, data, content_type
+    @contextmanager
+    def _conn(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def deliver(
+        self, files: list[tuple[str, bytes]], params: DeliveryParams | None = None
+    ) -> IngestResult:
+        """One delivery through the ingest code (QC, journal, provenance)."""
+        try:
+            return ingest_delivery(
+                self.engine,
+                self.store,
+                files,
+                params or DeliveryParams(),
+                DEMO_CALLER,
+                UPLOAD_LIMIT,
+            )
+        except IngestRefused as exc:
+            # The demo pipeline's files must pass: a refusal is a bug in this module.
+            problems = "; ".join(f"{p.file}: {p.message}" for p in exc.problems)
+            raise RuntimeError(f"demo delivery refused ({exc.title}): {problems}") from exc
+
+    def band(self, instrument: str, name: str | None = None) -> d.Band:
+        """A band of ``instrument`` (its default one when ``name`` is None)."""
+        return self.bands[(instrument, name or model.DEFAULT_BAND[instrument])]
+
+    # --- per source ---------------------------------------------------------------------------
+
+    def source(self, source: d.SourceRecord, epochs: list[d.EpochRecord], tally: _Tally) -> None:
+        """Every product of one bright source, in a few deliveries.
+
+        The files are made first, on one connection that is then released: a delivery opens
+        its own (at most two at a time), so that the threads never exhaust the pool.
+        """
+        with self._conn() as conn:
+            series = self._timeseries(conn, source)
+            spectra = []
+            for instrument in model.INSTRUMENTS:
+                mission = self._mission_spectrum(conn, source, instrument)
+                if mission is None:
+                    continue
+                intervals = []
+                if source.name in TIME_RESOLVED and instrument == "ISGRI":
+                    intervals = self._intervals(conn, source, instrument)
+                at_epochs = []
+                for epoch in epochs:
+                    at_epochs += self._epoch_files(conn, source, instrument, epoch)
+                spectra.append((mission, intervals, at_epochs))
+            omc = self._omc(conn, source)
+        if series:
+            # Made from the archive's points: stored as files, the points left as they are.
+            tally.add(self.deliver(series, DeliveryParams(points=False)))
+        for mission, intervals, at_epochs in spectra:
+            # The spectra of the other scopes name the responses delivered with the mission
+            # spectrum, by their product ids.
+            result = self.deliver(mission, DeliveryParams(scope="mission"))
+            tally.add(result)
+            ids = {p["kind"]: p["product_id"] for p in result.products}
+            params = DeliveryParams(arf=ids["arf"], rmf=ids["rmf"])
+            if intervals:
+                tally.add(self.deliver(intervals, replace(params, scope="time_resolved")))
+            if at_epochs:
+                tally.add(self.deliver(at_epochs, replace(params, points=False)))
+        if omc:
+            tally.add(self.deliver(omc))
+
+    def _timeseries(self, conn: Connection, source: d.SourceRecord) -> list[tuple[str, bytes]]:
+        """All-mission time series in every band the source has points in."""
+        files = []
+        for (instrument, band_name), band in sorted(self.bands.items()):
+            if band_name not in model.BANDS.get(instrument, {}):
+                continue
+            if ("long_timeseries", instrument, "mission", source.source_id) in REAL_PRODUCTS:
+                continue
+            rows, scws = d.fetch_lightcurve(conn, source.source_id, band, -1e9, 1e9)
+            if not rows:
+                continue
+            lc = simulate.lightcurve_from_rows(rows)
+            revolutions = (int(scws[0][:4]), int(scws[-1][:4]))
+            name = f"{d.file_stem(source.name)}_{_inst(instrument)}_{band_name}"
+            files.append(
+                (
+                    f"{name}_allmission_timeseries.fits",
+                    ogip.timeseries_fits(
+                        lc,
+                        instrument=instrument,
+                        band=(band.e_min, band.e_max),
+                        target=source.target,
+                        prov=_prov(scws),
+                        revolutions=revolutions,
+                    ),
+                )
+            )
+        return files
+
+    def _spectrum_file(
+        self, data: d.SpectrumData, responses: tuple[str, str], extra: dict[str, Any] | None = None
+    ) -> bytes:
+        spec = simulate.spectrum(
+            data.instrument,
+            reference_rate=data.reference_rate,
+            exposure=data.exposure,
+            index=data.source.index(),
+            key=f"{data.source.source_id}/{data.instrument}/{data.scope}",
+            tstart=data.tstart,
+            tstop=data.tstop,
         )
-        self.pending.append(_Pending(row, job))
-        return pid
-
-    def preview(self, of: str, image: Any, **kwargs: Any) -> None:
-        self.add(
-            f"preview/{of}",
-            "preview",
-            kwargs.pop("instrument"),
-            "preview.png",
-            compute.png(image),
-            content_type="image/png",
-            meta={"of": of},
-            **kwargs,
+        body = ogip.spectrum_fits(
+            spec,
+            instrument=data.instrument,
+            target=data.source.target,
+            prov=_prov(data.scws),
+            respfile=responses[1],
+            ancrfile=responses[0],
+            revolution=data.revolution,
         )
+        if not extra:
+            return body
+        return _with_keywords(body, "SPECTRUM", extra)
 
-    def rows(self) -> list[tuple[Any, ...]]:
-        out = []
-        for item in self.pending:
-            stored = item.job.result()
-            row = {**item.row, "size": stored.size, "sha256": stored.sha256}
-            row["meta"] = json.dumps(row["meta"], sort_keys=True)
-            out.append(tuple(row[c] for c in _COLUMNS))
-        return out
+    def _response_names(self, source: d.SourceRecord, instrument: str) -> tuple[str, str]:
+        stem = f"{d.file_stem(source.name)}_{_inst(instrument)}"
+        return f"{stem}_arf.fits", f"{stem}_rmf.fits"
+
+    def _mission_spectrum(
+        self, conn: Connection, source: d.SourceRecord, instrument: str
+    ) -> list[tuple[str, bytes]] | None:
+        """The mission spectrum with the source's ARF and RMF, None when the instrument never
+        saw the source."""
+        try:
+            data = d.fetch_spectrum(conn, source, instrument, "mission", self.bands)
+        except d.NotFound:
+            return None
+        arf_name, rmf_name = self._response_names(source, instrument)
+        arf, rmf = _responses(instrument)
+        return [
+            (
+                f"{d.file_stem(source.name)}_{_inst(instrument)}_mission_spectrum_spe.fits",
+                self._spectrum_file(data, (arf_name, rmf_name)),
+            ),
+            (arf_name, arf),
+            (rmf_name, rmf),
+        ]
+
+    def _intervals(
+        self, conn: Connection, source: d.SourceRecord, instrument: str
+    ) -> list[tuple[str, bytes]]:
+        """Time-resolved spectra: one per S/N-driven interval of the mission light curve."""
+        arf_name, rmf_name = self._response_names(source, instrument)
+        files = []
+        for interval in d.fetch_intervals(conn, source, instrument, self.bands):
+            scope = f"interval{interval.index:02d}"
+            data = d.fetch_spectrum(conn, source, instrument, scope, self.bands)
+            extra = {
+                "INTERVAL": (interval.index, "time-resolved spectrum: interval number"),
+                "SNR": (round(interval.snr, 3), "S/N of the interval's light curve"),
+            }
+            files.append(
+                (
+                    f"{d.file_stem(source.name)}_{_inst(instrument)}_{scope}_spectrum_spe.fits",
+                    self._spectrum_file(data, (arf_name, rmf_name), extra),
+                )
+            )
+        return files
+
+    def _epoch_files(
+        self, conn: Connection, source: d.SourceRecord, instrument: str, epoch: d.EpochRecord
+    ) -> list[tuple[str, bytes]]:
+        """Epoch spectrum and sub-ScW time series of a source detected in ``epoch``."""
+        band = self.band(instrument)
+        rows, scws = d.fetch_lightcurve(conn, source.source_id, band, epoch.start, epoch.stop)
+        if not rows or max(float(r[5]) for r in rows) < _SIGMA:
+            return []
+        stem = f"{d.file_stem(source.name)}_{_inst(instrument)}_{epoch.epoch}"
+        files = []
+        if ("spectrum", instrument, epoch.epoch, source.source_id) not in REAL_PRODUCTS:
+            data = d.fetch_spectrum(conn, source, instrument, epoch.epoch, self.bands)
+            arf_name, rmf_name = self._response_names(source, instrument)
+            files.append(
+                (f"{stem}_spectrum_spe.fits", self._spectrum_file(data, (arf_name, rmf_name)))
+            )
+        width = _fast_bin(rows)
+        if width:
+            lc = simulate.fast_lightcurve(
+                rows, scws, bin_s=width, key=f"{source.source_id}/{band.band_id}"
+            )
+            if len(lc.time):
+                files.append(
+                    (
+                        f"{stem}_{band.name}_timeseries.fits",
+                        ogip.timeseries_fits(
+                            lc,
+                            instrument=instrument,
+                            band=(band.e_min, band.e_max),
+                            target=source.target,
+                            prov=_prov(scws),
+                            revolutions=(epoch.revolution, epoch.revolution),
+                        ),
+                    )
+                )
+        return files
+
+    def _omc(self, conn: Connection, source: d.SourceRecord) -> list[tuple[str, bytes]]:
+        """OMC light curve and the image of the ScW with the most OMC exposure."""
+        points = conn.execute(
+            text(
+                "SELECT scw_id, revolution, time_ijd, exposure, magnitude, magnitude_err "
+                "FROM isla.omc_points WHERE source_id = :s ORDER BY scw_id"
+            ),
+            {"s": source.source_id},
+        ).all()
+        if not points:
+            return []
+        stem = d.file_stem(source.name)
+        t = np.array([p[2] for p in points])
+        files = [
+            (
+                f"{stem}_OMC_allmission_lightcurve.fits",
+                ogip.omc_lightcurve_fits(
+                    t,
+                    np.array([p[4] for p in points]),
+                    np.array([p[5] for p in points]),
+                    np.array([p[3] for p in points]),
+                    target=source.target,
+                    prov=_prov([p[0] for p in points]),
+                ),
+            )
+        ]
+        best = max(points, key=lambda p: float(p[3]))
+        obsid = conn.execute(
+            text("SELECT obsid FROM isla.science_windows WHERE scw_id = :s"), {"s": best[0]}
+        ).scalar()
+        if obsid:
+            epoch = f"{int(best[1]):04d}_{obsid}"
+            image, wcs = simulate.omc_image(
+                source.ra, source.dec, v_magnitude(source.source_id), source.source_id
+            )
+            body = ogip.omc_image_fits(image, wcs, target=source.target, prov=_prov([best[0]]))
+            # The stamp is of one science window: its time, for the archive's time columns.
+            half = float(best[3]) / 2 / 86400.0
+            body = _with_keywords(
+                body,
+                "IMAGE",
+                {
+                    "TIMESYS": ("TT", "time scale"),
+                    "TIMEUNIT": ("d", "unit of TSTART, TSTOP"),
+                    "MJDREF": (51544.0, "reference MJD (IJD 0)"),
+                    "TSTART": (float(best[2]) - half, "[d] IJD"),
+                    "TSTOP": (float(best[2]) + half, "[d] IJD"),
+                },
+            )
+            files.append((f"{stem}_OMC_{epoch}_image.fits", body))
+        return files
+
+    # --- per epoch ------------------------------------------------------------------------------
+
+    def mosaics(self, epoch: d.EpochRecord, tally: _Tally) -> None:
+        """The epoch's mosaics in every band of the instruments that exposed it."""
+        files = []
+        with self._conn() as conn:
+            for (instrument, band_name), band in sorted(self.bands.items()):
+                if band_name not in model.BANDS.get(instrument, {}):
+                    continue
+                if ("mosaic", instrument, epoch.epoch, band_name) in REAL_PRODUCTS:
+                    continue
+                exposed = epoch.exposed(instrument)
+                if not exposed:
+                    continue
+                data = d.fetch_mosaic(conn, epoch.epoch, band)
+                image = simulate.mosaic(
+                    instrument,
+                    band_name,
+                    centre=(epoch.ra, epoch.dec),
+                    pointings=[
+                        simulate.Pointing(p.ra, p.dec, p.exposure(instrument)) for p in exposed
+                    ],
+                    sources=data.sources,
+                    key=f"{epoch.epoch}/{instrument}/{band_name}",
+                    tstart=epoch.start,
+                    tstop=epoch.stop,
+                )
+                files.append(
+                    (
+                        f"{_inst(instrument)}_{epoch.epoch}_{band_name}_mosaic.fits",
+                        ogip.mosaic_fits(
+                            image,
+                            instrument=instrument,
+                            band=(band.e_min, band.e_max),
+                            prov=_prov([p.scw_id for p in exposed]),
+                            epoch=epoch.epoch,
+                        ),
+                    )
+                )
+        if files:
+            tally.add(self.deliver(files))
 
 
-def _responses(w: _Writer) -> dict[str, tuple[str, str]]:
-    """The ARF and RMF of each instrument; returns their product ids (arf, rmf)."""
-    prov = b.provenance([], PRODUCT_DATE)
-    ids = {}
-    for instrument in model.INSTRUMENTS:
-        rmf_name, arf_name = b.response_names(instrument)
-        arf = w.add(
-            b.product_id("arf", instrument, b.RESPONSE_SCOPE),
-            "arf",
-            instrument,
-            arf_name,
-            ogip.arf_fits(instrument, prov),
-        )
-        rmf = w.add(
-            b.product_id("rmf", instrument, b.RESPONSE_SCOPE),
-            "rmf",
-            instrument,
-            rmf_name,
-            ogip.rmf_fits(instrument, prov),
-        )
-        ids[instrument] = (arf, rmf)
-    return ids
-
-
-def _spectrum(
-    w: _Writer,
-    data: b.SpectrumData,
-    responses: dict[str, tuple[str, str]],
-    scope_kind: str,
-    epoch: str | None = None,
-) -> None:
-    source = data.source
-    if (("spectrum", data.instrument, data.scope, source.source_id)) in REAL_PRODUCTS:
-        return
-    arf, rmf = responses[data.instrument]
-    inst = data.instrument.replace("-", "")
-    name = f"{b.file_stem(source.name)}_{inst}_{data.scope}_spectrum_spe.fits"
-    w.add(
-        b.product_id("spectrum", data.instrument, data.scope, source.source_id),
-        "spectrum",
-        data.instrument,
-        name,
-        b.spectrum_file(data, PRODUCT_DATE),
-        source_id=source.source_id,
-        epoch=epoch,
-        t_range=(data.tstart, data.tstop),
-        meta={"arf": arf, "rmf": rmf, "scope": scope_kind, "nscw": len(data.scws)},
+@cache
+def _responses(instrument: str) -> tuple[bytes, bytes]:
+    """The instrument's (ARF, RMF) files: the demo models on-axis responses, the same for
+    every source, so they are built once and delivered with each source's spectra."""
+    prov = _prov([], nscw=0)
+    energies = model.energy_grid(instrument)
+    arf = ogip.arf_fits(instrument, energies, model.effective_area(instrument), prov)
+    rmf = ogip.rmf_fits(
+        instrument,
+        energies,
+        model.channel_grid(instrument),
+        model.redistribution(instrument),
+        prov,
     )
+    return arf, rmf
+
+
+def _with_keywords(body: bytes, extname: str, cards: dict[str, tuple[Any, str]]) -> bytes:
+    """``body`` with keywords added to extension ``extname`` (checksums recomputed)."""
+    import io
+
+    from astropy.io import fits
+
+    with fits.open(io.BytesIO(body)) as hdul:
+        for key, value in cards.items():
+            hdul[extname].header[key] = value
+        when = PRODUCT_DATE.strftime("%Y-%m-%dT%H:%M:%S")
+        for hdu in hdul:
+            hdu.add_checksum(when=when)
+        out = io.BytesIO()
+        hdul.writeto(out, output_verify="exception")
+    return out.getvalue()
 
 
 def _fast_bin(rows: list[tuple[Any, ...]]) -> float:
     """Bin width of a sub-ScW light curve: short enough to resolve the science windows, long
     enough for an S/N of about 5 per bin where the source is detected."""
-    good = [r for r in rows if float(r[5]) >= compute.FAST_MIN_SIGNIFICANCE]
+    good = [r for r in rows if float(r[5]) >= simulate.FAST_MIN_SIGNIFICANCE]
     if not good:
         return 0.0
     duration = float(np.median([float(r[1]) for r in good]))
     snr = float(np.median([float(r[5]) for r in good]))
-    width = duration * (compute.FAST_MIN_SIGNIFICANCE / snr) ** 2
+    width = duration * (simulate.FAST_MIN_SIGNIFICANCE / snr) ** 2
     return float(np.clip(round(width, -1), 60.0, duration / 4))
 
 
-def _source_products(
-    conn: Connection,
-    w: _Writer,
-    source: b.SourceRecord,
-    bands: dict[tuple[str, str], b.Band],
-    responses: dict[str, tuple[str, str]],
-) -> None:
-    for instrument in model.INSTRUMENTS:
-        band = bands[(instrument, model.DEFAULT_BAND[instrument])]
-        rows, keys = b.fetch_lightcurve(conn, source.source_id, band, b.Binning("scw"), -1e9, 1e9)
-        if not rows:
-            continue
-        lc = b.build_lightcurve(rows, keys, b.Binning("scw"), source.source_id)
-        if ("long_timeseries", instrument, "mission", source.source_id) not in REAL_PRODUCTS:
-            revs = (int(keys[0][:4]), int(keys[-1][:4]))
-            w.add(
-                b.product_id("long_timeseries", instrument, "mission", source.source_id),
-                "long_timeseries",
-                instrument,
-                f"{b.file_stem(source.name)}_{instrument.replace('-', '')}"
-                "_allmission_timeseries.fits",
-                ogip.timeseries_fits(
-                    lc,
-                    instrument=instrument,
-                    band=(band.e_min, band.e_max),
-                    target=source.target,
-                    prov=b.provenance(keys, PRODUCT_DATE),
-                    revolutions=revs,
-                ),
-                band_id=band.band_id,
-                source_id=source.source_id,
-                t_range=(float(lc.time[0]), float(lc.time[-1])),
-                meta={"nscw": len(keys), "bins": len(keys)},
-            )
-        data = b.fetch_spectrum(conn, source, instrument, "mission", bands)
-        _spectrum(w, data, responses, "mission")
-        if source.name in TIME_RESOLVED and instrument == "ISGRI":
-            for interval in b.fetch_intervals(conn, source, instrument, bands)[:STORED_INTERVALS]:
-                scope = f"interval{interval.index:02d}"
-                data = b.fetch_spectrum(conn, source, instrument, scope, bands)
-                _spectrum(w, data, responses, "time_resolved")
-
-
-def _epoch_products(
-    conn: Connection,
-    w: _Writer,
-    epoch: b.EpochRecord,
-    bright: set[str],
-    bands: dict[tuple[str, str], b.Band],
-    responses: dict[str, tuple[str, str]],
-) -> None:
-    t0, t1 = epoch.start, epoch.stop
-    for instrument in model.INSTRUMENTS:
-        band = bands[(instrument, model.DEFAULT_BAND[instrument])]
-        seen = conn.execute(
-            text(
-                "SELECT DISTINCT source_id FROM isla.lightcurve_points "
-                "WHERE band_id = :b AND time_ijd >= :t0 AND time_ijd < :t1 "
-                "AND source_id = ANY(:ids) AND significance >= :sig ORDER BY source_id"
-            ),
-            {"b": band.band_id, "t0": t0, "t1": t1, "ids": sorted(bright), "sig": 3.0},
-        ).all()
-        for (source_id,) in seen:
-            source = b.fetch_source(conn, source_id)
-            assert source is not None
-            data = b.fetch_spectrum(conn, source, instrument, epoch.epoch, bands)
-            _spectrum(w, data, responses, "epoch", epoch.epoch)
-            rows, keys = b.fetch_lightcurve(conn, source_id, band, b.Binning("scw"), t0, t1)
-            width = _fast_bin(rows)
-            if not width:
-                continue
-            binning = b.Binning("seconds", width)
-            lc = b.build_lightcurve(rows, keys, binning, f"{source_id}/{band.band_id}")
-            w.add(
-                b.product_id("short_timeseries", instrument, epoch.epoch, source_id),
-                "short_timeseries",
-                instrument,
-                f"{b.file_stem(source.name)}_{instrument.replace('-', '')}_{epoch.epoch}_"
-                f"{band.name}_timeseries.fits",
-                ogip.timeseries_fits(
-                    lc,
-                    instrument=instrument,
-                    band=(band.e_min, band.e_max),
-                    target=source.target,
-                    prov=b.provenance(keys, PRODUCT_DATE),
-                    revolutions=(epoch.revolution, epoch.revolution),
-                ),
-                band_id=band.band_id,
-                source_id=source_id,
-                epoch=epoch.epoch,
-                t_range=(float(lc.time[0]), float(lc.time[-1])),
-                meta={"bin_s": width, "nscw": len(keys), "bins": len(lc.time)},
-            )
-    for (instrument, band_name), band in sorted(bands.items()):
-        if instrument not in model.INSTRUMENTS or band_name not in model.BANDS[instrument]:
-            continue
-        if ("mosaic", instrument, epoch.epoch, band_name) in REAL_PRODUCTS:
-            continue
-        if not epoch.exposed(instrument):
-            continue
-        mosaic = b.fetch_mosaic(conn, epoch.epoch, band)
-        image = b.build_mosaic(mosaic)
-        pid = b.product_id("mosaic", instrument, epoch.epoch, band_name)
-        stem = f"{instrument.replace('-', '')}_{epoch.epoch}_{band_name}_mosaic"
-        w.add(
-            pid,
-            "mosaic",
-            instrument,
-            f"{stem}.fits",
-            b.mosaic_file(mosaic, image, PRODUCT_DATE),
-            band_id=band.band_id,
-            epoch=epoch.epoch,
-            t_range=(image.tstart, image.tstop),
-            meta={"nscw": len(epoch.exposed(instrument))},
-        )
-        w.preview(
-            pid, image.significance, instrument=instrument, band_id=band.band_id, epoch=epoch.epoch
-        )
-
-
-def _omc_products(conn: Connection, w: _Writer, bright: set[str]) -> None:
+def choose_epochs(conn: Connection, bright: set[str], band_id: int) -> list[str]:
+    """The epochs that get epoch products: :data:`FIXED_EPOCHS`, then, up to
+    :data:`MAX_EPOCHS` in all, one by one the epoch where the most bright sources with fewer
+    than :data:`EPOCHS_PER_SOURCE` + 1 chosen epochs are detected in ``band_id`` (ties: the
+    highest summed S/N), so that as many source pages as possible get several epochs."""
     rows = conn.execute(
         text(
-            "SELECT source_id, scw_id, revolution, time_ijd, exposure, magnitude, magnitude_err "
-            "FROM isla.omc_points WHERE source_id = ANY(:ids) ORDER BY source_id, scw_id"
+            "SELECT p.source_id, w.revolution, w.obsid, "
+            "sqrt(sum(greatest(p.significance, 0) ^ 2)) AS snr "
+            "FROM isla.lightcurve_points p JOIN isla.science_windows w ON w.scw_id = p.scw_id "
+            "WHERE p.band_id = :b AND p.source_id = ANY(:ids) AND w.obsid IS NOT NULL "
+            "GROUP BY p.source_id, w.revolution, w.obsid HAVING max(p.significance) >= :sig"
         ),
-        {"ids": sorted(bright)},
+        {"b": band_id, "ids": sorted(bright), "sig": _SIGMA},
     ).all()
-    by_source: dict[str, list[Any]] = {}
-    for row in rows:
-        by_source.setdefault(row[0], []).append(row)
-    for source_id, points in sorted(by_source.items()):
-        source = b.fetch_source(conn, source_id)
-        assert source is not None
-        scws = [p[1] for p in points]
-        t = np.array([p[3] for p in points])
-        prov = b.provenance(scws, PRODUCT_DATE)
-        stem = b.file_stem(source.name)
-        w.add(
-            b.product_id("omc_lightcurve", "OMC", "mission", source_id),
-            "omc_lightcurve",
-            "OMC",
-            f"{stem}_OMC_allmission_lightcurve.fits",
-            ogip.omc_lightcurve_fits(
-                t,
-                np.array([p[5] for p in points]),
-                np.array([p[6] for p in points]),
-                np.array([p[4] for p in points]),
-                target=source.target,
-                prov=prov,
+    seen: dict[str, dict[str, float]] = {}
+    for source_id, revolution, obsid, snr in rows:
+        seen.setdefault(f"{int(revolution):04d}_{obsid}", {})[source_id] = float(snr)
+    chosen = list(FIXED_EPOCHS)
+    count: dict[str, int] = {}
+    for epoch in chosen:
+        for source_id in seen.get(epoch, {}):
+            count[source_id] = count.get(source_id, 0) + 1
+    while len(chosen) < MAX_EPOCHS:
+        best = max(
+            (e for e in sorted(seen) if e not in chosen),
+            key=lambda e: (
+                sum(1 for s in seen[e] if count.get(s, 0) <= EPOCHS_PER_SOURCE),
+                sum(seen[e].values()),
             ),
-            source_id=source_id,
-            t_range=(float(t.min()), float(t.max())),
-            meta={"nscw": len(points)},
+            default=None,
         )
-        # The image of the science window with the most OMC exposure on the source.
-        best = max(points, key=lambda p: float(p[4]))
-        obsid = conn.execute(
-            text("SELECT obsid FROM isla.science_windows WHERE scw_id = :s"), {"s": best[1]}
-        ).scalar()
-        epoch = f"{int(best[2]):04d}_{obsid}"
-        image, wcs = compute.omc_image(source.ra, source.dec, v_magnitude(source_id), source_id)
-        pid = b.product_id("omc_image", "OMC", epoch, source_id)
-        w.add(
-            pid,
-            "omc_image",
-            "OMC",
-            f"{stem}_OMC_{epoch}_image.fits",
-            ogip.omc_image_fits(
-                image, wcs, target=source.target, prov=b.provenance([best[1]], PRODUCT_DATE)
-            ),
-            source_id=source_id,
-            epoch=epoch,
-            t_range=(float(best[3]), float(best[3])),
-            meta={"scw_id": best[1], "nscw": 1},
-        )
-        w.preview(pid, image, instrument="OMC", source_id=source_id, epoch=epoch)
+        if best is None:
+            break
+        chosen.append(best)
+        for source_id in seen[best]:
+            count[source_id] = count.get(source_id, 0) + 1
+    return chosen
 
 
-def write_product_files(
-    conn: Connection, store: ObjectStore, seed: int, bright: set[str], say: Progress
-) -> int:
-    """Build, upload and register the demo's product files; return how many were written."""
-    del seed  # the products derive from the light-curve points, which carry the seed
-    bands = b.fetch_bands(conn)
-    with ThreadPoolExecutor(8, thread_name_prefix="isla-products") as pool:
-        w = _Writer(store, pool)
-        responses = _responses(w)
-        for source_id in sorted(bright):
-            source = b.fetch_source(conn, source_id)
-            if source is not None:
-                _source_products(conn, w, source, bands, responses)
-        say(f"products: {len(w.pending)} source files")
-        for epoch_id in FIXED_EPOCHS:
+def deliver_products(engine: Engine, store: ObjectStore, bright: set[str], say: Progress) -> int:
+    """Make the demo's product files and deliver them through ingestion; return how many
+    files were delivered. Runs on committed data (ingestion uses its own connections)."""
+    ensure_team(engine, DEMO_TEAM, "The ISLA demo pipeline: simulated products")
+    pipeline = _Pipeline(engine, store)
+    with engine.connect() as conn:
+        sources = [s for s in (d.fetch_source(conn, i) for i in sorted(bright)) if s is not None]
+        epochs = []
+        for epoch_id in choose_epochs(conn, bright, pipeline.band("ISGRI").band_id):
             try:
-                epoch = b.fetch_epoch(conn, epoch_id)
-            except b.NotFound:
+                epochs.append(d.fetch_epoch(conn, epoch_id))
+            except d.NotFound:
                 continue
-            _epoch_products(conn, w, epoch, bright, bands, responses)
-        _omc_products(conn, w, bright)
-        rows = w.rows()
-    raw: Any = conn.connection.driver_connection
-    with (
-        raw.cursor() as cursor,
-        cursor.copy(f"COPY isla.products ({', '.join(_COLUMNS)}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
-    return len(rows)
+    tally = _Tally()
+    with ThreadPoolExecutor(THREADS, thread_name_prefix="isla-demo-products") as pool:
+        jobs = [pool.submit(pipeline.mosaics, epoch, tally) for epoch in epochs]
+        jobs += [pool.submit(pipeline.source, source, epochs, tally) for source in sources]
+        for job in jobs:
+            job.result()
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(tally.by_kind.items()))
+    say(f"products: {tally.files} files delivered through ingestion ({kinds})")
+    return tally.files
+
+
+__all__ = [
+    "DEMO_TEAM",
+    "FIXED_EPOCHS",
+    "REAL_PRODUCTS",
+    "choose_epochs",
+    "deliver_products",
+]

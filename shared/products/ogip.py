@@ -3,6 +3,7 @@
 Every file carries the archive's provenance keywords (:func:`provenance`): CREATOR with the
 software version, ISLAVER, DATE, NSCW (and SCW_LIST when short) and DOI. Files are built in
 memory with astropy and returned as bytes; they pass ``astropy.io.fits`` verification.
+Simulated products (``Provenance.simulated``) are labelled as :mod:`shared.simulation` says.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy.typing as npt
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from shared import __version__
+from shared import __version__, simulation
 from shared.integral.time import MJDREF
 from shared.products.bands import DETECTION_SIGMA
 
@@ -50,11 +51,15 @@ class Provenance:
     doi: str = "none"
     nscw: int | None = None
     """Number of input science windows when ``scws`` does not list them (binned products)."""
+    simulated: bool = False
+    """True for simulated products (the demo archive's): the file is labelled as such
+    (``SIMDATA = T`` in every HDU, a COMMENT, CREATOR naming the demo pipeline)."""
 
 
 def provenance(header: fits.Header, prov: Provenance) -> None:
     """Write the archive's provenance keywords into ``header``."""
-    header["CREATOR"] = (SOFTWARE, "software that made this file")
+    creator = simulation.PIPELINE if prov.simulated else SOFTWARE
+    header["CREATOR"] = (creator, "software that made this file")
     header["ISLAVER"] = (__version__, "ISLA archive version")
     header["DATE"] = (prov.date.strftime("%Y-%m-%dT%H:%M:%S"), "file creation date (UTC)")
     nscw = prov.nscw if prov.nscw is not None else len(prov.scws)
@@ -92,11 +97,24 @@ def _time_keywords(header: fits.Header, tstart: float, tstop: float) -> None:
 def _to_bytes(hdul: fits.HDUList, prov: Provenance) -> bytes:
     # The checksum comment carries a time: the product's own date keeps files reproducible.
     when = prov.date.strftime("%Y-%m-%dT%H:%M:%S")
+    if prov.simulated:
+        _label_simulated(hdul)
     for hdu in hdul:
         hdu.add_checksum(when=when)
     out = io.BytesIO()
     hdul.writeto(out, output_verify="exception")
     return out.getvalue()
+
+
+def _label_simulated(hdul: fits.HDUList) -> None:
+    """Every HDU says SIMDATA = T; the primary header also says it in words and names the
+    demo pipeline as CREATOR (extensions without provenance keywords get SIMDATA only)."""
+    for index, hdu in enumerate(hdul):
+        hdu.header[simulation.SIMDATA] = (True, simulation.SIMDATA_COMMENT)
+        if index == 0:
+            hdu.header["CREATOR"] = (simulation.PIPELINE, "software that made this file")
+            for line in simulation.comment_lines():
+                hdu.header.add_comment(line)
 
 
 def _primary(prov: Provenance, instrument: str, target: Target | None) -> fits.PrimaryHDU:
@@ -296,18 +314,21 @@ def spectrum_fits(
     return _to_bytes(fits.HDUList([_primary(prov, instrument, target), table]), prov)
 
 
-def arf_fits(instrument: str, prov: Provenance) -> bytes:
-    """The instrument's on-axis ancillary response (extension SPECRESP), as the demo models it."""
-    # The analytic response is the simulated pipeline's: imported here, when a file is made,
-    # so that reading and converting products never loads the model.
-    from shared.demo import legacy_model as model
-
-    lo, hi = model.energy_grid(instrument)
+def arf_fits(
+    instrument: str,
+    energies: tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]],
+    area: npt.NDArray[np.floating],
+    prov: Provenance,
+) -> bytes:
+    """An on-axis ancillary response (extension SPECRESP): ``area`` (cm²) on the energy bins
+    ``energies`` = (lower, upper bounds, keV). Writes what it is given; the responses of the
+    demo archive come from the simulated pipeline's instrument model."""
+    lo, hi = energies
     table = fits.BinTableHDU.from_columns(
         [
             fits.Column("ENERG_LO", "E", unit="keV", array=lo),
             fits.Column("ENERG_HI", "E", unit="keV", array=hi),
-            fits.Column("SPECRESP", "E", unit="cm**2", array=model.effective_area(instrument)),
+            fits.Column("SPECRESP", "E", unit="cm**2", array=area),
         ],
         name="SPECRESP",
     )
@@ -321,14 +342,18 @@ def arf_fits(instrument: str, prov: Provenance) -> bytes:
     return _to_bytes(fits.HDUList([_primary(prov, instrument, None), table]), prov)
 
 
-def rmf_fits(instrument: str, prov: Provenance) -> bytes:
-    """The instrument's redistribution matrix (MATRIX) and channel bounds (EBOUNDS), as the
-    demo models it."""
-    from shared.demo import legacy_model as model  # the simulated pipeline's, as in arf_fits
-
-    lo, hi = model.energy_grid(instrument)
-    c_lo, c_hi = model.channel_grid(instrument)
-    matrix = model.redistribution(instrument).astype(np.float32)
+def rmf_fits(
+    instrument: str,
+    energies: tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]],
+    channels: tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]],
+    matrix: npt.NDArray[np.floating],
+    prov: Provenance,
+) -> bytes:
+    """A redistribution matrix (MATRIX: one row per energy bin of ``energies``, one column per
+    channel) with its channel bounds (EBOUNDS, from ``channels``), bounds in keV."""
+    lo, hi = energies
+    c_lo, c_hi = channels
+    matrix = np.asarray(matrix, dtype=np.float32)
     n_e, n_c = matrix.shape
     table = fits.BinTableHDU.from_columns(
         [

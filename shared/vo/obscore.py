@@ -38,6 +38,10 @@ RAW_COLLECTION = "INTEGRAL/ISLA raw"
 PRODUCT_COLLECTION = "INTEGRAL/ISLA products"
 """obs_collection of the science products."""
 
+SIMULATED_SUFFIX = " (simulated demo)"
+"""Appended to obs_collection for simulated rows (the demo archive's science windows and
+products, migration 0011): ``INTEGRAL/ISLA raw (simulated demo)``."""
+
 HC_KEV_M = 1.239841984e-9
 """h·c in keV·m: a photon of E keV has the wavelength HC_KEV_M / E metres (ObsCore's em_*)."""
 
@@ -120,7 +124,11 @@ OBSCORE_COLUMNS: dict[str, ColumnDoc] = {
         "meta.code;obs.calib",
     ),
     "obs_collection": _o(
-        "Name of the data collection.", "DataID.Collection", "meta.id", principal=True
+        "Name of the data collection: INTEGRAL/ISLA raw or INTEGRAL/ISLA products, followed by "
+        "' (simulated demo)' for simulated data.",
+        "DataID.Collection",
+        "meta.id",
+        principal=True,
     ),
     "obs_id": _o(
         "Observation identifier: the science window id, or the product's epoch.",
@@ -266,6 +274,15 @@ OBSCORE_COLUMNS: dict[str, ColumnDoc] = {
 }
 """The 30 mandatory ObsCore 1.1 columns, in the standard's order (the view's order too)."""
 
+EXTRA_COLUMNS: dict[str, ColumnDoc] = {
+    "isla_simulated": ColumnDoc(
+        "1 when the science window or product is simulated (the demo archive), 0 when "
+        "delivered by INTEGRAL (not an ObsCore column).",
+        ucd="meta.code.qual",
+    ),
+}
+"""The view's own columns after the standard ones (migration 0011)."""
+
 OBSCORE_TABLE = TableDoc(
     "ivoa",
     "obscore",
@@ -273,7 +290,7 @@ OBSCORE_TABLE = TableDoc(
     "of view) and one per science product (light curves, spectra, mosaics).",
     "view",
     utype="ivo://ivoa.net/std/ObsCore#table-1.1",
-    columns=OBSCORE_COLUMNS,
+    columns={**OBSCORE_COLUMNS, **EXTRA_COLUMNS},
     required=False,
 )
 """TAP_SCHEMA description of ``ivoa.obscore`` (published once migration 0003 created it)."""

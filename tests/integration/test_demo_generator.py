@@ -19,6 +19,7 @@ import pytest
 from astropy.io import fits
 from sqlalchemy import Engine, create_engine, make_url, text
 
+from shared import simulation
 from shared.db.migrate import upgrade
 from shared.demo import (
     FIXED_CONTENT,
@@ -29,6 +30,7 @@ from shared.demo import (
     normalise_alias,
 )
 from shared.demo.fitsfiles import ScwMeta, build_scw_file
+from shared.demo.products import DEMO_TEAM, FIXED_EPOCHS, TIME_RESOLVED
 from shared.integral.ids import ScwId
 from shared.storage import ObjectStore
 
@@ -157,7 +159,7 @@ def test_instrument_files_are_valid_fits(
         with fits.open(io.BytesIO(raw)) as hdus:
             hdus.verify("exception")
             events = hdus[1]
-            assert events.header["CREATOR"] == "ISLA demo generator"
+            assert events.header["CREATOR"] == simulation.PIPELINE
             assert events.header["SWID"] == FIXED_CONTENT.scw
             assert events.header["INSTRUME"]
             assert len(events.data) >= 16
@@ -438,3 +440,116 @@ def test_second_run_is_refused(
         generate(engine, store, "demo", SEED)
     assert scalar(engine, "SELECT count(*) FROM isla.revolutions") == report.revolutions
     assert scalar(engine, "SELECT count(*) FROM isla.catalogues") == 1
+
+
+def _hdus(data: bytes) -> fits.HDUList:
+    return fits.open(io.BytesIO(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data))
+
+
+def test_raw_files_are_labelled_simulated(
+    report: GenerationReport, engine: Engine, store: ObjectStore
+) -> None:
+    """Every raw file is flagged simulated, and says so in every HDU of its headers."""
+    assert scalar(engine, "SELECT count(*) FROM isla.scw_files WHERE NOT simulated") == 0
+    assert scalar(engine, "SELECT count(*) FROM isla.aux_files WHERE NOT simulated") == 0
+    files = rows(
+        engine, "SELECT object_key FROM isla.scw_files WHERE scw_id = :id", id=FIXED_CONTENT.scw
+    )
+    files += rows(engine, "SELECT object_key FROM isla.aux_files WHERE revolution = 81")
+    assert len(files) >= 5
+    for f in files:
+        with _hdus(store.read_bytes(store.raw_bucket, f["object_key"])) as hdus:
+            assert all(hdu.header["SIMDATA"] is True for hdu in hdus), f["object_key"]
+            assert hdus[0].header["CREATOR"] == simulation.PIPELINE
+            assert "SIMULATED DATA" in str(hdus[0].header["COMMENT"])
+
+
+def test_every_product_is_simulated_and_delivered_through_ingestion(
+    report: GenerationReport, engine: Engine, store: ObjectStore
+) -> None:
+    """Each product row came from an ingestion of the demo team, is flagged simulated, and
+    its file says SIMDATA = T in every HDU; nothing is left in the delivery journal."""
+    products = rows(engine, "SELECT * FROM isla.products ORDER BY product_id")
+    assert len(products) == report.products > 300
+    kinds = {p["kind"] for p in products}
+    assert kinds == {
+        "spectrum",
+        "arf",
+        "rmf",
+        "long_timeseries",
+        "short_timeseries",
+        "mosaic",
+        "omc_image",
+        "omc_lightcurve",
+    }
+    for p in products:
+        assert p["simulated"] is True, p["product_id"]
+        assert p["meta"]["team"] == DEMO_TEAM and p["meta"]["ingestion"], p["product_id"]
+        with _hdus(store.read_bytes(p["bucket"], p["object_key"])) as hdus:
+            assert all(hdu.header.get("SIMDATA") is True for hdu in hdus), p["product_id"]
+            assert hdus[0].header["CREATOR"] == simulation.PIPELINE
+    assert scalar(engine, "SELECT count(*) FROM isla_ops.product_staging") == 0
+
+
+def test_product_set_follows_the_contract(report: GenerationReport, engine: Engine) -> None:
+    """Spectra with responses at every scope, every interval of the time-resolved sources,
+    time series in every band, several epochs per bright source, mosaics of every epoch."""
+    spectra = rows(engine, "SELECT * FROM isla.products WHERE kind = 'spectrum'")
+    ids = {r["product_id"] for r in rows(engine, "SELECT product_id FROM isla.products")}
+    for s in spectra:
+        assert {s["meta"]["arf"], s["meta"]["rmf"]} <= ids, s["product_id"]
+        assert s["meta"]["scope"] in ("mission", "epoch", "time_resolved")
+        assert (s["epoch"] is not None) == (s["meta"]["scope"] == "epoch")
+    names = {r["name"]: r["source_id"] for r in rows(engine, "SELECT * FROM isla.sources")}
+    for name in TIME_RESOLVED:
+        series = sorted(
+            (s for s in spectra if s["source_id"] == names[name]),
+            key=lambda s: s["meta"].get("interval", 0),
+        )
+        intervals = [s for s in series if s["meta"]["scope"] == "time_resolved"]
+        assert len(intervals) >= 5, name
+        assert [s["meta"]["interval"] for s in intervals] == list(range(1, len(intervals) + 1))
+        for s in intervals:
+            assert s["meta"]["nscw"] >= 1 and s["meta"]["exposure"] > 0
+            assert s["meta"]["snr"] > 0 and s["t_min"] < s["t_max"]
+    crab = names["Crab"]
+    bands = rows(
+        engine,
+        "SELECT DISTINCT b.instrument, b.name FROM isla.products p "
+        "JOIN isla.energy_bands b USING (band_id) "
+        "WHERE p.kind = 'long_timeseries' AND p.source_id = :s",
+        s=crab,
+    )
+    assert {(b["instrument"], b["name"]) for b in bands} >= {
+        ("ISGRI", "28_40"),
+        ("ISGRI", "20_35"),
+        ("ISGRI", "35_60"),
+        ("ISGRI", "60_200"),
+        ("JEM-X", "3_20"),
+        ("JEM-X", "3_10"),
+        ("JEM-X", "10_20"),
+    }
+    epochs = {s["epoch"] for s in spectra if s["source_id"] == crab and s["epoch"]}
+    assert FIXED_EPOCHS[0] in epochs
+    per_source: dict[str, set[str]] = {}
+    for s in spectra:
+        if s["epoch"]:
+            per_source.setdefault(s["source_id"], set()).add(s["epoch"])
+    # Source pages of many bright sources list several epochs.
+    assert sum(1 for e in per_source.values() if len(e) >= 2) >= 5
+    with_products = {
+        r["epoch"]
+        for r in rows(
+            engine,
+            "SELECT DISTINCT epoch FROM isla.products "
+            "WHERE kind = 'spectrum' AND epoch IS NOT NULL",
+        )
+    }
+    mosaics = rows(
+        engine, "SELECT epoch, instrument, band_id FROM isla.products WHERE kind = 'mosaic'"
+    )
+    assert {m["epoch"] for m in mosaics} == with_products
+    per_epoch = {e: sum(1 for m in mosaics if m["epoch"] == e) for e in with_products}
+    assert min(per_epoch.values()) >= 4  # every ISGRI band at least
+    short = rows(engine, "SELECT * FROM isla.products WHERE kind = 'short_timeseries'")
+    assert short and all(60 <= s["meta"]["bin_s"] <= 1000 for s in short)

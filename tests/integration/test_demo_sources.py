@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.demo import bright_sources
-from shared.demo import legacy_model as model
+from shared.demo import bright_sources, model
 from shared.integral.ids import source_id_from_position
 from tests.conftest import Archive
 

@@ -8,6 +8,7 @@ and after.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -347,6 +348,37 @@ def test_real_isla_files_are_products_of_the_demo_archive(archive: Archive) -> N
             == store.stat(row.bucket, row.object_key).sha256
         )
         assert row.size == len(original)
+        # Real files: never labelled simulated, in the database or in any header.
+        assert row.simulated is False, pid
+        assert row.meta["team"] == products.REFERENCE_TEAM
+        raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+        with fits.open(io.BytesIO(raw)) as hdus:
+            assert all("SIMDATA" not in hdu.header for hdu in hdus), pid
+
+
+def test_simulated_label_reaches_the_product_row(env: Env) -> None:
+    """A file with SIMDATA = T becomes a product flagged simulated; without it, not."""
+    labelled = fits.open(io.BytesIO(_lightcurve(seed=11)))
+    for hdu in labelled:
+        hdu.header["SIMDATA"] = (True, "simulated data, not an INTEGRAL measurement")
+    out = io.BytesIO()
+    labelled.writeto(out, checksum=True)
+    result = products.ingest_delivery(
+        env.engine,
+        env.store,
+        [("sim_1000_01200010011_lc.fits", out.getvalue())],
+        # Stored without loading its points (they would replace other tests' points).
+        products.DeliveryParams(points=False),
+        products.Caller(team="jemx"),
+        64 * 1024 * 1024,
+    )
+    (pid,) = [p["product_id"] for p in result.products]
+    with env.engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT simulated, meta FROM isla.products WHERE product_id = :p"), {"p": pid}
+        ).one()
+    assert row.simulated is True and result.points == 0
+    assert row.meta["team"] == "jemx" and row.meta["ingestion"] == result.ingestion
 
 
 def test_real_jemx_points_lie_in_scws_that_see_the_source(archive: Archive) -> None:

@@ -15,10 +15,15 @@ from shared.vo.obscore import (
     PRODUCT_COLLECTION,
     PRODUCT_TYPES,
     RAW_COLLECTION,
+    SIMULATED_SUFFIX,
 )
 from tests.conftest import Archive
 
 pytestmark = pytest.mark.integration
+
+RAW_SIMULATED = RAW_COLLECTION + SIMULATED_SUFFIX
+"""The demo archive's science windows are simulated: their collection says so."""
+PRODUCT_COLLECTIONS = f"('{PRODUCT_COLLECTION}', '{PRODUCT_COLLECTION}{SIMULATED_SUFFIX}')"
 
 CRAB = (83.63, 22.01)
 CRAB_IN_FIELD = f"CONTAINS(POINT('ICRS', {CRAB[0]}, {CRAB[1]}), s_region) = 1"
@@ -29,7 +34,7 @@ def test_one_row_per_pointing_science_window(tap: pyvo.dal.TAPService, archive: 
         "SELECT count(*) FROM isla.science_windows WHERE scw_type = 'pointing'"
     )
     got = tap.run_sync(
-        f"SELECT COUNT(*) AS n FROM ivoa.obscore WHERE obs_collection = '{RAW_COLLECTION}'"
+        f"SELECT COUNT(*) AS n FROM ivoa.obscore WHERE obs_collection = '{RAW_SIMULATED}'"
     ).to_table()
     assert expected > 0
     assert int(got["n"][0]) == expected
@@ -43,7 +48,7 @@ def test_crab_science_windows_by_footprint(tap: pyvo.dal.TAPService, archive: Ar
     rows = tap.run_sync(
         "SELECT obs_id, obs_publisher_did, dataproduct_type, calib_level, access_url, "
         "access_format, s_region, t_min, t_max, em_min, em_max, instrument_name "
-        f"FROM ivoa.obscore WHERE {CRAB_IN_FIELD} AND obs_collection = '{RAW_COLLECTION}'",
+        f"FROM ivoa.obscore WHERE {CRAB_IN_FIELD} AND obs_collection = '{RAW_SIMULATED}'",
         maxrec=100_000,
     ).to_table()
     assert expected > 0
@@ -69,7 +74,7 @@ def test_crab_science_windows_by_footprint(tap: pyvo.dal.TAPService, archive: Ar
 def test_access_url_downloads_the_tarball(tap: pyvo.dal.TAPService) -> None:
     rows = tap.run_sync(
         "SELECT TOP 1 access_url, access_estsize FROM ivoa.obscore "
-        f"WHERE {CRAB_IN_FIELD} AND obs_collection = '{RAW_COLLECTION}'"
+        f"WHERE {CRAB_IN_FIELD} AND obs_collection = '{RAW_SIMULATED}'"
     ).to_table()
     url = str(rows["access_url"][0])
     with httpx.stream("GET", url, timeout=60) as response:
@@ -87,8 +92,9 @@ def test_tap_schema_describes_obscore(tap: pyvo.dal.TAPService) -> None:
         "WHERE table_name = 'ivoa.obscore' ORDER BY column_index"
     ).to_table()
     got = {str(r["column_name"]): r for r in rows}
-    assert list(got) == list(OBSCORE_COLUMNS)
-    assert len(got) == 30
+    # The 30 ObsCore columns in the standard's order, then the archive's own.
+    assert list(got) == [*OBSCORE_COLUMNS, "isla_simulated"]
+    assert got["isla_simulated"]["datatype"] == "short" and got["isla_simulated"]["std"] == 0
     for name, doc in OBSCORE_COLUMNS.items():
         assert got[name]["utype"] == doc.utype, name
         assert got[name]["ucd"] == doc.ucd, name
@@ -128,13 +134,13 @@ def test_every_product_is_in_obscore(tap: pyvo.dal.TAPService, archive: Archive)
     kinds = ", ".join(f"'{k}'" for k in PRODUCT_TYPES)
     expected = archive.scalar(f"SELECT count(*) FROM isla.products WHERE kind IN ({kinds})")
     got = tap.run_sync(
-        f"SELECT COUNT(*) AS n FROM ivoa.obscore WHERE obs_collection = '{PRODUCT_COLLECTION}'"
+        f"SELECT COUNT(*) AS n FROM ivoa.obscore WHERE obs_collection IN {PRODUCT_COLLECTIONS}"
     ).to_table()
     assert expected > 0
     assert int(got["n"][0]) == expected
     types = tap.run_sync(
         "SELECT DISTINCT dataproduct_type, calib_level, access_format FROM ivoa.obscore "
-        f"WHERE obs_collection = '{PRODUCT_COLLECTION}'"
+        f"WHERE obs_collection IN {PRODUCT_COLLECTIONS}"
     ).to_table()
     assert {str(t) for t in types["dataproduct_type"]} <= {"timeseries", "spectrum", "image"}
     assert {int(c) for c in types["calib_level"]} == {PRODUCT_CALIB_LEVEL}
@@ -174,3 +180,50 @@ def test_product_ids_with_a_plus_survive_the_access_url(tap: pyvo.dal.TAPService
     links = httpx.get(str(rows["access_url"][0]), timeout=30)
     assert links.status_code == 200
     assert "NotFoundFault" not in links.text and str(rows["obs_publisher_did"][0]) in links.text
+
+
+def test_obscore_tells_simulated_from_delivered(tap: pyvo.dal.TAPService, archive: Archive) -> None:
+    """The demo's rows say they are simulated (collection and isla_simulated); the real ISLA
+    files delivered through ingestion do not."""
+    rows = tap.run_sync(
+        "SELECT obs_collection, isla_simulated, COUNT(*) AS n FROM ivoa.obscore "
+        "GROUP BY obs_collection, isla_simulated"
+    ).to_table()
+    got = {(str(r["obs_collection"]), int(r["isla_simulated"])): int(r["n"]) for r in rows}
+    kinds = ", ".join(f"'{k}'" for k in PRODUCT_TYPES)
+    simulated = archive.scalar(
+        f"SELECT count(*) FROM isla.products WHERE simulated AND kind IN ({kinds})"
+    )
+    delivered = archive.scalar(
+        f"SELECT count(*) FROM isla.products WHERE NOT simulated AND kind IN ({kinds})"
+    )
+    assert simulated > 0 and delivered > 0
+    assert got[(PRODUCT_COLLECTION + SIMULATED_SUFFIX, 1)] == simulated
+    assert got[(PRODUCT_COLLECTION, 0)] == delivered
+    assert got[(RAW_SIMULATED, 1)] > 0
+    assert set(got) == {
+        (PRODUCT_COLLECTION + SIMULATED_SUFFIX, 1),
+        (PRODUCT_COLLECTION, 0),
+        (RAW_SIMULATED, 1),
+    }
+    real = tap.run_sync(
+        "SELECT obs_collection, isla_simulated FROM ivoa.obscore WHERE obs_publisher_did = "
+        f"'ivo://{AUTHORITY}/isla?product/spectrum/ISGRI/0745_06340000001/J011705.1-732636'"
+    ).to_table()
+    assert str(real["obs_collection"][0]) == PRODUCT_COLLECTION
+    assert int(real["isla_simulated"][0]) == 0
+
+
+def test_tap_publishes_the_simulated_flags(tap: pyvo.dal.TAPService) -> None:
+    """isla.products, isla.scw_files and isla.aux_files carry ``simulated`` in TAP."""
+    rows = tap.run_sync(
+        "SELECT table_name, datatype FROM TAP_SCHEMA.columns WHERE column_name = 'simulated'"
+    ).to_table()
+    assert {str(r["table_name"]): str(r["datatype"]) for r in rows} == {
+        "isla.products": "boolean",
+        "isla.scw_files": "boolean",
+        "isla.aux_files": "boolean",
+    }
+    flags = tap.run_sync("SELECT simulated FROM isla.products", maxrec=100_000).to_table()
+    # The demo's products and the real ISLA ones.
+    assert {bool(v) for v in flags["simulated"]} == {True, False}

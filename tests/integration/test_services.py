@@ -58,6 +58,33 @@ def test_landing_page_shows_what_the_archive_holds(client: httpx.Client, archive
     assert summary["example_scw"] == "008100430010" and summary["example_rev"] == 81
 
 
+def test_landing_page_says_what_is_simulated(client: httpx.Client, archive: Archive) -> None:
+    """The demo archive is simulated: the page says so with the counts, and drops the claim
+    to hold INTEGRAL's measurements."""
+    engine = create_engine(archive.database_url)
+    with engine.connect() as conn:
+        products, simulated = conn.execute(
+            text("SELECT count(*), count(*) FILTER (WHERE simulated) FROM isla.products")
+        ).one()
+        raw_simulated = conn.execute(
+            text(
+                "SELECT (SELECT count(*) FROM isla.scw_files WHERE simulated)"
+                " + (SELECT count(*) FROM isla.aux_files WHERE simulated)"
+            )
+        ).scalar()
+    engine.dispose()
+    assert 0 < simulated < products and raw_simulated
+    page = client.get("/").text
+    assert 'id="simulated"' in page and "simulated data" in page
+    assert f"{simulated:,} of its {products:,} science products" in page
+    assert f"{products - simulated:,} products" in page
+    assert "every measurement" not in page
+    summary = client.get("/api/summary").json()
+    assert summary["simulated_products"] == simulated
+    assert summary["simulated_raw_files"] == raw_simulated
+    assert "SIMDATA" in summary["simulation_note"]
+
+
 def test_landing_page_examples_work(client: httpx.Client, archive: Archive) -> None:
     page = client.get("/").text
     commands = [line for line in page.splitlines() if line.startswith("<pre>curl ")]

@@ -88,6 +88,10 @@ def test_resource_record_is_a_valid_catalog_service(
     assert record.nsmap["vs"] == VS and record.nsmap["tr"] == TR and record.nsmap["vr"] == VR
     assert record.findtext("identifier", "").startswith("ivo://")
     assert record.findtext("curation/publisher") and record.findtext("content/description")
+    # The demo archive is simulated: the record says so first, with what is.
+    description = record.findtext("content/description", "")
+    assert description.startswith("This archive holds simulated data")
+    assert "science products" in description and "final archive" not in description
     schema.assertValid(record)
     caps = {c.get("standardID"): c for c in record.findall("capability")}
     tap = caps["ivo://ivoa.net/std/TAP"]

@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from shared.demo import legacy_model as builders
-from shared.demo import legacy_model as compute
-from shared.demo import legacy_model as model
+from services.products.common import BadRequest
+from services.products.lightcurves.service import parse_binning
+from shared.demo import model
+from shared.demo import simulate as compute
 from shared.products import ogip
+from shared.products.views import png
 
 PROV = ogip.Provenance(["072700010010", "072700020010"], datetime(2025, 3, 1, tzinfo=UTC))
 TARGET = ogip.Target("J053432.0+220052", "Crab", 83.6332, 22.0145)
@@ -64,12 +66,12 @@ def test_random_streams_are_keyed() -> None:
 
 
 def test_binning_parser() -> None:
-    assert builders.parse_binning(None).kind == "scw"
-    assert builders.parse_binning("Revolution").kind == "revolution"
-    assert builders.parse_binning("600").seconds == 600.0
+    assert parse_binning(None).kind == "scw"
+    assert parse_binning("Revolution").kind == "revolution"
+    assert parse_binning("600").seconds == 600.0
     for bad in ("1", "nan", "inf", "daily"):
-        with pytest.raises(builders.BadRequest):
-            builders.parse_binning(bad)
+        with pytest.raises(BadRequest):
+            parse_binning(bad)
 
 
 def _rows(significances: list[float]) -> list[tuple[float, ...]]:
@@ -127,8 +129,13 @@ def test_spectrum_and_responses_are_consistent() -> None:
             spec, instrument="JEM-X", target=TARGET, prov=PROV, respfile="r", ancrfile="a"
         )
     )
-    rmf = _open(ogip.rmf_fits("JEM-X", PROV))
-    arf = _open(ogip.arf_fits("JEM-X", PROV))
+    energies = model.energy_grid("JEM-X")
+    rmf = _open(
+        ogip.rmf_fits(
+            "JEM-X", energies, model.channel_grid("JEM-X"), model.redistribution("JEM-X"), PROV
+        )
+    )
+    arf = _open(ogip.arf_fits("JEM-X", energies, model.effective_area("JEM-X"), PROV))
     detchans = hdul["SPECTRUM"].header["DETCHANS"]
     assert detchans == rmf["MATRIX"].header["DETCHANS"] == len(rmf["EBOUNDS"].data)
     assert len(arf["SPECRESP"].data) == len(rmf["MATRIX"].data)
@@ -160,7 +167,7 @@ def test_mosaic_has_four_images_with_wcs() -> None:
 
 
 def test_png_writer() -> None:
-    data = compute.png(np.arange(12.0).reshape(3, 4))
+    data = png(np.arange(12.0).reshape(3, 4))
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
     assert (width, height, depth, colour) == (4, 3, 8, 0)

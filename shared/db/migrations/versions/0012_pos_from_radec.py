@@ -1,7 +1,7 @@
 """Positions kept by the schema: ``pos`` always equals ``spoint(radians(ra), radians(dec))``
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-03
 
 The TAP translator rewrites ``CONTAINS(POINT('ICRS', ra, dec), ...)`` to the GiST-indexed
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

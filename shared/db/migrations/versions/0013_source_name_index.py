@@ -1,7 +1,7 @@
 """Functional index on normalised source names, for the one source resolver
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-03
 
 The source resolver (``shared.sources``) finds a source by its id, its preferred name or an

@@ -1,0 +1,410 @@
+"""Planning a product delivery: who delivers, what, and which product each file becomes.
+
+After QC (:mod:`services.ingest.qc`), :func:`plan_delivery` resolves every file's source, band
+and epoch against the archive and gives it its product id and ``isla.products`` row; the
+problems found on the way refuse the delivery (:class:`IngestRefused`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from services.ingest import qc
+from shared.integral.ids import InvalidIdentifier, normalise_source_name, parse_epoch
+
+SOURCE_MATCH_DEG = 0.25
+"""Largest distance between a file's RA_OBJ/DEC_OBJ and the archive source it names."""
+
+_KIND_SCOPE = {
+    "long_timeseries": "mission",
+    "omc_lightcurve": "mission",
+    "allsky_map": "mission",
+}
+_EPOCH_KINDS = frozenset({"spectrum", "arf", "rmf", "short_timeseries", "mosaic", "omc_image"})
+_POINT_KINDS = frozenset({"long_timeseries", "short_timeseries"})
+_POINT_INSTRUMENTS = frozenset({"ISGRI", "JEM-X"})
+_SOURCE_IF_NAMED = frozenset({"omc_image"})
+"""Kinds that belong to a source when the file names one (OMC postage stamps)."""
+SUB_SCW_BIN_S = 600.0
+"""Light curves with bins shorter than this cut science windows into pieces (sub-ScW light
+curves): they are stored as products, but are not per-ScW points and load none."""
+
+
+class IngestRefused(Exception):  # noqa: N818 - a refusal, not a crash; carries its HTTP status
+    """The delivery is refused; nothing was written."""
+
+    def __init__(self, status: int, title: str, problems: Sequence[qc.Problem]) -> None:
+        super().__init__(title)
+        self.status = status
+        self.title = title
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class DeliveryParams:
+    """Metadata sent with a delivery (all optional: most come from the FITS headers)."""
+
+    kind: str | None = None
+    source_id: str | None = None
+    epoch: str | None = None
+    band: str | None = None
+    scope: str | None = None
+    arf: str | None = None
+    rmf: str | None = None
+    replace: bool = False
+    points: bool = True
+    """Load the points of delivered ISGRI/JEM-X light curves into the points table. False
+    when the points are the archive's already and the files were made from them (the demo
+    pipeline's time series): the files are then stored without touching the points."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who delivers: team (recorded as the products' owner) and whether an operator."""
+
+    team: str
+    is_operator: bool = False
+    instruments: frozenset[str] | None = None  # None: every instrument (isdc, operator)
+
+
+@dataclass
+class PlannedFile:
+    """One file of an accepted delivery, ready to be written."""
+
+    facts: qc.FileFacts
+    data: bytes
+    sha256: str
+    row: dict[str, Any]
+    status: str = "created"  # created | replaced | restored | unchanged
+    load_points: bool = False
+
+    @property
+    def product_id(self) -> str:
+        """The product this file becomes."""
+        return str(self.row["product_id"])
+
+
+@dataclass
+class IngestResult:
+    """What a delivery did: one entry per file, and QC's warnings."""
+
+    ingestion: str
+    products: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, str]] = field(default_factory=list)
+    points: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form (the API's answer)."""
+        return {
+            "ingestion": self.ingestion,
+            "products": self.products,
+            "warnings": self.warnings,
+            "points": self.points,
+        }
+
+
+# --- Resolution against the archive ----------------------------------------------------------
+
+
+def product_id(
+    kind: str,
+    instrument: str,
+    scope: str,
+    subject: str,
+    *extra: str | None,
+) -> str:
+    """The stable product id ``kind/instrument/scope/subject[/extra...]``.
+
+    ``scope`` is an epoch ``RRRR_OOOOOOOOOOO`` or ``mission``; ``subject`` a source id (band
+    name for mosaics and maps); ``extra`` parts tell apart the files of one product set (the
+    JEM-X unit, a non-default band, a mosaic variant).
+    """
+    return "/".join([kind, instrument, scope, subject, *(e for e in extra if e)])
+
+
+def _bands(conn: Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        text("SELECT band_id, instrument, name, e_min, e_max, isla_default FROM isla.energy_bands")
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def _match_band(
+    bands: list[dict[str, Any]], instrument: str, facts: qc.FileFacts, name: str | None
+) -> dict[str, Any] | None:
+    own = [b for b in bands if b["instrument"] == instrument]
+    if name is not None:
+        return next((b for b in own if b["name"] == name), None)
+    if facts.e_min is None or facts.e_max is None:
+        return next((b for b in own if b["isla_default"]), None)
+    for band in own:
+        tol_lo = max(0.5, 0.05 * band["e_min"])
+        tol_hi = max(0.5, 0.05 * band["e_max"])
+        if (
+            abs(band["e_min"] - facts.e_min) <= tol_lo
+            and abs(band["e_max"] - facts.e_max) <= tol_hi
+        ):
+            return band
+    return None
+
+
+def _resolve_source(
+    conn: Connection, facts: qc.FileFacts, given: str | None
+) -> tuple[str | None, str | None]:
+    """(source_id, problem) from the parameter, the name in the file or its position."""
+    if given is not None:
+        found = conn.execute(
+            text("SELECT source_id FROM isla.sources WHERE source_id = :s"), {"s": given}
+        ).scalar()
+        return (given, None) if found else (None, f"unknown source_id {given!r}")
+    if facts.source_name:
+        norm = normalise_source_name(facts.source_name)
+        found = conn.execute(
+            text(
+                "SELECT source_id FROM isla.source_aliases WHERE alias_norm = :n "
+                "UNION SELECT source_id FROM isla.sources "
+                "WHERE lower(replace(replace(replace(name, ' ', ''), '_', ''), '-', '')) = :n "
+                "LIMIT 2"
+            ),
+            {"n": norm},
+        ).scalars()
+        ids = sorted(set(found))
+        if len(ids) == 1:
+            source = ids[0]
+            if facts.ra is not None and facts.dec is not None:
+                distance = conn.execute(
+                    text(
+                        "SELECT degrees(pos <-> spoint(radians(:ra), radians(:dec))) "
+                        "FROM isla.sources WHERE source_id = :s"
+                    ),
+                    {"ra": facts.ra, "dec": facts.dec, "s": source},
+                ).scalar()
+                if distance is not None and distance > SOURCE_MATCH_DEG:
+                    return None, (
+                        f"{facts.source_name!r} is {distance:.2f} deg from the file's "
+                        f"RA_OBJ/DEC_OBJ (more than {SOURCE_MATCH_DEG} deg)"
+                    )
+            return source, None
+    if facts.ra is not None and facts.dec is not None:
+        source = conn.execute(
+            text(
+                "SELECT source_id FROM isla.sources "
+                "WHERE pos <@ scircle(spoint(radians(:ra), radians(:dec)), radians(:r)) "
+                "ORDER BY pos <-> spoint(radians(:ra), radians(:dec)) LIMIT 1"
+            ),
+            {"ra": facts.ra, "dec": facts.dec, "r": SOURCE_MATCH_DEG},
+        ).scalar()
+        if source:
+            return str(source), None
+    return None, (
+        f"no archive source matches {facts.source_name!r} at RA_OBJ/DEC_OBJ: give source_id"
+    )
+
+
+def _content_type(name: str) -> str:
+    return "application/gzip" if name.lower().endswith(".gz") else "application/fits"
+
+
+def plan_delivery(
+    conn: Connection,
+    report: qc.QcReport,
+    files: Sequence[tuple[str, bytes]],
+    params: DeliveryParams,
+    caller: Caller,
+    bucket: str,
+) -> tuple[list[PlannedFile], list[qc.Problem]]:
+    """Product ids and rows for every file, with the problems found on the way."""
+    problems: list[qc.Problem] = []
+    bands = _bands(conn)
+    data = dict(files)
+    planned: list[PlannedFile] = []
+    spectrum_sources: dict[str | None, str] = {}
+    ordered = sorted(report.files, key=lambda f: f.kind != "spectrum")  # spectra first
+    resolved: dict[tuple[Any, ...], tuple[str | None, str | None]] = {}
+
+    def resolve(facts: qc.FileFacts) -> tuple[str | None, str | None]:
+        # The files of a delivery mostly name one source: resolved once.
+        key = (facts.source_name, facts.ra, facts.dec)
+        if key not in resolved:
+            resolved[key] = _resolve_source(conn, facts, params.source_id)
+        return resolved[key]
+
+    epoch_param = None
+    if params.epoch is not None:
+        try:
+            epoch_param = str(parse_epoch(params.epoch))
+        except InvalidIdentifier as exc:
+            problems.append(qc.Problem("-", "epoch", str(exc)))
+    for facts in ordered:
+        name = facts.file_name
+        kind = facts.kind
+        if kind is None or facts.instrument is None:
+            continue
+        epoch = facts.epoch
+        if epoch_param is not None:
+            if epoch is not None and epoch != epoch_param:
+                problems.append(
+                    qc.Problem(name, "epoch", f"file is of epoch {epoch}, not {epoch_param}")
+                )
+            epoch = epoch_param
+        if (
+            kind in _EPOCH_KINDS
+            and epoch is None
+            and params.scope not in ("mission", "time_resolved")
+        ):
+            problems.append(
+                qc.Problem(name, "epoch", "no epoch (REVOL + OBS_ID, file name or epoch=...)")
+            )
+            continue
+        band = None
+        if kind != "omc_lightcurve" and kind != "omc_image":
+            band = _match_band(bands, facts.instrument, facts, params.band)
+            if band is None:
+                problems.append(
+                    qc.Problem(
+                        name,
+                        "band",
+                        f"no {facts.instrument} band matches "
+                        f"{params.band or f'{facts.e_min}-{facts.e_max} keV'}",
+                    )
+                )
+                continue
+        source_id: str | None = None
+        if kind in qc.SOURCE_KINDS:
+            source_id, why = resolve(facts)
+            if why:
+                problems.append(qc.Problem(name, "source", why))
+                continue
+            if kind == "spectrum" and source_id is not None:
+                spectrum_sources[epoch] = source_id
+        elif kind in _SOURCE_IF_NAMED and (facts.source_name or facts.ra is not None):
+            source_id, why = resolve(facts)
+            if why:
+                problems.append(qc.Problem(name, "source", why))
+                continue
+        elif kind in ("arf", "rmf"):
+            source_id = params.source_id or spectrum_sources.get(epoch)
+            if source_id is None:
+                problems.append(
+                    qc.Problem(name, "source", "a response needs its spectrum or source_id")
+                )
+                continue
+        scope = "mission" if params.scope == "mission" or kind in _KIND_SCOPE else epoch
+        scope = scope or "mission"
+        interval = None
+        if params.scope == "time_resolved" and kind == "spectrum":
+            # Spectra of one source over consecutive intervals: the interval number (1-based,
+            # keyword INTERVAL) is their scope, so that each is a product of its own.
+            number = qc._number(facts.keywords.get("INTERVAL"))
+            if number is None or number < 1 or number != int(number):
+                problems.append(
+                    qc.Problem(name, "interval", "a time-resolved spectrum needs INTERVAL >= 1")
+                )
+                continue
+            interval = int(number)
+            scope = f"interval{interval:02d}"
+        default_band = band is not None and band["isla_default"]
+        subject = source_id if source_id is not None else (band["name"] if band else "all")
+        extra_band = (
+            None if default_band or band is None or subject == band["name"] else band["name"]
+        )
+        pid = product_id(
+            kind, facts.instrument, scope, subject, facts.unit, extra_band, facts.variant
+        )
+        meta = facts.meta()
+        meta["team"] = caller.team
+        meta["qc_warnings"] = sorted({w.code for w in report.warnings if w.file == name})
+        if kind == "spectrum":
+            meta["scope"] = params.scope or ("epoch" if epoch else "mission")
+            for key, word in (("exposure", "EXPOSURE"), ("snr", "SNR")):
+                value = qc._number(facts.keywords.get(word))
+                if value is not None:
+                    meta[key] = value
+            if interval is not None:
+                meta["interval"] = interval
+        nscw = qc._number(facts.keywords.get("NSCW"))
+        if nscw is not None:
+            meta["nscw"] = int(nscw)
+        if kind in _POINT_KINDS and facts.timedel_s is not None:
+            meta["bin_s"] = round(facts.timedel_s, 3)
+        revolution = facts.revolution
+        obsid = facts.obsid
+        if epoch is not None:
+            revolution, obsid = int(epoch[:4]), epoch[5:]
+        row = {
+            "product_id": pid,
+            "kind": kind,
+            "instrument": facts.instrument,
+            "band_id": band["band_id"] if band else None,
+            "source_id": source_id,
+            "epoch": epoch if kind in _EPOCH_KINDS else None,
+            "revolution": revolution,
+            "obsid": obsid,
+            "t_min": facts.t_min_mjd,
+            "t_max": facts.t_max_mjd,
+            "bucket": bucket,
+            "object_key": f"products/{pid}/{name}",
+            "file_name": name,
+            "size": len(data[name]),
+            "sha256": "",
+            "content_type": _content_type(name),
+            "meta": meta,
+            "simulated": facts.simulated,
+        }
+        planned.append(
+            PlannedFile(
+                facts=facts,
+                data=data[name],
+                sha256="",
+                row=row,
+                load_points=params.points
+                and kind in _POINT_KINDS
+                and facts.instrument in _POINT_INSTRUMENTS
+                and not (facts.timedel_s is not None and facts.timedel_s < SUB_SCW_BIN_S),
+            )
+        )
+    ids = [p.product_id for p in planned]
+    for dup in sorted({i for i in ids if ids.count(i) > 1}):
+        problems.append(qc.Problem(dup, "duplicate", "two files of the delivery are one product"))
+    # A spectrum points to its responses by product id (the contract's meta arf/rmf).
+    for plan in planned:
+        if plan.row["kind"] != "spectrum":
+            continue
+        for part in ("arf", "rmf"):
+            given = getattr(params, part)
+            sibling = next(
+                (
+                    p.product_id
+                    for p in planned
+                    if p.row["kind"] == part
+                    and p.row["epoch"] == plan.row["epoch"]
+                    and p.row["source_id"] == plan.row["source_id"]
+                ),
+                None,
+            )
+            if sibling or given:
+                plan.row["meta"][part] = sibling or given
+    return planned, problems
+
+
+def existing_responses(conn: Connection, params: DeliveryParams) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for part in ("arf", "rmf"):
+        pid = getattr(params, part)
+        if pid is None:
+            continue
+        row = conn.execute(
+            text("SELECT kind, meta FROM isla.products WHERE product_id = :p"), {"p": pid}
+        ).first()
+        if row is None or row.kind != part:
+            raise IngestRefused(
+                422,
+                "Quality control failed",
+                [qc.Problem("-", "response", f"no {part} product {pid!r} in the archive")],
+            )
+        out[part] = dict(row.meta or {})
+    return out
