@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from services.products.compat import router as compat_router
 from services.products.datalink import router as datalink_router
 from services.products.files import router as files_router
-from services.products.portal import router as portal_router
+from services.products.portal.routes import router as portal_router
 from services.products.resolver import router as resolver_router
 from services.products.routes import router as products_router
 from shared.service import create_service
