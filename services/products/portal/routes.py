@@ -140,7 +140,7 @@ async def landing(
 async def search_page(
     request: Request,
     ctx: Annotated[ServiceContext, Depends(context)],
-    q: Annotated[str, Query(max_length=service.MAX_QUERY)] = "",
+    q: str = "",
     all: Annotated[bool, Query(description="list every match, never jump to one")] = False,
 ) -> Response:
     """Search results; an entry with one obvious answer goes straight to its page."""
@@ -245,9 +245,8 @@ async def source_page(
 
 def _plot(scws: list[dict[str, Any]], centre: tuple[float, float]) -> dict[str, Any]:
     radius = 15.0
-    return service.pointing_plot(
-        [(s["ra"], s["dec"], s["scw_id"]) for s in scws if s["ra"] is not None], centre, radius
-    )
+    pointings = [(s["ra"], s["dec"], s["scw_id"]) for s in scws if s["scw_type"] == "pointing"]
+    return service.pointing_plot(pointings, centre, radius)
 
 
 @router.get("/observations/{obsid}", response_class=HTMLResponse, include_in_schema=False)

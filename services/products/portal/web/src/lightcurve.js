@@ -247,7 +247,7 @@ export function initLightCurve() {
     const rows = manifest.scws.map((s) => el("tr", {},
       el("td", {}, el("a", { href: `/scws/${s.scw_id}` }, s.scw_id)),
       el("td", { class: "n" }, humanSize(s.size)),
-      el("td", {}, el("a", { href: s.tar_url, "aria-label": `Tarball of ${s.scw_id}` }, ".tar"))));
+      el("td", {}, el("a", { href: s.tar_url, "aria-label": `.tar of science window ${s.scw_id}` }, ".tar"))));
     const add = el("button", {
       type: "button",
       onclick: () => {
