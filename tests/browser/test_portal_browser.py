@@ -116,6 +116,22 @@ def test_switching_band_and_binning_redraws_the_light_curve(
     expect(page.locator("#lc-table tbody tr")).to_have_count(min(points, 2000))
     expect(page.locator("#lc-summary")).to_contain_text("JEM-X 3–20 keV")
 
+    # The stored spectra are drawn too (channels with counts, on log axes).
+    expect(page.locator("#spec-plot")).to_have_attribute("data-points", re.compile(r"^[1-9]\d*$"))
+
+
+def test_omc_light_curves_are_magnitudes(
+    page: Page, client: httpx.Client, archive: Archive
+) -> None:
+    source = archive.rows("SELECT source_id FROM isla.omc_points LIMIT 1")[0][0]
+    omc = client.get(f"/products/lightcurves/{source}", params={"instrument": "OMC"}).json()
+    page.goto(f"/sources/{quote(source)}")
+    plot = plot_ready(page)
+    with page.expect_response(lambda r: "lightcurves" in r.url and "instrument=OMC" in r.url):
+        page.get_by_label("OMC V band").check()
+    expect(plot).to_have_attribute("data-points", str(len(omc["data"])))
+    expect(page.locator("#lc-summary")).to_contain_text("mean V magnitude")
+
 
 def test_a_time_range_on_the_plot_yields_its_science_windows(
     page: Page, client: httpx.Client
@@ -249,21 +265,42 @@ def test_every_page_type_passes_axe_and_fits_a_phone(
 @pytest.mark.skipif(
     not os.environ.get("ISLA_SCREENSHOTS"), reason="screenshots are written by `make screenshots`"
 )
-def test_screenshots(page: Page, ids: dict[str, str]) -> None:
+def test_screenshots(page: Page, ids: dict[str, str], archive: Archive) -> None:
     folder = ROOT / os.environ["ISLA_SCREENSHOTS"]
     folder.mkdir(parents=True, exist_ok=True)
     shots = dict(page_types(ids))
     shots.pop("not-found")
     shots["search"] = "/search?q=83.63 22.01"
+    shots.pop("basket")
     for name, url in shots.items():
         page.goto(url)
         page.wait_for_load_state("networkidle")
+        if name == "query":
+            page.get_by_role("button", name="Run the query").click()
+            expect(page.locator("#query-result tbody tr").first).to_be_visible()
         page.screenshot(path=folder / f"{name}.png")
     page.goto(CRAB_PAGE)
     plot_ready(page)
-    page.locator("#h-lc").scroll_into_view_if_needed()
+    page.locator("button[data-basket-add]").nth(0).click()
+    page.locator("button[data-basket-add]").nth(1).click()
+    # The light curve of a variable source: detections and upper limits.
+    variable = archive.rows(
+        "SELECT p.source_id FROM isla.lightcurve_points p JOIN isla.energy_bands e "
+        "USING (band_id) WHERE e.instrument = 'ISGRI' AND e.isla_default GROUP BY p.source_id "
+        "ORDER BY least(count(*) FILTER (WHERE p.upper_limit), "
+        "count(*) FILTER (WHERE NOT p.upper_limit)) DESC LIMIT 1"
+    )[0][0]
+    page.goto(f"/sources/{quote(variable)}")
+    plot_ready(page)
+    page.evaluate("document.getElementById('h-lc').scrollIntoView()")
     page.screenshot(path=folder / "source-lightcurve.png")
+    page.goto(f"/observations/{ids['obsid']}")
+    page.get_by_role("button", name="Add the observation to the basket").click()
+    page.goto("/basket")
+    expect(page.locator("#basket-table tbody tr")).to_have_count(3)
+    page.screenshot(path=folder / "basket.png")
     page.set_viewport_size({"width": 360, "height": 780})
     page.goto(CRAB_PAGE)
     plot_ready(page)
+    page.evaluate("document.getElementById('h-lc').scrollIntoView()")
     page.screenshot(path=folder / "source-phone.png")

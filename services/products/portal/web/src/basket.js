@@ -104,11 +104,16 @@ export function initBasketPage() {
       const link =
         item.kind === "product" ? item.url
         : item.kind === "observation" ? `/observations/${item.id}`
+        : item.kind === "selection" ? `/raw/manifest.json?${item.id}`
         : `/scws/${item.id}`;
+      const kind =
+        item.kind === "product" ? "product"
+        : item.kind === "scw" ? "science window"
+        : `${item.kind === "observation" ? "observation" : "time range"} (${(item.scws || []).length} science windows)`;
       body.append(
         el("tr", {},
           el("td", {}, el("a", { href: link }, item.name)),
-          el("td", {}, item.kind === "product" ? "product" : item.kind === "observation" ? `observation (${(item.scws || []).length} ScWs)` : "science window"),
+          el("td", {}, kind),
           el("td", { class: "n" }, humanSize(item.size)),
           el("td", {}, el("button", {
             type: "button",

@@ -101,12 +101,13 @@ export function initLightCurve() {
     const opts = {
       width,
       height: width < 500 ? 260 : 340,
-      scales: { x: { time: true }, y: { auto: true } },
+      // Magnitudes grow downwards: brighter is up.
+      scales: { x: { time: true }, y: { auto: true, dir: sel.instrument === "OMC" ? -1 : 1 } },
       legend: { show: true, live: false },
       cursor: { drag: { x: true, y: false, setScale: true } },
       series: [
         { label: "time (UTC)" },
-        { label: `rate (ct/s), ${sel.label}`, stroke: COLOURS.point, width: 0, paths: () => null, points: { show: true, size: 6, fill: COLOURS.point, stroke: COLOURS.point } },
+        { label: sel.instrument === "OMC" ? "V magnitude" : `rate (ct/s), ${sel.label}`, stroke: COLOURS.point, width: 0, paths: () => null, points: { show: true, size: 6, fill: COLOURS.point, stroke: COLOURS.point } },
         { label: "3σ upper limit", stroke: COLOURS.limit, width: 0, paths: () => null, points: { show: false } },
       ],
       axes: [{}, { label: sel.instrument === "OMC" ? "V magnitude" : "count rate (ct/s)" }],
@@ -129,7 +130,11 @@ export function initLightCurve() {
     const n = rows.length;
     if (!n) return `${sel.label}, ${sel.binning} bins: no points.`;
     const det = rows.filter((r) => !r[ix.upper_limit]);
-    const mean = det.length ? det.reduce((s, r) => s + r[ix.rate], 0) / det.length : null;
+    const value = ix.magnitude ?? ix.rate;
+    const mean = det.length ? det.reduce((s, r) => s + r[value], 0) / det.length : null;
+    if (ix.magnitude !== undefined) {
+      return `${sel.label}: ${n} science windows; mean V magnitude ${mean.toFixed(2)}.`;
+    }
     const first = isoUTC(mjdTTtoUnix(rows[0][ix.time_mjd])).slice(0, 10);
     const last = isoUTC(mjdTTtoUnix(rows[n - 1][ix.time_mjd])).slice(0, 10);
     return `${sel.label}, binning ${sel.binning}: ${n} bins from ${first} to ${last}; ` +
@@ -141,10 +146,12 @@ export function initLightCurve() {
     const body = el("tbody");
     for (const r of rows.slice(0, TABLE_ROWS)) {
       const ul = r[ix.upper_limit];
+      const omc = ix.magnitude !== undefined;
       body.append(el("tr", {},
         el("td", {}, isoUTC(mjdTTtoUnix(r[ix.time_mjd]))),
-        el("td", { class: "n" }, Number(r[ix.timedel]).toFixed(0)),
-        el("td", { class: "n" }, ul ? `< ${Number(r[ix.rate_ul]).toPrecision(3)}` : `${Number(r[ix.rate]).toPrecision(4)} ± ${Number(r[ix.rate_err]).toPrecision(2)}`),
+        el("td", { class: "n" }, omc ? "ScW" : Number(r[ix.timedel]).toFixed(0)),
+        el("td", { class: "n" }, omc ? `V = ${Number(r[ix.magnitude]).toFixed(3)} ± ${Number(r[ix.magnitude_err]).toFixed(3)}`
+          : ul ? `< ${Number(r[ix.rate_ul]).toPrecision(3)}` : `${Number(r[ix.rate]).toPrecision(4)} ± ${Number(r[ix.rate_err]).toPrecision(2)}`),
         el("td", { class: "n" }, r[ix.exposure] === null ? "–" : Number(r[ix.exposure]).toFixed(0)),
       ));
     }
@@ -152,7 +159,7 @@ export function initLightCurve() {
       el("caption", {}, rows.length > TABLE_ROWS ? `First ${TABLE_ROWS} of ${rows.length} bins (download the file for all)` : `${rows.length} bins`),
       el("thead", {}, el("tr", {},
         el("th", { scope: "col" }, "Bin centre (UTC)"), el("th", { scope: "col", class: "n" }, "Width (s)"),
-        el("th", { scope: "col", class: "n" }, "Rate (ct/s)"), el("th", { scope: "col", class: "n" }, "Exposure (s)"))),
+        el("th", { scope: "col", class: "n" }, ix.magnitude !== undefined ? "Magnitude" : "Rate (ct/s)"), el("th", { scope: "col", class: "n" }, "Exposure (s)"))),
       body);
     tableBox.replaceChildren(table);
   }
