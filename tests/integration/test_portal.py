@@ -3,6 +3,8 @@ same pages in Chromium; these run everywhere, also without a browser)."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from urllib.parse import quote
 
@@ -177,3 +179,19 @@ def test_static_bundle_is_served_and_confined(client: httpx.Client) -> None:
     assert client.get("/static/portal.css").headers["content-type"].startswith("text/css")
     assert client.get("/static/../routes.py").status_code == 404
     assert client.get("/static/%2e%2e/routes.py").status_code == 404
+
+
+def test_observation_page_offers_all_its_science_windows(
+    client: httpx.Client, archive: Archive, ids: dict[str, str]
+) -> None:
+    page = client.get(f"/observations/{ids['obsid']}").text
+    match = re.search(r"data-basket-add='([^']+)'", page)
+    assert match
+    item = json.loads(html.unescape(match[1]))
+    rows = archive.rows(
+        "SELECT scw_id, raw_size FROM isla.science_windows WHERE obsid = :o ORDER BY start_time",
+        o=ids["obsid"],
+    )
+    assert item["scws"] == [r[0] for r in rows]
+    assert item["size"] == sum(r[1] for r in rows)
+    assert f"/raw/archive.tar?obsid={ids['obsid']}" in page

@@ -207,6 +207,12 @@ async def source_page(
         mosaics = service.product_groups(await store.mosaics_over(conn, src["ra"], src["dec"]))
     choices = service.lightcurve_choices(bands, omc)
     groups = service.product_groups(products)
+    products_total = int(products[0]["total"]) if products else 0
+    coverage = {
+        "observations": int(observations[0]["total"]) if observations else 0,
+        "scws": int(observations[0]["total_scws"]) if observations else 0,
+        "size": int(observations[0]["total_size"] or 0) if observations else 0,
+    }
     detected = [
         name
         for key, name in (
@@ -235,7 +241,8 @@ async def source_page(
             "observations": observations,
             "mosaics": mosaics.get("mosaic", []),
             "sky": service.sky_links(src["ra"], src["dec"]),
-            "raw_total": sum(int(o["raw_size"] or 0) for o in observations),
+            "coverage": coverage,
+            "products_total": products_total,
         },
     )
 
@@ -263,6 +270,7 @@ async def observation_page(
         if obs is None:
             return await not_found(request, ctx, f"No observation {obsid} in the archive.")
         scws = await store.scws_where(conn, "obsid", obsid)
+        totals = await store.scw_totals(conn, "obsid", obsid)
         products = await store.products_where(conn, "obsid", obsid)
         field = await store.sources_in_field(conn, obs["ra"], obs["dec"], 15.0)
     return await page(
@@ -274,9 +282,10 @@ async def observation_page(
             "obs": obs,
             "scws": scws,
             "groups": service.product_groups(products),
+            "products_total": int(products[0]["total"]) if products else 0,
             "field": field,
             "plot": _plot(scws, (obs["ra"], obs["dec"])),
-            "total": sum(int(s["raw_size"] or 0) for s in scws),
+            "totals": totals,
             "sky": service.sky_links(obs["ra"], obs["dec"], 30),
         },
     )
@@ -296,6 +305,7 @@ async def revolution_page(
         if not found:
             return await not_found(request, ctx, f"No revolution {number:04d} in the archive.")
         scws = await store.scws_where(conn, "revolution", number)
+        totals = await store.scw_totals(conn, "revolution", number)
         observations = await store.observations_in_revolution(conn, number)
         products = await store.products_where(conn, "revolution", number)
     return await page(
@@ -309,7 +319,8 @@ async def revolution_page(
             "scws": scws,
             "observations": observations,
             "groups": service.product_groups(products),
-            "total": sum(int(s["raw_size"] or 0) for s in scws),
+            "products_total": int(products[0]["total"]) if products else 0,
+            "totals": totals,
         },
     )
 

@@ -23,6 +23,10 @@ POINTING_RADIUS_DEG = 10.0
 """Radius of the observation cone around searched coordinates (deg): about the ISGRI field."""
 
 
+PAGE_ROWS = 150
+"""Most rows of one kind a page lists (the HTML stays small); the rest are in the JSON APIs."""
+
+
 def _rows(result: Any) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in result]
 
@@ -418,10 +422,11 @@ async def products_of_source(conn: AsyncConnection, source_id: str) -> list[dict
     return _rows(
         await conn.execute(
             text(
-                f"SELECT {_PRODUCT_COLUMNS} FROM isla.products p "  # noqa: S608
-                "WHERE p.source_id = :s ORDER BY p.kind, p.instrument, p.epoch, p.product_id"
+                f"SELECT {_PRODUCT_COLUMNS}, count(*) OVER () AS total "  # noqa: S608
+                "FROM isla.products p WHERE p.source_id = :s "
+                "ORDER BY p.kind, p.instrument, p.epoch, p.product_id LIMIT :limit"
             ),
-            {"s": source_id},
+            {"s": source_id, "limit": PAGE_ROWS},
         )
     )
 
@@ -459,12 +464,14 @@ async def observations_of_source(
         await conn.execute(
             text(
                 f"SELECT {_OBS_COLUMNS}, count(w.scw_id) AS scws, "  # noqa: S608
-                "sum(w.raw_size) AS raw_size "
+                "sum(w.raw_size) AS raw_size, count(*) OVER () AS total, "
+                "sum(count(w.scw_id)) OVER () AS total_scws, "
+                "sum(sum(w.raw_size)) OVER () AS total_size "
                 "FROM isla.observations o JOIN isla.science_windows w USING (obsid) "
                 "WHERE w.pos <@ scircle(spoint(radians(:ra), radians(:dec)), radians(:r)) "
-                "GROUP BY o.obsid ORDER BY o.start_time"
+                "GROUP BY o.obsid ORDER BY o.start_time LIMIT :limit"
             ),
-            {"ra": ra, "dec": dec, "r": POINTING_RADIUS_DEG},
+            {"ra": ra, "dec": dec, "r": POINTING_RADIUS_DEG, "limit": PAGE_ROWS},
         )
     )
 
@@ -494,11 +501,29 @@ async def scws_where(conn: AsyncConnection, column: str, value: Any) -> list[dic
         await conn.execute(
             text(
                 f"SELECT {_SCW_COLUMNS} FROM isla.science_windows w "  # noqa: S608
-                f"WHERE w.{column} = :v ORDER BY w.start_time"
+                f"WHERE w.{column} = :v ORDER BY w.start_time LIMIT :limit"
+            ),
+            {"v": value, "limit": PAGE_ROWS},
+        )
+    )
+
+
+async def scw_totals(conn: AsyncConnection, column: str, value: Any) -> dict[str, Any]:
+    """Count, raw size and ids (in time order) of all science windows of an observation or
+    revolution, also those beyond the page's listing (the basket needs every id)."""
+    if column not in ("obsid", "revolution"):
+        raise ValueError(f"no science-window listing by {column}")
+    row = (
+        await conn.execute(
+            text(
+                "SELECT count(*) AS count, coalesce(sum(raw_size), 0)::bigint AS size, "  # noqa: S608
+                "coalesce(array_agg(scw_id ORDER BY start_time), '{}') AS ids "
+                f"FROM isla.science_windows WHERE {column} = :v"
             ),
             {"v": value},
         )
-    )
+    ).one()
+    return dict(row._mapping)
 
 
 async def observations_in_revolution(conn: AsyncConnection, rev: int) -> list[dict[str, Any]]:
@@ -522,10 +547,11 @@ async def products_where(conn: AsyncConnection, column: str, value: Any) -> list
     return _rows(
         await conn.execute(
             text(
-                f"SELECT {_PRODUCT_COLUMNS} FROM isla.products p "  # noqa: S608
-                f"WHERE p.{column} = :v ORDER BY p.kind, p.product_id LIMIT 200"
+                f"SELECT {_PRODUCT_COLUMNS}, count(*) OVER () AS total "  # noqa: S608
+                f"FROM isla.products p WHERE p.{column} = :v "
+                "ORDER BY p.kind, p.product_id LIMIT :limit"
             ),
-            {"v": value},
+            {"v": value, "limit": PAGE_ROWS},
         )
     )
 
