@@ -173,7 +173,13 @@ export function initLightCurve() {
     rawForm.querySelector("[data-raw-instrument]").value = sel.instrument === "JEM-X" ? "jemx" : "isgri";
     target.setAttribute("aria-busy", "true");
     summary.textContent = `Loading ${sel.label} …`;
-    const response = await fetch(url(sel, "json"));
+    let response;
+    try {
+      response = await fetch(url(sel, "json"));
+    } catch (err) {
+      summary.textContent = `${sel.label}: the archive did not answer (${err.message}).`;
+      return;
+    }
     if (ticket !== state.request) return;
     target.removeAttribute("aria-busy");
     if (!response.ok) {
@@ -244,7 +250,13 @@ export function initLightCurve() {
   async function findScws() {
     const params = new URLSearchParams(new FormData(rawForm));
     rawResult.replaceChildren(el("p", {}, "Looking for the science windows …"));
-    const response = await fetch(`/raw/manifest.json?${params}`);
+    let response;
+    try {
+      response = await fetch(`/raw/manifest.json?${params}`);
+    } catch (err) {
+      rawResult.replaceChildren(el("p", { class: "warn" }, `The archive did not answer (${err.message}).`));
+      return;
+    }
     if (!response.ok) {
       rawResult.replaceChildren(el("p", { class: "warn" }, await errorText(response)));
       return;

@@ -4,7 +4,12 @@
 import { el, errorText } from "./util.js";
 
 async function loadExamples(select, textarea) {
-  const response = await fetch("/tap/examples");
+  let response;
+  try {
+    response = await fetch("/tap/examples");
+  } catch {
+    return; // the box still takes a query typed by hand
+  }
   if (!response.ok) return;
   const doc = new DOMParser().parseFromString(await response.text(), "text/html");
   for (const example of doc.querySelectorAll("[typeof=example]")) {
@@ -36,7 +41,13 @@ export function initQuery() {
     event.preventDefault();
     status.textContent = "Running …";
     result.replaceChildren();
-    const response = await fetch(downloadUrl(form, "json"));
+    let response;
+    try {
+      response = await fetch(downloadUrl(form, "json"));
+    } catch (err) {
+      status.textContent = `The archive did not answer (${err.message}).`;
+      return;
+    }
     if (!response.ok) {
       status.textContent = `The query failed: ${await errorText(response)}`;
       downloads.hidden = true;

@@ -15,7 +15,13 @@ export function initSpectrum() {
   async function draw() {
     const option = select.selectedOptions[0];
     const params = new URLSearchParams({ instrument: option.dataset.instrument, scope: select.value, format: "json" });
-    const response = await fetch(`/products/spectra/${encodeURIComponent(sourceId)}?${params}`);
+    let response;
+    try {
+      response = await fetch(`/products/spectra/${encodeURIComponent(sourceId)}?${params}`);
+    } catch (err) {
+      summary.textContent = `The archive did not answer (${err.message}).`;
+      return;
+    }
     if (!response.ok) {
       plot?.destroy();
       plot = null;
