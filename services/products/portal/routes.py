@@ -141,12 +141,14 @@ async def search_page(
     request: Request,
     ctx: Annotated[ServiceContext, Depends(context)],
     q: str = "",
-    all: Annotated[bool, Query(description="list every match, never jump to one")] = False,
+    list_all: Annotated[
+        bool, Query(alias="all", description="list every match, never jump to one")
+    ] = False,
 ) -> Response:
     """Search results; an entry with one obvious answer goes straight to its page."""
     async with _connection(ctx) as conn:
         result = await service.search(conn, q)
-    target = None if all else service.only_match(result)
+    target = None if list_all else service.only_match(result)
     if target:
         return RedirectResponse(target, status_code=303)
     data = {"result": result, "query": q, "title": f"Search: {q}"}
