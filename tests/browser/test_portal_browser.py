@@ -51,6 +51,7 @@ def page_types(ids: dict[str, str]) -> dict[str, str]:
         "basket": "/basket",
         "query": "/query",
         "help": "/help/first-steps",
+        "sky": "/sky",
         "not-found": "/sources/J000000.0+000000",
     }
 
@@ -233,6 +234,19 @@ def test_query_page_runs_an_example_and_offers_downloads(page: Page, client: htt
         assert client.get(href).status_code == 200, fmt
 
 
+def test_sky_page_draws_the_catalogue_offline(page: Page, client: httpx.Client) -> None:
+    sky = client.get("/api/sky").json()
+    page.goto("/sky")
+    viewer = page.locator("#aladin")
+    expect(viewer).to_have_attribute("data-sources", str(len(sky["sources"])), timeout=20_000)
+    expect(viewer).to_have_attribute("data-observations", str(len(sky["observations"])))
+    assert viewer.locator("canvas").count() >= 1
+    expect(page.locator("#sky-status")).to_contain_text(f"{len(sky['sources'])} sources")
+    page.get_by_role("button", name="Zoom in").click()
+    page.get_by_role("button", name="Zoom out").click()
+    # The page fixture fails the test on console errors or requests outside the archive.
+
+
 def test_every_page_type_passes_axe_and_fits_a_phone(
     page: Page, watch: Watch, ids: dict[str, str], axe_source: str
 ) -> None:
@@ -242,6 +256,10 @@ def test_every_page_type_passes_axe_and_fits_a_phone(
         for name, url in page_types(ids).items():
             page.goto(url)
             page.wait_for_load_state("networkidle")
+            if name == "sky":
+                expect(page.locator("#aladin")).to_have_attribute(
+                    "data-sources", re.compile(r"^\d+$"), timeout=20_000
+                )
             if name == "not-found":
                 # The browser reports the page's own 404 status on the console: expected here.
                 watch.errors[:] = [e for e in watch.errors if "404" not in e]
@@ -275,6 +293,11 @@ def test_screenshots(page: Page, ids: dict[str, str], archive: Archive) -> None:
     for name, url in shots.items():
         page.goto(url)
         page.wait_for_load_state("networkidle")
+        if name == "sky":
+            expect(page.locator("#aladin")).to_have_attribute(
+                "data-sources", re.compile(r"^\d+$"), timeout=20_000
+            )
+            page.locator("#aladin").scroll_into_view_if_needed()
         if name == "query":
             page.get_by_role("button", name="Run the query").click()
             expect(page.locator("#query-result tbody tr").first).to_be_visible()

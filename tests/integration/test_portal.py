@@ -50,6 +50,7 @@ def page_urls(ids: dict[str, str]) -> dict[str, str]:
         "query": "/query",
         "help": "/help",
         "help-first-steps": "/help/first-steps",
+        "sky": "/sky",
     }
 
 
@@ -195,3 +196,20 @@ def test_observation_page_offers_all_its_science_windows(
     assert item["scws"] == [r[0] for r in rows]
     assert item["size"] == sum(r[1] for r in rows)
     assert f"/raw/archive.tar?obsid={ids['obsid']}" in page
+
+
+def test_sky_page_and_its_data(client: httpx.Client, archive: Archive) -> None:
+    page = client.get("/sky")
+    assert page.status_code == 200
+    # Only the sky page lets the browser compile Aladin Lite's WebAssembly.
+    assert "'wasm-unsafe-eval'" in page.headers["content-security-policy"]
+    assert "'wasm-unsafe-eval'" not in client.get("/").headers["content-security-policy"]
+    assert '<script type="module" src="/static/sky.js">' in page.text
+    data = client.get("/api/sky").json()
+    detected = archive.scalar(
+        "SELECT count(*) FROM isla.sources WHERE det_isgri OR det_jemx OR det_spi OR det_picsit"
+    )
+    assert len(data["sources"]) == min(detected, 5000)
+    assert len(data["observations"]) == archive.scalar("SELECT count(*) FROM isla.observations")
+    assert CRAB in {s["source_id"] for s in data["sources"]}
+    assert client.get("/static/sky.js").status_code == 200

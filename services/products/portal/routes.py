@@ -79,12 +79,21 @@ async def _simulated(ctx: ServiceContext) -> dict[str, bool] | None:
         return None
 
 
+SKY_CSP = (
+    # Aladin Lite compiles its WebAssembly core from the bundle and sets inline styles.
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self' data: blob:; worker-src 'self' blob:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
 async def page(
     request: Request,
     ctx: ServiceContext,
     template: str,
     data: dict[str, Any],
     status_code: int = 200,
+    csp: str | None = None,
 ) -> HTMLResponse:
     """A page of the portal: the layout's shared context, and the security headers."""
     body = templates.TemplateResponse(
@@ -99,6 +108,8 @@ async def page(
         status_code=status_code,
     )
     body.headers.update(SECURITY_HEADERS)
+    if csp:
+        body.headers["Content-Security-Policy"] = csp
     return body
 
 
@@ -394,6 +405,21 @@ async def help_page(
     if topic not in HELP_TOPICS:
         return await not_found(request, ctx, f"No help page {topic!r}.")
     return await page(request, ctx, f"help/{topic}.html", {"title": HELP_TOPICS[topic]})
+
+
+@router.get("/sky", response_class=HTMLResponse, include_in_schema=False)
+async def sky_page(
+    request: Request, ctx: Annotated[ServiceContext, Depends(context)]
+) -> HTMLResponse:
+    """The sky viewer: the catalogue and the observations' fields."""
+    return await page(request, ctx, "sky.html", {"title": "The sky"}, csp=SKY_CSP)
+
+
+@router.get("/api/sky", tags=["portal"], summary="Sources and observation fields for the sky page")
+async def sky_json(ctx: Annotated[ServiceContext, Depends(context)]) -> dict[str, Any]:
+    """Sources detected by INTEGRAL (id, name, position, class) and observation targets."""
+    async with _connection(ctx) as conn:
+        return await store.sky(conn)
 
 
 # --- static assets -----------------------------------------------------------------------------

@@ -600,3 +600,33 @@ async def sources_in_field(
             {"ra": ra, "dec": dec, "r": radius},
         )
     )
+
+
+# --- the sky -----------------------------------------------------------------------------------
+
+SKY_SOURCES = 5000
+"""Most catalogue sources drawn on the sky page (detected ones, brightest known first)."""
+
+
+async def sky(conn: AsyncConnection) -> dict[str, list[dict[str, Any]]]:
+    """Sources detected by an INTEGRAL instrument and the observations' target positions."""
+    sources = _rows(
+        await conn.execute(
+            text(
+                "SELECT source_id, name, ra, dec, source_class FROM isla.sources "
+                "WHERE det_isgri OR det_jemx OR det_spi OR det_picsit "
+                "ORDER BY (name NOT LIKE 'J%' AND name NOT LIKE 'IGR%') DESC, name LIMIT :n"
+            ),
+            {"n": SKY_SOURCES},
+        )
+    )
+    observations = _rows(
+        await conn.execute(
+            text(
+                "SELECT obsid, target_name, ra, dec FROM isla.observations "
+                "ORDER BY start_time LIMIT :n"
+            ),
+            {"n": SKY_SOURCES},
+        )
+    )
+    return {"sources": sources, "observations": observations}

@@ -5,7 +5,8 @@ import { mkdirSync } from "node:fs";
 const out = new URL("../static/", import.meta.url).pathname;
 mkdirSync(out, { recursive: true });
 await build({
-  entryPoints: { portal: "src/portal.js" },
+  // The sky viewer (Aladin Lite, 2.5 MB with its WebAssembly) is loaded by /sky alone.
+  entryPoints: { portal: "src/portal.js", sky: "src/sky.js" },
   bundle: true,
   format: "esm",
   splitting: false,
