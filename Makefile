@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: up down test lint install install-system install-python bench clean
+.PHONY: up down test lint install install-system install-python install-web screenshots bench clean
 
 ## up: install everything, start the embedded stack with the demo archive, serve it
 up: install
@@ -26,15 +26,18 @@ lint: install-python
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy shared services deploy tests bench
 
-install: install-system install-python
+install: install-system install-python install-web
 
 # System packages: Postgres 15 + pgSphere (the embedded database), STILTS (the TAP validator),
-# the venv module. pgSphere 1.2.0's install script needs a fix on current Postgres 15 releases.
+# the venv module, Node.js + npm (build the portal's scripts), Chromium (the browser tests).
+# pgSphere 1.2.0's install script needs a fix on current Postgres 15 releases.
+SYSTEM_PACKAGES := postgresql-15 postgresql-15-pgsphere stilts python3-venv python3-pip curl wget \
+	nodejs npm chromium
 install-system:
-	@if ! dpkg -s postgresql-15 postgresql-15-pgsphere stilts python3-venv curl wget >/dev/null 2>&1; then \
+	@if ! dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-			postgresql-15 postgresql-15-pgsphere stilts python3-venv python3-pip curl wget; \
+			$(SYSTEM_PACKAGES); \
 	fi
 	$(SUDO) $(PYTHON) deploy/pgsphere_fix.py
 
@@ -45,6 +48,22 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[test]'
 	touch $@
+
+# The portal's scripts and styles: npm packages pinned by the lockfile, bundled by esbuild into
+# the room's static/ folder (a build product, not committed); rebuilt when a source changes.
+PORTAL_WEB := services/products/portal/web
+PORTAL_BUNDLE := services/products/portal/static/portal.js
+install-web: $(PORTAL_BUNDLE)
+
+$(PORTAL_BUNDLE): $(PORTAL_WEB)/package.json $(PORTAL_WEB)/package-lock.json $(PORTAL_WEB)/build.mjs \
+		$(wildcard $(PORTAL_WEB)/src/*)
+	cd $(PORTAL_WEB) && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+	touch $@
+
+## screenshots: PNGs of every portal page type under docs/screenshots/ (shown in the README)
+screenshots: install
+	ISLA_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q -p no:cacheprovider \
+		tests/browser/test_portal_browser.py -k screenshots
 
 ## bench: run the benchmarks (figures and commands in docs/BENCHMARKS.md)
 bench: install

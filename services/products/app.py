@@ -13,7 +13,7 @@ from services.products.datalink.routes import router as datalink_router
 from services.products.files.routes import router as files_router
 from services.products.lightcurves.routes import router as lightcurves_router
 from services.products.mosaics.routes import router as mosaics_router
-from services.products.portal import router as portal_router
+from services.products.portal.routes import router as portal_router
 from services.products.resolver import router as resolver_router
 from services.products.sources.routes import router as sources_router
 from services.products.spectra.routes import router as spectra_router

@@ -1,0 +1,1 @@
+"""The web portal room: server-rendered pages, search, and the static assets built from npm."""

@@ -1,0 +1,441 @@
+"""The web portal's pages: search, sources, observations, revolutions, science windows, the
+download basket, the query page and help; the landing page's counts; the built static assets.
+
+Handlers stay thin: SQL is in ``store``, the policy in ``service``; every page is rendered on
+the server, so links and forms work without JavaScript, and the scripts under ``/static``
+(built from npm by the install step) add the interactive plots, the as-you-type search and the
+basket.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.products.portal import service, store
+from shared import __version__
+from shared.integral import InvalidIdentifier, parse_obsid, parse_revolution, parse_scw_id
+from shared.service import ServiceContext, context
+
+router = APIRouter(tags=["portal"])
+
+ROOM = Path(__file__).parent
+STATIC = ROOM / "static"
+"""The bundle esbuild writes (``make install``); served at ``/static/``."""
+
+templates = Jinja2Templates(directory=ROOM / "templates")
+templates.env.filters["size"] = service.human_size
+templates.env.filters["urlquote"] = lambda value: quote(str(value), safe="")
+templates.env.globals["version"] = __version__
+
+SECURITY_HEADERS = {
+    # Everything the pages load comes from the archive itself; plots draw on canvases and the
+    # product previews are the archive's own PNGs.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+HELP_TOPICS = {
+    "integral": "INTEGRAL and its instruments",
+    "products": "The products and how to use them",
+    "first-steps": "Your first light curve and spectrum",
+    "interfaces": "Programmatic access: TAP, astroquery, curl",
+    "cite": "How to cite",
+}
+"""Help pages: slug → title."""
+
+
+@asynccontextmanager
+async def _connection(ctx: ServiceContext) -> AsyncIterator[AsyncConnection]:
+    if ctx.engine is None:
+        raise HTTPException(503, "the database is not configured", headers={"Retry-After": "30"})
+    async with ctx.engine.connect() as conn:
+        yield conn
+
+
+async def _simulated(ctx: ServiceContext) -> dict[str, bool] | None:
+    if ctx.engine is None:
+        return None
+    try:
+        async with ctx.engine.connect() as conn:
+            return await store.simulated(conn)
+    except Exception:  # the banner never breaks a page
+        return None
+
+
+SKY_CSP = (
+    # Aladin Lite compiles its WebAssembly core from the bundle and sets inline styles.
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self' data: blob:; worker-src 'self' blob:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+async def page(
+    request: Request,
+    ctx: ServiceContext,
+    template: str,
+    data: dict[str, Any],
+    status_code: int = 200,
+    csp: str | None = None,
+) -> HTMLResponse:
+    """A page of the portal: the layout's shared context, and the security headers."""
+    body = templates.TemplateResponse(
+        request,
+        template,
+        {
+            "base": str(request.base_url).rstrip("/"),
+            "simulated": await _simulated(ctx),
+            "help_topics": HELP_TOPICS,
+            **data,
+        },
+        status_code=status_code,
+    )
+    body.headers.update(SECURITY_HEADERS)
+    if csp:
+        body.headers["Content-Security-Policy"] = csp
+    return body
+
+
+async def not_found(request: Request, ctx: ServiceContext, what: str) -> HTMLResponse:
+    """The portal's 404 page."""
+    return await page(request, ctx, "error.html", {"title": "Not found", "message": what}, 404)
+
+
+# --- landing and search ------------------------------------------------------------------------
+
+
+async def archive_summary(ctx: ServiceContext) -> dict[str, Any] | None:
+    """Counts of what the archive holds, or None when the database is unreachable."""
+    if ctx.engine is None:
+        return None
+    try:
+        async with ctx.engine.connect() as conn:
+            return await store.summary(conn)
+    except Exception:
+        return None
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def landing(
+    request: Request, ctx: Annotated[ServiceContext, Depends(context)]
+) -> HTMLResponse:
+    """The landing page for people: the search box and what the archive holds."""
+    summary = await archive_summary(ctx)
+    return await page(
+        request,
+        ctx,
+        "landing.html",
+        {"summary": summary, "title": "INTEGRAL Science Legacy Archive"},
+        status_code=200 if summary is not None else 503,
+    )
+
+
+@router.get("/search", response_class=HTMLResponse, include_in_schema=False)
+async def search_page(
+    request: Request,
+    ctx: Annotated[ServiceContext, Depends(context)],
+    q: str = "",
+    list_all: Annotated[
+        bool, Query(alias="all", description="list every match, never jump to one")
+    ] = False,
+) -> Response:
+    """Search results; an entry with one obvious answer goes straight to its page."""
+    async with _connection(ctx) as conn:
+        result = await service.search(conn, q)
+    target = None if list_all else service.only_match(result)
+    if target:
+        return RedirectResponse(target, status_code=303)
+    data = {"result": result, "query": q, "title": f"Search: {q}"}
+    return await page(request, ctx, "search.html", data)
+
+
+@router.get("/api/search", tags=["portal"], summary="Search the archive (the portal's search box)")
+async def search_json(
+    ctx: Annotated[ServiceContext, Depends(context)],
+    q: Annotated[
+        str,
+        Query(
+            max_length=service.MAX_QUERY,
+            description=(
+                "a source name, alias or id; coordinates (83.63 22.01, 05h34m31.9s +22d00m52s, "
+                "l=184.56 b=-5.78); a ScW id, observation id, revolution or ISO date"
+            ),
+        ),
+    ],
+) -> dict[str, Any]:
+    """Matching sources, observations, revolutions and science windows, with the page to go
+    to when one answer is obvious and the closest names when nothing matches."""
+    async with _connection(ctx) as conn:
+        result = await service.search(conn, q)
+    result["go"] = service.only_match(result)
+    return result
+
+
+@router.get("/api/summary", tags=["portal"], summary="What the archive holds")
+async def summary(ctx: Annotated[ServiceContext, Depends(context)]) -> dict[str, Any]:
+    """The landing page's counts as JSON."""
+    data = await archive_summary(ctx)
+    if data is None:
+        raise HTTPException(503, "database unavailable", headers={"Retry-After": "30"})
+    for key in ("first_time", "last_time"):
+        if data[key] is not None:
+            data[key] = data[key].isoformat()
+    return data
+
+
+# --- sources -----------------------------------------------------------------------------------
+
+
+@router.get("/sources/{source_id}", response_class=HTMLResponse, include_in_schema=False)
+async def source_page(
+    source_id: str, request: Request, ctx: Annotated[ServiceContext, Depends(context)]
+) -> HTMLResponse:
+    """A source: catalogue facts, light curves, spectra, mosaics, coverage, every product."""
+    async with _connection(ctx) as conn:
+        src = await store.source(conn, source_id)
+        if src is None:
+            return await not_found(request, ctx, f"No source {source_id} in the catalogue.")
+        fluxes = await store.source_fluxes(conn, source_id)
+        bands = await store.lightcurve_bands(conn, source_id)
+        omc = await store.omc_points(conn, source_id)
+        products = await store.products_of_source(conn, source_id)
+        observations = await store.observations_of_source(conn, src["ra"], src["dec"])
+        mosaics = service.product_groups(await store.mosaics_over(conn, src["ra"], src["dec"]))
+    choices = service.lightcurve_choices(bands, omc)
+    groups = service.product_groups(products)
+    products_total = int(products[0]["total"]) if products else 0
+    coverage = {
+        "observations": int(observations[0]["total"]) if observations else 0,
+        "scws": int(observations[0]["total_scws"]) if observations else 0,
+        "size": int(observations[0]["total_size"] or 0) if observations else 0,
+    }
+    detected = [
+        name
+        for key, name in (
+            ("det_isgri", "ISGRI"),
+            ("det_picsit", "PICsIT"),
+            ("det_jemx", "JEM-X"),
+            ("det_spi", "SPI"),
+            ("det_omc", "OMC"),
+        )
+        if src[key]
+    ]
+    return await page(
+        request,
+        ctx,
+        "source.html",
+        {
+            "title": src["name"],
+            "src": src,
+            "hms": service.sexagesimal(src["ra"], src["dec"]),
+            "gal": service.galactic(src["ra"], src["dec"]),
+            "detected": detected,
+            "fluxes": fluxes,
+            "bands": bands,
+            "choices": choices,
+            "groups": groups,
+            "observations": observations,
+            "mosaics": mosaics.get("mosaic", []),
+            "sky": service.sky_links(src["ra"], src["dec"]),
+            "coverage": coverage,
+            "products_total": products_total,
+        },
+    )
+
+
+# --- observations, revolutions, science windows ------------------------------------------------
+
+
+def _plot(scws: list[dict[str, Any]], centre: tuple[float, float]) -> dict[str, Any]:
+    radius = 15.0
+    pointings = [(s["ra"], s["dec"], s["scw_id"]) for s in scws if s["scw_type"] == "pointing"]
+    return service.pointing_plot(pointings, centre, radius)
+
+
+@router.get("/observations/{obsid}", response_class=HTMLResponse, include_in_schema=False)
+async def observation_page(
+    obsid: str, request: Request, ctx: Annotated[ServiceContext, Depends(context)]
+) -> HTMLResponse:
+    """An observation: its target, pointings, science windows, files and products."""
+    try:
+        obsid = parse_obsid(obsid).value
+    except InvalidIdentifier as exc:
+        return await not_found(request, ctx, str(exc))
+    async with _connection(ctx) as conn:
+        obs = await store.observation(conn, obsid)
+        if obs is None:
+            return await not_found(request, ctx, f"No observation {obsid} in the archive.")
+        scws = await store.scws_where(conn, "obsid", obsid)
+        totals = await store.scw_totals(conn, "obsid", obsid)
+        products = await store.products_where(conn, "obsid", obsid)
+        field = await store.sources_in_field(conn, obs["ra"], obs["dec"], 15.0)
+    return await page(
+        request,
+        ctx,
+        "observation.html",
+        {
+            "title": f"Observation {obsid}",
+            "obs": obs,
+            "scws": scws,
+            "groups": service.product_groups(products),
+            "products_total": int(products[0]["total"]) if products else 0,
+            "field": field,
+            "plot": _plot(scws, (obs["ra"], obs["dec"])),
+            "totals": totals,
+            "sky": service.sky_links(obs["ra"], obs["dec"], 30),
+        },
+    )
+
+
+@router.get("/revolutions/{rev}", response_class=HTMLResponse, include_in_schema=False)
+async def revolution_page(
+    rev: str, request: Request, ctx: Annotated[ServiceContext, Depends(context)]
+) -> HTMLResponse:
+    """A revolution: its observations, science windows and products."""
+    try:
+        number = parse_revolution(rev)
+    except InvalidIdentifier as exc:
+        return await not_found(request, ctx, str(exc))
+    async with _connection(ctx) as conn:
+        found = await store.revolutions(conn, [number])
+        if not found:
+            return await not_found(request, ctx, f"No revolution {number:04d} in the archive.")
+        scws = await store.scws_where(conn, "revolution", number)
+        totals = await store.scw_totals(conn, "revolution", number)
+        observations = await store.observations_in_revolution(conn, number)
+        products = await store.products_where(conn, "revolution", number)
+    return await page(
+        request,
+        ctx,
+        "revolution.html",
+        {
+            "title": f"Revolution {number:04d}",
+            "rev": found[0],
+            "number": f"{number:04d}",
+            "scws": scws,
+            "observations": observations,
+            "groups": service.product_groups(products),
+            "products_total": int(products[0]["total"]) if products else 0,
+            "totals": totals,
+        },
+    )
+
+
+@router.get("/scws/{scw_id}", response_class=HTMLResponse, include_in_schema=False)
+async def scw_page(
+    scw_id: str, request: Request, ctx: Annotated[ServiceContext, Depends(context)]
+) -> HTMLResponse:
+    """A science window: pointing, exposures, its raw files and the sources in its field."""
+    try:
+        scw_id = parse_scw_id(scw_id).id
+    except InvalidIdentifier as exc:
+        return await not_found(request, ctx, str(exc))
+    async with _connection(ctx) as conn:
+        scw = await store.scw(conn, scw_id)
+        if scw is None:
+            return await not_found(request, ctx, f"No science window {scw_id} in the archive.")
+        files = await store.scw_files(conn, scw_id)
+        field = await store.sources_in_field(conn, scw["ra"], scw["dec"], 15.0)
+    return await page(
+        request,
+        ctx,
+        "scw.html",
+        {
+            "title": f"Science window {scw_id}",
+            "scw": scw,
+            "files": files,
+            "field": field,
+            "plot": service.pointing_plot(
+                [(s["ra"], s["dec"], s["name"]) for s in field], (scw["ra"], scw["dec"]), 15.0
+            ),
+            "sky": service.sky_links(scw["ra"], scw["dec"], 30),
+        },
+    )
+
+
+# --- basket, query, help -----------------------------------------------------------------------
+
+
+@router.get("/basket", response_class=HTMLResponse, include_in_schema=False)
+async def basket_page(
+    request: Request, ctx: Annotated[ServiceContext, Depends(context)]
+) -> HTMLResponse:
+    """The download basket (kept in the browser's local storage; needs JavaScript)."""
+    return await page(request, ctx, "basket.html", {"title": "Download basket"})
+
+
+@router.get("/query", response_class=HTMLResponse, include_in_schema=False)
+async def query_page(
+    request: Request, ctx: Annotated[ServiceContext, Depends(context)]
+) -> HTMLResponse:
+    """An ADQL box on the archive's TAP service."""
+    return await page(request, ctx, "query.html", {"title": "Query the archive (ADQL)"})
+
+
+@router.get("/help", response_class=HTMLResponse, include_in_schema=False)
+async def help_index(
+    request: Request, ctx: Annotated[ServiceContext, Depends(context)]
+) -> HTMLResponse:
+    """The help pages' index."""
+    return await page(request, ctx, "help/index.html", {"title": "Help"})
+
+
+@router.get("/help/{topic}", response_class=HTMLResponse, include_in_schema=False)
+async def help_page(
+    topic: str, request: Request, ctx: Annotated[ServiceContext, Depends(context)]
+) -> HTMLResponse:
+    """One help page."""
+    if topic not in HELP_TOPICS:
+        return await not_found(request, ctx, f"No help page {topic!r}.")
+    return await page(request, ctx, f"help/{topic}.html", {"title": HELP_TOPICS[topic]})
+
+
+@router.get("/sky", response_class=HTMLResponse, include_in_schema=False)
+async def sky_page(
+    request: Request, ctx: Annotated[ServiceContext, Depends(context)]
+) -> HTMLResponse:
+    """The sky viewer: the catalogue and the observations' fields."""
+    return await page(request, ctx, "sky.html", {"title": "The sky"}, csp=SKY_CSP)
+
+
+@router.get("/api/sky", tags=["portal"], summary="Sources and observation fields for the sky page")
+async def sky_json(ctx: Annotated[ServiceContext, Depends(context)]) -> dict[str, Any]:
+    """Sources detected by INTEGRAL (id, name, position, class) and observation targets."""
+    async with _connection(ctx) as conn:
+        return await store.sky(conn)
+
+
+# --- static assets -----------------------------------------------------------------------------
+
+
+@router.api_route(
+    "/static/{path:path}", methods=["GET", "HEAD"], include_in_schema=False, response_model=None
+)
+async def static_file(path: str) -> FileResponse:
+    """A built script, style sheet or image of the portal (immutable per build)."""
+    target = (STATIC / path).resolve()
+    if not target.is_relative_to(STATIC.resolve()) or not target.is_file():
+        raise HTTPException(404, f"no static file {path}")
+    media = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+    return FileResponse(
+        target,
+        media_type=media,
+        headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
+    )

@@ -1,0 +1,346 @@
+"""The portal's policy: what a search box entry means, and what each page shows.
+
+A search entry is read every way it can be read at once (a name, a position, a ScW id, an
+observation id, a revolution, a date); each reading that parses is looked up, and the answer
+lists the matching sources, observations, revolutions and science windows. When nothing is
+found the answer offers the closest source names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.products.portal import store
+from shared.integral import InvalidIdentifier, normalise_source_name, parse_scw_id
+
+MAX_QUERY = 200
+"""Longest accepted search entry."""
+
+SUGGESTIONS = 5
+"""How many "did you mean" names a failed search offers."""
+
+ESASKY_HIPS = "INTEGRAL-IBIS 25-40 keV"
+"""The ESASky hard X-ray survey a source opens in."""
+
+
+@dataclass
+class Reading:
+    """What a search entry can mean (several at once: ``0081`` is a revolution and a name)."""
+
+    text: str
+    position: SkyCoord | None = None
+    position_note: str | None = None
+    scw_ids: list[str] = field(default_factory=list)
+    obsid: str | None = None
+    revolutions: list[int] = field(default_factory=list)
+    day: tuple[dt.datetime, dt.datetime] | None = None
+
+
+_DECIMAL_PAIR = re.compile(r"^\s*([+-]?\d+(?:\.\d*)?)\s*[,\s]\s*([+-]?\d+(?:\.\d*)?)\s*$")
+_GALACTIC = re.compile(
+    r"^\s*(?:l\s*=?\s*)?([+-]?\d+(?:\.\d*)?)\s*[,\s]\s*(?:b\s*=?\s*)?([+-]?\d+(?:\.\d*)?)"
+    r"\s*(?:gal(?:actic)?)?\s*$",
+    re.IGNORECASE,
+)
+_SEXAGESIMAL = re.compile(r"^[\d\s:hmsd°'\"+\-.,]+$", re.IGNORECASE)
+_DATE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d*)?)?))?Z?\s*$")
+_REVOLUTION = re.compile(r"^\s*(?:rev(?:olution)?\.?\s*)?(\d{1,4})\s*$", re.IGNORECASE)
+
+
+def _coordinates(entry: str) -> tuple[SkyCoord, str] | None:
+    """A position from decimal degrees, sexagesimal, or galactic l/b; None if not one."""
+    lowered = entry.lower()
+    if "l=" in lowered.replace(" ", "") or "gal" in lowered:
+        match = _GALACTIC.match(entry)
+        if match:
+            lon, lat = float(match[1]), float(match[2])
+            if 0 <= lon <= 360 and -90 <= lat <= 90:
+                coord = SkyCoord(l=lon * u.deg, b=lat * u.deg, frame="galactic").icrs
+                return coord, f"galactic l={lon:g}°, b={lat:g}°"
+        return None
+    match = _DECIMAL_PAIR.match(entry)
+    if match:
+        ra, dec = float(match[1]), float(match[2])
+        if 0 <= ra < 360 and -90 <= dec <= 90:
+            return SkyCoord(ra * u.deg, dec * u.deg), f"RA {ra:g}°, Dec {dec:g}°"
+        return None
+    if not _SEXAGESIMAL.match(entry) or not re.search(r"[hms:]|\d\s+\d", entry, re.IGNORECASE):
+        return None
+    try:
+        coord = SkyCoord(entry.replace(",", " "), unit=(u.hourangle, u.deg))
+    except (ValueError, u.UnitsError):
+        return None
+    return coord, "RA/Dec " + coord.to_string("hmsdms", precision=1)
+
+
+def read_entry(entry: str) -> Reading:
+    """Every meaning of a search entry that parses."""
+    cleaned = " ".join(entry.split())[:MAX_QUERY]
+    reading = Reading(cleaned)
+    if not cleaned:
+        return reading
+    found = _coordinates(cleaned)
+    if found:
+        reading.position, reading.position_note = found
+    compact = cleaned.replace(" ", "")
+    if re.fullmatch(r"\d{12}(\.\d{3})?", compact):
+        with contextlib.suppress(InvalidIdentifier):
+            reading.scw_ids = [parse_scw_id(compact).id]
+    if re.fullmatch(r"\d{11}", compact):
+        reading.obsid = compact
+    match = _REVOLUTION.match(cleaned)
+    if match:
+        reading.revolutions = [int(match[1])]
+    elif reading.scw_ids:
+        reading.revolutions = [int(compact[:4])]
+    match = _DATE.match(cleaned)
+    if match:
+        try:
+            start = dt.datetime.fromisoformat(
+                match[1] + ("T" + match[2] if match[2] else "T00:00:00")
+            )
+        except ValueError:
+            pass
+        else:
+            length = dt.timedelta(seconds=1) if match[2] else dt.timedelta(days=1)
+            reading.day = (start, start + length)
+    return reading
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.replace(microsecond=0).isoformat()
+    return value
+
+
+def _clean(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: _iso(v) for k, v in row.items()} for row in rows]
+
+
+async def did_you_mean(conn: AsyncConnection, entry: str) -> list[str]:
+    """The source names closest to ``entry`` (trigram similarity if available, else difflib)."""
+    if not entry:
+        return []
+    if await store.has_trigram(conn):
+        return await store.closest_names_trigram(conn, entry, SUGGESTIONS)
+    names = await store.all_names(conn)
+    by_lower: dict[str, str] = {}
+    for name in names:
+        by_lower.setdefault(name.lower(), name)
+    close = difflib.get_close_matches(entry.lower(), list(by_lower), n=SUGGESTIONS, cutoff=0.6)
+    return [by_lower[c] for c in close]
+
+
+async def search(conn: AsyncConnection, entry: str) -> dict[str, Any]:
+    """Sources, observations, revolutions and science windows matching a search entry."""
+    reading = read_entry(entry)
+    result: dict[str, Any] = {
+        "query": reading.text,
+        "interpreted_as": [],
+        "sources": [],
+        "observations": [],
+        "revolutions": [],
+        "scws": [],
+        "did_you_mean": [],
+    }
+    if not reading.text:
+        return result
+    notes: list[str] = result["interpreted_as"]
+    sources: dict[str, dict[str, Any]] = {}
+    observations: dict[str, dict[str, Any]] = {}
+    if reading.position is not None:
+        ra, dec = float(reading.position.ra.deg), float(reading.position.dec.deg)
+        notes.append(f"a position: {reading.position_note}")
+        result["position"] = {"ra": round(ra, 6), "dec": round(dec, 6)}
+        for row in await store.sources_near(conn, ra, dec):
+            sources.setdefault(row["source_id"], row)
+        for row in await store.observations_near(conn, ra, dec):
+            observations.setdefault(row["obsid"], row)
+    else:
+        for row in await store.sources_by_text(
+            conn, reading.text, normalise_source_name(reading.text)
+        ):
+            sources.setdefault(row["source_id"], row)
+        if sources:
+            notes.append("a source name, alias or id")
+        for row in await store.observations_by_text(conn, reading.text, reading.obsid):
+            observations.setdefault(row["obsid"], row)
+    if reading.obsid and reading.obsid in observations:
+        notes.append(f"observation {reading.obsid}")
+    if reading.scw_ids:
+        result["scws"] = await store.scws_by_id(conn, reading.scw_ids)
+        if result["scws"]:
+            notes.append(f"science window {reading.scw_ids[0]}")
+    if reading.revolutions:
+        result["revolutions"] = await store.revolutions(conn, reading.revolutions)
+        if result["revolutions"]:
+            notes.append(f"revolution {reading.revolutions[0]:04d}")
+    if reading.day:
+        t0, t1 = reading.day
+        notes.append(f"a time: {t0.isoformat()}")
+        result["revolutions"] = await store.revolutions_at(conn, t0, t1)
+        result["scws"] = await store.scws_at(conn, t0, t1)
+        for row in await store.observations_at(conn, t0, t1):
+            observations.setdefault(row["obsid"], row)
+    result["sources"] = _clean(list(sources.values()))
+    result["observations"] = _clean(list(observations.values()))
+    result["revolutions"] = _clean(result["revolutions"])
+    result["scws"] = _clean(result["scws"])
+    if not any(result[k] for k in ("sources", "observations", "revolutions", "scws")):
+        result["did_you_mean"] = await did_you_mean(conn, reading.text)
+    return result
+
+
+def only_match(result: dict[str, Any]) -> str | None:
+    """The page to go to when a search has exactly one obvious answer (an id or exact name)."""
+    sources, obs = result["sources"], result["observations"]
+    revs, scws = result["revolutions"], result["scws"]
+    query = result["query"]
+    if scws and len(scws) == 1 and query.replace(" ", "").startswith(scws[0]["scw_id"]):
+        return f"/scws/{scws[0]['scw_id']}"
+    if obs and obs[0]["obsid"] == query:
+        return f"/observations/{query}"
+    if sources:
+        first = sources[0]
+        aliases = (first.get("aliases") or "").lower().split(", ")
+        if query.lower() in (first["name"].lower(), first["source_id"].lower(), *aliases):
+            return f"/sources/{quote(first['source_id'])}"
+    if len(revs) == 1 and not sources and not obs and not scws:
+        return f"/revolutions/{revs[0]['revolution']:04d}"
+    return None
+
+
+# --- source pages ------------------------------------------------------------------------------
+
+BINNINGS = (("scw", "science window"), ("revolution", "revolution"))
+"""Light-curve binnings every source has; sub-ScW bins are offered where it is detected."""
+
+SUB_SCW_SECONDS = 300
+"""Bin width offered for sub-ScW light curves (s)."""
+
+
+def sky_links(ra: float, dec: float, fov: float = 10.0) -> dict[str, str]:
+    """ "Open in ESASky" and "Open in Aladin" links for a position."""
+    target = f"{ra:.5f} {dec:+.5f}"
+    return {
+        "esasky": (
+            f"https://sky.esa.int/esasky/?target={quote(target)}"
+            f"&hips={quote(ESASKY_HIPS)}&fov={fov:g}&cooframe=J2000&sci=true"
+        ),
+        "aladin": f"https://aladin.cds.unistra.fr/AladinLite/?target={quote(target)}&fov={fov:g}",
+    }
+
+
+def sexagesimal(ra: float, dec: float) -> str:
+    """A position as ``hh:mm:ss.s ±dd:mm:ss``."""
+    coord = SkyCoord(ra * u.deg, dec * u.deg)
+    return str(coord.to_string("hmsdms", sep=":", precision=1))
+
+
+def galactic(ra: float, dec: float) -> tuple[float, float]:
+    """Galactic longitude and latitude of an ICRS position (deg)."""
+    gal = SkyCoord(ra * u.deg, dec * u.deg).galactic
+    return round(float(gal.l.deg), 4), round(float(gal.b.deg), 4)
+
+
+def lightcurve_choices(bands: list[dict[str, Any]], omc: int) -> list[dict[str, Any]]:
+    """The instrument/band/binning choices of a source's light-curve viewer."""
+    choices = []
+    for band in bands:
+        binnings = [{"value": v, "label": label} for v, label in BINNINGS]
+        if band["bright"]:
+            binnings.append({"value": str(SUB_SCW_SECONDS), "label": f"{SUB_SCW_SECONDS} s"})
+        choices.append(
+            {
+                "instrument": band["instrument"],
+                "band": band["band"],
+                "label": f"{band['instrument']} {band['e_min']:g}–{band['e_max']:g} keV",
+                "points": band["points"],
+                "detections": band["detections"],
+                "default": bool(band["isla_default"]),
+                "binnings": binnings,
+            }
+        )
+    if omc:
+        choices.append(
+            {
+                "instrument": "OMC",
+                "band": "V",
+                "label": "OMC V band",
+                "points": omc,
+                "detections": omc,
+                "default": False,
+                "binnings": [{"value": "scw", "label": "science window"}],
+            }
+        )
+    # The ISGRI default band first: it is the one every source observed by IBIS has.
+    choices.sort(key=lambda c: (c["instrument"] != "ISGRI", not c["default"], c["label"]))
+    return choices
+
+
+def product_groups(products: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Products grouped by kind, each with its download URL."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for product in products:
+        item = dict(product)
+        item["url"] = f"/products/files/{quote(product['product_id'])}"
+        # Product ids read kind/instrument/<scope or epoch>/<source or band>.
+        parts = str(product["product_id"]).split("/")
+        item["scope"] = parts[2] if len(parts) > 3 else None
+        item["band"] = parts[3] if product["kind"] == "mosaic" and len(parts) > 3 else None
+        groups.setdefault(product["kind"], []).append(item)
+    return groups
+
+
+def human_size(size: float | None) -> str:
+    """A byte count for people (binary prefixes)."""
+    if size is None:
+        return "–"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+# --- sky plots ---------------------------------------------------------------------------------
+
+
+def pointing_plot(
+    points: list[tuple[float, float, str]], centre: tuple[float, float], radius: float
+) -> dict[str, Any]:
+    """Pointings as SVG coordinates on a gnomonic-like tangent-plane view around ``centre``.
+
+    Returns the SVG's size and the marks (x, y, label); x grows to the east (left), as on the
+    sky seen from Earth.
+    """
+    size = 320.0
+    scale = (size / 2 - 20) / max(radius, 1.0)
+    ra0, dec0 = math.radians(centre[0]), math.radians(centre[1])
+    marks = []
+    for ra_d, dec_d, label in points:
+        ra, dec = math.radians(ra_d), math.radians(dec_d)
+        cos_c = math.sin(dec0) * math.sin(dec) + math.cos(dec0) * math.cos(dec) * math.cos(ra - ra0)
+        if cos_c <= 0:
+            continue
+        xi = math.cos(dec) * math.sin(ra - ra0) / cos_c
+        eta = (
+            math.cos(dec0) * math.sin(dec) - math.sin(dec0) * math.cos(dec) * math.cos(ra - ra0)
+        ) / cos_c
+        x = size / 2 - math.degrees(xi) * scale
+        y = size / 2 - math.degrees(eta) * scale
+        if 0 <= x <= size and 0 <= y <= size:
+            marks.append({"x": round(x, 1), "y": round(y, 1), "label": label})
+    return {"size": int(size), "marks": marks, "scale": scale, "radius": radius}

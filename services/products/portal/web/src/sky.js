@@ -1,0 +1,74 @@
+// The sky page: Aladin Lite (bundled, no survey fetched from elsewhere) with the source
+// catalogue and the observations' fields as overlays; clicking a source opens its page.
+// The archive has no HiPS of its own yet, so the sky behind the overlays is blank.
+import A from "aladin-lite";
+
+const ISGRI_FULLY_CODED_HALF = 4.5; // deg: half the side of ISGRI's fully coded field
+
+async function start() {
+  const box = document.querySelector("#aladin");
+  if (!box) return;
+  const status = document.querySelector("#sky-status");
+  const response = await fetch("/api/sky");
+  if (!response.ok) {
+    status.textContent = "The catalogue could not be loaded.";
+    return;
+  }
+  const sky = await response.json();
+  await A.init;
+  const aladin = A.aladin(box, {
+    survey: [],
+    target: "0 +0",
+    fov: 120,
+    projection: "AIT",
+    cooFrame: "galactic",
+    log: false, // no start-up report to an outside server
+    showReticle: false,
+    showLayersControl: false,
+    showGotoControl: false,
+    showFullscreenControl: false,
+    showShareControl: false,
+    showSimbadPointerControl: false,
+    showCooGridControl: false,
+    showSettingsControl: false,
+    showProjectionControl: false,
+    showContextMenu: false,
+    // Aladin's own zoom and coordinate widgets have no accessible names: the page's buttons
+    // below replace them.
+    showZoomControl: false,
+    showCooLocation: false,
+    showFrame: false,
+    showCooGrid: true,
+  });
+  const fields = A.graphicOverlay({ name: "observations", color: "#6fa8dc", lineWidth: 1 });
+  aladin.addOverlay(fields);
+  for (const o of sky.observations) {
+    fields.add(A.circle(o.ra, o.dec, ISGRI_FULLY_CODED_HALF, { name: o.obsid }));
+  }
+  const sources = A.catalog({ name: "sources", sourceSize: 9, color: "#f0c040", shape: "circle" });
+  aladin.addCatalog(sources);
+  sources.addSources(sky.sources.map((s) => A.source(s.ra, s.dec, { source_id: s.source_id, name: s.name })));
+  aladin.on("objectClicked", (object) => {
+    if (object && object.data && object.data.source_id) {
+      window.location.href = `/sources/${encodeURIComponent(object.data.source_id)}`;
+    }
+  });
+  const tools = document.querySelector("[data-sky-tools]");
+  tools.hidden = false;
+  tools.addEventListener("click", (event) => {
+    const button = event.target.closest("button");
+    if (!button) return;
+    const fov = aladin.getFov()[0];
+    if (button.dataset.zoom === "in") aladin.setFoV(Math.max(fov / 2, 0.5));
+    else if (button.dataset.zoom === "out") aladin.setFoV(Math.min(fov * 2, 360));
+    else if (button.dataset.zoom === "all") {
+      aladin.gotoRaDec(266.40, -28.94);
+      aladin.setFoV(120);
+    }
+  });
+  box.dataset.sources = String(sky.sources.length);
+  box.dataset.observations = String(sky.observations.length);
+  status.textContent = `${sky.sources.length} sources detected by INTEGRAL and the fields of ${sky.observations.length} observations.`;
+}
+
+start();

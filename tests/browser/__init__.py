@@ -1,0 +1,1 @@
+"""Browser tests of the web portal (Playwright driving the system Chromium)."""

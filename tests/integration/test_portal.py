@@ -1,0 +1,215 @@
+"""The portal's pages and search over HTTP, on the demo archive (the browser tests drive the
+same pages in Chromium; these run everywhere, also without a browser)."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from tests.conftest import Archive
+
+CRAB = "J053432.0+220052"
+MAX_PAGE_BYTES = 100_000
+
+
+@pytest.fixture(scope="module")
+def ids(archive: Archive) -> dict[str, str]:
+    """One real id of each kind from the demo archive."""
+    obsid, rev, start = archive.rows(
+        "SELECT obsid, rev_start, start_time FROM isla.observations "
+        "WHERE target_name = 'Crab' ORDER BY start_time LIMIT 1"
+    )[0]
+    scw = archive.rows(
+        "SELECT scw_id FROM isla.science_windows WHERE obsid = :o AND scw_type = 'pointing' "
+        "ORDER BY start_time LIMIT 1",
+        o=obsid,
+    )[0][0]
+    return {
+        "obsid": obsid,
+        "revolution": f"{rev:04d}",
+        "scw": scw,
+        "date": start.date().isoformat(),
+    }
+
+
+def page_urls(ids: dict[str, str]) -> dict[str, str]:
+    """Every page type of the portal."""
+    return {
+        "landing": "/",
+        "search": "/search?q=Cyg",
+        "source": f"/sources/{quote(CRAB)}",
+        "observation": f"/observations/{ids['obsid']}",
+        "revolution": f"/revolutions/{ids['revolution']}",
+        "scw": f"/scws/{ids['scw']}",
+        "basket": "/basket",
+        "query": "/query",
+        "help": "/help",
+        "help-first-steps": "/help/first-steps",
+        "sky": "/sky",
+    }
+
+
+def test_every_page_type_is_small_safe_and_labelled(
+    client: httpx.Client, archive: Archive, ids: dict[str, str]
+) -> None:
+    outside = ("https://sky.esa.int/", "https://aladin.cds.unistra.fr/")
+    for name, url in page_urls(ids).items():
+        page = client.get(url)
+        assert page.status_code == 200, (name, page.text[:300])
+        assert page.headers["content-type"].startswith("text/html")
+        assert len(page.content) < MAX_PAGE_BYTES, (name, len(page.content))
+        csp = page.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert '<label for="q">Search the archive</label>' in page.text
+        assert 'id="simulated-banner"' in page.text, name  # the demo archive is simulated
+        # Nothing is loaded from another site; the only links out are the sky viewers.
+        for link in re.findall(r'(?:src|href)="(https?://[^"]+)"', page.text):
+            assert link.startswith((archive.base_url, *outside)), (name, link)
+
+
+def test_unknown_things_are_404_pages(client: httpx.Client) -> None:
+    for url in (
+        "/sources/J000000.0+000000",
+        "/observations/99999999999",
+        "/observations/12",
+        "/revolutions/9999",
+        "/scws/999999999990",
+        "/help/nothing",
+    ):
+        page = client.get(url)
+        assert page.status_code == 404, url
+        assert page.headers["content-type"].startswith("text/html")
+        assert "Search the archive" in page.text
+
+
+def first_source(client: httpx.Client, q: str) -> str | None:
+    result = client.get("/api/search", params={"q": q}).json()
+    return result["sources"][0]["source_id"] if result["sources"] else None
+
+
+def test_search_finds_the_crab_by_name_alias_id_and_position(client: httpx.Client) -> None:
+    for q in (
+        "Crab",
+        "crab nebula",
+        "M1",
+        CRAB,
+        "83.63 22.01",
+        "05h34m31.9s +22d00m52s",
+        "05:34:31.9 +22:00:52",
+        "l=184.56 b=-5.78",
+    ):
+        assert first_source(client, q) == CRAB, q
+
+
+def test_search_by_identifiers_and_time(client: httpx.Client, ids: dict[str, str]) -> None:
+    scw = client.get("/api/search", params={"q": ids["scw"]}).json()
+    assert [s["scw_id"] for s in scw["scws"]] == [ids["scw"]]
+    assert scw["go"] == f"/scws/{ids['scw']}"
+    obs = client.get("/api/search", params={"q": ids["obsid"]}).json()
+    assert obs["observations"][0]["obsid"] == ids["obsid"]
+    assert obs["go"] == f"/observations/{ids['obsid']}"
+    rev = client.get("/api/search", params={"q": ids["revolution"]}).json()
+    assert [r["revolution"] for r in rev["revolutions"]] == [int(ids["revolution"])]
+    day = client.get("/api/search", params={"q": ids["date"]}).json()
+    assert int(ids["revolution"]) in [r["revolution"] for r in day["revolutions"]]
+    assert ids["obsid"] in [o["obsid"] for o in day["observations"]]
+    assert day["scws"], "a date lists the science windows of that day"
+
+
+def test_search_says_nothing_found_and_suggests_names(client: httpx.Client) -> None:
+    result = client.get("/api/search", params={"q": "Crabb"}).json()
+    assert not result["sources"] and not result["observations"]
+    assert "Crab" in result["did_you_mean"]
+    page = client.get("/search", params={"q": "Crabb"})
+    assert page.status_code == 200
+    assert "Nothing found" in page.text and "Did you mean" in page.text
+    assert 'href="/search?q=Crab"' in page.text
+    assert client.get("/api/search", params={"q": "x" * 201}).status_code == 400
+    assert client.get("/search", params={"q": "x" * 201, "all": "1"}).status_code == 200
+
+
+def test_search_form_goes_straight_to_an_obvious_answer(client: httpx.Client) -> None:
+    answer = client.get("/search", params={"q": "Crab"})
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/sources/{quote(CRAB)}"
+    listing = client.get("/search", params={"q": "Crab", "all": "true"})
+    assert listing.status_code == 200 and CRAB in listing.text
+
+
+def test_source_page_lists_every_stored_product_with_working_links(
+    client: httpx.Client, archive: Archive
+) -> None:
+    page = client.get(f"/sources/{quote(CRAB)}").text
+    assert "<h1>Crab</h1>" in page
+    assert "Open in ESASky" in page and "Open in Aladin" in page
+    products = archive.rows(
+        "SELECT product_id, file_name FROM isla.products WHERE source_id = :s", s=CRAB
+    )
+    assert products
+    for product_id, file_name in products:
+        assert f'href="/products/files/{quote(product_id)}"' in page, product_id
+        assert file_name in page
+    head = client.head(f"/products/files/{quote(products[0][0])}")
+    assert head.status_code == 200 and int(head.headers["content-length"]) > 0
+    # Light-curve downloads that work without JavaScript.
+    for fmt in ("fits", "votable", "csv"):
+        match = re.search(rf'href="([^"]*lightcurves[^"]*format={fmt})"', page)
+        assert match, fmt
+        assert client.get(match[1].replace("&amp;", "&")).status_code == 200
+
+
+def test_scw_page_lists_its_raw_files(client: httpx.Client, ids: dict[str, str]) -> None:
+    page = client.get(f"/scws/{ids['scw']}").text
+    files = client.get(f"/raw/scw/{ids['scw']}").json()["files"]
+    for entry in files:
+        assert f"/raw/scw/{ids['scw']}/files/{entry['name']}" in page
+        assert entry["sha256"][:12] in page
+    assert f'href="/raw/scw/{ids["scw"]}.tar"' in page
+
+
+def test_static_bundle_is_served_and_confined(client: httpx.Client) -> None:
+    script = client.get("/static/portal.js")
+    assert script.status_code == 200, "run `make install` to build the portal's scripts"
+    assert "javascript" in script.headers["content-type"]
+    assert client.get("/static/portal.css").headers["content-type"].startswith("text/css")
+    assert client.get("/static/../routes.py").status_code == 404
+    assert client.get("/static/%2e%2e/routes.py").status_code == 404
+
+
+def test_observation_page_offers_all_its_science_windows(
+    client: httpx.Client, archive: Archive, ids: dict[str, str]
+) -> None:
+    page = client.get(f"/observations/{ids['obsid']}").text
+    match = re.search(r"data-basket-add='([^']+)'", page)
+    assert match
+    item = json.loads(html.unescape(match[1]))
+    rows = archive.rows(
+        "SELECT scw_id, raw_size FROM isla.science_windows WHERE obsid = :o ORDER BY start_time",
+        o=ids["obsid"],
+    )
+    assert item["scws"] == [r[0] for r in rows]
+    assert item["size"] == sum(r[1] for r in rows)
+    assert f"/raw/archive.tar?obsid={ids['obsid']}" in page
+
+
+def test_sky_page_and_its_data(client: httpx.Client, archive: Archive) -> None:
+    page = client.get("/sky")
+    assert page.status_code == 200
+    # Only the sky page lets the browser compile Aladin Lite's WebAssembly.
+    assert "'wasm-unsafe-eval'" in page.headers["content-security-policy"]
+    assert "'wasm-unsafe-eval'" not in client.get("/").headers["content-security-policy"]
+    assert '<script type="module" src="/static/sky.js">' in page.text
+    data = client.get("/api/sky").json()
+    detected = archive.scalar(
+        "SELECT count(*) FROM isla.sources WHERE det_isgri OR det_jemx OR det_spi OR det_picsit"
+    )
+    assert len(data["sources"]) == min(detected, 5000)
+    assert len(data["observations"]) == archive.scalar("SELECT count(*) FROM isla.observations")
+    assert CRAB in {s["source_id"] for s in data["sources"]}
+    assert client.get("/static/sky.js").status_code == 200

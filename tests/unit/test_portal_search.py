@@ -1,0 +1,105 @@
+"""Unit tests for the portal's reading of search entries and its small page helpers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from services.products.portal.service import (
+    human_size,
+    lightcurve_choices,
+    pointing_plot,
+    read_entry,
+    sky_links,
+)
+
+CRAB = (83.6332, 22.0145)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "83.63 22.01",
+        "83.63, 22.01",
+        "05h34m31.9s +22d00m52s",
+        "05:34:31.9 +22:00:52",
+        "05 34 31.9 +22 00 52",
+        "l=184.56 b=-5.78",
+        "184.56 -5.78 gal",
+    ],
+)
+def test_coordinates_in_every_common_form_land_on_the_crab(entry: str) -> None:
+    reading = read_entry(entry)
+    assert reading.position is not None, entry
+    assert abs(reading.position.ra.deg - CRAB[0]) < 0.05
+    assert abs(reading.position.dec.deg - CRAB[1]) < 0.05
+    assert not reading.scw_ids and reading.obsid is None
+
+
+def test_names_are_not_positions() -> None:
+    for entry in ("Crab", "Cyg X-1", "GX 301-2", "4U 0531+21", "J053432.0+220052"):
+        assert read_entry(entry).position is None, entry
+
+
+def test_out_of_range_pairs_are_not_positions() -> None:
+    assert read_entry("400 22").position is None
+    assert read_entry("83 95").position is None
+
+
+def test_identifiers() -> None:
+    scw = read_entry("008100430010")
+    assert scw.scw_ids == ["008100430010"] and scw.revolutions == [81]
+    assert read_entry("008100430010.001").scw_ids == ["008100430010"]
+    assert read_entry("06340000001").obsid == "06340000001"
+    assert read_entry("0081").revolutions == [81]
+    assert read_entry("rev 81").revolutions == [81]
+    assert read_entry("81").revolutions == [81]
+
+
+def test_dates_cover_a_day_and_times_a_moment() -> None:
+    day = read_entry("2008-09-25")
+    assert day.day == (dt.datetime(2008, 9, 25), dt.datetime(2008, 9, 26))
+    moment = read_entry("2008-09-25T12:30:00")
+    assert moment.day is not None
+    assert moment.day[0] == dt.datetime(2008, 9, 25, 12, 30)
+    assert read_entry("2008-13-45").day is None
+
+
+def test_empty_and_overlong_entries() -> None:
+    assert read_entry("   ").text == ""
+    assert len(read_entry("x" * 1000).text) == 200
+
+
+def test_sky_links_point_at_the_position() -> None:
+    links = sky_links(*CRAB)
+    assert links["esasky"].startswith("https://sky.esa.int/esasky/?target=83.63320%20%2B22.01450")
+    assert "hips=" in links["esasky"] and "fov=" in links["esasky"]
+    assert links["aladin"].startswith("https://aladin.cds.unistra.fr/AladinLite/?target=83.63320")
+
+
+def test_sub_scw_binning_only_where_detected_brightly() -> None:
+    bands = [
+        {"instrument": "JEM-X", "band": "3_20", "e_min": 3, "e_max": 20, "isla_default": True,
+         "points": 5, "detections": 1, "bright": 0},
+        {"instrument": "ISGRI", "band": "28_40", "e_min": 28, "e_max": 40, "isla_default": True,
+         "points": 9, "detections": 9, "bright": 4},
+    ]  # fmt: skip
+    choices = lightcurve_choices(bands, omc=0)
+    assert [c["instrument"] for c in choices] == ["ISGRI", "JEM-X"]
+    assert [b["value"] for b in choices[0]["binnings"]] == ["scw", "revolution", "300"]
+    assert [b["value"] for b in choices[1]["binnings"]] == ["scw", "revolution"]
+    assert lightcurve_choices([], omc=3)[0]["instrument"] == "OMC"
+
+
+def test_pointing_plot_puts_the_centre_in_the_middle_and_east_left() -> None:
+    plot = pointing_plot([(*CRAB, "c"), (CRAB[0] + 5, CRAB[1], "east")], CRAB, 15)
+    centre, east = plot["marks"]
+    assert (centre["x"], centre["y"]) == (plot["size"] / 2, plot["size"] / 2)
+    assert east["x"] < centre["x"]
+
+
+def test_human_size() -> None:
+    assert human_size(512) == "512 B"
+    assert human_size(2048) == "2.0 KiB"
+    assert human_size(None) == "–"
