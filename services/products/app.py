@@ -14,6 +14,7 @@ from services.products.files import router as files_router
 from services.products.portal import router as portal_router
 from services.products.resolver import router as resolver_router
 from services.products.routes import router as products_router
+from services.products.timeseries.routes import router as timeseries_router
 from shared.service import create_service
 
 
@@ -39,6 +40,7 @@ app = create_service(
         datalink_router,
         products_router,
         files_router,
+        timeseries_router,
     ],
     on_startup=_freeze_heap,
 )
