@@ -194,9 +194,9 @@ def fits_header(
     th["TIMESYS"] = "TT"
     th["TIMEUNIT"] = "s"
     th["TIMEREF"] = "LOCAL"
-    th["MJDREF"] = (51544.0, "IJD 0: TIME is TT seconds since 2000-01-01T00:00:00 TT")
+    th["MJDREF"] = (51544.0, "IJD 0 (TIME: TT seconds since 2000-01-01 TT)")
     th["TIMEZERO"] = 0.0
-    th["TIMEDEL"] = (ds.cadence_s, "nominal time step (delivered segments keep their own)")
+    th["TIMEDEL"] = (ds.cadence_s, "nominal time step (s)")
     th["TSTART"] = start
     th["TSTOP"] = stop
     th["DATE-OBS"] = utc_iso(start)[:-1]
