@@ -75,9 +75,9 @@ def _new_columns(result: PlotResult) -> None:
 
 def _accumulate(
     result: PlotResult,
-    centres: npt.NDArray[np.float64],
-    first: npt.NDArray[np.float64],
-    last: npt.NDArray[np.float64],
+    centres: npt.NDArray[Any],
+    first: npt.NDArray[Any],
+    last: npt.NDArray[Any],
     mins: npt.NDArray[Any],
     maxs: npt.NDArray[Any],
     sums: npt.NDArray[Any],

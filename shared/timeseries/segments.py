@@ -191,9 +191,7 @@ class SegmentRef:
         return i
 
 
-def split_runs(
-    times: npt.NDArray[np.float64], dt: float, tolerance: float
-) -> Iterator[tuple[int, int]]:
+def split_runs(times: npt.NDArray[Any], dt: float, tolerance: float) -> Iterator[tuple[int, int]]:
     """Index ranges ``[i0, i1)`` of ``times`` that lie on one grid ``t0 + k * dt``.
 
     A run ends where the step differs from ``dt`` by more than ``tolerance`` seconds, or where
@@ -284,11 +282,11 @@ def build_segment(
 
 
 def rebin(
-    times: npt.NDArray[np.float64],
+    times: npt.NDArray[Any],
     rate: npt.NDArray[Any],
     error: npt.NDArray[Any],
     bin_s: float,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], Any]:
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]:
     """Rebin samples to bins of ``bin_s`` seconds aligned to multiples of ``bin_s`` in TT.
 
     Returns bin centres, mean rate of the valid samples, its uncertainty

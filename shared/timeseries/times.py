@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -133,7 +134,7 @@ def _digits(out: npt.NDArray[np.uint8], col: int, value: npt.NDArray[np.int64], 
         value = value // 10
 
 
-def format_utc_bytes(tt_seconds: npt.NDArray[np.float64]) -> npt.NDArray[np.bytes_]:
+def format_utc_bytes(tt_seconds: npt.NDArray[Any]) -> npt.NDArray[np.bytes_]:
     """UTC stamps ``YYYY-MM-DDThh:mm:ss.ssssssZ`` (bytes ``S27``) of TT seconds since IJD 0.
 
     Each distinct whole second and each distinct fraction is formatted once, and the stamps are
@@ -172,7 +173,7 @@ def format_utc_bytes(tt_seconds: npt.NDArray[np.float64]) -> npt.NDArray[np.byte
     return out.view(f"S{TIME_LENGTH}").reshape(-1)
 
 
-def format_utc(tt_seconds: npt.NDArray[np.float64]) -> npt.NDArray[np.str_]:
+def format_utc(tt_seconds: npt.NDArray[Any]) -> npt.NDArray[np.str_]:
     """UTC strings ``YYYY-MM-DDThh:mm:ss.ssssssZ`` of TT seconds since IJD 0 (vectorised)."""
     out: npt.NDArray[np.str_] = format_utc_bytes(tt_seconds).astype(f"<U{TIME_LENGTH}")
     return out

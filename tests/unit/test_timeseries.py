@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,11 +17,12 @@ from services.products.timeseries.service import (
     parse_plot_request,
 )
 from shared.timeseries.fitsio import read_delivered
-from shared.timeseries.plot import reduce_plot
+from shared.timeseries.plot import PlotResult, reduce_plot
 from shared.timeseries.reader import CountingSource, DirSource
 from shared.timeseries.segments import SegmentRef, bucket_dtype, build_segment, rebin, split_runs
 from shared.timeseries.times import format_utc, parse_iso, utc_iso
 
+Series = tuple[Path, list[SegmentRef], dict[str, Any]]
 REAL = Path(__file__).parents[2] / "shared" / "data" / "real" / "spiacs_grb230307a.fits"
 
 
@@ -35,7 +37,7 @@ def _write(folder: Path, name: str, t0: float, dt: float, values: np.ndarray) ->
 
 
 @pytest.fixture(scope="module")
-def series(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[SegmentRef], dict]:
+def series(tmp_path_factory: pytest.TempPathFactory) -> Series:
     """Three segments with gaps, NaNs and one 50 ms spike; the raw samples for brute force."""
     folder = tmp_path_factory.mktemp("segments")
     rng = np.random.default_rng(7)
@@ -51,10 +53,10 @@ def series(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Segment
         t0 += n * 0.05 + 3600.0 * (k + 1)
     spike_index = 123_457
     spike_value = 5000.0
-    v = raw_v[2].copy()
-    v[spike_index] = spike_value
-    segs[2] = _write(folder, "s2.seg", segs[2].t0, 0.05, v.astype(np.float32))
-    raw_v[2] = v
+    spiked = raw_v[2].copy()
+    spiked[spike_index] = spike_value
+    segs[2] = _write(folder, "s2.seg", segs[2].t0, 0.05, spiked.astype(np.float32))
+    raw_v[2] = spiked
     raw = {
         "t": np.concatenate(raw_t),
         "v": np.concatenate(raw_v),
@@ -64,7 +66,7 @@ def series(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Segment
     return folder, segs, raw
 
 
-def _check_against_brute_force(result, raw: dict) -> None:
+def _check_against_brute_force(result: PlotResult, raw: dict[str, Any]) -> None:
     t, v = raw["t"], raw["v"]
     cols = np.flatnonzero(result.col_count > 0)
     previous_last = -np.inf
@@ -85,7 +87,7 @@ ZOOMS = (5.0, 60.0, 600.0, 3600.0, 6 * 3600.0, 86400.0, 10 * 86400.0, 10 * 365.2
 
 @pytest.mark.parametrize("span", ZOOMS)
 @pytest.mark.parametrize("px", [1, 7, 2000])
-def test_plot_agrees_with_brute_force(series, span: float, px: int) -> None:
+def test_plot_agrees_with_brute_force(series: Series, span: float, px: int) -> None:
     folder, segs, raw = series
     start = raw["spike_t"] - span * 0.37
     result = reduce_plot(DirSource(folder), segs, "rate", start, start + span, px)
@@ -99,7 +101,7 @@ def test_plot_agrees_with_brute_force(series, span: float, px: int) -> None:
 
 
 @pytest.mark.parametrize("span", ZOOMS)
-def test_single_50ms_spike_is_visible_at_every_zoom(series, span: float) -> None:
+def test_single_50ms_spike_is_visible_at_every_zoom(series: Series, span: float) -> None:
     folder, segs, raw = series
     start = raw["spike_t"] - span * 0.61
     result = reduce_plot(DirSource(folder), segs, "rate", start, start + span, 2000)
@@ -107,7 +109,7 @@ def test_single_50ms_spike_is_visible_at_every_zoom(series, span: float) -> None
     assert np.nanmax(peak) == raw["spike"]
 
 
-def test_every_level_is_used_and_reads_only_that_level(series) -> None:
+def test_every_level_is_used_and_reads_only_that_level(series: Series) -> None:
     folder, segs, _ = series
     seg = segs[2]
     seen = set()
@@ -133,7 +135,7 @@ def test_every_level_is_used_and_reads_only_that_level(series) -> None:
     assert seen >= {0} | wanted
 
 
-def test_whole_segments_come_from_the_index_without_reading(series) -> None:
+def test_whole_segments_come_from_the_index_without_reading(series: Series) -> None:
     folder, segs, _ = series
     source = CountingSource(DirSource(folder))
     start, stop = segs[0].t0 - 1e6, segs[-1].t_last + 1e8
@@ -268,13 +270,13 @@ def test_hapi2_aliases() -> None:
         (("spiacs_50ms", "soon", "2008-01-02", None), 400),
     ],
 )
-def test_plot_bad_requests(args: tuple, status: int) -> None:
+def test_plot_bad_requests(args: tuple[str, str, str, str | None], status: int) -> None:
     with pytest.raises(PlotError) as err:
         parse_plot_request(*args, None, None)
     assert err.value.status == status
 
 
-def test_plot_encodings(series) -> None:
+def test_plot_encodings(series: Series) -> None:
     folder, segs, raw = series
     start = raw["spike_t"] - 3000.0
     req = parse_plot_request(

@@ -340,11 +340,11 @@ def stream(
             + [(n, "<i4" if types[n] == "integer" else "<f8") for n in names]
         )
         for times, values in _chunks(source, spans, names):
-            rows = np.empty(times.size, dtype=record)
-            rows[TIME_NAME] = format_utc_bytes(times)
+            records = np.empty(times.size, dtype=record)
+            records[TIME_NAME] = format_utc_bytes(times)
             for n in names:
-                rows[n] = values[n]
-            yield rows.tobytes()
+                records[n] = values[n]
+            yield records.tobytes()
         return
     for times, values in _chunks(source, spans, names):
         line = format_utc_bytes(times).astype(f"U{TIME_LENGTH}")
