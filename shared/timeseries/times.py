@@ -36,6 +36,10 @@ _JD_IJD0 = 2400000.5 + 51544.0
 _EPOCH = np.datetime64("2000-01-01T00:00:00", "us")
 _EPOCH_S = np.datetime64("2000-01-01T00:00:00", "s")
 
+_TRIPLES = np.frombuffer("".join(f"{i:03d}" for i in range(1000)).encode(), np.uint8).reshape(
+    1000, 3
+)
+
 TIME_LENGTH = 27
 """Characters of a formatted time stamp: ``YYYY-MM-DDThh:mm:ss.ssssssZ`` (microseconds)."""
 
@@ -137,8 +141,8 @@ def _digits(out: npt.NDArray[np.uint8], col: int, value: npt.NDArray[np.int64], 
 def format_utc_bytes(tt_seconds: npt.NDArray[Any]) -> npt.NDArray[np.bytes_]:
     """UTC stamps ``YYYY-MM-DDThh:mm:ss.ssssssZ`` (bytes ``S27``) of TT seconds since IJD 0.
 
-    Each distinct whole second and each distinct fraction is formatted once, and the stamps are
-    gathered from those two small tables.
+    Each distinct whole second is formatted once and gathered from that small table; the
+    microseconds come from a table of the 1,000 three-digit groups.
     """
     t = np.asarray(tt_seconds, dtype=np.float64)
     if t.size == 0:
@@ -162,14 +166,12 @@ def format_utc_bytes(tt_seconds: npt.NDArray[Any]) -> npt.NDArray[np.bytes_]:
     run = np.cumsum(change) - 1
     labels = np.datetime_as_string(_EPOCH_S + sec[change].astype("timedelta64[s]"), unit="s")
     sec_tab = labels.astype("S19").view(np.uint8).reshape(-1, 19)
-    fracs, finv = np.unique(frac, return_inverse=True)
-    frac_tab = np.empty((fracs.size, 8), dtype=np.uint8)
-    frac_tab[:, 0] = ord(".")
-    _digits(frac_tab, 1, fracs, 6)
-    frac_tab[:, 7] = ord("Z")
     out = np.empty((t.size, TIME_LENGTH), dtype=np.uint8)
     out[:, :19] = sec_tab[run]
-    out[:, 19:] = frac_tab[finv.reshape(-1)]
+    out[:, 19] = ord(".")
+    out[:, 20:23] = _TRIPLES[frac // 1000]
+    out[:, 23:26] = _TRIPLES[frac % 1000]
+    out[:, 26] = ord("Z")
     return out.view(f"S{TIME_LENGTH}").reshape(-1)
 
 
