@@ -155,6 +155,11 @@ def test_header_and_no_data(client: httpx.Client) -> None:
         "/hapi/data", params={"dataset": "irem", "start": start, "stop": stop, "include": "header"}
     ).text
     assert text.startswith("#{") and '"format": "csv"' in text
+    params = {"dataset": "irem", "start": start, "stop": stop, "format": "binary"}
+    head = client.head("/hapi/data", params=params)
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["Content-Length"]) == 2 * (27 + 15 * 8)
+    assert len(client.get("/hapi/data", params=params).content) == 2 * (27 + 15 * 8)
     # A time inside the mission without data: 200, no records, HAPI 1201.
     empty = client.get(
         "/hapi/data",

@@ -332,7 +332,7 @@ async def hapi_landing() -> HTMLResponse:
     )
 
 
-@router.get("/hapi/about", summary="HAPI about")
+@router.api_route("/hapi/about", methods=["GET", "HEAD"], summary="HAPI about")
 async def hapi_about(request: Request) -> Response:
     """Server identity."""
     if request.query_params:
@@ -349,7 +349,7 @@ async def hapi_about(request: Request) -> Response:
     )
 
 
-@router.get("/hapi/capabilities", summary="HAPI capabilities")
+@router.api_route("/hapi/capabilities", methods=["GET", "HEAD"], summary="HAPI capabilities")
 async def hapi_capabilities(request: Request) -> Response:
     """Output formats."""
     if request.query_params:
@@ -357,7 +357,7 @@ async def hapi_capabilities(request: Request) -> Response:
     return _ok({"outputFormats": list(hapi.FORMATS)})
 
 
-@router.get("/hapi/catalog", summary="HAPI catalog")
+@router.api_route("/hapi/catalog", methods=["GET", "HEAD"], summary="HAPI catalog")
 async def hapi_catalog(request: Request) -> Response:
     """The datasets."""
     if request.query_params:
@@ -377,7 +377,7 @@ async def _info(request: Request, ds: Any, parameters: list[str]) -> dict[str, A
     )
 
 
-@router.get("/hapi/info", summary="HAPI info")
+@router.api_route("/hapi/info", methods=["GET", "HEAD"], summary="HAPI info")
 async def hapi_info(request: Request) -> Response:
     """A dataset's header."""
     try:
@@ -395,16 +395,27 @@ _MEDIA = {
 }
 
 
-@router.get("/hapi/data", summary="HAPI data (csv, binary, json, x_fits), streamed")
+@router.api_route(
+    "/hapi/data",
+    methods=["GET", "HEAD"],
+    summary="HAPI data (csv, binary, json, x_fits), streamed",
+)
 async def hapi_data(request: Request) -> Response:
     """Records of ``[start, stop)``, streamed chunk by chunk."""
     try:
         req = hapi.parse_data_request(list(request.query_params.multi_items()))
     except hapi.HapiError as exc:
         return hapi.hapi_error(exc)
-    info = await _info(request, req.dataset, list(req.parameters))
     ts = _ts_store(request)
     extent = await ts.extent(req.dataset.id)
+    info = hapi.info_document(
+        req.dataset,
+        list(req.parameters),
+        extent.t_first,
+        extent.t_last,
+        (extent.segments, extent.simulated_segments),
+        _base(),
+    )
     if (
         extent.t_first is not None
         and extent.t_last is not None
@@ -429,6 +440,8 @@ async def hapi_data(request: Request) -> Response:
     if req.format == "x_fits":
         name = f"{req.dataset.id}_{utc_iso(req.start)[:19]}.fits".replace(":", "")
         headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    if request.method == "HEAD":
+        return Response(status_code=200, headers=headers, media_type=_MEDIA[req.format])
     body = hapi.stream(source, segments, req, info)
     return StreamingResponse(
         iterate_in_threadpool(body), media_type=_MEDIA[req.format], headers=headers
