@@ -165,7 +165,7 @@ def hapi_binary(folder: Path, segments: list[SegmentRef], seconds: float) -> dic
     }
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print JSON."""
     parser = argparse.ArgumentParser(prog="python -m bench timeseries")
     parser.add_argument("--samples", type=int, default=1_000_000_000)
@@ -199,3 +199,4 @@ def main(argv: list[str]) -> None:
     print(text)
     if args.json:
         args.json.write_text(text + "\n")
+    return 0

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from services.ingest.timeseries import TimeseriesRefused, check_delivery
 from services.products.timeseries import hapi
 from services.products.timeseries.service import (
     PlotError,
@@ -16,6 +18,7 @@ from services.products.timeseries.service import (
     encode_json,
     parse_plot_request,
 )
+from shared.integral.time import ijd_to_time, revolution_at
 from shared.timeseries.fitsio import read_delivered
 from shared.timeseries.plot import PlotResult, reduce_plot
 from shared.timeseries.reader import CountingSource, DirSource
@@ -291,3 +294,62 @@ def test_plot_encodings(series: Series) -> None:
     body = encode_json(req, result, 123)
     assert max(body["columns"]["max"]) == raw["spike"]
     assert body["columns"]["time_utc"][0].endswith("Z")
+
+
+def _acs_file(times: np.ndarray, **cards: Any) -> bytes:
+    from astropy.io import fits
+
+    table = fits.BinTableHDU.from_columns(
+        [
+            fits.Column(name="TIME", format="D", array=times),
+            fits.Column(name="RATE", format="E", array=np.full(times.size, 100.0)),
+            fits.Column(name="ERROR", format="E", array=np.full(times.size, 10.0)),
+        ],
+        name="RATE",
+    )
+    base = {"INSTRUME": "SPI-ACS", "TIMESYS": "TT", "MJDREF": 51544.0, "TIMEDEL": 0.05}
+    for key, value in {**base, **cards}.items():
+        if value is not None:
+            table.header[key] = value
+    buffer = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(buffer)
+    return buffer.getvalue()
+
+
+GOOD_T = parse_iso("2008-09-25T12:00:00") + np.arange(100) * 0.05
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "status"),
+    [
+        (_acs_file(GOOD_T, TIMESYS="UTC"), "timesys", 422),
+        (_acs_file(GOOD_T, MJDREF=50000.0), "mjdref", 422),
+        (_acs_file(GOOD_T, TIMEDEL=None), "timedel", 422),
+        (_acs_file(GOOD_T, INSTRUME="ISGRI"), "instrument", 422),
+        (_acs_file(GOOD_T[::-1]), "time", 422),
+        (_acs_file(GOOD_T, REVOL=100), "revolution", 422),
+        (_acs_file(GOOD_T - 3e9), "time", 422),
+        (_acs_file(np.r_[GOOD_T, GOOD_T[-1] + 5 * 86400]), "revolution", 422),
+    ],
+)
+def test_delivery_qc(data: bytes, code: str, status: int) -> None:
+    with pytest.raises(TimeseriesRefused) as err:
+        check_delivery(data, "acs.fits", None, None)
+    assert err.value.status == status
+    assert code in [p["code"] for p in err.value.problems]
+
+
+def test_delivery_dataset_role_and_name() -> None:
+    good = _acs_file(GOOD_T)
+    delivered, dataset, revolution = check_delivery(good, "acs.fits", None, None)
+    expected = revolution_at(ijd_to_time(GOOD_T[0] / 86400))
+    assert (dataset, revolution, delivered.simulated) == ("spiacs_50ms", expected, False)
+    for kwargs, status in (
+        ({"dataset": "irem"}, 422),
+        ({"instruments": frozenset({"IREM"})}, 403),
+        ({"file_name": "../acs.fits"}, 400),
+    ):
+        args = {"dataset": None, "instruments": None, "file_name": "acs.fits", **kwargs}
+        with pytest.raises(TimeseriesRefused) as err:
+            check_delivery(good, args.pop("file_name"), **args)  # type: ignore[arg-type]
+        assert err.value.status == status

@@ -12,6 +12,7 @@ pyramid root). Both carry ``simulated``.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -31,7 +32,7 @@ _SEGMENTS = (
 )
 
 
-def _c(name: str, type_: sa.types.TypeEngine, comment: str, **kw: object) -> sa.Column:
+def _c(name: str, type_: Any, comment: str, **kw: Any) -> sa.Column[Any]:
     return sa.Column(name, type_, nullable=kw.pop("nullable", False), comment=comment, **kw)
 
 
