@@ -344,3 +344,35 @@ def test_ingest_route_checks_tokens_roles_and_is_idempotent(archive: Archive) ->
             "SELECT count(*) FROM isla_ops.ingest_audit WHERE action = 'timeseries.ingest'"
         )
         assert audit >= 3
+
+
+def test_viewer_page_draws_in_a_browser(archive: Archive, client: httpx.Client) -> None:
+    """The interactive page in a real browser: it draws, says real or simulated, zooms."""
+    import shutil
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    browser_path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser_path is None:
+        pytest.skip("no chromium binary")
+    peak = parse_iso(GRB_PEAK_UTC) / 86400
+    page_url = (
+        f"{archive.base_url}/products/timeseries/spiacs_50ms/view"
+        f"?start={peak - 0.002}&stop={peak + 0.002}"
+    )
+    assert "<canvas" in client.get(page_url.replace(archive.base_url, "")).text
+    errors: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(page_url)
+            status = page.locator("#status")
+            sync_api.expect(status).to_contain_text("samples", timeout=20_000)
+            assert "real data" in status.inner_text()
+            first = page.locator("#start").input_value()
+            page.click("#zout")
+            sync_api.expect(page.locator("#start")).not_to_have_value(first, timeout=20_000)
+        finally:
+            browser.close()
+    assert errors == []

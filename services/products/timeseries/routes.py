@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import html
 import time
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -72,6 +74,7 @@ def _object_store(request: Request) -> ObjectStore:
 def _dataset_links(ds_id: str) -> dict[str, str]:
     base = _base()
     links = {
+        "view": f"{base}/products/timeseries/{ds_id}/view",
         "plot": f"{base}/products/timeseries/{ds_id}/plot",
         "hapi_info": f"{base}/hapi/info?dataset={ds_id}",
         "hapi_data": f"{base}/hapi/data?dataset={ds_id}",
@@ -149,6 +152,48 @@ async def dataset_summary(request: Request, dataset: str) -> dict[str, Any]:
         "simulated_segments": extent.simulated_segments,
         "links": _dataset_links(ds.id),
     }
+
+
+_VIEWER = (Path(__file__).parent / "viewer.html").read_text(encoding="utf-8")
+
+
+@router.get(
+    "/products/timeseries/{dataset}/view",
+    response_class=HTMLResponse,
+    summary="Interactive plot page (pan and zoom from the whole span to single samples)",
+)
+async def view(
+    request: Request,
+    dataset: str,
+    start: Annotated[str | None, Query(description="IJD")] = None,
+    stop: Annotated[str | None, Query(description="IJD")] = None,
+) -> HTMLResponse:
+    """A page that draws ``plot`` answers on a canvas, with pan and zoom."""
+    ds = DATASETS.get(dataset)
+    if ds is None:
+        raise HTTPException(
+            404, f"no time-series dataset {dataset!r}; known: {', '.join(DATASETS)}"
+        )
+    extent = await _ts_store(request).extent(dataset)
+    first = extent.t_first / 86400 if extent.t_first is not None else 1020.0
+    last = extent.t_last / 86400 if extent.t_last is not None else 9190.0
+    try:
+        a = float(start) if start is not None else first
+        b = float(stop) if stop is not None else last + 1 / 86400
+    except ValueError:
+        raise HTTPException(400, "start and stop are IJD numbers on this page") from None
+    options = "".join(
+        f'<option value="{html.escape(p)}">{html.escape(p)}</option>' for p in ds.plot_parameters
+    )
+    page = (
+        _VIEWER.replace("{{TITLE}}", html.escape(ds.title))
+        .replace("{{DATASET}}", ds.id)
+        .replace("{{SUMMARY}}", f"../{ds.id}")
+        .replace("{{OPTIONS}}", options)
+        .replace("{{START}}", repr(a))
+        .replace("{{STOP}}", repr(b))
+    )
+    return HTMLResponse(page)
 
 
 @router.get(

@@ -5,9 +5,11 @@ first and last sample each column covers). The binary form is for interactive pl
 JSON header, then little-endian typed arrays (no Arrow dependency), about 36 kB for 2,000
 pixel columns::
 
-    b"ISLATS1\\0" | uint32 header length | header JSON (space-padded to 4 bytes) | arrays
+    b"ISLATS1\\0" | uint32 header length | header JSON | arrays
 
-The header lists the arrays (``name``, ``dtype``, ``length``) in the order they follow.
+The header JSON is space-padded so that the arrays start at a multiple of 8 bytes, and each
+array is zero-padded to a multiple of 8 bytes (so a browser can view every one as a typed
+array in place). The header lists the arrays (``name``, ``dtype``, ``length``) in order.
 """
 
 from __future__ import annotations
@@ -214,11 +216,11 @@ def encode_binary(req: PlotRequest, result: PlotResult, bytes_read: int) -> byte
         head["column_time"] = "start.ijd + (column + 0.5) * column_seconds / 86400"
     head["arrays"] = [{"name": n, "dtype": a.dtype.str, "length": int(a.size)} for n, a in arrays]
     text = json.dumps(head, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 4)
+    text += b" " * (-(12 + len(text)) % 8)
     out = [BINARY_MAGIC, struct.pack("<I", len(text)), text]
     for _, a in arrays:
         data = a.tobytes()
-        out.append(data + b"\0" * (-len(data) % 4))
+        out.append(data + b"\0" * (-len(data) % 8))
     return b"".join(out)
 
 
@@ -234,7 +236,7 @@ def decode_binary(data: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         dt = np.dtype(spec["dtype"])
         size = dt.itemsize * spec["length"]
         arrays[spec["name"]] = np.frombuffer(data[offset : offset + size], dtype=dt)
-        offset += size + (-size % 4)
+        offset += size + (-size % 8)
     return head, arrays
 
 
