@@ -376,3 +376,16 @@ def test_viewer_page_draws_in_a_browser(archive: Archive, client: httpx.Client) 
         finally:
             browser.close()
     assert errors == []
+
+
+def test_obscore_branch_fits_the_view(archive: Archive) -> None:
+    """The time-series ObsCore branch is UNION-compatible with ``ivoa.obscore``."""
+    from shared.timeseries.obscore import OBSCORE_BRANCH
+
+    rows = archive.rows(
+        "SELECT dataproduct_type, obs_id, access_url, t_min, t_max, instrument_name FROM ("
+        f"SELECT * FROM ivoa.obscore WHERE false UNION ALL {OBSCORE_BRANCH}) u ORDER BY obs_id"
+    )
+    assert {r.dataproduct_type for r in rows} == {"timeseries"}
+    assert "spiacs_50ms_2597" in {r.obs_id for r in rows}
+    assert all(r.t_min < r.t_max and r.access_url.endswith(r.obs_id[-4:].lstrip("0")) for r in rows)
