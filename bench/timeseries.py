@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -173,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hapi-seconds", type=float, default=86400.0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    # Stopped with SIGTERM, still remove the gigabytes of the temporary folder.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="isla-bench-ts-") as tmp:
         folder = Path(tmp)
         _say(f"building {args.samples:,} samples at 50 ms in {folder} ...")

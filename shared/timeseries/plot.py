@@ -13,6 +13,7 @@ from the index and no byte is read. When the range holds no more than
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,6 +119,27 @@ def _choose_level(seg: SegmentRef, width: float) -> int:
     return chosen
 
 
+Read = tuple[SegmentRef, int, int, int]
+"""One planned read: segment, level (0: raw samples), first and end index at that level."""
+
+
+def _fetch(
+    source: ByteSource, parameter: str, reads: Sequence[Read], parallel: int
+) -> list[npt.NDArray[Any]]:
+    """The planned reads, in order; ``parallel`` > 1 overlaps them (object-store latency)."""
+
+    def one(read: Read) -> npt.NDArray[Any]:
+        seg, level, a, b = read
+        if level == 0:
+            return read_raw(source, seg, parameter, a, b)
+        return read_level(source, seg, parameter, level, a, b)
+
+    if parallel > 1 and len(reads) > 1:
+        with ThreadPoolExecutor(max_workers=min(parallel, len(reads))) as pool:
+            return list(pool.map(one, reads))
+    return [one(r) for r in reads]
+
+
 def reduce_plot(
     source: ByteSource,
     segments: Sequence[SegmentRef],
@@ -125,10 +147,12 @@ def reduce_plot(
     start: float,
     stop: float,
     px: int,
+    parallel: int = 1,
 ) -> PlotResult:
     """Reduce ``parameter`` over ``[start, stop)`` (TT seconds) to ``px`` columns.
 
-    ``segments`` must be in time order and not overlap.
+    ``segments`` must be in time order and not overlap. The reads are planned first, then
+    made (``parallel`` at a time), then reduced.
     """
     if not stop > start or px < 1:
         raise ValueError("need start < stop and px >= 1")
@@ -139,27 +163,24 @@ def reduce_plot(
         if i1 > i0:
             spans.append((seg, i0, i1))
             result.samples_in_range += i1 - i0
+            result.simulated.add(seg.simulated)
     if result.samples_in_range <= SAMPLES_PER_PIXEL * px:
         result.mode = "samples"
-        times, values = [], []
-        for seg, i0, i1 in spans:
-            v = read_raw(source, seg, parameter, i0, i1).astype(np.float64)
-            t = seg.t0 + np.arange(i0, i1) * seg.dt
-            times.append(t)
-            values.append(v)
-            result.simulated.add(seg.simulated)
+        data = _fetch(source, parameter, [(s, 0, i0, i1) for s, i0, i1 in spans], parallel)
+        times = [seg.t0 + np.arange(i0, i1) * seg.dt for seg, i0, i1 in spans]
         result.sample_time = np.concatenate(times) if times else np.empty(0)
-        result.sample_value = np.concatenate(values) if values else np.empty(0)
+        result.sample_value = (
+            np.concatenate([d.astype(np.float64) for d in data]) if data else np.empty(0)
+        )
         return result
     _new_columns(result)
     width = result.width
-    finest: int | None = None
     # Buckets of every segment are gathered and reduced in one pass: segments are in time
     # order, so their columns stay non-decreasing, and a wide zoom over hundreds of segments
     # costs a handful of numpy calls per segment instead of dozens.
-    parts: list[tuple[Any, ...]] = []
+    parts: list[tuple[Any, ...] | None] = []
+    reads: list[Read] = []
     for seg, i0, i1 in spans:
-        result.simulated.add(seg.simulated)
         whole = i0 == 0 and i1 == seg.n
         if whole and seg.n * seg.dt <= width / 2 and parameter in seg.summary:
             lo, hi, total, count = seg.summary[parameter]
@@ -167,26 +188,43 @@ def reduce_plot(
             parts.append(([t_mid], [seg.t0], [seg.t_last], [lo], [hi], [total], [count]))
             continue
         level = _choose_level(seg, width)
-        finest = level if finest is None else min(finest, level)
         if level == 0:
-            v = read_raw(source, seg, parameter, i0, i1)
-            t = seg.t0 + np.arange(i0, i1) * seg.dt
-            valid = ~np.isnan(v)
-            parts.append((t, t, t, v, v, np.where(valid, v, 0.0), valid))
+            reads.append((seg, 0, i0, i1))
+        else:
+            bucket = seg.layout.bucket(level)
+            reads.append((seg, level, i0 // bucket, -(-i1 // bucket)))
+        parts.append(None)  # filled from the read below, in the same order
+    fetched = iter(_fetch(source, parameter, reads, parallel))
+    plan = iter(reads)
+    for k, part in enumerate(parts):
+        if part is not None:
+            continue
+        seg, level, a, b = next(plan)
+        values = next(fetched)
+        if level == 0:
+            t = seg.t0 + np.arange(a, b) * seg.dt
+            valid = ~np.isnan(values)
+            parts[k] = (t, t, t, values, values, np.where(valid, values, 0.0), valid)
             continue
         bucket = seg.layout.bucket(level)
-        b0, b1 = i0 // bucket, -(-i1 // bucket)
-        rec = read_level(source, seg, parameter, level, b0, b1)
-        idx = np.arange(b0, b1)
+        idx = np.arange(a, b)
         first = seg.t0 + (idx * bucket) * seg.dt
         last = seg.t0 + (np.minimum((idx + 1) * bucket, seg.n) - 1) * seg.dt
-        parts.append(
-            ((first + last) / 2, first, last, rec["min"], rec["max"], rec["sum"], rec["count"])
+        parts[k] = (
+            (first + last) / 2,
+            first,
+            last,
+            values["min"],
+            values["max"],
+            values["sum"],
+            values["count"],
         )
-    if parts:
+    filled = [p for p in parts if p is not None]
+    if filled:
         columns = [
-            np.concatenate([np.asarray(p[k], dtype=np.float64) for p in parts]) for k in range(7)
+            np.concatenate([np.asarray(p[k], dtype=np.float64) for p in filled]) for k in range(7)
         ]
         _accumulate(result, *columns)
-    result.level = finest if finest is not None else -1
+    levels = [level for _, level, _, _ in reads]
+    result.level = min(levels) if levels else -1
     return result

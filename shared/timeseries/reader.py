@@ -90,12 +90,14 @@ class CountingSource:
         self.inner = inner
         self.bytes_read = 0
         self.reads = 0
+        self._lock = threading.Lock()
 
     def read(self, key: str, offset: int, length: int) -> bytes:
-        """Read and count."""
+        """Read and count (reads may run in several threads)."""
         data = self.inner.read(key, offset, length)
-        self.bytes_read += len(data)
-        self.reads += 1
+        with self._lock:
+            self.bytes_read += len(data)
+            self.reads += 1
         return data
 
 

@@ -353,3 +353,17 @@ def test_delivery_dataset_role_and_name() -> None:
         with pytest.raises(TimeseriesRefused) as err:
             check_delivery(good, args.pop("file_name"), **args)  # type: ignore[arg-type]
         assert err.value.status == status
+
+
+def test_parallel_reads_give_the_same_answer(series: Series) -> None:
+    folder, segs, raw = series
+    for span in (30.0, 86400.0, 30 * 86400.0):
+        start = raw["spike_t"] - span / 2
+        answers = []
+        for parallel in (1, 4):
+            source = CountingSource(DirSource(folder))
+            r = reduce_plot(source, segs, "rate", start, start + span, 300, parallel)
+            answers.append(
+                (np.nan_to_num(r.col_max).tolist(), r.col_count.tolist(), source.bytes_read)
+            )
+        assert answers[0] == answers[1]

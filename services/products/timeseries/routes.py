@@ -47,6 +47,9 @@ from shared.timeseries.times import ijd_of, utc_iso
 
 router = APIRouter(tags=["time series"])
 
+PARALLEL_READS = 8
+"""Ranged GETs one plot request keeps in flight (a wide zoom touches one per segment)."""
+
 DELIVERED = ("spiacs_50ms", "irem")
 """Datasets with per-revolution files of their own (the others are derived from them)."""
 
@@ -226,7 +229,14 @@ async def plot(
     began = time.perf_counter()
     try:
         result = await run_in_threadpool(
-            reduce_plot, source, segments, req.parameter, req.start, req.stop, req.px
+            reduce_plot,
+            source,
+            segments,
+            req.parameter,
+            req.start,
+            req.stop,
+            req.px,
+            PARALLEL_READS,
         )
     except (StorageUnavailable, ObjectNotFound) as exc:
         raise HTTPException(503, f"the serving copy cannot be read now: {exc}") from exc
