@@ -1,8 +1,8 @@
-"""``python -m bench [raw|ingest|ingest-products|products|tap]``: run benchmarks, print JSON."""
+"""``python -m bench [raw|ingest|ingest-products|products|tap|timeseries]``: run, print JSON."""
 
 import sys
 
-from bench import ingest, ingest_products, products, raw_bench, tap_bench
+from bench import ingest, ingest_products, products, raw_bench, tap_bench, timeseries
 
 BENCHES = {
     "raw": raw_bench.main,
@@ -10,6 +10,7 @@ BENCHES = {
     "ingest-products": ingest_products.main,
     "products": products.main,
     "tap": tap_bench.main,
+    "timeseries": timeseries.main,
 }
 
 

@@ -106,8 +106,10 @@ def prepare_archive(load_demo: bool, scale: str, say: Callable[[str], None] = _s
             say(f"loading the demo archive (scale {scale}); this takes a minute ...")
             generate(engine, store, scale=scale, progress=say)
             from services.ingest.products import ingest_reference_products
+            from services.ingest.timeseries import load_timeseries
 
             say(ingest_reference_products(engine, store).summary())
+            say(load_timeseries(engine, store).summary())
         elif load_demo:
             say("archive already holds data: reusing it")
     finally:

@@ -139,6 +139,9 @@ def archive(stack: StackInfo) -> Iterator[Archive]:
     from services.ingest.products import ingest_reference_products
 
     ingest_reference_products(engine, store)
+    from services.ingest.timeseries import load_timeseries
+
+    load_timeseries(engine, store)
     engine.dispose()
     port = free_port()
     env = {

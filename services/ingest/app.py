@@ -14,7 +14,7 @@ from services.ingest.settings import configure
 from shared.service import create_service, problem
 from shared.settings import IngestSettings
 
-OPTIONAL_ROUTERS = ("services.ingest.delivery_routes",)
+OPTIONAL_ROUTERS = ("services.ingest.delivery_routes", "services.ingest.timeseries_routes")
 """Modules of further ingestion kinds; each contributes its ``router`` when present."""
 
 

@@ -17,6 +17,7 @@ from services.products.portal.routes import router as portal_router
 from services.products.resolver import router as resolver_router
 from services.products.sources.routes import router as sources_router
 from services.products.spectra.routes import router as spectra_router
+from services.products.timeseries.routes import router as timeseries_router
 from shared.service import create_service
 
 
@@ -45,6 +46,7 @@ app = create_service(
         mosaics_router,
         sources_router,
         files_router,
+        timeseries_router,
     ],
     on_startup=_freeze_heap,
 )

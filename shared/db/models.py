@@ -974,3 +974,116 @@ class OmcPoint(Base):
         unit="deg",
         ucd="pos.angDistance;instr.fov",
     )
+
+
+# --- SPI-ACS and IREM time series (migration 0018) -----------------------------------------------
+# The samples live in the object store (delivered files and the serving copy); these tables are
+# only the indexes of revolutions (one delivered file per dataset and revolution) and segments.
+
+
+class TimeseriesFile(Base):
+    """One delivered time-series file: a dataset's data of one revolution."""
+
+    __tablename__ = "timeseries_files"
+    __table_args__ = (
+        UniqueConstraint("dataset", "revolution"),
+        _later_table(
+            "Delivered SPI-ACS and IREM time-series files, one per dataset and revolution."
+        ),
+    )
+
+    file_id: Mapped[str] = col(
+        Text, "File identifier (dataset and revolution).", ucd="meta.id;meta.main", primary_key=True
+    )
+    dataset: Mapped[str] = col(
+        String(32), "Time-series dataset (spiacs_50ms, irem).", ucd="meta.id", principal=True
+    )
+    revolution: Mapped[int] = col(
+        Integer, "Revolution the file covers.", ucd="meta.id;obs.sequence", principal=True
+    )
+    instrument: Mapped[str] = col(String(16), "Instrument (SPI-ACS, IREM).", ucd="meta.id;instr")
+    t_start: Mapped[float] = col(
+        Double, "First sample (IJD, TT).", unit="d", ucd="time.start", principal=True
+    )
+    t_stop: Mapped[float] = col(
+        Double, "Last sample (IJD, TT).", unit="d", ucd="time.end", principal=True
+    )
+    n_samples: Mapped[int] = col(BigInteger, "Rows of the file.", ucd="meta.number")
+    timedel: Mapped[float] = col(
+        Double, "Time step of the file (TIMEDEL).", unit="s", ucd="time.resolution"
+    )
+    bucket: Mapped[str] = col(Text, "Object-store bucket.", ucd="meta.ref")
+    object_key: Mapped[str] = col(Text, "Object-store key.", ucd="meta.ref.url")
+    file_name: Mapped[str] = col(Text, "File name offered on download.", ucd="meta.id;meta.file")
+    size: Mapped[int] = col(BigInteger, "File size.", unit="byte", ucd="phys.size;meta.file")
+    sha256: Mapped[str] = col(String(64), "SHA-256 checksum.", ucd="meta.checksum")
+    simulated: Mapped[bool] = col(
+        Boolean,
+        "True for simulated (demo) data, false for INTEGRAL measurements.",
+        ucd="meta.code",
+        server_default=text("false"),
+        principal=True,
+    )
+    team: Mapped[str | None] = col(Text, "Team that delivered the file.", ucd="meta.note")
+    created_at: Mapped[dt.datetime] = col(
+        DateTime,
+        "When the file entered the archive (UTC).",
+        ucd="time.creation",
+        server_default=func.timezone("UTC", func.now()),
+    )
+    meta: Mapped[dict[str, Any]] = col(
+        JSONB, "Further file metadata (delivered keywords).", ucd="meta.note", default=dict
+    )
+
+
+class TimeseriesSegment(Base):
+    """One segment of the serving copy: a gap-free run of samples at one time step."""
+
+    __tablename__ = "timeseries_segments"
+    __table_args__ = (
+        Index("ix_timeseries_segments_dataset_t_start", "dataset", "t_start"),
+        Index("ix_timeseries_segments_file_id", "file_id"),
+        _later_table(
+            "Segments of the time-series serving copy (gap-free runs of samples with implicit "
+            "time, with their multi-resolution pyramid) in the object store."
+        ),
+    )
+
+    segment_id: Mapped[int] = col(
+        BigInteger,
+        "Segment identifier.",
+        ucd="meta.id;meta.main",
+        primary_key=True,
+        autoincrement=True,
+    )
+    dataset: Mapped[str] = col(
+        String(32), "Dataset (spiacs_50ms, spiacs_2s, spiacs_10s, irem).", ucd="meta.id"
+    )
+    file_id: Mapped[str] = col(
+        Text,
+        "Delivered file the segment was built from.",
+        ForeignKey("timeseries_files.file_id", ondelete="CASCADE"),
+        ucd="meta.id",
+    )
+    revolution: Mapped[int] = col(Integer, "Revolution.", ucd="meta.id;obs.sequence")
+    t0: Mapped[float] = col(
+        Double, "Time of sample 0 (TT seconds since IJD 0).", unit="s", ucd="time.start"
+    )
+    dt: Mapped[float] = col(Double, "Time step.", unit="s", ucd="time.resolution")
+    n_samples: Mapped[int] = col(BigInteger, "Samples in the segment.", ucd="meta.number")
+    t_start: Mapped[float] = col(Double, "First sample (IJD, TT).", unit="d", ucd="time.start")
+    t_stop: Mapped[float] = col(Double, "Last sample (IJD, TT).", unit="d", ucd="time.end")
+    bucket: Mapped[str] = col(Text, "Object-store bucket.", ucd="meta.ref")
+    object_key: Mapped[str] = col(Text, "Object-store key of the segment.", ucd="meta.ref.url")
+    layout: Mapped[dict[str, Any]] = col(
+        JSONB, "Arrays and pyramid levels of the segment object.", ucd="meta.note"
+    )
+    summary: Mapped[dict[str, Any]] = col(
+        JSONB, "Per plotted field: min, max, sum and count over the segment.", ucd="meta.note"
+    )
+    simulated: Mapped[bool] = col(
+        Boolean,
+        "True for simulated (demo) data.",
+        ucd="meta.code",
+        server_default=text("false"),
+    )
