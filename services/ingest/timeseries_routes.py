@@ -21,9 +21,8 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from services.ingest import audit
 from services.ingest.auth import Principal, require_principal
-from services.ingest.delivery_routes import _store, _sync_engine
 from services.ingest.timeseries import TimeseriesRefused, ingest_file
-from shared.service import context, problem
+from shared.service import context, object_store, problem, sync_db_engine
 
 router = APIRouter(prefix="/ingest", tags=["time series"])
 
@@ -131,8 +130,8 @@ async def deliver_timeseries(
     try:
         result = await run_in_threadpool(
             ingest_file,
-            _sync_engine(request),
-            _store(request),
+            sync_db_engine(request),
+            object_store(request),
             data,
             name,
             principal.team,
