@@ -10,8 +10,6 @@ basket.
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -19,7 +17,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.products.portal import service, store
 from shared import __version__
@@ -59,14 +56,6 @@ HELP_TOPICS = {
     "cite": "How to cite",
 }
 """Help pages: slug → title."""
-
-
-@asynccontextmanager
-async def _connection(ctx: ServiceContext) -> AsyncIterator[AsyncConnection]:
-    if ctx.engine is None:
-        raise HTTPException(503, "the database is not configured", headers={"Retry-After": "30"})
-    async with ctx.engine.connect() as conn:
-        yield conn
 
 
 async def _simulated(ctx: ServiceContext) -> dict[str, bool] | None:
@@ -157,7 +146,7 @@ async def search_page(
     ] = False,
 ) -> Response:
     """Search results; an entry with one obvious answer goes straight to its page."""
-    async with _connection(ctx) as conn:
+    async with service.connection(ctx) as conn:
         result = await service.search(conn, q)
     target = None if list_all else service.only_match(result)
     if target:
@@ -182,7 +171,7 @@ async def search_json(
 ) -> dict[str, Any]:
     """Matching sources, observations, revolutions and science windows, with the page to go
     to when one answer is obvious and the closest names when nothing matches."""
-    async with _connection(ctx) as conn:
+    async with service.connection(ctx) as conn:
         result = await service.search(conn, q)
     result["go"] = service.only_match(result)
     return result
@@ -208,7 +197,7 @@ async def source_page(
     source_id: str, request: Request, ctx: Annotated[ServiceContext, Depends(context)]
 ) -> HTMLResponse:
     """A source: catalogue facts, light curves, spectra, mosaics, coverage, every product."""
-    async with _connection(ctx) as conn:
+    async with service.connection(ctx) as conn:
         src = await store.source(conn, source_id)
         if src is None:
             return await not_found(request, ctx, f"No source {source_id} in the catalogue.")
@@ -278,7 +267,7 @@ async def observation_page(
         obsid = parse_obsid(obsid).value
     except InvalidIdentifier as exc:
         return await not_found(request, ctx, str(exc))
-    async with _connection(ctx) as conn:
+    async with service.connection(ctx) as conn:
         obs = await store.observation(conn, obsid)
         if obs is None:
             return await not_found(request, ctx, f"No observation {obsid} in the archive.")
@@ -313,7 +302,7 @@ async def revolution_page(
         number = parse_revolution(rev)
     except InvalidIdentifier as exc:
         return await not_found(request, ctx, str(exc))
-    async with _connection(ctx) as conn:
+    async with service.connection(ctx) as conn:
         found = await store.revolutions(conn, [number])
         if not found:
             return await not_found(request, ctx, f"No revolution {number:04d} in the archive.")
@@ -347,7 +336,7 @@ async def scw_page(
         scw_id = parse_scw_id(scw_id).id
     except InvalidIdentifier as exc:
         return await not_found(request, ctx, str(exc))
-    async with _connection(ctx) as conn:
+    async with service.connection(ctx) as conn:
         scw = await store.scw(conn, scw_id)
         if scw is None:
             return await not_found(request, ctx, f"No science window {scw_id} in the archive.")
@@ -418,7 +407,7 @@ async def sky_page(
 @router.get("/api/sky", tags=["portal"], summary="Sources and observation fields for the sky page")
 async def sky_json(ctx: Annotated[ServiceContext, Depends(context)]) -> dict[str, Any]:
     """Sources detected by INTEGRAL (id, name, position, class) and observation targets."""
-    async with _connection(ctx) as conn:
+    async with service.connection(ctx) as conn:
         return await store.sky(conn)
 
 

@@ -13,6 +13,8 @@ import datetime as dt
 import difflib
 import math
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.products.portal import store
 from shared.integral import InvalidIdentifier, normalise_source_name, parse_scw_id
+from shared.service import ServiceContext
 
 MAX_QUERY = 200
 """Longest accepted search entry."""
@@ -344,3 +347,10 @@ def pointing_plot(
         if 0 <= x <= size and 0 <= y <= size:
             marks.append({"x": round(x, 1), "y": round(y, 1), "label": label})
     return {"size": int(size), "marks": marks, "scale": scale, "radius": radius}
+
+
+@asynccontextmanager
+async def connection(ctx: ServiceContext) -> AsyncIterator[AsyncConnection]:
+    """A database connection for one page; 503 when the database is not configured."""
+    async with ctx.require_engine().connect() as conn:
+        yield conn
