@@ -124,8 +124,8 @@ OBSCORE_COLUMNS: dict[str, ColumnDoc] = {
         "meta.code;obs.calib",
     ),
     "obs_collection": _o(
-        "Name of the data collection: INTEGRAL/ISLA raw or INTEGRAL/ISLA products, followed by "
-        "' (simulated demo)' for simulated data.",
+        "Name of the data collection: INTEGRAL/ISLA raw, INTEGRAL/ISLA products or INTEGRAL/ISLA "
+        "time series, followed by ' (simulated demo)' for simulated data.",
         "DataID.Collection",
         "meta.id",
         principal=True,

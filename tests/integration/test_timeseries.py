@@ -378,14 +378,21 @@ def test_viewer_page_draws_in_a_browser(archive: Archive, client: httpx.Client) 
     assert errors == []
 
 
-def test_obscore_branch_fits_the_view(archive: Archive) -> None:
-    """The time-series ObsCore branch is UNION-compatible with ``ivoa.obscore``."""
-    from shared.timeseries.obscore import OBSCORE_BRANCH
-
+def test_time_series_are_in_obscore(archive: Archive) -> None:
+    """Every delivered file is an ObsCore ``timeseries`` row, labelled simulated or not."""
     rows = archive.rows(
-        "SELECT dataproduct_type, obs_id, access_url, t_min, t_max, instrument_name FROM ("
-        f"SELECT * FROM ivoa.obscore WHERE false UNION ALL {OBSCORE_BRANCH}) u ORDER BY obs_id"
+        "SELECT dataproduct_type, obs_collection, obs_id, access_url, access_format, t_min, "
+        "t_max, instrument_name, isla_simulated FROM ivoa.obscore "
+        "WHERE obs_publisher_did LIKE 'ivo://isla.integral/isla?timeseries/%' ORDER BY obs_id"
     )
+    files = archive.rows("SELECT file_id, simulated FROM isla.timeseries_files")
+    assert {r.obs_id for r in rows} == {f.file_id for f in files}
     assert {r.dataproduct_type for r in rows} == {"timeseries"}
-    assert "spiacs_50ms_2597" in {r.obs_id for r in rows}
-    assert all(r.t_min < r.t_max and r.access_url.endswith(r.obs_id[-4:].lstrip("0")) for r in rows)
+    assert all(r.t_min < r.t_max and "/datalink?ID=" in r.access_url for r in rows)
+    assert {r.access_format for r in rows} == {"application/x-votable+xml;content=datalink"}
+    simulated = {f.file_id: f.simulated for f in files}
+    for r in rows:
+        assert r.isla_simulated == int(simulated[r.obs_id])
+        assert r.obs_collection.endswith("(simulated demo)") == simulated[r.obs_id]
+    # The real GRB 230307A file is delivered data.
+    assert any(r.isla_simulated == 0 and r.instrument_name == "SPI-ACS" for r in rows)
