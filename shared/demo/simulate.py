@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from astropy.coordinates import angular_separation
 
 from shared.demo import model
 from shared.products.ogip import LightCurve, Mosaic, Spectrum, celestial_wcs
@@ -253,8 +254,7 @@ def _angles(
 ) -> npt.NDArray[np.float64]:
     """Angular distances (degrees) of many positions from one."""
     r, d, r0, d0 = np.radians(ra), np.radians(dec), math.radians(ra0), math.radians(dec0)
-    cos = np.sin(d) * math.sin(d0) + np.cos(d) * math.cos(d0) * np.cos(r - r0)
-    return np.asarray(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))), dtype=np.float64)
+    return np.asarray(np.degrees(angular_separation(r, d, r0, d0)), dtype=np.float64)
 
 
 def mosaic(

@@ -39,7 +39,7 @@ Re-sending a file whose SHA-256 equals the stored product's is a no-op reported 
 
 from __future__ import annotations
 
-from services.ingest.products.delivery import ensure_team, ingest_delivery
+from services.ingest.products.delivery import ensure_team, ingest_delivery, pipeline_delivery
 from services.ingest.products.journal import (
     STAGING_PREFIX,
     RecoveryReport,
@@ -84,6 +84,7 @@ __all__ = [
     "ingest_delivery",
     "ingest_reference_products",
     "load_points",
+    "pipeline_delivery",
     "product_id",
     "recover_pending",
     "reference_data_dir",
