@@ -43,6 +43,7 @@ from astropy.coordinates import angular_separation
 from astropy.time import Time, TimeDelta
 from sqlalchemy import Connection, Engine, text
 
+from shared.db.models import SOURCE_LOAD_COLUMNS
 from shared.db.pgsphere import Point, spoly_literal
 from shared.demo.delivery import Deliver
 from shared.demo.fitsfiles import (
@@ -1251,20 +1252,7 @@ def _band_ids(conn: Connection) -> dict[str, int]:
     return bands
 
 
-_SOURCE_COLUMNS = (
-    "source_id",
-    "name",
-    "ra",
-    "dec",
-    "pos_err",
-    "source_class",
-    "det_isgri",
-    "det_picsit",
-    "det_jemx",
-    "det_spi",
-    "det_omc",
-    "catalogue_id",
-)
+_SOURCE_COLUMNS = SOURCE_LOAD_COLUMNS
 _ENTRY_COLUMNS = (
     "catalogue_id",
     "entry_name",
