@@ -101,10 +101,10 @@ def prepare_archive(load_demo: bool, scale: str, say: Callable[[str], None] = _s
     engine = make_sync_engine(db)
     try:
         if load_demo and database_is_empty(engine):
-            from deploy.demo import load_demo
+            from deploy.demo import load_demo as generate_demo
 
             say(f"loading the demo archive (scale {scale}); this takes a minute ...")
-            load_demo(engine, store, scale=scale, progress=say)
+            generate_demo(engine, store, scale=scale, progress=say)
             from services.ingest.products import ingest_reference_products
 
             say(ingest_reference_products(engine, store).summary())
