@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
 
 from shared import __version__
-from shared.service import ServiceContext, ServiceUnavailable, context
+from shared.service import ServiceContext, context
 from shared.simulation import Holdings
 
 router = APIRouter(tags=["portal"])
@@ -87,7 +87,7 @@ async def summary(ctx: Annotated[ServiceContext, Depends(context)]) -> dict[str,
     """The landing page's counts as JSON."""
     data = await archive_summary(ctx)
     if data is None:
-        raise ServiceUnavailable("the database cannot serve now; retry later")
+        raise HTTPException(503, "database unavailable", headers={"Retry-After": "30"})
     for key in ("first_time", "last_time"):
         if data[key] is not None:
             data[key] = data[key].isoformat()
