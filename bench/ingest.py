@@ -100,10 +100,9 @@ def naive_run(info: str, path: Path, rows: int) -> float:
             if row["flux_40_100"]:
                 values["flux_40_100"] = float(row["flux_40_100"])
             cur.execute(
-                "INSERT INTO isla.catalogue_entries (catalogue_id, entry_name, ra, dec, pos, "
-                "source_class, values, version) VALUES (%s, %s, %s, %s, "
-                "spoint(radians(%s), radians(%s)), %s, %s, '1')",
-                (cid, row["source_id"], ra, dec, ra, dec, row["class"], json.dumps(values)),
+                "INSERT INTO isla.catalogue_entries (catalogue_id, entry_name, ra, dec, "
+                "source_class, values, version) VALUES (%s, %s, %s, %s, %s, %s, '1')",
+                (cid, row["source_id"], ra, dec, row["class"], json.dumps(values)),
             )
         conn.commit()
     return time.perf_counter() - start

@@ -60,10 +60,9 @@ def _seed(engine: Engine, n_sources: int, n_scws: int) -> list[tuple[str, float,
         for source_id, ra, dec in sources:
             conn.execute(
                 text(
-                    "INSERT INTO isla.sources (source_id, name, ra, dec, pos, source_class, "
+                    "INSERT INTO isla.sources (source_id, name, ra, dec, source_class, "
                     "det_isgri, det_picsit, det_jemx, det_spi, det_omc) VALUES (:s, :n, :ra, "
-                    ":dec, spoint(radians(:ra), radians(:dec)), 'AGN', true, false, false, "
-                    "false, false)"
+                    ":dec, 'AGN', true, false, false, false, false)"
                 ),
                 {"s": source_id, "n": f"bench {source_id}", "ra": ra, "dec": dec},
             )

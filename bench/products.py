@@ -32,6 +32,7 @@ import httpx
 from sqlalchemy import text
 
 from bench.stack import bench_stack
+from deploy.demo import demo_delivery
 from deploy.serve import service_process
 from shared.db.engine import make_sync_engine
 from shared.demo.generator import bright_source_ids, generate
@@ -100,7 +101,8 @@ def run(scale: str, repeat: int) -> dict[str, Any]:
         began = time.monotonic()
         report = generate(engine, None, scale, progress=_say)
         # Without raw files, so the products are delivered here, as the generator would.
-        files = deliver_products(engine, store, set(bright_source_ids().values()), _say)
+        deliver = demo_delivery(engine, store)
+        files = deliver_products(engine, deliver, set(bright_source_ids().values()), _say)
         setup_s = time.monotonic() - began
         with engine.connect() as conn:
             # The bright named source with the most ISGRI points (and how many of them are

@@ -101,10 +101,10 @@ def prepare_archive(load_demo: bool, scale: str, say: Callable[[str], None] = _s
     engine = make_sync_engine(db)
     try:
         if load_demo and database_is_empty(engine):
-            from shared.demo import generate
+            from deploy.demo import load_demo as generate_demo
 
             say(f"loading the demo archive (scale {scale}); this takes a minute ...")
-            generate(engine, store, scale=scale, progress=say)
+            generate_demo(engine, store, scale=scale, progress=say)
             from services.ingest.products import ingest_reference_products
             from services.ingest.timeseries import load_timeseries
 

@@ -39,7 +39,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shared import __version__
 from shared.db.engine import make_async_engine, make_sync_engine
 from shared.db.migrate import head_revision
-from shared.http import parse_byte_range
 from shared.settings import database_settings, limit_settings, peer_settings, storage_settings
 from shared.storage import ObjectStore, StorageUnavailable
 from shared.vo.errors import TransientFault, error_response
@@ -65,7 +64,6 @@ __all__ = [
     "create_service",
     "db_engine",
     "object_store",
-    "parse_byte_range",
     "peer_http",
     "problem",
     "sync_db_engine",

@@ -126,8 +126,8 @@ def _serve(app: str, port: int) -> tuple[uvicorn.Server, threading.Thread]:
 @pytest.fixture(scope="session")
 def archive(stack: StackInfo) -> Iterator[Archive]:
     """The demo archive generated once, with the gateway serving it on a free port."""
+    from deploy.demo import load_demo
     from shared.db.engine import make_sync_engine
-    from shared.demo import generate
     from shared.storage import ObjectStore
 
     url = stack.new_database("isla_demo")
@@ -135,7 +135,7 @@ def archive(stack: StackInfo) -> Iterator[Archive]:
     store = ObjectStore.from_settings(storage)
     store.ensure_buckets(storage.s3_jobs_bucket)
     engine = make_sync_engine(cfg.DatabaseSettings(database_url=url))
-    generate(engine, store, scale="demo")
+    load_demo(engine, store, scale="demo")
     from services.ingest.products import ingest_reference_products
 
     ingest_reference_products(engine, store)

@@ -179,6 +179,14 @@ _ALIASES = Column(
     "Other names of the source, separated by ';'.",
     aliases=("aliases", "other_names", "alias"),
 )
+_SIGNIFICANCE = Column(
+    "significance",
+    "float",
+    "Detection significance.",
+    unit="",
+    aliases=("det_sig", "sigma", "snr"),
+    minimum=0.0,
+)
 
 
 def _fluxes(instrument: str, bands: Iterable[str], required: Iterable[str] = ()) -> list[Column]:
@@ -247,14 +255,7 @@ INTERFACES: dict[str, CatalogueInterface] = {
                 _CLASS,
                 _ALIASES,
                 *_fluxes("ISGRI", ("20_35", "35_60", "28_40", "60_200"), ("20_35", "35_60")),
-                Column(
-                    "significance",
-                    "float",
-                    "Detection significance.",
-                    unit="",
-                    aliases=("det_sig", "sigma", "snr"),
-                    minimum=0.0,
-                ),
+                _SIGNIFICANCE,
                 _flag("det_picsit", "PICsIT"),
             ),
             flag_columns={"det_picsit": "picsit"},
@@ -274,14 +275,7 @@ INTERFACES: dict[str, CatalogueInterface] = {
                 _CLASS,
                 _ALIASES,
                 *_fluxes("JEM-X", ("3_10", "10_20", "3_20"), ("3_10", "10_20")),
-                Column(
-                    "significance",
-                    "float",
-                    "Detection significance.",
-                    unit="",
-                    aliases=("det_sig", "sigma", "snr"),
-                    minimum=0.0,
-                ),
+                _SIGNIFICANCE,
             ),
         ),
         CatalogueInterface(

@@ -33,6 +33,7 @@ from typing import Any
 import psycopg
 
 from services.ingest.interface import INSTRUMENT_FLAGS, INTERFACES, CatalogueInterface
+from shared.db.models import SOURCE_LOAD_COLUMNS
 from shared.integral import normalise_source_name, source_id_from_position
 
 Progress = Callable[[float, str], None]
@@ -401,22 +402,7 @@ def _write_batch(
     _copy(
         cur,
         "isla.sources",
-        (
-            "source_id",
-            "name",
-            "ra",
-            "dec",
-            "pos_err",
-            "source_class",
-            "det_isgri",
-            "det_picsit",
-            "det_jemx",
-            "det_spi",
-            "det_omc",
-            "catalogue_id",
-            "entry_id",
-            "provenance",
-        ),
+        (*SOURCE_LOAD_COLUMNS, "entry_id", "provenance"),
         (
             (
                 s["source_id"],

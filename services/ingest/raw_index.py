@@ -41,7 +41,6 @@ from astropy.utils.exceptions import AstropyWarning
 from sqlalchemy import Connection, Engine, text
 
 from shared import simulation
-from shared.db.pgsphere import spoint_literal
 from shared.demo.generator import (  # the same footprint geometry as the generated archive
     _ISGRI_SHAPE,
     _JEMX_SHAPE,
@@ -169,7 +168,6 @@ def _scw_row(
         "end_ijd": end_ijd,
         "ra": ra,
         "dec": dec,
-        "pos": spoint_literal(ra, dec),
         "posangle": posangle,
         "fov_isgri": fovs[0],
         "fov_jemx": fovs[1],
@@ -201,14 +199,14 @@ def _read_scw(
 
 _SCW_UPSERT = text(
     "INSERT INTO isla.science_windows (scw_id, version, revolution, obsid, scw_type, "
-    "start_time, end_time, start_ijd, end_ijd, ra, dec, pos, posangle, fov_isgri, fov_jemx, "
+    "start_time, end_time, start_ijd, end_ijd, ra, dec, posangle, fov_isgri, fov_jemx, "
     "fov_spi, raw_files, raw_size) VALUES (:scw_id, :version, :revolution, :obsid, :scw_type, "
-    ":start_time, :end_time, :start_ijd, :end_ijd, :ra, :dec, CAST(:pos AS spoint), :posangle, "
+    ":start_time, :end_time, :start_ijd, :end_ijd, :ra, :dec, :posangle, "
     "CAST(:fov_isgri AS spoly), CAST(:fov_jemx AS spoly), CAST(:fov_spi AS spoly), :raw_files, "
     ":raw_size) ON CONFLICT (scw_id, version) DO UPDATE SET revolution = EXCLUDED.revolution, "
     "obsid = EXCLUDED.obsid, scw_type = EXCLUDED.scw_type, start_time = EXCLUDED.start_time, "
     "end_time = EXCLUDED.end_time, start_ijd = EXCLUDED.start_ijd, end_ijd = EXCLUDED.end_ijd, "
-    "ra = EXCLUDED.ra, dec = EXCLUDED.dec, pos = EXCLUDED.pos, posangle = EXCLUDED.posangle, "
+    "ra = EXCLUDED.ra, dec = EXCLUDED.dec, posangle = EXCLUDED.posangle, "
     "fov_isgri = EXCLUDED.fov_isgri, fov_jemx = EXCLUDED.fov_jemx, fov_spi = EXCLUDED.fov_spi, "
     "raw_files = EXCLUDED.raw_files, raw_size = EXCLUDED.raw_size"
 )
@@ -223,8 +221,8 @@ _FILE_UPSERT = text(
 
 _OBS_UPSERT = text(
     "INSERT INTO isla.observations (obsid, proposal_id, pi_name, target_name, start_time, "
-    "end_time, rev_start, rev_end, ra, dec, pos, pattern, exposure) VALUES (:obsid, :proposal, "
-    ":pi, :target, :start, :end, :rev, :rev, :ra, :dec, CAST(:pos AS spoint), 'unknown', "
+    "end_time, rev_start, rev_end, ra, dec, pattern, exposure) VALUES (:obsid, :proposal, "
+    ":pi, :target, :start, :end, :rev, :rev, :ra, :dec, 'unknown', "
     ":exposure) ON CONFLICT (obsid) DO UPDATE SET "
     "start_time = LEAST(observations.start_time, EXCLUDED.start_time), "
     "end_time = GREATEST(observations.end_time, EXCLUDED.end_time), "
@@ -274,7 +272,6 @@ def _observations(conn: Connection, rows: list[dict[str, Any]]) -> int:
                 # The group file has no target position; the first pointing stands for it.
                 "ra": first["ra"],
                 "dec": first["dec"],
-                "pos": first["pos"],
                 "exposure": round(
                     sum((r["end_ijd"] - r["start_ijd"]) * 86400.0 for r in pointings), 3
                 ),

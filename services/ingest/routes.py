@@ -20,10 +20,9 @@ from typing import Annotated, Any, Literal
 import psycopg
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.ingest import audit, jobs
+from services.ingest import audit, jobs, store
 from services.ingest.auth import Principal, forbidden, require_principal, require_role
 from services.ingest.catalogues import CatalogueDelivery, check_delivery, switch_current
 from services.ingest.interface import INTERFACES, get_interface
@@ -215,9 +214,9 @@ async def upload_catalogue(
             if not run_now:
                 from services.ingest.tasks import ingest_catalogue, staging_key
 
-                store = object_store(request)
+                objects = object_store(request)
                 await asyncio.to_thread(
-                    store.put_file, settings.staging_bucket, staging_key(job_id), path
+                    objects.put_file, settings.staging_bucket, staging_key(job_id), path
                 )
                 await _defer(conn, ingest_catalogue, job_id)
         if run_now:
@@ -250,17 +249,8 @@ async def _refuse(
 async def list_catalogues(request: Request, principal: Principal_) -> dict[str, Any]:
     """Every catalogue version with its team, kind, size and whether it is current."""
     async with db_engine(request).connect() as conn:
-        rows = (
-            await conn.execute(
-                text(
-                    "SELECT catalogue_id, name, version, team, kind, is_current, n_rows, sha256, "
-                    "loaded_at FROM isla.catalogues ORDER BY name, catalogue_id"
-                )
-            )
-        ).mappings()
-        return {
-            "catalogues": [{**dict(r), "loaded_at": r["loaded_at"].isoformat() + "Z"} for r in rows]
-        }
+        rows = await store.catalogues(conn)
+    return {"catalogues": [{**r, "loaded_at": r["loaded_at"].isoformat() + "Z"} for r in rows]}
 
 
 @router.post("/catalogues/{name}/current", summary="Make a loaded version the current one")
@@ -275,12 +265,7 @@ async def set_current(
 
     def switch() -> dict[str, Any] | None:
         with psycopg.connect(settings.conninfo) as conn, conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"catalogue:{name}",))
-            rows = cur.execute(
-                "SELECT catalogue_id, version, team FROM isla.catalogues WHERE name = %s "
-                "ORDER BY catalogue_id",
-                (name,),
-            ).fetchall()
+            rows = store.lock_catalogue_versions(cur, name)
             if not rows:
                 return None
             if not principal.may_act_for(rows[0][2]):
@@ -289,10 +274,8 @@ async def set_current(
             if not match:
                 raise HTTPException(404, f"catalogue {name!r} has no version {version!r}")
             switch_current(cur, name, match[0][0])
-            cur.execute(
-                "INSERT INTO isla_ops.ingest_audit (token_id, team, role, action, target, "
-                "outcome, detail) VALUES (%s, %s, %s, 'catalogue.switch', %s, 'done', '{}')",
-                (principal.token_id, principal.team, principal.role, f"{name}@{version}"),
+            store.audit_switch(
+                cur, principal.token_id, principal.team, principal.role, f"{name}@{version}"
             )
             return {"catalogue": name, "current": version, "catalogue_id": match[0][0]}
 
@@ -330,11 +313,7 @@ async def merge(
         return refused(400, [str(exc)])
     engine = db_engine(request)
     async with engine.connect() as conn:
-        entries = (
-            await conn.execute(
-                text("SELECT coalesce(sum(n_rows), 0) FROM isla.catalogues WHERE is_current")
-            )
-        ).scalar_one()
+        entries = await store.current_entries(conn)
     run_now = mode == "sync" or (mode == "auto" and int(entries) <= settings.sync_max_merge)
     async with engine.begin() as conn:
         job_id = await _create_job(conn, principal, "merge", "isla.sources", {"options": options})
@@ -369,32 +348,7 @@ async def get_job(request: Request, principal: Principal_, job_id: int) -> dict[
 async def get_merge(request: Request, principal: Principal_, merge_id: int) -> dict[str, Any]:
     """The report of one merge with every conflict it found."""
     async with db_engine(request).connect() as conn:
-        run = (
-            (
-                await conn.execute(
-                    text(
-                        "SELECT merge_id, team, created_at, catalogues, report "
-                        "FROM isla_ops.merge_runs WHERE merge_id = :id"
-                    ),
-                    {"id": merge_id},
-                )
-            )
-            .mappings()
-            .first()
-        )
-        if run is None:
-            raise HTTPException(404, f"no merge {merge_id}")
-        conflicts = (
-            await conn.execute(
-                text(
-                    "SELECT conflict_id, kind, source_id, detail FROM isla_ops.merge_conflicts "
-                    "WHERE merge_id = :id ORDER BY conflict_id"
-                ),
-                {"id": merge_id},
-            )
-        ).mappings()
-        return {
-            **dict(run),
-            "created_at": run["created_at"].isoformat() + "Z",
-            "conflicts": [dict(c) for c in conflicts],
-        }
+        report = await store.merge_report(conn, merge_id)
+    if report is None:
+        raise HTTPException(404, f"no merge {merge_id}")
+    return {**report, "created_at": report["created_at"].isoformat() + "Z"}

@@ -1,5 +1,6 @@
-"""What every room of the products service shares: errors, the database and object-store
-dependencies, request parsing (formats, times, instruments, bands) and response helpers.
+"""What every room of the products service shares: errors, running store functions on the
+database (503s come from :mod:`shared.service`), request parsing (formats, times, instruments,
+bands) and response helpers.
 
 Rooms (``lightcurves/``, ``spectra/``, ``mosaics/``, ``sources/``, ``files/``, ``compat/``,
 ``datalink/``) each have thin ``routes.py``, the policy in ``service.py`` and their SQL in
@@ -19,13 +20,11 @@ import orjson
 from astropy.time import Time
 from fastapi import HTTPException
 from fastapi.responses import Response
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.integral.time import MJDREF
 from shared.products import bands as facts
 from shared.products import ogip
 from shared.service import ServiceContext
-from shared.storage import ObjectStore
 from shared.vo.results import DelimitedWriter, ResultField, VOTableWriter
 
 T = TypeVar("T")
@@ -39,7 +38,6 @@ MEDIA = {
     "fits": FITS,
 }
 EPOCH_RE = re.compile(r"^(\d{4})_(\d{11})$")
-RETRY_AFTER = "30"
 
 
 class NotFound(LookupError):  # noqa: N818 - maps to HTTP 404 Not Found
@@ -65,26 +63,11 @@ def problem(exc: NotFound | BadRequest) -> HTTPException:
 # --- dependencies ------------------------------------------------------------------------------
 
 
-def engine_of(ctx: ServiceContext) -> AsyncEngine:
-    """The database engine; 503 when the database is not configured."""
-    if ctx.engine is None:
-        raise HTTPException(503, "the database is not configured", headers={"Retry-After": "30"})
-    return ctx.engine
-
-
-def store_of(ctx: ServiceContext) -> ObjectStore:
-    """The object store; 503 when it is not configured."""
-    if ctx.store is None:
-        raise HTTPException(
-            503, "the object store is not configured", headers={"Retry-After": RETRY_AFTER}
-        )
-    return ctx.store
-
-
 async def run_db(ctx: ServiceContext, fn: Callable[..., T], *args: Any) -> T:
     """Run ``fn(sync_connection, *args)`` on a pooled connection (released on return); map
-    lookup errors to problem documents."""
-    async with engine_of(ctx).connect() as conn:
+    lookup errors to problem documents. Without a database: 503 (the shared
+    :class:`~shared.service.ServiceUnavailable`, with Retry-After)."""
+    async with ctx.require_engine().connect() as conn:
         try:
             return await conn.run_sync(fn, *args)
         except (NotFound, BadRequest) as exc:

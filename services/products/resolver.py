@@ -12,79 +12,21 @@ HTTP error status or an empty list would surface as an unrelated exception in as
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from astropy import units as u
 from astropy.coordinates import SkyCoord
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.integral import normalise_source_name
-from shared.service import ServiceContext, context
+from shared.service import Database
+from shared.sources import MAX_NAME, SourceMatch, find_source
+from shared.vo.errors import UsageFault
 
 router = APIRouter(tags=["ISLA compatibility"])
 
 RESOLVER_TYPES = ("ALL", "SIMBAD", "NED", "VIZIER", "ISLA")
 """Accepted RESOLVER_TYPE values; all are answered from the archive's catalogues."""
-
-MAX_NAME = 200
-"""Longest accepted target name."""
-
-
-@dataclass(frozen=True)
-class SourceMatch:
-    """A source of the archive found for a name."""
-
-    source_id: str
-    name: str
-    ra: float
-    dec: float
-    matched_by: str
-
-
-_LOOKUP = text(
-    """
-    SELECT s.source_id, s.name, s.ra, s.dec,
-           CASE WHEN s.source_id = :raw THEN 'source_id'
-                WHEN lower(s.name) = lower(:name) THEN 'name'
-                ELSE 'alias' END AS matched_by
-    FROM isla.sources s
-    WHERE s.source_id = :raw
-       OR lower(s.name) = lower(:name)
-       OR s.source_id IN (SELECT a.source_id FROM isla.source_aliases a
-                          WHERE a.alias_norm = :norm)
-    ORDER BY s.source_id = :raw DESC, lower(s.name) = lower(:name) DESC, s.source_id
-    LIMIT 1
-    """
-)
-
-
-async def find_source(conn: AsyncConnection, name: str) -> SourceMatch | None:
-    """The source a name, alias or source id designates (exact id, then name, then alias)."""
-    cleaned = name.strip()
-    if not cleaned:
-        return None
-    row = (
-        await conn.execute(
-            _LOOKUP,
-            {"raw": cleaned.upper(), "name": cleaned, "norm": normalise_source_name(cleaned)},
-        )
-    ).first()
-    if row is None:
-        return None
-    return SourceMatch(
-        str(row.source_id), str(row.name), float(row.ra), float(row.dec), str(row.matched_by)
-    )
-
-
-def engine_of(ctx: ServiceContext) -> AsyncEngine:
-    """The service's database engine; 503 when the database is not configured."""
-    if ctx.engine is None:
-        raise HTTPException(503, "the database is not configured", headers={"Retry-After": "30"})
-    return ctx.engine
 
 
 def resolver_answer(target: str, match: SourceMatch | None) -> dict[str, Any]:
@@ -124,7 +66,7 @@ def resolver_answer(target: str, match: SourceMatch | None) -> dict[str, Any]:
     summary="Resolve a target name to a position from the archive's catalogues (ISLA)",
 )
 async def target_resolver(
-    ctx: Annotated[ServiceContext, Depends(context)],
+    engine: Database,
     target_name: Annotated[
         str | None, Query(alias="TARGET_NAME", description="Name, alias or source id.")
     ] = None,
@@ -133,17 +75,18 @@ async def target_resolver(
     ] = "ALL",
     fmt: Annotated[str, Query(alias="FORMAT", description="Only json.")] = "json",
 ) -> JSONResponse:
-    """Resolve ``TARGET_NAME`` (astroquery's ``ISLA_TARGET_RESOLVER`` URL)."""
+    """Resolve ``TARGET_NAME`` (astroquery's ``ISLA_TARGET_RESOLVER`` URL) with the archive's
+    one resolver (:mod:`shared.sources`: source id, then name, then alias)."""
     if not target_name or not target_name.strip():
-        raise HTTPException(400, "TARGET_NAME is required, e.g. TARGET_NAME=Crab")
+        raise UsageFault("TARGET_NAME is required, e.g. TARGET_NAME=Crab")
     if len(target_name) > MAX_NAME:
-        raise HTTPException(400, f"TARGET_NAME is longer than {MAX_NAME} characters")
+        raise UsageFault(f"TARGET_NAME is longer than {MAX_NAME} characters")
     if resolver_type.upper() not in RESOLVER_TYPES:
-        raise HTTPException(
-            400, f"RESOLVER_TYPE must be one of {', '.join(RESOLVER_TYPES)}, not {resolver_type!r}"
+        raise UsageFault(
+            f"RESOLVER_TYPE must be one of {', '.join(RESOLVER_TYPES)}, not {resolver_type!r}"
         )
     if fmt.lower() != "json":
-        raise HTTPException(400, f"FORMAT must be json, not {fmt!r}")
-    async with engine_of(ctx).connect() as conn:
+        raise UsageFault(f"FORMAT must be json, not {fmt!r}")
+    async with engine.connect() as conn:
         match = await find_source(conn, target_name)
     return JSONResponse(resolver_answer(target_name.strip(), match))

@@ -71,9 +71,7 @@ async def sync(request: Request, params: Params) -> Response:
 async def availability(request: Request) -> Response:
     """VOSI availability: can the service reach its database."""
     return await shared_vosi.availability(
-        context(request).engine,
-        "SELECT 1 FROM tap_schema.schemas LIMIT 1",
-        "the service is accepting queries",
+        context(request).engine, vosi.AVAILABILITY_PROBE, "the service is accepting queries"
     )
 
 

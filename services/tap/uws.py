@@ -326,29 +326,25 @@ def jobs_document(jobs: list[UwsJob], jobs_url: str) -> str | bytes:
 
 @router.get("/async")
 @router.get("/async/", include_in_schema=False)
-async def job_list(request: Request) -> Response:
+async def job_list(request: Request, params: Params) -> Response:
     """The job list, newest first; filters ``PHASE`` (repeatable), ``AFTER``, ``LAST``."""
     phases: list[str] = []
+    for value in params.getall("PHASE"):
+        phase = value.strip().upper()
+        if phase not in PHASES:
+            raise UsageFault(f"PHASE={value} is not a UWS phase; use one of {', '.join(PHASES)}")
+        phases.append(phase)
     after: dt.datetime | None = None
+    if (given := params.get("AFTER")) is not None:
+        after = _parse_time("AFTER", given)
     last: int | None = None
-    for key, value in request.query_params.multi_items():
-        name = key.upper()
-        if name == "PHASE":
-            phase = value.strip().upper()
-            if phase not in PHASES:
-                raise UsageFault(
-                    f"PHASE={value} is not a UWS phase; use one of {', '.join(PHASES)}"
-                )
-            phases.append(phase)
-        elif name == "AFTER":
-            after = _parse_time("AFTER", value)
-        elif name == "LAST":
-            try:
-                last = int(value)
-            except ValueError:
-                raise UsageFault(f"LAST must be a positive integer, not {value!r}") from None
-            if last <= 0:
-                raise UsageFault(f"LAST must be a positive integer, not {value!r}")
+    if (count := params.get("LAST")) is not None:
+        try:
+            last = int(count)
+        except ValueError:
+            raise UsageFault(f"LAST must be a positive integer, not {count!r}") from None
+        if last <= 0:
+            raise UsageFault(f"LAST must be a positive integer, not {count!r}")
     async with db_engine(request).connect() as conn:
         jobs = await jobstate.list_jobs(
             conn, phases=phases, after=after, last=last, limit=tap_settings().async_list_max
@@ -395,24 +391,22 @@ async def create_job(request: Request, params: Params) -> Response:
 
 
 @router.get("/async/{job_id}")
-async def get_job(request: Request, job_id: str) -> Response:
+async def get_job(request: Request, job_id: str, params: Params) -> Response:
     """The job document; ``WAIT=<s>`` blocks until the phase changes (UWS 1.1 §2.2.1.1)."""
     job = await _load(request, job_id)
     wait: float | None = None
+    if (value := params.get("WAIT")) is not None:
+        try:
+            wait = float(value)
+        except ValueError:
+            raise UsageFault(f"WAIT must be a number of seconds, not {value!r}") from None
+        if math.isnan(wait):
+            raise UsageFault("WAIT must be a number of seconds")
     only_phase: str | None = None
-    for key, value in request.query_params.multi_items():
-        name = key.upper()
-        if name == "WAIT":
-            try:
-                wait = float(value)
-            except ValueError:
-                raise UsageFault(f"WAIT must be a number of seconds, not {value!r}") from None
-            if math.isnan(wait):
-                raise UsageFault("WAIT must be a number of seconds")
-        elif name == "PHASE":
-            only_phase = value.strip().upper()
-            if only_phase not in PHASES:
-                raise UsageFault(f"PHASE={value} is not a UWS phase")
+    if (value := params.get("PHASE")) is not None:
+        only_phase = value.strip().upper()
+        if only_phase not in PHASES:
+            raise UsageFault(f"PHASE={value} is not a UWS phase")
     waitable = job.phase in ("PENDING", "QUEUED", "EXECUTING")
     if wait is not None and waitable and only_phase in (None, job.phase):
         job = await _wait(request, job, wait)

@@ -39,6 +39,9 @@ from services.tap.metadata import Metadata, PublishedTable
 from shared.settings import LimitSettings, TapSettings, peer_settings, tap_settings
 from shared.vo.obscore import AUTHORITY
 
+AVAILABILITY_PROBE = "SELECT 1 FROM tap_schema.schemas LIMIT 1"
+"""The query VOSI availability runs: the service answers when TAP_SCHEMA is readable."""
+
 GEOMETRY_FEATURES = [
     "POINT",
     "CIRCLE",

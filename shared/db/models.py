@@ -601,6 +601,24 @@ class CatalogueEntry(Base):
     )
 
 
+SOURCE_LOAD_COLUMNS = (
+    "source_id",
+    "name",
+    "ra",
+    "dec",
+    "pos_err",
+    "source_class",
+    "det_isgri",
+    "det_picsit",
+    "det_jemx",
+    "det_spi",
+    "det_omc",
+    "catalogue_id",
+)
+"""The columns of :class:`Source` every bulk loader writes, in this order (``pos`` is set from
+``ra``/``dec`` by the schema's trigger)."""
+
+
 class Source(Base):
     """A source of the archive's merged source list."""
 

@@ -402,39 +402,26 @@ _KINDS: tuple[_Kind, ...] = (
         1,
         _isgri,
     ),
-    _Kind(
-        "jmx1_events.fits.gz",
-        "JMX1",
-        "JMX1",
-        "JMX1-FULL-ALL",
-        (
-            _TIME,
-            Column("PI", "1I", ">i2", "chan"),
-            Column("RAWX", "1I", ">i2", "pixel"),
-            Column("RAWY", "1I", ">i2", "pixel"),
-            Column("STATUS", "1B", "u1"),
-        ),
-        0.06,
-        False,
-        2,
-        _jemx,
-    ),
-    _Kind(
-        "jmx2_events.fits.gz",
-        "JMX2",
-        "JMX2",
-        "JMX2-FULL-ALL",
-        (
-            _TIME,
-            Column("PI", "1I", ">i2", "chan"),
-            Column("RAWX", "1I", ">i2", "pixel"),
-            Column("RAWY", "1I", ">i2", "pixel"),
-            Column("STATUS", "1B", "u1"),
-        ),
-        0.06,
-        False,
-        3,
-        _jemx,
+    # The two JEM-X units write the same events, each under its own name.
+    *(
+        _Kind(
+            f"jmx{unit}_events.fits.gz",
+            f"JMX{unit}",
+            f"JMX{unit}",
+            f"JMX{unit}-FULL-ALL",
+            (
+                _TIME,
+                Column("PI", "1I", ">i2", "chan"),
+                Column("RAWX", "1I", ">i2", "pixel"),
+                Column("RAWY", "1I", ">i2", "pixel"),
+                Column("STATUS", "1B", "u1"),
+            ),
+            0.06,
+            False,
+            unit + 1,
+            _jemx,
+        )
+        for unit in (1, 2)
     ),
     _Kind(
         "spi_oper.fits.gz",

@@ -39,10 +39,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from astropy.coordinates import angular_separation
 from astropy.time import Time, TimeDelta
 from sqlalchemy import Connection, Engine, text
 
-from shared.db.pgsphere import Point, spoint_literal, spoly_literal
+from shared.db.models import SOURCE_LOAD_COLUMNS
+from shared.db.pgsphere import Point, spoly_literal
+from shared.demo.delivery import Deliver
 from shared.demo.fitsfiles import (
     AUX_FILE_NAMES,
     AuxAttitudeRow,
@@ -456,8 +459,9 @@ _ASPECT_ROOM = {pattern: _dither_radius(pattern) + 0.1 for pattern in _PATTERNS}
 
 
 def _angle(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
-    cos_angle = float(np.dot(_unit(ra1, dec1), _unit(ra2, dec2)))
-    return math.degrees(math.acos(max(-1.0, min(1.0, cos_angle))))
+    """Angular distance (degrees) between two positions (astropy's Vincenty formula)."""
+    angles = map(math.radians, (ra1, dec1, ra2, dec2))
+    return math.degrees(float(angular_separation(*angles)))
 
 
 def _position_angle(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
@@ -561,7 +565,6 @@ SCW_COLUMNS = (
     "end_ijd",
     "ra",
     "dec",
-    "pos",
     "posangle",
     "fov_isgri",
     "fov_jemx",
@@ -592,7 +595,6 @@ OBSERVATION_COLUMNS = (
     "rev_end",
     "ra",
     "dec",
-    "pos",
     "pattern",
     "exposure",
 )
@@ -936,7 +938,6 @@ def _finish(plan: _RevPlan, start: Time) -> list[tuple[Any, ...]]:
                 end_ijd,
                 scw.ra,
                 scw.dec,
-                spoint_literal(scw.ra, scw.dec),
                 scw.posangle,
                 *scw.fovs,
                 *times,
@@ -1004,14 +1005,12 @@ def _add_source(
     fluxes: dict[str, tuple[float, float]],
     aliases: Iterable[str],
 ) -> None:
-    pos = spoint_literal(ra, dec)
     rows.sources.append(
         (
             source_id,
             name,
             ra,
             dec,
-            pos,
             pos_err,
             source_class,
             flags["isgri"],
@@ -1035,7 +1034,6 @@ def _add_source(
             source_id,
             ra,
             dec,
-            pos,
             pos_err,
             source_class,
             json.dumps(values, sort_keys=True),
@@ -1254,28 +1252,13 @@ def _band_ids(conn: Connection) -> dict[str, int]:
     return bands
 
 
-_SOURCE_COLUMNS = (
-    "source_id",
-    "name",
-    "ra",
-    "dec",
-    "pos",
-    "pos_err",
-    "source_class",
-    "det_isgri",
-    "det_picsit",
-    "det_jemx",
-    "det_spi",
-    "det_omc",
-    "catalogue_id",
-)
+_SOURCE_COLUMNS = SOURCE_LOAD_COLUMNS
 _ENTRY_COLUMNS = (
     "catalogue_id",
     "entry_name",
     "source_id",
     "ra",
     "dec",
-    "pos",
     "pos_err",
     "source_class",
     "values",
@@ -1431,6 +1414,7 @@ def generate(
     scale: str = "demo",
     seed: int = DEFAULT_SEED,
     progress: Progress | None = None,
+    deliver: Deliver | None = None,
 ) -> GenerationReport:
     """Fill an empty archive database (and the raw bucket) with the demo archive.
 
@@ -1443,8 +1427,9 @@ def generate(
 
     The result is determined by ``scale`` and ``seed`` alone. Raises :class:`ArchiveNotEmpty`
     (before writing anything) when the database already holds revolutions, and ``KeyError``
-    for an unknown scale. All rows are written in one transaction; then (with a store) the
-    demo pipeline's products are delivered through ingestion (:mod:`shared.demo.products`).
+    for an unknown scale. All rows are written in one transaction; then, given ``deliver``
+    (ingestion's entry for a pipeline, see :mod:`shared.demo.delivery`), the demo pipeline's
+    products are made and delivered through it (:mod:`shared.demo.products`).
     """
     if scale not in SCALES:
         raise KeyError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
@@ -1475,13 +1460,13 @@ def generate(
             # On a failure (or Ctrl-C) queued uploads are dropped rather than waited for.
             pool.shutdown(wait=True, cancel_futures=True)
         _write_products(conn, store, scale, seed, report, say)
-    if store is not None:
+    if deliver is not None:
         # Products go through ingestion, which works on committed data with its own
         # connections: after the transaction above, as an instrument team's would.
         from shared.demo.products import deliver_products
 
         bright = set(bright_source_ids().values())
-        report.products = deliver_products(engine, store, bright, say)
+        report.products = deliver_products(engine, deliver, bright, say)
     report.seconds = round(time.monotonic() - began, 3)
     say(report.summary())
     return report
@@ -1562,7 +1547,6 @@ def _write_batch(
                     plan.revolution,
                     obs.ra,
                     obs.dec,
-                    spoint_literal(obs.ra, obs.dec),
                     obs.pattern,
                     round(obs.exposure, 3),
                 )

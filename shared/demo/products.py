@@ -2,12 +2,11 @@
 
 The demo archive is simulated, its products too: this module plays the part of the instrument
 teams' pipelines. From the demo's light-curve points it makes OGIP FITS files (labelled
-simulated: ``SIMDATA = T``, see :mod:`shared.simulation`) and delivers them with
-:func:`services.ingest.products.ingest_delivery`, the code behind the ingest API: each file
-goes through quality control, the journaled writer and the provenance record (``meta.team``
-is :data:`DEMO_TEAM`), exactly as the real ISLA files of astroquery's test data do
-(:func:`services.ingest.products.ingest_reference_products`). The services then serve only
-what is stored.
+simulated: ``SIMDATA = T``, see :mod:`shared.simulation`) and delivers them through the
+:class:`~shared.demo.delivery.Deliver` function it is given, ingestion's code behind the ingest
+API: each file goes through quality control, the journaled writer and the provenance record
+(``meta.team`` is :data:`DEMO_TEAM`), exactly as the real ISLA files of astroquery's test data
+do. The services then serve only what is stored.
 
 What is made, for every bright named source (``bright_sources.csv``):
 
@@ -42,27 +41,19 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Engine, text
 
-from services.ingest.products import (
-    Caller,
-    DeliveryParams,
-    IngestRefused,
-    IngestResult,
-    ensure_team,
-    ingest_delivery,
-)
 from shared.demo import inputs as d
 from shared.demo import model, simulate
+from shared.demo.delivery import Deliver, Delivered, DeliveryOptions
 from shared.demo.lightcurves import v_magnitude
 from shared.products import ogip
-from shared.storage import ObjectStore
 
 Progress = Callable[[str], None]
 
 DEMO_TEAM = "isla-demo"
 """The team the demo pipeline delivers as (recorded as the products' owner, ``meta.team``)."""
 
-DEMO_CALLER = Caller(team=DEMO_TEAM)
-"""The demo pipeline as ingestion sees it: a team delivering every instrument."""
+DEMO_TEAM_DESCRIPTION = "The ISLA demo pipeline: simulated products"
+"""How the demo's team is described where teams are registered."""
 
 FIXED_EPOCHS = ("0727_88601650001", "0745_06340000001")
 """Epochs whose products the tests and the documentation name."""
@@ -90,9 +81,6 @@ astroquery's data instead (no demo JEM-X time series of 1A 1742-289 in any band)
 TIME_RESOLVED = ("Crab", "SMC X-1")
 """Bright sources whose time-resolved ISGRI spectra are made (every interval)."""
 
-UPLOAD_LIMIT = 64 * 1024 * 1024
-"""Largest file a demo delivery may hold (as the ingest API's default)."""
-
 THREADS = 4
 """Deliveries run at once: enough to overlap the object store's and database's latency."""
 
@@ -108,7 +96,7 @@ class _Tally:
     by_kind: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, result: IngestResult) -> None:
+    def add(self, result: Delivered) -> None:
         with self.lock:
             self.files += len(result.products)
             self.points += result.points
@@ -128,9 +116,9 @@ def _inst(instrument: str) -> str:
 class _Pipeline:
     """Makes the files of each delivery and hands them to ingestion."""
 
-    def __init__(self, engine: Engine, store: ObjectStore) -> None:
+    def __init__(self, engine: Engine, deliver: Deliver) -> None:
         self.engine = engine
-        self.store = store
+        self._deliver = deliver
         with engine.connect() as conn:
             self.bands = d.fetch_bands(conn)
 
@@ -140,22 +128,10 @@ class _Pipeline:
             yield conn
 
     def deliver(
-        self, files: list[tuple[str, bytes]], params: DeliveryParams | None = None
-    ) -> IngestResult:
-        """One delivery through the ingest code (QC, journal, provenance)."""
-        try:
-            return ingest_delivery(
-                self.engine,
-                self.store,
-                files,
-                params or DeliveryParams(),
-                DEMO_CALLER,
-                UPLOAD_LIMIT,
-            )
-        except IngestRefused as exc:
-            # The demo pipeline's files must pass: a refusal is a bug in this module.
-            problems = "; ".join(f"{p.file}: {p.message}" for p in exc.problems)
-            raise RuntimeError(f"demo delivery refused ({exc.title}): {problems}") from exc
+        self, files: list[tuple[str, bytes]], options: DeliveryOptions | None = None
+    ) -> Delivered:
+        """One delivery through ingestion (QC, journal, provenance)."""
+        return self._deliver(files, options or DeliveryOptions())
 
     def band(self, instrument: str, name: str | None = None) -> d.Band:
         """A band of ``instrument`` (its default one when ``name`` is None)."""
@@ -186,14 +162,14 @@ class _Pipeline:
             omc = self._omc(conn, source)
         if series:
             # Made from the archive's points: stored as files, the points left as they are.
-            tally.add(self.deliver(series, DeliveryParams(points=False)))
+            tally.add(self.deliver(series, DeliveryOptions(points=False)))
         for mission, intervals, at_epochs in spectra:
             # The spectra of the other scopes name the responses delivered with the mission
             # spectrum, by their product ids.
-            result = self.deliver(mission, DeliveryParams(scope="mission"))
+            result = self.deliver(mission, DeliveryOptions(scope="mission"))
             tally.add(result)
             ids = {p["kind"]: p["product_id"] for p in result.products}
-            params = DeliveryParams(arf=ids["arf"], rmf=ids["rmf"])
+            params = DeliveryOptions(arf=ids["arf"], rmf=ids["rmf"])
             if intervals:
                 tally.add(self.deliver(intervals, replace(params, scope="time_resolved")))
             if at_epochs:
@@ -518,11 +494,11 @@ def choose_epochs(conn: Connection, bright: set[str], band_id: int) -> list[str]
     return chosen
 
 
-def deliver_products(engine: Engine, store: ObjectStore, bright: set[str], say: Progress) -> int:
-    """Make the demo's product files and deliver them through ingestion; return how many
-    files were delivered. Runs on committed data (ingestion uses its own connections)."""
-    ensure_team(engine, DEMO_TEAM, "The ISLA demo pipeline: simulated products")
-    pipeline = _Pipeline(engine, store)
+def deliver_products(engine: Engine, deliver: Deliver, bright: set[str], say: Progress) -> int:
+    """Make the demo's product files and hand them to ``deliver`` (ingestion, as
+    :data:`DEMO_TEAM`); return how many files were delivered. Runs on committed data
+    (ingestion uses its own connections)."""
+    pipeline = _Pipeline(engine, deliver)
     with engine.connect() as conn:
         sources = [s for s in (d.fetch_source(conn, i) for i in sorted(bright)) if s is not None]
         epochs = []
@@ -544,6 +520,7 @@ def deliver_products(engine: Engine, store: ObjectStore, bright: set[str], say: 
 
 __all__ = [
     "DEMO_TEAM",
+    "DEMO_TEAM_DESCRIPTION",
     "FIXED_EPOCHS",
     "REAL_PRODUCTS",
     "choose_epochs",

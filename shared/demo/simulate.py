@@ -16,9 +16,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from astropy.coordinates import angular_separation
 
 from shared.demo import model
 from shared.products.ogip import LightCurve, Mosaic, Spectrum, celestial_wcs
+
+# Light curves are read from the points the one way the products service reads them.
+from shared.products.views import LC_SQL_COLUMNS as LC_SQL_COLUMNS
+from shared.products.views import lightcurve_from_rows as lightcurve_from_rows
 
 FloatPair = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
 
@@ -30,38 +35,6 @@ INTERVAL_SNR = 50.0
 """S/N accumulated by each interval of time-resolved spectra."""
 MAX_INTERVALS = 50
 """Most intervals of a time-resolved spectral series."""
-
-LC_SQL_COLUMNS = (
-    "time_ijd",
-    "duration",
-    "exposure",
-    "rate",
-    "rate_err",
-    "significance",
-    "upper_limit",
-    "rate_ul",
-    "nscw",
-)
-"""Columns every light-curve query returns, in this order."""
-
-
-def lightcurve_from_rows(rows: Sequence[Sequence[Any]]) -> LightCurve:
-    """A :class:`LightCurve` from rows of :data:`LC_SQL_COLUMNS` (duration in seconds)."""
-    arr = np.array(
-        [[np.nan if v is None else float(v) for v in row] for row in rows], dtype=np.float64
-    ).reshape(-1, len(LC_SQL_COLUMNS))
-    return LightCurve(
-        time=arr[:, 0],
-        timedel=arr[:, 1] / 86400.0,
-        rate=arr[:, 3],
-        error=arr[:, 4],
-        exposure=arr[:, 2],
-        significance=arr[:, 5],
-        upper_limit=arr[:, 6] > 0.5,
-        rate_ul=arr[:, 7],
-        nscw=arr[:, 8].astype(np.int32),
-    )
-
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -253,8 +226,7 @@ def _angles(
 ) -> npt.NDArray[np.float64]:
     """Angular distances (degrees) of many positions from one."""
     r, d, r0, d0 = np.radians(ra), np.radians(dec), math.radians(ra0), math.radians(dec0)
-    cos = np.sin(d) * math.sin(d0) + np.cos(d) * math.cos(d0) * np.cos(r - r0)
-    return np.asarray(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))), dtype=np.float64)
+    return np.asarray(np.degrees(angular_separation(r, d, r0, d0)), dtype=np.float64)
 
 
 def mosaic(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+from astropy.coordinates import angular_separation
 
 __all__ = ["SOLAR_ASPECT_MAX", "SOLAR_ASPECT_MIN", "solar_aspect", "sun_radec"]
 
@@ -56,7 +57,7 @@ def solar_aspect(
     Arguments broadcast against each other (numpy rules).
     """
     sun_ra, sun_dec = sun_radec(ijd)
-    a1, d1 = np.radians(ra), np.radians(dec)
-    a2, d2 = np.radians(sun_ra), np.radians(sun_dec)
-    cos_angle = np.sin(d1) * np.sin(d2) + np.cos(d1) * np.cos(d2) * np.cos(a1 - a2)
-    return np.asarray(np.degrees(np.arccos(np.clip(cos_angle, -1.0, 1.0))), dtype=np.float64)
+    separation = angular_separation(
+        np.radians(ra), np.radians(dec), np.radians(sun_ra), np.radians(sun_dec)
+    )
+    return np.asarray(np.degrees(separation), dtype=np.float64)

@@ -24,8 +24,9 @@ from starlette.formparsers import FormParser, MultiPartParser
 from shared.settings import limit_settings
 from shared.vo.errors import UsageFault
 
-MAX_FORM_FIELDS = 100
-"""Form fields accepted in one request (VO requests carry a handful)."""
+MAX_FORM_FIELDS = 1000
+"""Form fields accepted in one request: VO requests carry a handful, but DataLink takes up to
+500 repeated ``ID`` fields in one POST (the body's size is bounded anyway)."""
 
 MAX_FORM_FILES = 16
 """File parts (uploaded tables) accepted in one request."""

@@ -183,3 +183,45 @@ def test_vosi_resources(client: httpx.Client, archive: Archive) -> None:
     root = ElementTree.fromstring(available.content)
     flag = root.find("{http://www.ivoa.net/xml/VOSIAvailability/v1.0}available")
     assert flag is not None and flag.text == "true"
+
+
+def _dali_error(response: httpx.Response) -> str:
+    """The text of a DALI error document (``INFO name=QUERY_STATUS value=ERROR``)."""
+    assert response.headers["content-type"].startswith("application/x-votable+xml")
+    infos = [
+        info
+        for resource in parse(io.BytesIO(response.content)).resources
+        for info in resource.infos
+        if info.name == "QUERY_STATUS"
+    ]
+    assert [info.value for info in infos] == ["ERROR"]
+    return str(infos[0].content)
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "words"),
+    [
+        ({}, "UsageFault", "ID is required"),
+        ({"ID": SCW, "RESPONSEFORMAT": "csv"}, "UsageFault", "RESPONSEFORMAT"),
+    ],
+)
+def test_errors_are_dali_documents_with_their_code(
+    client: httpx.Client, params: dict[str, str], code: str, words: str
+) -> None:
+    response = client.get("/datalink", params=params)
+    assert response.status_code == 400
+    text = _dali_error(response)
+    assert text.startswith(f"{code}: ") and words in text
+
+
+def test_too_many_ids_is_an_overflow(client: httpx.Client) -> None:
+    response = client.post("/datalink", data={"ID": [SCW] * 501})
+    assert response.status_code == 400
+    assert _dali_error(response).startswith("Overflow: at most 500 IDs")
+
+
+def test_parameter_names_are_case_insensitive(client: httpx.Client) -> None:
+    response = client.get("/datalink", params={"id": SCW, "responseFormat": "votable"})
+    assert response.status_code == 200
+    rows = _rows(DatalinkResults(parse(io.BytesIO(response.content))))
+    assert rows and all(str(r["ID"]) == SCW for r in rows)

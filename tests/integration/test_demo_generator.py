@@ -19,6 +19,7 @@ import pytest
 from astropy.io import fits
 from sqlalchemy import Engine, create_engine, make_url, text
 
+from deploy.demo import load_demo
 from shared import simulation
 from shared.db.migrate import upgrade
 from shared.demo import (
@@ -64,7 +65,7 @@ def store(stack: Any) -> ObjectStore:
 def report(engine: Engine, store: ObjectStore) -> GenerationReport:
     """Generate the demo archive once for the whole module."""
     began = time.monotonic()
-    result = generate(engine, store, "demo", SEED)
+    result = load_demo(engine, store, "demo", SEED)
     print(f"\n{result.summary()} (wall {time.monotonic() - began:.1f} s)")
     return result
 

@@ -10,27 +10,10 @@ curve). :func:`ingest_delivery` runs quality control on all of them (:mod:`servi
 resolves the source, band and epoch against the archive, and refuses the whole delivery with
 the full list of problems when anything is wrong: nothing is written then.
 
-Writing follows a journal (``isla_ops.product_staging``), so that object store and database
-never disagree for long, and never for good:
-
-1. one journal row per file (state ``staging``) is committed, and the delivery takes a
-   session-level advisory lock on its id (held while it runs; released by Postgres if the
-   process dies);
-2. each file is put under ``staging/<delivery>/<file name>`` in the products bucket;
-3. in **one** transaction: the ``isla.products`` rows are upserted (and light-curve points
-   replaced), then each staged object is copied to its final key
-   ``products/<product_id>/<file name>``, the journal rows are set to ``done``, and the
-   transaction commits;
-4. the staging objects are deleted, then the journal rows.
-
-A crash in 1–2 leaves only staging objects, a crash in 3 before the commit leaves staging
-objects and possibly copied final objects without rows (or, for a replacement, the new bytes
-under a row that still describes the old ones), a crash in 4 leaves staging objects of a
-committed delivery. :func:`recover_pending`, run before every delivery (and by
-``isla ingest recover``), takes each unlocked journal entry and rolls it *forward* when its
-staged object is complete (step 3 again, then 4: the delivery passed QC, so finishing it is
-right) or removes its leftovers otherwise. The lock keeps recovery away from deliveries that
-are still running.
+Writing follows a journal (``isla_ops.product_staging``, :mod:`.journal` tells the steps and
+what a crash at each leaves), so that object store and database never disagree for long, and
+never for good: :func:`recover_pending`, run before every delivery (and by ``isla ingest
+recover``), rolls an unfinished delivery forward or removes its leftovers.
 
 Re-sending a file whose SHA-256 equals the stored product's is a no-op reported as
 ``unchanged``. Replacing a product with different bytes needs ``replace`` and the owning team
@@ -39,7 +22,7 @@ Re-sending a file whose SHA-256 equals the stored product's is a no-op reported 
 
 from __future__ import annotations
 
-from services.ingest.products.delivery import ensure_team, ingest_delivery
+from services.ingest.products.delivery import ensure_team, ingest_delivery, pipeline_delivery
 from services.ingest.products.journal import (
     STAGING_PREFIX,
     RecoveryReport,
@@ -84,6 +67,7 @@ __all__ = [
     "ingest_delivery",
     "ingest_reference_products",
     "load_points",
+    "pipeline_delivery",
     "product_id",
     "recover_pending",
     "reference_data_dir",

@@ -23,7 +23,11 @@ from services.ingest.products.plan import (
     existing_responses,
     plan_delivery,
 )
+from shared.demo.delivery import Deliver, DeliveryOptions
 from shared.storage import ObjectNotFound, ObjectStore
+
+PIPELINE_UPLOAD_LIMIT = 64 * 1024 * 1024
+"""Largest file a pipeline run beside the archive may deliver (as the ingest API's default)."""
 
 
 def ingest_delivery(
@@ -166,3 +170,26 @@ def ensure_team(engine: Engine, team: str, description: str) -> None:
                 ),
                 {"t": team, "d": description},
             )
+
+
+def pipeline_delivery(engine: Engine, store: ObjectStore, team: str, description: str) -> Deliver:
+    """The delivery function of a pipeline run beside the archive (the demo's) as ``team``.
+
+    Registers ``team``, then each call is :func:`ingest_delivery` of the files as that team;
+    a refusal raises ``RuntimeError`` listing the problems (such a pipeline's files must
+    pass: a refusal is a bug of the pipeline).
+    """
+    ensure_team(engine, team, description)
+    caller = Caller(team=team)
+
+    def deliver(files: Sequence[tuple[str, bytes]], options: DeliveryOptions) -> IngestResult:
+        params = DeliveryParams(
+            scope=options.scope, arf=options.arf, rmf=options.rmf, points=options.points
+        )
+        try:
+            return ingest_delivery(engine, store, files, params, caller, PIPELINE_UPLOAD_LIMIT)
+        except IngestRefused as exc:
+            problems = "; ".join(f"{p.file}: {p.message}" for p in exc.problems)
+            raise RuntimeError(f"delivery of {team} refused ({exc.title}): {problems}") from exc
+
+    return deliver

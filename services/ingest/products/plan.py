@@ -7,14 +7,17 @@ problems found on the way refuse the delivery (:class:`IngestRefused`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from astropy.coordinates import angular_separation
 from sqlalchemy import Connection, text
 
 from services.ingest import qc
-from shared.integral.ids import InvalidIdentifier, normalise_source_name, parse_epoch
+from shared.integral.ids import InvalidIdentifier, parse_epoch
+from shared.sources import find_sources_sync
 
 SOURCE_MATCH_DEG = 0.25
 """Largest distance between a file's RA_OBJ/DEC_OBJ and the archive source it names."""
@@ -162,33 +165,24 @@ def _resolve_source(
         ).scalar()
         return (given, None) if found else (None, f"unknown source_id {given!r}")
     if facts.source_name:
-        norm = normalise_source_name(facts.source_name)
-        found = conn.execute(
-            text(
-                "SELECT source_id FROM isla.source_aliases WHERE alias_norm = :n "
-                "UNION SELECT source_id FROM isla.sources "
-                "WHERE lower(replace(replace(replace(name, ' ', ''), '_', ''), '-', '')) = :n "
-                "LIMIT 2"
-            ),
-            {"n": norm},
-        ).scalars()
-        ids = sorted(set(found))
-        if len(ids) == 1:
-            source = ids[0]
+        matches = find_sources_sync(conn, facts.source_name)
+        # Only an unambiguous name is trusted: two sources found at the best rank of the
+        # precedence (e.g. an alias shared by two entries) leave the position to decide.
+        best = [m for m in matches if m.matched_by == matches[0].matched_by] if matches else []
+        if len(best) == 1:
+            match = best[0]
             if facts.ra is not None and facts.dec is not None:
-                distance = conn.execute(
-                    text(
-                        "SELECT degrees(pos <-> spoint(radians(:ra), radians(:dec))) "
-                        "FROM isla.sources WHERE source_id = :s"
-                    ),
-                    {"ra": facts.ra, "dec": facts.dec, "s": source},
-                ).scalar()
-                if distance is not None and distance > SOURCE_MATCH_DEG:
+                distance = math.degrees(
+                    angular_separation(
+                        *map(math.radians, (match.ra, match.dec, facts.ra, facts.dec))
+                    )
+                )
+                if distance > SOURCE_MATCH_DEG:
                     return None, (
                         f"{facts.source_name!r} is {distance:.2f} deg from the file's "
                         f"RA_OBJ/DEC_OBJ (more than {SOURCE_MATCH_DEG} deg)"
                     )
-            return source, None
+            return match.source_id, None
     if facts.ra is not None and facts.dec is not None:
         source = conn.execute(
             text(

@@ -1,5 +1,7 @@
-"""ISLA request parameters and errors: names are case-insensitive, and the error texts
-astroquery's client matches are kept word for word."""
+"""ISLA request parameters and errors: names are case-insensitive (read by
+:func:`shared.vo.params.ivoa_params`), and the error texts astroquery's client matches are kept
+word for word. Errors are the shared family's (:mod:`shared.vo.errors`), answered as
+problem+json like the native APIs."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from astropy.time import Time
-from fastapi import HTTPException, Request
+
+from shared.vo.errors import UsageFault
+from shared.vo.params import IvoaParams
 
 NO_SCW = "None science windows have been selected"
 """The text astroquery's get_timeline looks for to say 'no timeline' (ESA's wording)."""
@@ -28,10 +32,6 @@ UNITS: Mapping[str, tuple[str, ...]] = {"JEM-X": ("JEM-X", "JEM-X1", "JEM-X2")}
 """Product instruments an ISLA instrument stands for (JEM-X products may be per unit)."""
 
 
-class CompatError(HTTPException):
-    """An ISLA request that cannot be answered (problem+json with the client's wording)."""
-
-
 @dataclass(frozen=True)
 class IslaInstrument:
     """A row of ``ila.instrument`` joined with its default ``ila.band``."""
@@ -48,53 +48,45 @@ class IslaInstrument:
         return UNITS.get(self.archive_name, (self.archive_name,))
 
 
-def params_of(request: Request) -> dict[str, str]:
-    """Query parameters by lower-case name (ISLA's names are case-insensitive); first wins."""
-    out: dict[str, str] = {}
-    for key, value in request.query_params.multi_items():
-        out.setdefault(key.lower(), value.strip())
-    return out
-
-
-def required(params: Mapping[str, str], name: str, example: str) -> str:
-    """A required parameter; 400 with an example when missing."""
-    value = params.get(name.lower())
+def required(params: IvoaParams, name: str, example: str) -> str:
+    """A required parameter; UsageFault (400) with an example when missing."""
+    value = params.get_upper(name)
     if not value:
-        raise CompatError(400, f"{name} is required, e.g. {name}={example}")
+        raise UsageFault(f"{name} is required, e.g. {name}={example}")
     return value
 
 
-def number(params: Mapping[str, str], name: str, default: float | None = None) -> float:
+def number(params: IvoaParams, name: str, default: float | None = None) -> float:
     """A finite number in degrees."""
-    raw = params.get(name.lower())
+    raw = params.get_upper(name)
     if not raw:
         if default is None:
-            raise CompatError(400, f"{name} is required (a number in degrees)")
+            raise UsageFault(f"{name} is required (a number in degrees)")
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise CompatError(400, f"{name} must be a number, not {raw!r}") from None
+        raise UsageFault(f"{name} must be a number, not {raw!r}") from None
     if not math.isfinite(value):
-        raise CompatError(400, f"{name} must be finite, not {raw!r}")
+        raise UsageFault(f"{name} must be finite, not {raw!r}")
     return value
 
 
-def oid(params: Mapping[str, str], name: str) -> int:
+def oid(params: IvoaParams, name: str) -> int:
     """An integer identifier (``instrument_oid``, ``band_oid``)."""
     raw = required(params, name, "1")
     try:
         return int(raw)
     except ValueError:
-        raise CompatError(400, f"{name} must be an integer, not {raw!r}") from None
+        raise UsageFault(f"{name} must be an integer, not {raw!r}") from None
 
 
-def epoch_of(params: Mapping[str, str]) -> str:
+def epoch_of(params: IvoaParams) -> str:
     """The ``epoch`` parameter, checked to be ``RRRR_OOOOOOOOOOO``."""
     value = required(params, "epoch", "0745_06340000001")
     if not EPOCH.match(value):
-        raise CompatError(
-            400, f"epoch must have the form RRRR_OOOOOOOOOOO (e.g. 0745_06340000001), not {value!r}"
+        raise UsageFault(
+            f"epoch must have the form RRRR_OOOOOOOOOOO (e.g. 0745_06340000001), not {value!r}"
         )
     return value
 

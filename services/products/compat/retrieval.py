@@ -9,20 +9,27 @@ called directly (never through this service's own HTTP).
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import re
 import zipfile
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.concurrency import iterate_in_threadpool
 
 from services.products.compat import store
-from services.products.compat.packaging import Member, members_of, safe_name
-from services.products.compat.params import CompatError, epoch_of, oid, required
+from services.products.compat.params import epoch_of, oid, required
 from services.products.compat.servlet import instrument_of, source_of
 from services.products.lightcurves.service import scw_points_fits
+from shared.packaging import TAR, TAR_GZ, ZIP, Member, iter_tar, iter_tar_gz, iter_zip, tar_size
 from shared.service import ServiceContext
+from shared.storage import ObjectStore
+from shared.vo.errors import NotFoundFault
+from shared.vo.params import IvoaParams
 
 
 @dataclass(frozen=True)
@@ -50,10 +57,10 @@ class FromPoints:
 
 
 Plan = Package | FromPoints
-Handler = Callable[[AsyncConnection, Mapping[str, str]], Awaitable[Plan]]
+Handler = Callable[[AsyncConnection, IvoaParams], Awaitable[Plan]]
 
 
-async def long_timeseries(conn: AsyncConnection, params: Mapping[str, str]) -> Plan:
+async def long_timeseries(conn: AsyncConnection, params: IvoaParams) -> Plan:
     """The all-mission time series of a source for an instrument (zip)."""
     match = await source_of(conn, required(params, "source", "J174537.0-290107"))
     instrument = await instrument_of(conn, instrument_oid=oid(params, "instrument_oid"))
@@ -74,7 +81,7 @@ async def long_timeseries(conn: AsyncConnection, params: Mapping[str, str]) -> P
     )
 
 
-async def short_timeseries(conn: AsyncConnection, params: Mapping[str, str]) -> Plan:
+async def short_timeseries(conn: AsyncConnection, params: IvoaParams) -> Plan:
     """The time series of a source in one epoch for a band (zip)."""
     match = await source_of(conn, required(params, "source", "J011705.1-732636"))
     instrument = await instrument_of(conn, band_oid=oid(params, "band_oid"))
@@ -99,7 +106,7 @@ async def short_timeseries(conn: AsyncConnection, params: Mapping[str, str]) -> 
     )
     start, end = await store.epoch_span(conn, epoch)
     if start is None or end is None:
-        raise CompatError(404, missing)
+        raise NotFoundFault(missing)
     return FromPoints(
         match.source_id,
         instrument.archive_name,
@@ -111,12 +118,12 @@ async def short_timeseries(conn: AsyncConnection, params: Mapping[str, str]) -> 
     )
 
 
-async def spectrum(conn: AsyncConnection, params: Mapping[str, str]) -> Plan:
+async def spectrum(conn: AsyncConnection, params: IvoaParams) -> Plan:
     """A stored spectrum with its stored RMF and ARF (plain tar, ISLA's order)."""
     pid = required(params, "spectra_oid", "spectrum/ISGRI/0745_06340000001/J011705.1-732636")
     row = await store.product(conn, pid, "spectrum")
     if row is None:
-        raise CompatError(404, f"no spectrum with id {pid!r} in the archive")
+        raise NotFoundFault(f"no spectrum with id {pid!r} in the archive")
     meta = dict(row.meta or {})
     rows = [row]
     for part in ("arf", "rmf"):
@@ -131,12 +138,12 @@ async def spectrum(conn: AsyncConnection, params: Mapping[str, str]) -> Plan:
     return Package(members_of(rows), "tar", f"{safe_name(stem)}.tar")
 
 
-async def mosaic(conn: AsyncConnection, params: Mapping[str, str]) -> Plan:
+async def mosaic(conn: AsyncConnection, params: IvoaParams) -> Plan:
     """A stored mosaic with the other files of its set (tar.gz)."""
     pid = required(params, "mosaic_oid", "mosaic/ISGRI/0727_88601650001/28_40")
     row = await store.product(conn, pid, "mosaic")
     if row is None:
-        raise CompatError(404, f"no mosaic with id {pid!r} in the archive")
+        raise NotFoundFault(f"no mosaic with id {pid!r} in the archive")
     rows = await store.mosaic_set(conn, row)
     band = await store.band_name(conn, row.band_id)
     name = f"{safe_name(row.instrument)}_{row.epoch}_{band or 'all'}_mosaic"
@@ -157,7 +164,7 @@ async def from_points(ctx: ServiceContext, plan: FromPoints) -> Response:
     """The per-ScW light curve of the stored points, zipped as ISLA packages a time series."""
     data = await scw_points_fits(ctx, plan.source_id, plan.instrument, plan.band, plan.t0, plan.t1)
     if data is None:
-        raise CompatError(404, plan.missing)
+        raise NotFoundFault(plan.missing)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(plan.file_name, data)
@@ -166,4 +173,48 @@ async def from_points(ctx: ServiceContext, plan: FromPoints) -> Response:
         buffer.getvalue(),
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{stem}.zip"'},
+    )
+
+
+# --- packages ------------------------------------------------------------------------------------
+
+
+def members_of(rows: Sequence[Any]) -> list[Member]:
+    """The package members of stored product rows (one file per name)."""
+    seen: set[str] = set()
+    out = []
+    for r in rows:
+        if r.file_name in seen:  # two units' files never share a name in ISLA's packages
+            continue
+        seen.add(r.file_name)
+        created = r.created_at or dt.datetime(2025, 3, 1)
+        out.append(
+            Member(
+                r.file_name,
+                r.bucket,
+                r.object_key,
+                int(r.size),
+                int(created.replace(tzinfo=dt.UTC).timestamp()),
+            )
+        )
+    return out
+
+
+def safe_name(value: str) -> str:
+    """A value usable in a package file name."""
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", value).strip("_") or "isla"
+
+
+def package(
+    store: ObjectStore, members: Sequence[Member], fmt: str, file_name: str
+) -> StreamingResponse:
+    """Stream ``members`` as ISLA packages them (:mod:`shared.packaging`): a ``tar`` (with
+    its exact length), a ``tar.gz`` or a ``zip``, as a download named ``file_name``."""
+    makers = {"tar": (iter_tar, TAR), "tar.gz": (iter_tar_gz, TAR_GZ), "zip": (iter_zip, ZIP)}
+    maker, media = makers[fmt]
+    headers = {"Content-Disposition": f'attachment; filename="{file_name}"'}
+    if fmt == "tar":
+        headers["Content-Length"] = str(tar_size(members))
+    return StreamingResponse(
+        iterate_in_threadpool(maker(store, members)), media_type=media, headers=headers
     )

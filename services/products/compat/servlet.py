@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from astropy import units as u
@@ -27,7 +27,6 @@ from services.products.compat.params import (
     MAX_RADIUS,
     NO_SCW,
     NO_SOURCE,
-    CompatError,
     IslaInstrument,
     epoch_of,
     iso,
@@ -36,16 +35,18 @@ from services.products.compat.params import (
     required,
 )
 from services.products.files.service import read_whole
-from services.products.resolver import SourceMatch, find_source
 from shared.integral.time import MJDREF
 from shared.products import readers
 from shared.service import ServiceContext
 from shared.settings import peer_settings
+from shared.sources import SourceMatch, find_source
 from shared.storage import ObjectNotFound, ObjectStore, StorageUnavailable
+from shared.vo.errors import NotFoundFault, UsageFault
+from shared.vo.params import IvoaParams
 
 log = logging.getLogger("isla.products.compat")
 
-Handler = Callable[[AsyncConnection, Mapping[str, str], ServiceContext], Awaitable[Any]]
+Handler = Callable[[AsyncConnection, IvoaParams, ServiceContext], Awaitable[Any]]
 
 
 async def instrument_of(
@@ -67,14 +68,14 @@ async def instrument_of(
         f"({i.name if instrument_oid is not None else i.band})"
         for i in known
     )
-    raise CompatError(400, f"unknown {what}; valid values: {valid}")
+    raise UsageFault(f"unknown {what}; valid values: {valid}")
 
 
 async def source_of(conn: AsyncConnection, name: str) -> SourceMatch:
     """The source a name designates; 404 with the client's wording."""
     match = await find_source(conn, name)
     if match is None:
-        raise CompatError(404, f"{NO_SOURCE}: {name!r} is no name, alias or source id here")
+        raise NotFoundFault(f"{NO_SOURCE}: {name!r} is no name, alias or source id here")
     return match
 
 
@@ -83,20 +84,20 @@ def _epoch_ms(value: dt.datetime) -> float:
 
 
 async def timelines(
-    conn: AsyncConnection, params: Mapping[str, str], ctx: ServiceContext
+    conn: AsyncConnection, params: IvoaParams, ctx: ServiceContext
 ) -> dict[str, Any]:
     """Every pointing within ``radius`` of (ra, dec): exposure, revolution phase, time, offset."""
     ra = number(params, "ra")
     dec = number(params, "dec")
     radius = number(params, "radius", DEFAULT_RADIUS)
     if not -90.0 <= dec <= 90.0:
-        raise CompatError(400, f"dec must be within -90..90 degrees, not {dec}")
+        raise UsageFault(f"dec must be within -90..90 degrees, not {dec}")
     if not 0.0 < radius <= MAX_RADIUS:
-        raise CompatError(400, f"radius must be within (0, {MAX_RADIUS}] degrees, not {radius}")
+        raise UsageFault(f"radius must be within (0, {MAX_RADIUS}] degrees, not {radius}")
     rows = await store.timeline(conn, ra % 360.0, dec, radius)
     if not rows:
-        raise CompatError(
-            404, f"{NO_SCW} within {radius} degrees of RA={ra}, Dec={dec}: no pointing there"
+        raise NotFoundFault(
+            f"{NO_SCW} within {radius} degrees of RA={ra}, Dec={dec}: no pointing there"
         )
     expo, revs, times, offaxis, scws = [], [], [], [], []
     for r in rows:
@@ -128,12 +129,12 @@ def _row(param: str, value: Any) -> dict[str, Any]:
 
 
 async def sources(
-    conn: AsyncConnection, params: Mapping[str, str], ctx: ServiceContext
+    conn: AsyncConnection, params: IvoaParams, ctx: ServiceContext
 ) -> list[dict[str, Any]]:
     """The archive's metadata of one source, in ISLA's sections of param/value rows."""
-    name = params.get("source") or params.get("target_name") or ""
+    name = params.get_upper("source") or params.get_upper("target_name") or ""
     if not name:
-        raise CompatError(400, "SOURCE is required, e.g. SOURCE=Crab")
+        raise UsageFault("SOURCE is required, e.g. SOURCE=Crab")
     match = await source_of(conn, name)
     src = await store.source(conn, match.source_id)
     coord = SkyCoord(src.ra * u.deg, src.dec * u.deg, frame="icrs")
@@ -188,7 +189,7 @@ async def sources(
 
 
 async def spectra(
-    conn: AsyncConnection, params: Mapping[str, str], ctx: ServiceContext
+    conn: AsyncConnection, params: IvoaParams, ctx: ServiceContext
 ) -> list[dict[str, Any]]:
     """The stored spectra of a source in an epoch for an instrument (``spectraOid`` = product
     id), with their channels read from the stored files."""
@@ -251,7 +252,7 @@ def spectrum_points(store_: ObjectStore | None, spectrum: Any, rmf: Any) -> dict
 
 
 async def mosaics(
-    conn: AsyncConnection, params: Mapping[str, str], ctx: ServiceContext
+    conn: AsyncConnection, params: IvoaParams, ctx: ServiceContext
 ) -> list[dict[str, Any]]:
     """The stored mosaics of an epoch in a band: one entry per instrument/band image set."""
     instrument = await instrument_of(conn, band_oid=oid(params, "band_oid"))
@@ -298,19 +299,15 @@ def _series_json(store_: ObjectStore, row: Any) -> dict[str, Any]:
 async def _timeseries_json(
     rows: list[Any], source_id: str, ctx: ServiceContext, unit: str
 ) -> dict[str, Any]:
-    if ctx.store is None:
-        raise CompatError(503, "the object store is not configured", headers={"Retry-After": "30"})
+    object_store = ctx.require_store()
     series = []
     for r in rows:
+        # An outage of the store is the shared 503 (raised through here).
         try:
-            series.append(await run_in_threadpool(_series_json, ctx.store, r))
-        except StorageUnavailable as exc:
-            raise CompatError(
-                503, f"the object store is unavailable: {exc}", headers={"Retry-After": "30"}
-            ) from None
+            series.append(await run_in_threadpool(_series_json, object_store, r))
         except (ObjectNotFound, readers.UnreadableProduct):
-            raise CompatError(
-                404, f"the file of {r.product_id} is missing from the store or unreadable"
+            raise NotFoundFault(
+                f"the file of {r.product_id} is missing from the store or unreadable"
             ) from None
     return {
         "aggregationValue": 1,
@@ -325,7 +322,7 @@ async def _timeseries_json(
 
 
 async def long_timeseries(
-    conn: AsyncConnection, params: Mapping[str, str], ctx: ServiceContext
+    conn: AsyncConnection, params: IvoaParams, ctx: ServiceContext
 ) -> dict[str, Any]:
     """The stored whole-mission light curves of a source for an instrument, as JSON arrays."""
     match = await source_of(conn, required(params, "source", "J174537.0-290107"))
@@ -334,14 +331,14 @@ async def long_timeseries(
         conn, "long_timeseries", match.source_id, instrument.product_instruments, None, None
     )
     if not rows:
-        raise CompatError(
-            404, f"no long term time series of {match.name} for {instrument.name} in the archive"
+        raise NotFoundFault(
+            f"no long term time series of {match.name} for {instrument.name} in the archive"
         )
     return await _timeseries_json(rows, match.source_id, ctx, "scw")
 
 
 async def short_timeseries(
-    conn: AsyncConnection, params: Mapping[str, str], ctx: ServiceContext
+    conn: AsyncConnection, params: IvoaParams, ctx: ServiceContext
 ) -> dict[str, Any]:
     """The stored light curves of a source in one epoch for a band, as JSON arrays."""
     match = await source_of(conn, required(params, "source", "J011705.1-732636"))
@@ -356,8 +353,7 @@ async def short_timeseries(
         instrument.band_oid,
     )
     if not rows:
-        raise CompatError(
-            404,
+        raise NotFoundFault(
             f"no short term time series of {match.name} in epoch {epoch} for {instrument.band} "
             "in the archive",
         )

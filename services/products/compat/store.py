@@ -11,18 +11,25 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 _PRODUCTS = "SELECT p.* FROM isla.products p"
 
 
+async def _rows(conn: AsyncConnection, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
+    """Every row of one statement."""
+    return list((await conn.execute(text(sql), params or {})).all())
+
+
+async def _scalars(
+    conn: AsyncConnection, sql: str, params: dict[str, Any] | None = None
+) -> list[Any]:
+    """The first column of every row of one statement."""
+    return list((await conn.execute(text(sql), params or {})).scalars())
+
+
 async def instruments(conn: AsyncConnection) -> list[Any]:
     """``ila.instrument`` rows with their default band."""
-    return list(
-        (
-            await conn.execute(
-                text(
-                    "SELECT i.instrument_oid, i.name, i.archive_name, b.band_oid, b.name AS band "
-                    "FROM ila.instrument i JOIN ila.band b USING (instrument_oid) "
-                    "ORDER BY i.instrument_oid"
-                )
-            )
-        ).all()
+    return await _rows(
+        conn,
+        "SELECT i.instrument_oid, i.name, i.archive_name, b.band_oid, b.name AS band "
+        "FROM ila.instrument i JOIN ila.band b USING (instrument_oid) "
+        "ORDER BY i.instrument_oid",
     )
 
 
@@ -61,47 +68,32 @@ async def source(conn: AsyncConnection, source_id: str) -> Any:
 
 async def fluxes(conn: AsyncConnection, source_id: str) -> list[Any]:
     """The source's catalogue fluxes by band."""
-    return list(
-        (
-            await conn.execute(
-                text(
-                    "SELECT b.instrument, b.name, f.flux, f.flux_err FROM isla.source_fluxes f "
-                    "JOIN isla.energy_bands b ON b.band_id = f.band_id "
-                    "WHERE f.source_id = :sid ORDER BY b.band_id"
-                ),
-                {"sid": source_id},
-            )
-        ).all()
+    return await _rows(
+        conn,
+        "SELECT b.instrument, b.name, f.flux, f.flux_err FROM isla.source_fluxes f "
+        "JOIN isla.energy_bands b ON b.band_id = f.band_id "
+        "WHERE f.source_id = :sid ORDER BY b.band_id",
+        {"sid": source_id},
     )
 
 
 async def aliases(conn: AsyncConnection, source_id: str) -> list[str]:
     """The source's aliases other than its id."""
-    return list(
-        (
-            await conn.execute(
-                text(
-                    "SELECT alias FROM isla.source_aliases WHERE source_id = :sid "
-                    "AND alias <> :sid ORDER BY alias"
-                ),
-                {"sid": source_id},
-            )
-        ).scalars()
+    return await _scalars(
+        conn,
+        "SELECT alias FROM isla.source_aliases WHERE source_id = :sid "
+        "AND alias <> :sid ORDER BY alias",
+        {"sid": source_id},
     )
 
 
 async def source_products(conn: AsyncConnection, source_id: str) -> list[Any]:
     """The stored products of a source (previews aside)."""
-    return list(
-        (
-            await conn.execute(
-                text(
-                    "SELECT product_id, kind, instrument, epoch FROM isla.products "
-                    "WHERE source_id = :sid AND kind <> 'preview' ORDER BY kind, product_id"
-                ),
-                {"sid": source_id},
-            )
-        ).all()
+    return await _rows(
+        conn,
+        "SELECT product_id, kind, instrument, epoch FROM isla.products "
+        "WHERE source_id = :sid AND kind <> 'preview' ORDER BY kind, product_id",
+        {"sid": source_id},
     )
 
 
@@ -109,17 +101,12 @@ async def spectra(
     conn: AsyncConnection, source_id: str, epoch: str, instruments_: Sequence[str]
 ) -> list[Any]:
     """The stored spectra of a source in an epoch."""
-    return list(
-        (
-            await conn.execute(
-                text(
-                    f"{_PRODUCTS} WHERE p.kind = 'spectrum' AND p.source_id = :sid "
-                    "AND p.epoch = :epoch AND p.instrument = ANY(:instruments) "
-                    "ORDER BY p.product_id"
-                ),
-                {"sid": source_id, "epoch": epoch, "instruments": list(instruments_)},
-            )
-        ).all()
+    return await _rows(
+        conn,
+        f"{_PRODUCTS} WHERE p.kind = 'spectrum' AND p.source_id = :sid "
+        "AND p.epoch = :epoch AND p.instrument = ANY(:instruments) "
+        "ORDER BY p.product_id",
+        {"sid": source_id, "epoch": epoch, "instruments": list(instruments_)},
     )
 
 
@@ -140,40 +127,30 @@ async def mosaics(
     conn: AsyncConnection, epoch: str, band_id: int, instruments_: Sequence[str]
 ) -> list[Any]:
     """The stored mosaics of an epoch in a band."""
-    return list(
-        (
-            await conn.execute(
-                text(
-                    f"{_PRODUCTS} WHERE p.kind = 'mosaic' AND p.epoch = :epoch "
-                    "AND p.band_id = :band AND p.instrument = ANY(:instruments) "
-                    "ORDER BY p.product_id"
-                ),
-                {"epoch": epoch, "band": band_id, "instruments": list(instruments_)},
-            )
-        ).all()
+    return await _rows(
+        conn,
+        f"{_PRODUCTS} WHERE p.kind = 'mosaic' AND p.epoch = :epoch "
+        "AND p.band_id = :band AND p.instrument = ANY(:instruments) "
+        "ORDER BY p.product_id",
+        {"epoch": epoch, "band": band_id, "instruments": list(instruments_)},
     )
 
 
 async def mosaic_set(conn: AsyncConnection, mosaic: Any) -> list[Any]:
     """Every file of a mosaic's set: its variants and the files made of it."""
-    return list(
-        (
-            await conn.execute(
-                text(
-                    f"{_PRODUCTS} WHERE (p.kind = 'mosaic' AND p.instrument = :ins "
-                    "AND p.epoch IS NOT DISTINCT FROM :epoch "
-                    "AND p.band_id IS NOT DISTINCT FROM :band) "
-                    "OR (p.kind NOT IN ('preview', 'mosaic') AND p.meta->>'of' = :pid) "
-                    "ORDER BY p.product_id"
-                ),
-                {
-                    "ins": mosaic.instrument,
-                    "epoch": mosaic.epoch,
-                    "band": mosaic.band_id,
-                    "pid": mosaic.product_id,
-                },
-            )
-        ).all()
+    return await _rows(
+        conn,
+        f"{_PRODUCTS} WHERE (p.kind = 'mosaic' AND p.instrument = :ins "
+        "AND p.epoch IS NOT DISTINCT FROM :epoch "
+        "AND p.band_id IS NOT DISTINCT FROM :band) "
+        "OR (p.kind NOT IN ('preview', 'mosaic') AND p.meta->>'of' = :pid) "
+        "ORDER BY p.product_id",
+        {
+            "ins": mosaic.instrument,
+            "epoch": mosaic.epoch,
+            "band": mosaic.band_id,
+            "pid": mosaic.product_id,
+        },
     )
 
 
@@ -197,25 +174,20 @@ async def timeseries(
     band_id: int | None,
 ) -> list[Any]:
     """Stored time series of a source (in an epoch, in a band or with no band)."""
-    return list(
-        (
-            await conn.execute(
-                text(
-                    f"{_PRODUCTS} WHERE p.kind = :kind AND p.source_id = :sid "
-                    "AND p.instrument = ANY(:instruments) "
-                    "AND (CAST(:epoch AS text) IS NULL OR p.epoch = :epoch) "
-                    "AND (CAST(:band AS int) IS NULL OR p.band_id = :band OR p.band_id IS NULL) "
-                    "ORDER BY p.product_id"
-                ),
-                {
-                    "kind": kind,
-                    "sid": source_id,
-                    "instruments": list(instruments_),
-                    "epoch": epoch,
-                    "band": band_id,
-                },
-            )
-        ).all()
+    return await _rows(
+        conn,
+        f"{_PRODUCTS} WHERE p.kind = :kind AND p.source_id = :sid "
+        "AND p.instrument = ANY(:instruments) "
+        "AND (CAST(:epoch AS text) IS NULL OR p.epoch = :epoch) "
+        "AND (CAST(:band AS int) IS NULL OR p.band_id = :band OR p.band_id IS NULL) "
+        "ORDER BY p.product_id",
+        {
+            "kind": kind,
+            "sid": source_id,
+            "instruments": list(instruments_),
+            "epoch": epoch,
+            "band": band_id,
+        },
     )
 
 

@@ -3,19 +3,16 @@ resources."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from pydantic import AnyUrl
 from pydantic_xml import BaseXmlModel
 from vo_models.vodataservice.models import ParamHTTP
 from vo_models.voresource.models import AccessURL, Capability
-from vo_models.vosi.availability.models import Availability
 from vo_models.vosi.capabilities.models import VOSICapabilities
 
-from services.products.common import engine_of
 from services.products.datalink import store
 from services.products.datalink.service import (
     DATALINK_TYPE,
@@ -28,59 +25,36 @@ from services.products.datalink.service import (
     product_links,
     scw_links,
 )
-from shared.service import ServiceContext, context
+from shared.service import Database, ServiceContext, context
 from shared.settings import peer_settings
-from shared.vo.results import error_votable
+from shared.vo import vosi
+from shared.vo.errors import VOTABLE_ERRORS, Overflow, UsageFault
+from shared.vo.params import IvoaParams, ivoa_params
 
-router = APIRouter(tags=["DataLink"])
+# A VO endpoint: its errors (parameters, outages) are DALI error documents.
+router = APIRouter(tags=["DataLink"], dependencies=[VOTABLE_ERRORS])
+
+RESPONSE_FORMATS = ("votable", "application/x-votable+xml", DATALINK_TYPE.lower())
+"""RESPONSEFORMAT values answered (all the DataLink VOTable)."""
 
 
 # --- endpoints ------------------------------------------------------------------------------------
 
 
-async def _ids(request: Request) -> list[str]:
-    ids = [v for k, v in request.query_params.multi_items() if k.upper() == "ID"]
-    if request.method == "POST":
-        content_type = request.headers.get("content-type", "")
-        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-            form = await request.form(max_fields=MAX_IDS + 20, max_files=0)
-            ids += [v for k, v in form.multi_items() if k.upper() == "ID" and isinstance(v, str)]
-    return ids
-
-
-def _dali_error(message: str, status: int) -> Response:
-    return Response(
-        error_votable(message), status_code=status, media_type="application/x-votable+xml"
-    )
-
-
 @router.api_route("/datalink", methods=["GET", "POST"], summary="DataLink 1.1 links")
 @router.api_route("/datalink/links", methods=["GET", "POST"], include_in_schema=False)
-async def links(request: Request, ctx: Annotated[ServiceContext, Depends(context)]) -> Response:
+async def links(params: Annotated[IvoaParams, Depends(ivoa_params)], engine: Database) -> Response:
     """The links of every ``ID`` given (publisher DIDs, ScW ids or product ids)."""
-    try:
-        ids = await _ids(request)
-    except Exception as exc:  # a malformed body is the client's error
-        return _dali_error(f"UsageFault: cannot read the request body: {exc}", 400)
-    fmt = next(
-        (v for k, v in request.query_params.multi_items() if k.upper() == "RESPONSEFORMAT"), None
-    )
-    if fmt and fmt.strip().lower() not in (
-        "votable",
-        "application/x-votable+xml",
-        DATALINK_TYPE.lower(),
-    ):
-        return _dali_error(f"UsageFault: RESPONSEFORMAT {fmt!r} is not supported; use votable", 400)
+    ids = params.getall("ID")
+    fmt = params.get_upper("RESPONSEFORMAT")
+    if fmt and fmt.lower() not in RESPONSE_FORMATS:
+        raise UsageFault(f"RESPONSEFORMAT {fmt!r} is not supported; use votable")
     if not ids:
-        return _dali_error(
-            "UsageFault: ID is required (a publisher DID, ScW id or product id)", 400
-        )
+        raise UsageFault("ID is required (a publisher DID, ScW id or product id)")
     if len(ids) > MAX_IDS:
-        return _dali_error(f"UsageFault: at most {MAX_IDS} IDs per request, got {len(ids)}", 400)
+        raise Overflow(f"at most {MAX_IDS} IDs per request, got {len(ids)}")
     rows: list[Link] = []
-    if ctx.engine is None:
-        return _dali_error("TransientFault: the database is not configured", 503)
-    async with engine_of(ctx).connect() as conn:
+    async with engine.connect() as conn:
         for raw in ids:
             target = parse_id(raw)
             if target.kind == "scw":
@@ -99,17 +73,11 @@ def _xml(model: BaseXmlModel) -> bytes:
 
 @router.get("/datalink/availability", summary="VOSI availability of the DataLink service")
 async def availability(ctx: Annotated[ServiceContext, Depends(context)]) -> Response:
-    """Whether the links can be answered (the database is reachable)."""
-    ok, note = False, "the database is not configured"
-    if ctx.engine is not None:
-        try:
-            async with asyncio.timeout(3), ctx.engine.connect() as conn:
-                await store.ping(conn)
-            ok, note = True, "the DataLink service is accepting requests"
-        except Exception:
-            note = "the database does not answer"
-    body = _xml(Availability(available=ok, note=[note]))
-    return Response(body, media_type="application/xml")
+    """Whether the links can be answered (the database is reachable); the document says why
+    not, also when the database is not configured (a VOSI client expects the document)."""
+    return await vosi.availability(
+        ctx.engine, store.AVAILABILITY_PROBE, "the DataLink service is accepting requests"
+    )
 
 
 @router.get("/datalink/capabilities", summary="VOSI capabilities of the DataLink service")

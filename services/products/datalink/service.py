@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.products.datalink import store
 from shared.settings import peer_settings
+from shared.vo.errors import NotFoundFault
 from shared.vo.obscore import AUTHORITY
 
 STANDARD_ID = "ivo://ivoa.net/std/DataLink#links-1.1"
@@ -148,7 +149,8 @@ def parse_id(raw: str) -> Target:
 
 
 def not_found(raw: str, what: str) -> Link:
-    return Link(id=raw, error_message=f"NotFoundFault: {what}")
+    """The error row of an identifier the archive does not know (``NotFoundFault: ...``)."""
+    return Link(id=raw, error_message=NotFoundFault(what).text)
 
 
 # --- links of a science window -------------------------------------------------------------------

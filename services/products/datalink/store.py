@@ -102,6 +102,5 @@ async def related(conn: AsyncConnection, product_id: str, refs: Sequence[str]) -
     )
 
 
-async def ping(conn: AsyncConnection) -> None:
-    """A query that answers when the product tables are readable."""
-    await conn.execute(text("SELECT 1 FROM isla.products LIMIT 1"))
+AVAILABILITY_PROBE = "SELECT 1 FROM isla.products LIMIT 1"
+"""A query that answers when the product tables are readable (VOSI availability)."""

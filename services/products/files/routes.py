@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from services.products.common import BadRequest, check_format, problem, store_of
+from services.products.common import BadRequest, check_format, problem
 from services.products.files import tables
 from services.products.files.service import product_row, stream_product
 from shared.service import ServiceContext, context
@@ -36,7 +36,7 @@ async def get_file(
     """Stream one stored product file by its product id, or a table view of it."""
     row = await product_row(ctx, product_id)
     if format is None or format.lower() in ("fits", "file"):
-        return await stream_product(request, store_of(ctx), row)
+        return await stream_product(request, ctx.require_store(), row)
     fmt = check_format(format, ("json", "csv", "votable"))
     try:
         return await tables.table_view(ctx, row, fmt)

@@ -11,15 +11,16 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import HTTPException, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from services.products.common import RETRY_AFTER, engine_of
 from services.products.files import store
-from shared.service import ServiceContext, parse_byte_range
+from shared.http import Entity, ranged_response
+from shared.service import ServiceContext, ServiceUnavailable
 from shared.storage import ObjectNotFound, ObjectStore, StorageUnavailable
 
 log = logging.getLogger("isla.products.files")
@@ -87,60 +88,46 @@ def read_whole(store: ObjectStore, row: Any) -> bytes:
 
 
 async def stream_product(request: Request, store: ObjectStore, row: Any) -> Response:
-    """Answer with a stored product file, honouring Range, If-Range, If-None-Match and HEAD."""
+    """Answer with a stored product file (:func:`shared.http.ranged_response`: Range,
+    If-Range, If-None-Match and HEAD); the entity tag is the file's SHA-256."""
     size = int(row.size)
-    etag = f'"{row.sha256}"'
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers={"ETag": etag})
-    span = parse_byte_range(request.headers.get("range"), size) if size else None
-    if_range = request.headers.get("if-range")
-    if span and if_range and if_range != etag:
-        span = None  # the client holds another version: send it all
-    first, last = span if span else (0, size - 1)
-    headers = {
-        "Accept-Ranges": "bytes",
-        "ETag": etag,
-        "Content-Length": str(last - first + 1 if size else 0),
-        "Content-Disposition": f'attachment; filename="{row.file_name}"',
-        "X-Product-Id": row.product_id,
-    }
-    if span:
-        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-    status = 206 if span else 200
-    if request.method == "HEAD":
-        return Response(status_code=status, headers=headers, media_type=row.content_type)
-    length = last - first + 1 if size else 0
-    try:
-        if size <= CACHE.max_item:
-            whole = await run_in_threadpool(read_whole, store, row)
-            data = whole[first : last + 1] if size else b""
-            return Response(data, status_code=status, headers=headers, media_type=row.content_type)
-        if length <= SMALL_FILE:
-            # Most products (spectra, responses, light curves, mosaics) are a few MiB at most:
-            # one read in one worker thread, then one write, is the shortest path.
-            data = await run_in_threadpool(
-                store.read_bytes, row.bucket, row.object_key, first, length
-            )
-            return Response(data, status_code=status, headers=headers, media_type=row.content_type)
-        # Opening the object before answering turns an outage into a 503, never a response
-        # whose body breaks off at once; later failures cut the body short of Content-Length,
-        # which clients see as an incomplete download they can resume.
-        stream = await run_in_threadpool(
-            store.iter_object, row.bucket, row.object_key, first, last, STREAM_CHUNK
-        )
-    except (StorageUnavailable, ObjectNotFound) as exc:
-        log.error("product %s cannot be read: %s", row.product_id, exc)
-        raise HTTPException(
-            503,
-            "the object store cannot deliver this product now; retry later",
-            headers={"Retry-After": RETRY_AFTER},
-        ) from exc
-    return StreamingResponse(
-        iterate_in_threadpool(stream),
-        status_code=status,
-        headers=headers,
-        media_type=row.content_type,
+    entity = Entity(
+        size,
+        f'"{row.sha256}"',
+        row.content_type,
+        row.file_name,
+        {"X-Product-Id": row.product_id},
     )
+
+    async def body(first: int, last: int) -> bytes | AsyncIterator[bytes]:
+        length = last - first + 1
+        try:
+            if size <= CACHE.max_item:
+                whole = await run_in_threadpool(read_whole, store, row)
+                return whole[first : last + 1]
+            if length <= SMALL_FILE:
+                # Most products (spectra, responses, light curves, mosaics) are a few MiB at
+                # most: one read in one worker thread, then one write, is the shortest path.
+                data: bytes = await run_in_threadpool(
+                    store.read_bytes, row.bucket, row.object_key, first, length
+                )
+                return data
+            # Opening the object before answering turns an outage into a 503, never a
+            # response whose body breaks off at once; later failures cut the body short of
+            # Content-Length, which clients see as an incomplete download they can resume.
+            stream = await run_in_threadpool(
+                store.iter_object, row.bucket, row.object_key, first, last, STREAM_CHUNK
+            )
+        except (StorageUnavailable, ObjectNotFound) as exc:
+            raise _unreadable(row, exc) from exc
+        return iterate_in_threadpool(stream)
+
+    return await ranged_response(request, entity, body)
+
+
+def _unreadable(row: Any, exc: Exception) -> ServiceUnavailable:
+    log.error("product %s cannot be read: %s", row.product_id, exc)
+    return ServiceUnavailable("the object store cannot deliver this product now; retry later")
 
 
 async def read_product(object_store: ObjectStore, row: Any) -> bytes:
@@ -148,17 +135,12 @@ async def read_product(object_store: ObjectStore, row: Any) -> bytes:
     try:
         return await run_in_threadpool(read_whole, object_store, row)
     except (StorageUnavailable, ObjectNotFound) as exc:
-        log.error("product %s cannot be read: %s", row.product_id, exc)
-        raise HTTPException(
-            503,
-            "the object store cannot deliver this product now; retry later",
-            headers={"Retry-After": RETRY_AFTER},
-        ) from exc
+        raise _unreadable(row, exc) from exc
 
 
 async def product_row(ctx: ServiceContext, product_id: str) -> Any:
     """The ``isla.products`` row of ``product_id``; 404 naming products with the same prefix."""
-    async with engine_of(ctx).connect() as conn:
+    async with ctx.require_engine().connect() as conn:
         row = await store.product(conn, product_id)
         if row is not None:
             return row

@@ -12,7 +12,6 @@ from starlette.concurrency import run_in_threadpool
 from services.products.common import (
     BadRequest,
     simulated_of,
-    store_of,
     table_response,
 )
 from services.products.files.service import read_product
@@ -47,7 +46,7 @@ async def table_view(ctx: ServiceContext, row: Any, fmt: str) -> Response:
         table, _ = await read_table(ctx, row)
         info |= {"exposure": table.exposure, "simulated": simulated_of(row)}
         return table_response(fmt, SPECTRUM_FIELDS, spectrum_rows(table), info)
-    data = await read_product(store_of(ctx), row)
+    data = await read_product(ctx.require_store(), row)
     if row.kind == "omc_lightcurve":
         omc = await run_in_threadpool(readers.read_omc_lightcurve, data)
         rows = [

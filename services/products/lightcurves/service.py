@@ -27,7 +27,6 @@ from services.products.common import (
     SourceRecord,
     columns_meta,
     disposition,
-    engine_of,
     file_stem,
     fits_response,
     meta_of,
@@ -35,7 +34,6 @@ from services.products.common import (
     result_writer,
     run_db,
     simulated_of,
-    store_of,
     table_response,
     view_provenance,
 )
@@ -179,7 +177,7 @@ async def _rows_stream(
     info: dict[str, Any],
 ) -> AsyncIterator[bytes]:
     """Stream light-curve rows as JSON, CSV or VOTable, batch by batch."""
-    batches = store.stream_batches(engine_of(ctx), kind, params, STREAM_BATCH)
+    batches = store.stream_batches(ctx.require_engine(), kind, params, STREAM_BATCH)
     if fmt == "json":
         yield orjson.dumps({**info, "columns": columns_meta(fields)})[:-1] + b', "data": ['
         first = True
@@ -316,7 +314,7 @@ async def sub_scw_lightcurve(
             f"no stored sub-ScW time series of {source.source_id} overlaps the time range",
             {"short_timeseries": [_series_entry(r) for r in stored]},
         )
-    object_store = store_of(ctx)
+    object_store = ctx.require_store()
     series = []
     for row in chosen:
         data = await read_product(object_store, row)

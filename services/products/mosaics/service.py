@@ -24,7 +24,6 @@ from services.products.common import (
     run_db,
     same_instrument,
     simulated_of,
-    store_of,
 )
 from services.products.files.service import read_product, stream_product
 from services.products.mosaics import store
@@ -153,11 +152,11 @@ async def mosaic(
     """The stored mosaic as delivered (``fits``), or a PNG preview / JSON summary of it."""
     row = await choose(ctx, epoch, band)
     if fmt == "fits":
-        return await stream_product(request, store_of(ctx), row)
+        return await stream_product(request, ctx.require_store(), row)
     key = (str(row.sha256), fmt)
     rendered = CACHE.get(key)
     if rendered is None:
-        data = await read_product(store_of(ctx), row)
+        data = await read_product(ctx.require_store(), row)
         if fmt == "png":
             rendered = await run_in_threadpool(_png, data)
         else:

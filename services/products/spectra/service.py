@@ -21,7 +21,6 @@ from services.products.common import (
     run_db,
     same_instrument,
     simulated_of,
-    store_of,
     table_response,
 )
 from services.products.files.service import read_product, stream_product
@@ -158,7 +157,7 @@ async def read_table(ctx: ServiceContext, row: Any) -> tuple[readers.SpectrumTab
     rmf_row = None
     if isinstance(rmf_id, str):
         rmf_row = (await run_db(ctx, store.products, [rmf_id])).get(rmf_id)
-    object_store = store_of(ctx)
+    object_store = ctx.require_store()
     pha = await read_product(object_store, row)
     rmf = await read_product(object_store, rmf_row) if rmf_row is not None else None
     table = await run_in_threadpool(readers.read_spectrum, pha, rmf)
@@ -181,7 +180,7 @@ async def spectrum(
     rows = await run_db(ctx, store.spectra, source.source_id)
     row = choose(rows, source, instrument, scope)
     if fmt == "fits":
-        return await stream_product(request, store_of(ctx), row)
+        return await stream_product(request, ctx.require_store(), row)
     table, _ = await read_table(ctx, row)
     meta = meta_of(row)
     info = {
@@ -269,4 +268,4 @@ async def response_file(
             f"no {kind.upper()} of {instrument} is stored in the archive",
             {"instruments": sorted({r.instrument for r in rows})},
         )
-    return await stream_product(request, store_of(ctx), mine[0])
+    return await stream_product(request, ctx.require_store(), mine[0])

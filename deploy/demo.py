@@ -1,4 +1,11 @@
-"""``python -m shared.demo``: generate the demo archive into the configured database and store.
+"""Load the demo archive, its products delivered through ingestion; ``python -m deploy.demo``.
+
+The generator (:mod:`shared.demo`) does not know the services: here, where the archive is
+assembled, it is given ingestion's delivery function (:func:`demo_delivery`), so that the demo
+pipeline's products take the path an instrument team's do. Every caller that loads the demo
+(the ``isla`` command, the tests, the benchmarks) goes through :func:`load_demo`.
+
+``python -m deploy.demo`` generates the demo archive into the configured database and store.
 
 Settings come from the environment like every ISLA component: ``ISLA_DATABASE_URL`` (a
 migrated, empty archive database) and ``ISLA_S3_*`` (the object store; not needed with
@@ -9,12 +16,35 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from sqlalchemy import Engine
+
+from services.ingest.products import pipeline_delivery
 from shared.db.engine import DatabaseNotConfiguredError, make_sync_engine
-from shared.demo.generator import DEFAULT_SEED, SCALES, ArchiveNotEmpty, generate
+from shared.demo.delivery import Deliver
+from shared.demo.generator import DEFAULT_SEED, SCALES, ArchiveNotEmpty, GenerationReport, generate
+from shared.demo.products import DEMO_TEAM, DEMO_TEAM_DESCRIPTION
 from shared.settings import DatabaseSettings, StorageSettings
 from shared.storage import ObjectStore, StorageUnavailable
+
+
+def demo_delivery(engine: Engine, store: ObjectStore) -> Deliver:
+    """Ingestion's delivery function for the demo pipeline (as the demo's team)."""
+    return pipeline_delivery(engine, store, DEMO_TEAM, DEMO_TEAM_DESCRIPTION)
+
+
+def load_demo(
+    engine: Engine,
+    store: ObjectStore | None,
+    scale: str = "demo",
+    seed: int = DEFAULT_SEED,
+    progress: Callable[[str], None] | None = None,
+) -> GenerationReport:
+    """Generate the demo archive (:func:`shared.demo.generate`); with a store, its products
+    are delivered through ingestion."""
+    deliver = demo_delivery(engine, store) if store is not None else None
+    return generate(engine, store, scale, seed, progress=progress, deliver=deliver)
 
 
 def _progress(message: str) -> None:
@@ -24,7 +54,7 @@ def _progress(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the generator; return the process exit code (0 ok, 1 refused or failed)."""
     parser = argparse.ArgumentParser(
-        prog="python -m shared.demo",
+        prog="python -m deploy.demo",
         description="Generate ISLA's deterministic demo archive into an empty database.",
     )
     parser.add_argument(
@@ -55,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DatabaseNotConfiguredError as exc:
         parser.error(str(exc))
     try:
-        report = generate(engine, store, args.scale, args.seed, progress=_progress)
+        report = load_demo(engine, store, args.scale, args.seed, progress=_progress)
     except (ArchiveNotEmpty, StorageUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
