@@ -215,15 +215,19 @@ def test_obscore_tells_simulated_from_delivered(tap: pyvo.dal.TAPService, archiv
 
 
 def test_tap_publishes_the_simulated_flags(tap: pyvo.dal.TAPService) -> None:
-    """isla.products, isla.scw_files and isla.aux_files carry ``simulated`` in TAP."""
+    """Products, raw files and time-series files carry ``simulated`` in TAP."""
     rows = tap.run_sync(
         "SELECT table_name, datatype FROM TAP_SCHEMA.columns WHERE column_name = 'simulated'"
     ).to_table()
-    assert {str(r["table_name"]): str(r["datatype"]) for r in rows} == {
-        "isla.products": "boolean",
-        "isla.scw_files": "boolean",
-        "isla.aux_files": "boolean",
-    }
+    published = {str(r["table_name"]): str(r["datatype"]) for r in rows}
+    for table in (
+        "isla.products",
+        "isla.scw_files",
+        "isla.aux_files",
+        "isla.timeseries_files",
+        "isla.timeseries_segments",
+    ):
+        assert published.get(table) == "boolean", table
     flags = tap.run_sync("SELECT simulated FROM isla.products", maxrec=100_000).to_table()
     # The demo's products and the real ISLA ones.
     assert {bool(v) for v in flags["simulated"]} == {True, False}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -37,7 +38,8 @@ from services.products.timeseries.service import (
     parse_plot_request,
 )
 from services.products.timeseries.store import TimeseriesStore
-from shared.service import context, parse_byte_range, problem
+from shared.http import Entity, ranged_response
+from shared.service import ServiceUnavailable, context, problem
 from shared.settings import peer_settings
 from shared.storage import ObjectNotFound, ObjectStore, StorageUnavailable
 from shared.timeseries.datasets import DATASETS
@@ -329,39 +331,28 @@ async def file(request: Request, dataset: str, revolution: int) -> Response:
     row = await _ts_store(request).file(dataset, revolution)
     if row is None:
         raise HTTPException(404, f"no {dataset} file for revolution {revolution}")
-    size, etag = int(row.size), f'"{row.sha256}"'
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers={"ETag": etag})
-    span = parse_byte_range(request.headers.get("range"), size)
-    if span and request.headers.get("if-range", etag) != etag:
-        span = None
-    first, last = span if span else (0, size - 1)
-    headers = {
-        "Accept-Ranges": "bytes",
-        "ETag": etag,
-        "Content-Length": str(last - first + 1),
-        "Content-Disposition": f'attachment; filename="{row.file_name}"',
-        "X-Checksum-SHA256": row.sha256,
-        "X-Simulated": "true" if row.simulated else "false",
-    }
-    if span:
-        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-    code = 206 if span else 200
-    if request.method == "HEAD":
-        return Response(status_code=code, headers=headers, media_type="application/fits")
-    store = _object_store(request)
-    try:
-        chunks = await run_in_threadpool(store.iter_object, row.bucket, row.object_key, first, last)
-    except (StorageUnavailable, ObjectNotFound) as exc:
-        raise HTTPException(
-            503, "the object store cannot deliver this file now", headers={"Retry-After": "30"}
-        ) from exc
-    return StreamingResponse(
-        iterate_in_threadpool(chunks),
-        status_code=code,
-        headers=headers,
+    entity = Entity(
+        size=int(row.size),
+        etag=f'"{row.sha256}"',
         media_type="application/fits",
+        filename=row.file_name,
+        headers={
+            "X-Checksum-SHA256": row.sha256,
+            "X-Simulated": "true" if row.simulated else "false",
+        },
     )
+    store = _object_store(request)
+
+    async def body(first: int, last: int) -> AsyncIterator[bytes]:
+        try:
+            chunks = await run_in_threadpool(
+                store.iter_object, row.bucket, row.object_key, first, last
+            )
+        except (StorageUnavailable, ObjectNotFound) as exc:
+            raise ServiceUnavailable("the object store cannot deliver this file now") from exc
+        return iterate_in_threadpool(chunks)
+
+    return await ranged_response(request, entity, body)
 
 
 # --- HAPI 3.1 ----------------------------------------------------------------------------------
