@@ -38,6 +38,9 @@ RAW_COLLECTION = "INTEGRAL/ISLA raw"
 PRODUCT_COLLECTION = "INTEGRAL/ISLA products"
 """obs_collection of the science products."""
 
+TIMESERIES_COLLECTION = "INTEGRAL/ISLA time series"
+"""obs_collection of the delivered SPI-ACS and IREM files (migration 0023)."""
+
 SIMULATED_SUFFIX = " (simulated demo)"
 """Appended to obs_collection for simulated rows (the demo archive's science windows and
 products, migration 0011): ``INTEGRAL/ISLA raw (simulated demo)``."""

@@ -16,6 +16,7 @@ from shared.vo.obscore import (
     PRODUCT_TYPES,
     RAW_COLLECTION,
     SIMULATED_SUFFIX,
+    TIMESERIES_COLLECTION,
 )
 from tests.conftest import Archive
 
@@ -201,10 +202,18 @@ def test_obscore_tells_simulated_from_delivered(tap: pyvo.dal.TAPService, archiv
     assert got[(PRODUCT_COLLECTION + SIMULATED_SUFFIX, 1)] == simulated
     assert got[(PRODUCT_COLLECTION, 0)] == delivered
     assert got[(RAW_SIMULATED, 1)] > 0
+    series = archive.rows("SELECT simulated, count(*) AS n FROM isla.timeseries_files GROUP BY 1")
+    for row in series:
+        suffix = SIMULATED_SUFFIX if row.simulated else ""
+        assert got[(TIMESERIES_COLLECTION + suffix, int(row.simulated))] == row.n
     assert set(got) == {
         (PRODUCT_COLLECTION + SIMULATED_SUFFIX, 1),
         (PRODUCT_COLLECTION, 0),
         (RAW_SIMULATED, 1),
+        *(
+            (TIMESERIES_COLLECTION + (SIMULATED_SUFFIX if r.simulated else ""), int(r.simulated))
+            for r in series
+        ),
     }
     real = tap.run_sync(
         "SELECT obs_collection, isla_simulated FROM ivoa.obscore WHERE obs_publisher_did = "

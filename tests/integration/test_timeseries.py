@@ -396,3 +396,31 @@ def test_time_series_are_in_obscore(archive: Archive) -> None:
         assert r.obs_collection.endswith("(simulated demo)") == simulated[r.obs_id]
     # The real GRB 230307A file is delivered data.
     assert any(r.isla_simulated == 0 and r.instrument_name == "SPI-ACS" for r in rows)
+
+
+def test_time_series_datalink_gives_the_file_and_its_samples(archive: Archive) -> None:
+    """ObsCore's access_url of a time-series file is a DataLink document whose #this is the
+    delivered file (same SHA-256 as registered) and whose HAPI link serves its samples."""
+    from astropy.io.votable import parse_single_table
+
+    row = archive.rows(
+        "SELECT o.access_url, f.sha256, f.dataset FROM ivoa.obscore o "
+        "JOIN isla.timeseries_files f ON f.file_id = o.obs_id "
+        "WHERE o.obs_publisher_did LIKE 'ivo://isla.integral/isla?timeseries/%' "
+        "AND NOT f.simulated LIMIT 1"
+    )[0]
+    with httpx.Client(base_url=archive.base_url, timeout=60) as http:
+        # Queried without TAP's settings the URL is relative to the archive.
+        doc = http.get(row.access_url)
+        assert doc.status_code == 200
+        links = parse_single_table(io.BytesIO(doc.content)).to_table()
+        pairs = zip(links["semantics"], links["access_url"], strict=True)
+        by_semantics = {str(s): str(u) for s, u in pairs}
+        this = http.get(by_semantics["#this"])
+        assert this.status_code == 200
+        assert hashlib.sha256(this.content).hexdigest() == row.sha256
+        samples = http.get(by_semantics["#auxiliary"])
+        assert samples.status_code == 200 and samples.text.count("\n") > 100
+        bad = http.get("/datalink", params={"ID": "ivo://isla.integral/isla?timeseries/nope"})
+        errors = parse_single_table(io.BytesIO(bad.content)).to_table()
+        assert str(errors["error_message"][0]).startswith("NotFoundFault")

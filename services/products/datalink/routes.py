@@ -24,6 +24,7 @@ from services.products.datalink.service import (
     parse_id,
     product_links,
     scw_links,
+    timeseries_links,
 )
 from shared.service import Database, ServiceContext, context
 from shared.settings import peer_settings
@@ -61,6 +62,8 @@ async def links(params: Annotated[IvoaParams, Depends(ivoa_params)], engine: Dat
                 rows += await scw_links(conn, raw, target)
             elif target.kind == "product":
                 rows += await product_links(conn, raw, target)
+            elif target.kind == "timeseries":
+                rows += await timeseries_links(conn, raw, target)
             else:
                 rows.append(not_found(raw, f"{raw!r} is no identifier of this archive"))
     return Response(links_votable(rows), media_type=DATALINK_TYPE)

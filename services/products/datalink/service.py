@@ -6,7 +6,8 @@ Every science window and every product has a links document: the files that make
 (``#calibration``), the raw science windows a product was made from (``#progenitor``), the
 products made from a science window (``#derivation``), and documentation (metadata, the source
 page, sources in the field). Identifiers are the ObsCore ``obs_publisher_did``
-(``ivo://isla.integral/isla?scw/<scw>.<version>``, ``...?product/<product id>``) or the plain
+(``ivo://isla.integral/isla?scw/<scw>.<version>``, ``...?product/<product id>``,
+``...?timeseries/<file id>`` for a SPI-ACS or IREM file) or the plain
 ScW id (``008100430010`` or ``008100430010.001``) or product id, any number per request
 (``ID`` repeated, GET or POST). An identifier the archive does not know gets an error row
 (``NotFoundFault: ...``), never an HTTP error, as DataLink §3.2.2 asks; only a request
@@ -27,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.products.datalink import store
 from shared.settings import peer_settings
+from shared.timeseries.datasets import DATASETS
+from shared.timeseries.times import tt_of_ijd, utc_iso
 from shared.vo.errors import NotFoundFault
 from shared.vo.obscore import AUTHORITY
 
@@ -124,7 +127,7 @@ def links_votable(links: Sequence[Link]) -> bytes:
 class Target:
     """What an identifier designates: a science window or a product (or nothing known)."""
 
-    kind: str  # "scw", "product" or "bad"
+    kind: str  # "scw", "product", "timeseries" or "bad"
     value: str
     version: str | None = None
 
@@ -141,6 +144,8 @@ def parse_id(raw: str) -> Target:
             return Target("bad", value)
         if rest.startswith("product/") and len(rest) > len("product/"):
             return Target("product", rest[len("product/") :])
+        if rest.startswith("timeseries/") and len(rest) > len("timeseries/"):
+            return Target("timeseries", rest[len("timeseries/") :])
         return Target("bad", value)
     match = SCW_ID.match(value)
     if match:
@@ -383,3 +388,64 @@ def _progenitors(raw: str, raw_base: str, row: Any) -> list[Link]:
             )
         ]
     return []
+
+
+# --- links of a time-series file ----------------------------------------------------------------
+
+
+async def timeseries_links(conn: AsyncConnection, raw: str, target: Target) -> list[Link]:
+    """The links of one delivered SPI-ACS or IREM file: the file, its samples through HAPI
+    (and the 2 s / 10 s rebinned series of SPI-ACS), the interactive plot and the HAPI
+    description."""
+    row = await store.timeseries_file(conn, target.value)
+    if row is None:
+        return [not_found(raw, f"no time-series file {target.value!r}")]
+    base = peer_settings().peer("products")
+    label = "simulated" if row.simulated else "delivered"
+    start = utc_iso(tt_of_ijd(float(row.t_start)))
+    stop = utc_iso(tt_of_ijd(float(row.t_stop)) + 1.0)
+    span = urlencode({"start": start, "stop": stop})
+    links = [
+        Link(
+            id=raw,
+            access_url=f"{base}/products/timeseries/{row.dataset}/files/{row.revolution}",
+            semantics="#this",
+            description=f"{row.instrument} file of revolution {row.revolution:04d} ({label})",
+            content_type="application/fits",
+            content_length=int(row.size),
+        ),
+        Link(
+            id=raw,
+            access_url=f"{base}/hapi/data?dataset={row.dataset}&{span}&format=csv",
+            semantics="#auxiliary",
+            description="The same samples through HAPI (CSV; binary and JSON by format=)",
+            content_type="text/csv",
+        ),
+        Link(
+            id=raw,
+            access_url=f"{base}/products/timeseries/{row.dataset}/view?"
+            + urlencode({"start": row.t_start, "stop": row.t_stop}),
+            semantics="#preview",
+            description="Interactive plot of the revolution, zoomable to single samples",
+            content_type="text/html",
+        ),
+        Link(
+            id=raw,
+            access_url=f"{base}/hapi/info?dataset={row.dataset}",
+            semantics="#documentation",
+            description="HAPI description of the dataset (parameters, units, cadence)",
+            content_type="application/json",
+        ),
+    ]
+    for derived in DATASETS.values():
+        if derived.derived_from == row.dataset:
+            links.append(
+                Link(
+                    id=raw,
+                    access_url=f"{base}/hapi/data?dataset={derived.id}&{span}&format=csv",
+                    semantics="#derivation",
+                    description=f"{derived.title}, over the same time range (HAPI CSV)",
+                    content_type="text/csv",
+                )
+            )
+    return links

@@ -104,3 +104,16 @@ async def related(conn: AsyncConnection, product_id: str, refs: Sequence[str]) -
 
 AVAILABILITY_PROBE = "SELECT 1 FROM isla.products LIMIT 1"
 """A query that answers when the product tables are readable (VOSI availability)."""
+
+
+async def timeseries_file(conn: AsyncConnection, file_id: str) -> Any:
+    """A delivered SPI-ACS or IREM file (one dataset and revolution), or None."""
+    return (
+        await conn.execute(
+            text(
+                "SELECT file_id, dataset, revolution, instrument, t_start, t_stop, file_name, "
+                "size, simulated FROM isla.timeseries_files WHERE file_id = :f"
+            ),
+            {"f": file_id},
+        )
+    ).first()
