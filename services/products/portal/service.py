@@ -302,6 +302,11 @@ def product_groups(products: list[dict[str, Any]]) -> dict[str, list[dict[str, A
         parts = str(product["product_id"]).split("/")
         item["scope"] = parts[2] if len(parts) > 3 else None
         item["band"] = parts[3] if product["kind"] == "mosaic" and len(parts) > 3 else None
+        # A spectrum's own responses (the ids its delivery recorded), as file URLs.
+        meta = product.get("meta") or {}
+        for part in ("arf", "rmf"):
+            ref = meta.get(part) if isinstance(meta, dict) else None
+            item[f"{part}_url"] = f"/products/files/{quote(str(ref))}" if ref else None
         groups.setdefault(product["kind"], []).append(item)
     return groups
 

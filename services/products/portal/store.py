@@ -397,16 +397,24 @@ _PRODUCT_COLUMNS = (
 )
 
 
+SOURCE_PAGE_ROWS = 60
+"""Products listed on a source page (the rest: its JSON); keeps the page under 100 kB."""
+
+
 async def products_of_source(conn: AsyncConnection, source_id: str) -> list[dict[str, Any]]:
-    """The stored products of a source."""
+    """The stored products of a source, the ones people open first first: spectra of the
+    mission and of epochs, time series and images before time-resolved spectra and the
+    responses (each spectrum links its own)."""
     return _rows(
         await conn.execute(
             text(
                 f"SELECT {_PRODUCT_COLUMNS}, count(*) OVER () AS total "  # noqa: S608
                 "FROM isla.products p WHERE p.source_id = :s "
-                "ORDER BY p.kind, p.instrument, p.epoch, p.product_id LIMIT :limit"
+                "ORDER BY p.kind IN ('arf', 'rmf'), "
+                "coalesce(p.meta->>'scope', '') = 'time_resolved', "
+                "p.kind, p.instrument, p.epoch, p.product_id LIMIT :limit"
             ),
-            {"s": source_id, "limit": PAGE_ROWS},
+            {"s": source_id, "limit": SOURCE_PAGE_ROWS},
         )
     )
 
