@@ -125,6 +125,15 @@ class LimitSettings(BaseSettings):
     upload_max_rows: int = Field(
         default=1_000_000, ge=1, description="Most rows in one uploaded table (TAP_UPLOAD)."
     )
+    selection_max_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description=(
+            "Largest request body of a raw-data selection (a form, JSON or a text/CSV list of "
+            "ScW ids; 100,000 ids take about 2 MB); larger bodies are refused (413) while "
+            "they arrive, before anything is parsed."
+        ),
+    )
     tarball_max_scws: int = Field(
         default=500, ge=1, description="Most ScWs in one synchronous tarball."
     )

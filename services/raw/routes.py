@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
-from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
@@ -30,6 +30,7 @@ from services.raw.selection import (
     parse_selection,
     resolve,
 )
+from shared.body import MAX_JSON_DEPTH, BodyTooLargeError, json_depth, read_limited
 from shared.http import Entity, ranged_response
 from shared.integral import InvalidIdentifier, ScwId, format_revolution, parse_revolution
 from shared.integral import parse_scw_id as _parse_scw_id
@@ -84,23 +85,25 @@ async def request_params(request: Request) -> dict[str, list[str]]:
     kind = body_type(request)
     if request.method != "POST" or kind in FORM_TYPES:
         return params
-    limit = limit_settings().upload_max_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"request body over the limit of {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise HTTPException(413, f"request body over the limit of {limit} bytes")
+    # The body was bounded on arrival (BodyLimit); this read stops at the same limit.
+    try:
+        body = await read_limited(request, limit_settings().selection_max_bytes)
+    except BodyTooLargeError as exc:
+        raise HTTPException(413, str(exc)) from None
     if kind == "application/json":
+        if json_depth(body) > MAX_JSON_DEPTH:
+            raise HTTPException(400, f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
         try:
             doc = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise HTTPException(400, f"the JSON body does not parse: {exc}") from exc
         if not isinstance(doc, dict):
             raise HTTPException(400, 'the JSON body must be an object such as {"scw": [...]}')
         for name, value in doc.items():
+            if isinstance(value, dict) or (
+                isinstance(value, list) and any(isinstance(v, dict | list) for v in value)
+            ):
+                raise HTTPException(400, f"{name} must be a value or a list of values")
             add(name, value)
         return params
     lines = body.decode(errors="replace").splitlines()
@@ -121,7 +124,8 @@ async def select(request: Request, engine: AsyncEngine) -> Manifest:
 async def resolve_params(params: dict[str, list[str]], engine: AsyncEngine) -> Manifest:
     """Resolve already gathered parameters."""
     try:
-        selection: Selection = parse_selection(params)
+        # Up to 100,000 ids to parse: CPU work, kept off the event loop.
+        selection: Selection = await run_in_threadpool(parse_selection, params)
     except SelectionError as exc:
         raise HTTPException(400, str(exc)) from exc
     async with engine.connect() as conn:
@@ -331,15 +335,22 @@ async def archive_tar(request: Request, engine: Database, store: Store) -> Respo
     return await bulk_tarball(request, store, await select(request, engine))
 
 
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"'}
+
+
 @router.api_route(
     "/manifest.json",
     methods=["GET", "POST"],
     summary="Manifest of a selection (JSON)",
     description="The ScWs, their files, sizes, checksums and URLs." + SELECTION_DOC,
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/json": {}}, "description": "The manifest."}},
 )
-async def manifest_json(request: Request, engine: Database) -> dict[str, Any]:
-    """The manifest as JSON."""
-    return (await select(request, engine)).as_json(base_url(request))
+async def manifest_json(request: Request, engine: Database) -> Response:
+    """The manifest as JSON, streamed one ScW at a time."""
+    manifest = await select(request, engine)
+    return StreamingResponse(manifest.iter_json(base_url(request)), media_type="application/json")
 
 
 @router.api_route(
@@ -347,15 +358,16 @@ async def manifest_json(request: Request, engine: Database) -> dict[str, Any]:
     methods=["GET", "POST"],
     summary="Manifest of a selection (CSV, one row per file)",
     description=SELECTION_DOC,
-    response_class=PlainTextResponse,
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "One row per file."}},
 )
 async def manifest_csv(request: Request, engine: Database) -> Response:
-    """The manifest as CSV."""
+    """The manifest as CSV, streamed."""
     manifest = await select(request, engine)
-    return Response(
-        manifest.as_csv(base_url(request)),
+    return StreamingResponse(
+        manifest.iter_csv(base_url(request)),
         media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{manifest.label}.csv"'},
+        headers=_attachment(f"{manifest.label}.csv"),
     )
 
 
@@ -364,11 +376,13 @@ async def manifest_csv(request: Request, engine: Database) -> Response:
     methods=["GET", "POST"],
     summary="Checksums of a selection (sha256sum -c format)",
     description=SELECTION_DOC,
-    response_class=PlainTextResponse,
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "sha256sum -c lines."}},
 )
 async def checksums(request: Request, engine: Database) -> Response:
-    """``sha256  path`` lines for every file, paths as in the tarballs."""
-    return PlainTextResponse((await select(request, engine)).sha256sums())
+    """``sha256  path`` lines for every file, paths as in the tarballs, streamed."""
+    manifest = await select(request, engine)
+    return StreamingResponse(manifest.iter_sha256sums(), media_type="text/plain; charset=utf-8")
 
 
 @router.api_route(
@@ -376,18 +390,23 @@ async def checksums(request: Request, engine: Database) -> Response:
     methods=["GET", "POST"],
     summary="A resumable, parallel download script for a selection",
     description="tool=curl (default) or wget; one request per ScW." + SELECTION_DOC,
-    response_class=PlainTextResponse,
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/x-shellscript": {}}, "description": "A bash script."}},
 )
 async def download_script(request: Request, engine: Database) -> Response:
-    """A bash script that fetches each ScW's tarball with curl or wget."""
+    """A bash script that fetches each ScW's tarball with curl or wget, streamed."""
     params = await request_params(request)
     tool = (params.pop("tool", None) or ["curl"])[-1]
     if tool not in ("curl", "wget"):
         raise HTTPException(400, "tool must be curl or wget")
     manifest = await resolve_params(params, engine)
-    sizes = {m.label: tarball.tarball(m).size for m in manifest.per_scw()}
-    return Response(
-        manifest.download_script(base_url(request), sizes, tool),
+
+    def sizes() -> dict[str, int]:
+        return {m.label: tarball.tarball(m).size for m in manifest.per_scw()}
+
+    tar_sizes = await run_in_threadpool(sizes)  # one tar plan per ScW: CPU work off the loop
+    return StreamingResponse(
+        manifest.iter_download_script(base_url(request), tar_sizes, tool),
         media_type="text/x-shellscript",
-        headers={"Content-Disposition": f'attachment; filename="{manifest.label}.sh"'},
+        headers=_attachment(f"{manifest.label}.sh"),
     )
