@@ -402,6 +402,10 @@ def _unique_operation_ids(app: FastAPI) -> None:
                 for path in schema.get("paths", {}).values()
                 for method, operation in path.items()
             ]
+            for method, operation in operations:
+                if method in ("get", "head"):
+                    # VO routes declare their form body once for GET and POST (shared.openapi).
+                    operation.pop("requestBody", None)
             counts = Counter(operation.get("operationId") for _, operation in operations)
             for method, operation in operations:
                 op_id = operation.get("operationId")

@@ -24,6 +24,7 @@ from services.raw import tarball
 from services.raw.limits import StreamLimiter, TooManyStreamsError
 from services.raw.manifest import Manifest
 from services.raw.selection import (
+    FOV_COLUMN,
     NothingSelectedError,
     Selection,
     SelectionError,
@@ -34,6 +35,7 @@ from shared.body import MAX_JSON_DEPTH, BodyTooLargeError, json_depth, read_limi
 from shared.http import Entity, ranged_response
 from shared.integral import InvalidIdentifier, ScwId, format_revolution, parse_revolution
 from shared.integral import parse_scw_id as _parse_scw_id
+from shared.openapi import Param, answers, inputs
 from shared.packaging import TAR, TAR_GZ, Plan, iter_tar_gz
 from shared.service import Database, Store
 from shared.settings import limit_settings
@@ -167,7 +169,12 @@ async def _single_scw_manifest(engine: AsyncEngine, scw: ScwId) -> Manifest:
     return await resolve_params({"scw": [scw.full]}, engine)
 
 
-@router.get("/scw/{scw_id}.tar.gz", summary="One science window as a gzip-compressed tarball")
+@router.get(
+    "/scw/{scw_id}.tar.gz",
+    summary="One science window as a gzip-compressed tarball",
+    response_class=StreamingResponse,
+    responses=answers(TAR_GZ, description="The compressed tarball."),
+)
 async def get_scw_targz(
     scw: Annotated[ScwId, Depends(scw_id_param)], engine: Database, store: Store
 ) -> Response:
@@ -183,7 +190,11 @@ async def get_scw_targz(
 
 
 @router.api_route(
-    "/scw/{scw_id}.tar", methods=["GET", "HEAD"], summary="One science window as a tarball"
+    "/scw/{scw_id}.tar",
+    methods=["GET", "HEAD"],
+    summary="One science window as a tarball",
+    response_class=StreamingResponse,
+    responses=answers(TAR, description="The tarball (ranges supported)."),
 )
 async def get_scw_tar(
     request: Request,
@@ -222,6 +233,7 @@ async def get_scw(
     methods=["GET", "HEAD"],
     summary="One raw file of a science window (supports HTTP Range)",
     response_class=StreamingResponse,
+    responses=answers("application/fits", "application/gzip", description="The file."),
 )
 async def get_scw_file(
     request: Request,
@@ -282,6 +294,29 @@ SELECTION_DOC = (
 )
 
 
+SELECTION_PARAMETERS = (
+    Param("scw", "ScW ids (012345678901 or with .001), repeated or comma separated."),
+    Param("obsid", "Observation id (11 digits)."),
+    Param("revolution", "A revolution (81) or a range (81-85)."),
+    Param("proposal", "Proposal id (digits)."),
+    Param("source", "Source name, alias or source id."),
+    Param("ra", "Right ascension (ICRS, degrees), with dec.", "number"),
+    Param("dec", "Declination (ICRS, degrees), with ra.", "number"),
+    Param("radius", "Largest off-axis angle of the pointing (degrees, default 15).", "number"),
+    Param("max_offaxis", "Same as radius.", "number"),
+    Param("start", "Start of a time range (ISO 8601 UTC)."),
+    Param("end", "End of a time range (ISO 8601 UTC)."),
+    Param("instrument", "Instrument whose field of view holds the source.", enum=tuple(FOV_COLUMN)),
+    Param("type", "ScW type.", enum=("pointing", "slew")),
+)
+"""Selection parameters, as OpenAPI declares them (GET query or POST form)."""
+
+SELECTION_BODIES = ("application/json", "text/plain", "text/csv")
+"""Other POST bodies of a selection: a JSON object of the parameters, or a list of ScW ids."""
+
+SELECTION_INPUTS = inputs(SELECTION_PARAMETERS, *SELECTION_BODIES)
+
+
 def client_address(request: Request) -> str:
     """The client's address (uvicorn resolves proxies' forwarded headers when trusted)."""
     return request.client.host if request.client else "unknown"
@@ -329,6 +364,9 @@ async def bulk_tarball(request: Request, store: ObjectStore, manifest: Manifest)
     methods=["GET", "POST", "HEAD"],
     summary="A selection of science windows as one tarball",
     description="A plain tar of all files with SHA256SUMS first; resumable." + SELECTION_DOC,
+    openapi_extra=SELECTION_INPUTS,
+    response_class=StreamingResponse,
+    responses=answers(TAR, description="The tarball."),
 )
 async def archive_tar(request: Request, engine: Database, store: Store) -> Response:
     """Stream the selection's tarball (up to the ScW cap)."""
@@ -344,6 +382,7 @@ def _attachment(name: str) -> dict[str, str]:
     methods=["GET", "POST"],
     summary="Manifest of a selection (JSON)",
     description="The ScWs, their files, sizes, checksums and URLs." + SELECTION_DOC,
+    openapi_extra=SELECTION_INPUTS,
     response_class=StreamingResponse,
     responses={200: {"content": {"application/json": {}}, "description": "The manifest."}},
 )
@@ -358,6 +397,7 @@ async def manifest_json(request: Request, engine: Database) -> Response:
     methods=["GET", "POST"],
     summary="Manifest of a selection (CSV, one row per file)",
     description=SELECTION_DOC,
+    openapi_extra=SELECTION_INPUTS,
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}}, "description": "One row per file."}},
 )
@@ -376,6 +416,7 @@ async def manifest_csv(request: Request, engine: Database) -> Response:
     methods=["GET", "POST"],
     summary="Checksums of a selection (sha256sum -c format)",
     description=SELECTION_DOC,
+    openapi_extra=SELECTION_INPUTS,
     response_class=StreamingResponse,
     responses={200: {"content": {"text/plain": {}}, "description": "sha256sum -c lines."}},
 )
@@ -390,6 +431,10 @@ async def checksums(request: Request, engine: Database) -> Response:
     methods=["GET", "POST"],
     summary="A resumable, parallel download script for a selection",
     description="tool=curl (default) or wget; one request per ScW." + SELECTION_DOC,
+    openapi_extra=inputs(
+        (*SELECTION_PARAMETERS, Param("tool", "Download tool.", enum=("curl", "wget"))),
+        *SELECTION_BODIES,
+    ),
     response_class=StreamingResponse,
     responses={200: {"content": {"text/x-shellscript": {}}, "description": "A bash script."}},
 )
