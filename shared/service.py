@@ -36,7 +36,6 @@ from sqlalchemy import Engine, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared import __version__
@@ -368,7 +367,7 @@ def create_service(
         allow_headers=["*"],
         expose_headers=["Content-Length", "Content-Range", "ETag", "Content-Disposition"],
     )
-    app.add_middleware(CleanInput)
+    app.add_middleware(CleanInput, vo_paths=vo_prefixes(routers))
     _install_error_handlers(app)
     install_vo_error_handlers(app)
     _install_outage_handlers(app)
@@ -431,9 +430,10 @@ class CleanInput:
     (:func:`shared.vo.params.ivoa_params`).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        """Wrap ``app``."""
+    def __init__(self, app: ASGIApp, vo_paths: Sequence[str] = ()) -> None:
+        """Wrap ``app``; ``vo_paths``: prefixes of the VO endpoints (see :func:`vo_prefixes`)."""
         self.app = app
+        self.vo_paths = tuple(vo_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer 400 for a bad path or query string; pass everything else on."""
@@ -441,7 +441,8 @@ class CleanInput:
             problem_text = bad_input(scope)
             if problem_text is not None:
                 request = Request(scope, receive)
-                if _is_vo_route(scope):
+                path: str = scope["path"]
+                if any(path == p or path.startswith(p + "/") for p in self.vo_paths):
                     request.state.error_style = ErrorStyle.VOTABLE
                 response = error_response(request, UsageFault(problem_text))
                 await response(scope, receive, send)
@@ -474,18 +475,14 @@ def bad_input(scope: Scope) -> str | None:
     return None
 
 
-def _is_vo_route(scope: Scope) -> bool:
-    """True when the route answering ``scope`` chose DALI error documents."""
-    app = scope.get("app")
-    routes = getattr(getattr(app, "router", None), "routes", ())
-    for route in routes:
-        match, _ = route.matches(scope)
-        if match == Match.FULL:
-            return any(
-                d.dependency is VOTABLE_ERRORS.dependency
-                for d in getattr(route, "dependencies", ())
-            )
-    return False
+def vo_prefixes(routers: Sequence[APIRouter]) -> tuple[str, ...]:
+    """URL prefixes of the routers whose errors are DALI documents (``VOTABLE_ERRORS``)."""
+    return tuple(
+        router.prefix
+        for router in routers
+        if router.prefix
+        and any(d.dependency is VOTABLE_ERRORS.dependency for d in router.dependencies)
+    )
 
 
 # --- outages ------------------------------------------------------------------------------------

@@ -264,7 +264,7 @@ BAD_INPUT = [
     ("/tap/sync?REQUEST=doQuery&LANG=ADQL&QUERY=%FF%FE", True),
     ("/tap/tables?x=%00", True),
     ("/scs?RA=%0010&DEC=1&SR=1", False),
-    ("/tap/async/%00", False),
+    ("/tap/async/%00", True),
     ("/raw/manifest.json?scw=%00", False),
     ("/raw/scw/0081%0000430010", False),
     ("/raw/revolutions/%FF", False),
