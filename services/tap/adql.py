@@ -254,8 +254,9 @@ class _Clock:
 class _TimedTokenStream(antlr4.CommonTokenStream):
     """ANTLR's token stream, stopping the parse once the clock has run out.
 
-    The parser reads tokens through ``LA``/``LT`` many times per token during prediction, so
-    this is where a runaway parse is seen; the error unwinds the parser like any exception.
+    The parser reads tokens through ``LT`` (``LA`` calls it) many times per token during
+    prediction, so this is where a runaway parse is seen; the error unwinds the parser like
+    any exception.
     """
 
     def __init__(self, lexer: ADQLLexer, clock: _Clock | None) -> None:
@@ -263,17 +264,10 @@ class _TimedTokenStream(antlr4.CommonTokenStream):
         self._clock = clock
         self._reads = 0
 
-    def _tick(self) -> None:
+    def LT(self, k: int) -> Any:  # noqa: N802 - ANTLR's method name (LA calls it too)
         self._reads += 1
-        if self._clock is not None and self._reads % 512 == 0:
+        if self._reads & 511 == 0 and self._clock is not None:
             self._clock.check()
-
-    def LA(self, i: int) -> int:  # noqa: N802 - ANTLR's method name
-        self._tick()
-        return int(super().LA(i))
-
-    def LT(self, k: int) -> Any:  # noqa: N802 - ANTLR's method name
-        self._tick()
         return super().LT(k)
 
 
