@@ -34,7 +34,7 @@ class BodyTooLargeError(Exception):
 
     def __init__(self, limit: int) -> None:
         """Carry the limit in bytes."""
-        super().__init__(f"the request body is larger than the limit of {limit} bytes")
+        super().__init__(refusal_text(limit))
         self.limit = limit
 
 
@@ -47,19 +47,32 @@ def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
     return None
 
 
+REFUSED_STATE = "body_refused"
+"""Request-state key set (to the limit) when :class:`BodyLimit` refused the body: outer
+layers, such as an audit trail, learn of the refusal from it."""
+
+
+def refusal_text(limit: int) -> str:
+    """The message of a refused body."""
+    return f"the upload exceeds the limit of {limit} bytes"
+
+
 def too_large_response(limit: int) -> Message:
     """The problem document of a refused body (RFC 9457), as one ASGI body message."""
+    text = refusal_text(limit)
     body = {
         "type": "about:blank",
         "title": "Payload too large",
         "status": 413,
-        "detail": f"the request body is larger than the limit of {limit} bytes",
+        "detail": text,
+        "problems": [text],
         "limit": limit,
     }
     return {"type": "http.response.body", "body": json.dumps(body).encode(), "more_body": False}
 
 
-async def _send_too_large(send: Send, limit: int) -> None:
+async def _send_too_large(scope: Scope, send: Send, limit: int) -> None:
+    scope.setdefault("state", {})[REFUSED_STATE] = limit
     message = too_large_response(limit)
     await send(
         {
@@ -83,6 +96,9 @@ class Rule:
     prefix: str
     limit: Callable[[Scope], int]
     """The limit in bytes, computed per request (settings may be read at start-up)."""
+    slack: int = 0
+    """Bytes allowed beyond ``limit`` (multipart framing around a file); the refusal names
+    ``limit``, the size users know."""
 
 
 class BodyLimit:
@@ -100,24 +116,27 @@ class BodyLimit:
         self.app = app
         self.rules = sorted(rules, key=lambda r: len(r.prefix), reverse=True)
 
-    def _limit(self, scope: Scope) -> int | None:
+    def _limit(self, scope: Scope) -> tuple[int, int] | None:
+        """(limit named, bytes allowed) of the request, None when no rule applies."""
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             return None
         path: str = scope["path"]
         for rule in self.rules:
             if path.startswith(rule.prefix):
-                return rule.limit(scope)
+                named = rule.limit(scope)
+                return named, named + rule.slack
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse or count the body; pass the request on."""
-        limit = self._limit(scope)
-        if limit is None:
+        limits = self._limit(scope)
+        if limits is None:
             await self.app(scope, receive, send)
             return
+        named, limit = limits
         declared = declared_length(scope["headers"])
         if declared is not None and declared > limit:
-            await _send_too_large(send, limit)
+            await _send_too_large(scope, send, named)
             return
         seen = 0
         exceeded = False
@@ -130,7 +149,7 @@ class BodyLimit:
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     exceeded = True
-                    raise BodyTooLargeError(limit)
+                    raise BodyTooLargeError(named)
             return message
 
         async def guarded(message: Message) -> None:
@@ -148,7 +167,7 @@ class BodyLimit:
                 raise
         if exceeded and not started:
             log.info("refused a body over %d bytes on %s", limit, scope["path"])
-            await _send_too_large(send, limit)
+            await _send_too_large(scope, send, named)
 
 
 async def limited_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:

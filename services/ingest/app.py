@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import importlib
+import logging
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.ingest.auth import PRINCIPAL_STATE, principal_of
+from services.ingest import audit
+from services.ingest.auth import PRINCIPAL_STATE, Principal, principal_of
 from services.ingest.routes import router
 from services.ingest.settings import configure
-from shared.body import BodyLimit, Rule
-from shared.service import ServiceUnavailable, create_service, is_database_outage, problem
+from shared.body import REFUSED_STATE, BodyLimit, Rule, refusal_text
+from shared.service import (
+    ServiceUnavailable,
+    create_service,
+    db_engine,
+    is_database_outage,
+    problem,
+)
 from shared.settings import IngestSettings, limit_settings
+
+log = logging.getLogger("isla.ingest")
 
 OPTIONAL_ROUTERS = ("services.ingest.delivery_routes",)
 """Modules of further ingestion kinds; each contributes its ``router`` when present."""
@@ -72,8 +82,13 @@ class TokenFirst:
             response = problem(503, "Service unavailable", "the database cannot serve now")
             response.headers["Retry-After"] = str(limit_settings().retry_after)
         else:
-            scope.setdefault("state", {})[PRINCIPAL_STATE] = principal
+            state = scope.setdefault("state", {})
+            state[PRINCIPAL_STATE] = principal
             await self.app(scope, receive, send)
+            refused = state.get(REFUSED_STATE)
+            if refused is not None:
+                # Refused before any handler ran: the audit trail still records the attempt.
+                await _audit_refusal(request, principal, int(refused))
             return
         # The body is not read: the connection cannot be reused for another request.
         response.headers["Connection"] = "close"
@@ -81,6 +96,24 @@ class TokenFirst:
 
 
 _TITLES = {401: "Unauthorized", 403: "Forbidden"}
+
+
+async def _audit_refusal(request: Request, principal: Principal, limit: int) -> None:
+    """Record a write refused for its size in the audit trail (its body was never read)."""
+    try:
+        async with db_engine(request).begin() as conn:
+            await audit.record(
+                conn,
+                principal,
+                f"{request.method} {request.url.path}",
+                request.url.path,
+                None,
+                "refused",
+                {"problems": [refusal_text(limit)], "http_status": 413},
+            )
+    except Exception:  # the refusal has been answered; a failed audit row is logged
+        log.exception("could not audit a refused upload on %s", request.url.path)
+
 
 MULTIPART_SLACK = 65_536
 """Bytes of multipart framing and form fields allowed beyond the file size limit."""
@@ -92,13 +125,12 @@ FORM_LIMIT = 1024 * 1024
 def _catalogue_limit(scope: Scope) -> int:
     app = scope.get("app")
     state = getattr(app.state, "ingest", None) if app is not None else None
-    limit = int(state.max_bytes) if state is not None else IngestSettings().max_bytes
-    return limit + MULTIPART_SLACK
+    return int(state.max_bytes) if state is not None else IngestSettings().max_bytes
 
 
 BODY_RULES = [
-    Rule("/ingest/catalogues", _catalogue_limit),
-    Rule("/ingest/products", lambda scope: limit_settings().upload_max_bytes + MULTIPART_SLACK),
+    Rule("/ingest/catalogues", _catalogue_limit, MULTIPART_SLACK),
+    Rule("/ingest/products", lambda scope: limit_settings().upload_max_bytes, MULTIPART_SLACK),
     Rule("/ingest/", lambda scope: FORM_LIMIT),
 ]
 """Body limits of the ingest paths (the longest matching prefix applies)."""

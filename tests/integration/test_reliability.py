@@ -210,6 +210,8 @@ def test_ingest_bounds_a_body_without_length(archive: Archive, ingest_token: str
     answer = _ingest_post("/ingest/products", ingest_token, body, "application/fits")
     assert answer.status_code == 413
     assert body.pulled <= limit + 65_536 + body.chunk
+    refusal = answer.json()
+    assert refusal["limit"] == limit and str(limit) in refusal["detail"]
 
 
 # --- 4. selections in linear time, manifests streamed ---------------------------------------------
