@@ -13,6 +13,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 
@@ -58,7 +59,10 @@ def test_no_operation_answers_a_5xx(archive: Archive, service: str) -> None:
                 strategy = operation.as_strategy(generation_mode=mode)
             except Exception:  # an operation with nothing to vary in this mode
                 continue
-            BOUNDED(given(case=strategy)(check))()
+            try:
+                BOUNDED(given(case=strategy)(check))()
+            except Unsatisfiable:  # e.g. no invalid input exists for an operation without inputs
+                continue
     assert calls, "the document has no operation"
     assert not failures, "\n".join(failures)
     print(f"{service}: {len(operations)} operations, {len(calls)} requests, no 5xx")
