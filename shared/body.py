@@ -19,6 +19,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -57,23 +58,30 @@ def refusal_text(limit: int) -> str:
     return f"the upload exceeds the limit of {limit} bytes"
 
 
-def too_large_response(limit: int) -> Message:
-    """The problem document of a refused body (RFC 9457), as one ASGI body message."""
+def _listed(text: str) -> list[Any]:
+    return [text]
+
+
+def too_large_response(limit: int, problems: Callable[[str], list[Any]] = _listed) -> Message:
+    """The problem document of a refused body (RFC 9457), as one ASGI body message.
+
+    ``problems`` gives its ``problems`` member from the message, in the style of the API.
+    """
     text = refusal_text(limit)
     body = {
         "type": "about:blank",
         "title": "Payload too large",
         "status": 413,
         "detail": text,
-        "problems": [text],
+        "problems": problems(text),
         "limit": limit,
     }
     return {"type": "http.response.body", "body": json.dumps(body).encode(), "more_body": False}
 
 
-async def _send_too_large(scope: Scope, send: Send, limit: int) -> None:
+async def _send_too_large(scope: Scope, send: Send, limit: int, rule: Rule) -> None:
     scope.setdefault("state", {})[REFUSED_STATE] = limit
-    message = too_large_response(limit)
+    message = too_large_response(limit, rule.problems)
     await send(
         {
             "type": "http.response.start",
@@ -99,6 +107,8 @@ class Rule:
     slack: int = 0
     """Bytes allowed beyond ``limit`` (multipart framing around a file); the refusal names
     ``limit``, the size users know."""
+    problems: Callable[[str], list[Any]] = _listed
+    """The refusal's ``problems`` member from its message (default: the message alone)."""
 
 
 class BodyLimit:
@@ -116,27 +126,24 @@ class BodyLimit:
         self.app = app
         self.rules = sorted(rules, key=lambda r: len(r.prefix), reverse=True)
 
-    def _limit(self, scope: Scope) -> tuple[int, int] | None:
-        """(limit named, bytes allowed) of the request, None when no rule applies."""
+    def _rule(self, scope: Scope) -> Rule | None:
+        """The rule of the request, None when none applies."""
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             return None
         path: str = scope["path"]
-        for rule in self.rules:
-            if path.startswith(rule.prefix):
-                named = rule.limit(scope)
-                return named, named + rule.slack
-        return None
+        return next((r for r in self.rules if path.startswith(r.prefix)), None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse or count the body; pass the request on."""
-        limits = self._limit(scope)
-        if limits is None:
+        rule = self._rule(scope)
+        if rule is None:
             await self.app(scope, receive, send)
             return
-        named, limit = limits
+        named = rule.limit(scope)
+        limit = named + rule.slack
         declared = declared_length(scope["headers"])
         if declared is not None and declared > limit:
-            await _send_too_large(scope, send, named)
+            await _send_too_large(scope, send, named, rule)
             return
         seen = 0
         exceeded = False
@@ -167,7 +174,7 @@ class BodyLimit:
                 raise
         if exceeded and not started:
             log.info("refused a body over %d bytes on %s", limit, scope["path"])
-            await _send_too_large(scope, send, named)
+            await _send_too_large(scope, send, named, rule)
 
 
 async def limited_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:

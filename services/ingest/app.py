@@ -130,7 +130,13 @@ def _catalogue_limit(scope: Scope) -> int:
 
 BODY_RULES = [
     Rule("/ingest/catalogues", _catalogue_limit, MULTIPART_SLACK),
-    Rule("/ingest/products", lambda scope: limit_settings().upload_max_bytes, MULTIPART_SLACK),
+    Rule(
+        "/ingest/products",
+        lambda scope: limit_settings().upload_max_bytes,
+        MULTIPART_SLACK,
+        # Product deliveries list their problems per file, with a code.
+        lambda text: [{"file": "-", "code": "size", "message": text}],
+    ),
     Rule("/ingest/", lambda scope: FORM_LIMIT),
 ]
 """Body limits of the ingest paths (the longest matching prefix applies)."""
