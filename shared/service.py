@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import unquote_to_bytes
 
 import httpx
 import psycopg
@@ -35,13 +36,14 @@ from sqlalchemy import Engine, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared import __version__
 from shared.db.engine import make_async_engine, make_sync_engine
 from shared.db.migrate import head_revision
 from shared.settings import database_settings, limit_settings, peer_settings, storage_settings
 from shared.storage import ObjectStore, StorageUnavailable
-from shared.vo.errors import TransientFault, error_response
+from shared.vo.errors import VOTABLE_ERRORS, ErrorStyle, TransientFault, UsageFault, error_response
 from shared.vo.errors import install_error_handlers as install_vo_error_handlers
 
 log = logging.getLogger("isla")
@@ -204,34 +206,44 @@ def _build_context() -> ServiceContext:
 
 
 async def _check_database(ctx: ServiceContext) -> dict[str, Any]:
+    # Public answers say what is down, never why in detail (hosts, ports and exception
+    # classes help an attacker, not a user): the log keeps the details for the operator.
     if ctx.engine is None:
-        return {"ok": False, "error": ctx.config_errors.get("database", "not configured")}
+        log.error("readiness: database not configured: %s", ctx.config_errors.get("database"))
+        return {"ok": False, "error": "not configured"}
     try:
         async with asyncio.timeout(READY_TIMEOUT), ctx.engine.connect() as conn:
             version = (
                 await conn.execute(text("SELECT version_num FROM isla.alembic_version"))
             ).scalar()
+    except TimeoutError:
+        log.error("readiness: the database did not answer within %s s", READY_TIMEOUT)
+        return {"ok": False, "error": "did not answer in time"}
     except Exception as exc:
-        return {"ok": False, "error": f"database unreachable: {type(exc).__name__}: {exc}"[:300]}
+        log.error("readiness: database unreachable: %s: %s", type(exc).__name__, exc)
+        return {"ok": False, "error": "unreachable"}
     if version != SCHEMA_HEAD:
-        return {
-            "ok": False,
-            "error": f"schema at {version}, expected {SCHEMA_HEAD}: run migrations",
-        }
-    return {"ok": True, "schema": version}
+        log.error("readiness: schema at %s, expected %s: run migrations", version, SCHEMA_HEAD)
+        return {"ok": False, "error": "schema out of date: run the migrations"}
+    return {"ok": True}
 
 
 async def _check_store(ctx: ServiceContext) -> dict[str, Any]:
     if ctx.store is None:
-        return {"ok": False, "error": ctx.config_errors.get("object_store", "not configured")}
+        log.error(
+            "readiness: object store not configured: %s", ctx.config_errors.get("object_store")
+        )
+        return {"ok": False, "error": "not configured"}
     store = ctx.store
     try:
         async with asyncio.timeout(READY_TIMEOUT):
             await asyncio.to_thread(store.ping)
     except TimeoutError:
-        return {"ok": False, "error": "object store did not answer in time"}
+        log.error("readiness: the object store did not answer within %s s", READY_TIMEOUT)
+        return {"ok": False, "error": "did not answer in time"}
     except Exception as exc:
-        return {"ok": False, "error": f"object store unreachable: {exc}"[:300]}
+        log.error("readiness: object store unreachable: %s: %s", type(exc).__name__, exc)
+        return {"ok": False, "error": "unreachable"}
     return {"ok": True}
 
 
@@ -243,7 +255,10 @@ def _health_router(name: str, prefix: str) -> APIRouter:
         return {"status": "ok", "service": name, "version": __version__}
 
     async def ready(request: Request) -> JSONResponse:
-        """Readiness: the database (at the expected schema) and the object store answer."""
+        """Readiness: the database (at the expected schema) and the object store answer.
+
+        Says ready or not and which dependency is down; the reasons go to the log.
+        """
         ctx = context(request)
         db, store = await asyncio.gather(_check_database(ctx), _check_store(ctx))
         checks = {"database": db, "object_store": store}
@@ -350,6 +365,7 @@ def create_service(
         allow_headers=["*"],
         expose_headers=["Content-Length", "Content-Range", "ETag", "Content-Disposition"],
     )
+    app.add_middleware(CleanInput, vo_paths=vo_prefixes(routers))
     _install_error_handlers(app)
     install_vo_error_handlers(app)
     _install_outage_handlers(app)
@@ -383,6 +399,10 @@ def _unique_operation_ids(app: FastAPI) -> None:
                 for path in schema.get("paths", {}).values()
                 for method, operation in path.items()
             ]
+            for method, operation in operations:
+                if method in ("get", "head"):
+                    # VO routes declare their form body once for GET and POST (shared.openapi).
+                    operation.pop("requestBody", None)
             counts = Counter(operation.get("operationId") for _, operation in operations)
             for method, operation in operations:
                 op_id = operation.get("operationId")
@@ -393,6 +413,74 @@ def _unique_operation_ids(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+# --- bad input -----------------------------------------------------------------------------------
+
+
+class CleanInput:
+    """Refuse NUL bytes and invalid UTF-8 in a request's path and query string (400).
+
+    Neither can be stored or compared by Postgres (a NUL in a text parameter fails the
+    statement), so they are refused before any handler runs, in the endpoint's own error
+    style: a DALI document for VO endpoints (routes with ``VOTABLE_ERRORS``), problem+json
+    otherwise. Form fields are checked by the shared parameter reader
+    (:func:`shared.vo.params.ivoa_params`).
+    """
+
+    def __init__(self, app: ASGIApp, vo_paths: Sequence[str] = ()) -> None:
+        """Wrap ``app``; ``vo_paths``: prefixes of the VO endpoints (see :func:`vo_prefixes`)."""
+        self.app = app
+        self.vo_paths = tuple(vo_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 400 for a bad path or query string; pass everything else on."""
+        if scope["type"] == "http":
+            problem_text = bad_input(scope)
+            if problem_text is not None:
+                request = Request(scope, receive)
+                path: str = scope["path"]
+                if any(path == p or path.startswith(p + "/") for p in self.vo_paths):
+                    request.state.error_style = ErrorStyle.VOTABLE
+                response = error_response(request, UsageFault(problem_text))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def bad_input(scope: Scope) -> str | None:
+    """Why the request's path or query string is refused (None: it is clean)."""
+    raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+    path = unquote_to_bytes(raw_path)
+    if b"\x00" in path:
+        return "the path holds a NUL byte"
+    try:
+        path.decode("utf-8")
+    except UnicodeDecodeError:
+        return "the path is not valid UTF-8"
+    query: bytes = scope.get("query_string", b"")
+    for pair in query.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        for part, what in ((name, "name"), (value, "value")):
+            decoded = unquote_to_bytes(part.replace(b"+", b" "))
+            label = unquote_to_bytes(name).decode("utf-8", "replace").replace("\x00", "")
+            if b"\x00" in decoded:
+                return f"the query parameter {what} {label!r} holds a NUL byte"
+            try:
+                decoded.decode("utf-8")
+            except UnicodeDecodeError:
+                return f"the query parameter {what} {label!r} is not valid UTF-8"
+    return None
+
+
+def vo_prefixes(routers: Sequence[APIRouter]) -> tuple[str, ...]:
+    """URL prefixes of the routers whose errors are DALI documents (``VOTABLE_ERRORS``)."""
+    return tuple(
+        router.prefix
+        for router in routers
+        if router.prefix
+        and any(d.dependency is VOTABLE_ERRORS.dependency for d in router.dependencies)
+    )
 
 
 # --- outages ------------------------------------------------------------------------------------

@@ -125,6 +125,15 @@ class LimitSettings(BaseSettings):
     upload_max_rows: int = Field(
         default=1_000_000, ge=1, description="Most rows in one uploaded table (TAP_UPLOAD)."
     )
+    selection_max_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description=(
+            "Largest request body of a raw-data selection (a form, JSON or a text/CSV list of "
+            "ScW ids; 100,000 ids take about 2 MB); larger bodies are refused (413) while "
+            "they arrive, before anything is parsed."
+        ),
+    )
     tarball_max_scws: int = Field(
         default=500, ge=1, description="Most ScWs in one synchronous tarball."
     )
@@ -161,6 +170,45 @@ class TapSettings(BaseSettings):
     )
     fetch_rows: int = Field(
         default=5000, ge=1, description="Rows fetched from the server-side cursor per batch."
+    )
+    adql_max_length: int = Field(
+        default=100_000,
+        ge=100,
+        description="Longest ADQL query accepted (characters); longer ones are refused at once.",
+    )
+    adql_max_depth: int = Field(
+        default=32,
+        ge=4,
+        description=(
+            "Deepest nesting of parentheses in an ADQL query, measured before parsing: the "
+            "parser's work grows steeply with nesting (200 levels cost seconds)."
+        ),
+    )
+    adql_max_selects: int = Field(
+        default=16, ge=1, description="Most SELECTs (sub-queries included) in one ADQL query."
+    )
+    adql_parse_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds parsing and translating one ADQL query may take before it is refused.",
+    )
+    adql_parse_threads: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description=(
+            "Worker threads per process that parse ADQL (off the event loop, so that other "
+            "requests keep being answered); 1 keeps the parser's shared caches single-threaded."
+        ),
+    )
+    sync_deadline: float = Field(
+        default=300.0,
+        gt=0,
+        description=(
+            "Seconds a whole synchronous query may take, sending its result included: a client "
+            "reading slowly cannot hold a database connection longer (the result then ends "
+            "with an error inside the document)."
+        ),
     )
     metadata_ttl: float = Field(
         default=60.0, ge=0, description="Seconds the TAP_SCHEMA metadata is cached in memory."

@@ -18,6 +18,21 @@ _INSERT = text(
 )
 
 
+def safe_text(value: Any) -> Any:
+    """``value`` with every NUL character written as ``\\x00`` (strings, in lists and dicts too).
+
+    Postgres text and jsonb cannot hold NUL: a refused request whose fields carry one must
+    still leave its audit row, so what the row records is escaped, visibly.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\\x00")
+    if isinstance(value, dict):
+        return {safe_text(k): safe_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [safe_text(v) for v in value]
+    return value
+
+
 def _params(
     principal: Principal | None,
     action: str,
@@ -31,10 +46,10 @@ def _params(
         "team": principal.team if principal else None,
         "role": principal.role if principal else None,
         "action": action,
-        "target": target,
-        "checksum": checksum,
+        "target": safe_text(target),
+        "checksum": safe_text(checksum),
         "outcome": outcome,
-        "detail": json.dumps(detail, default=str),
+        "detail": json.dumps(safe_text(detail), default=lambda v: safe_text(str(v))),
     }
 
 

@@ -128,11 +128,30 @@ async def authenticate(engine: AsyncEngine, token: str) -> Principal:
     return Principal(token_id=int(row.token_id), team=str(row.team), role=str(row.role))
 
 
+PRINCIPAL_STATE = "ingest_principal"
+"""Request-state key of the principal a write was authenticated as before its body was read."""
+
+
+async def principal_of(request: Request) -> Principal:
+    """The principal of the request's ``Authorization: Bearer <token>`` (401 without one)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("this endpoint needs an ingest token: Authorization: Bearer <token>")
+    return await authenticate(db_engine(request), token.strip())
+
+
 async def require_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """FastAPI dependency: the caller's principal from ``Authorization: Bearer <token>``."""
+    """FastAPI dependency: the caller's principal from ``Authorization: Bearer <token>``.
+
+    Writes were authenticated before their body was read (``services.ingest.app.TokenFirst``):
+    that principal is used, without a second lookup.
+    """
+    early = getattr(request.state, PRINCIPAL_STATE, None)
+    if isinstance(early, Principal):
+        return early
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized("this endpoint needs an ingest token: Authorization: Bearer <token>")
     return await authenticate(db_engine(request), credentials.credentials)

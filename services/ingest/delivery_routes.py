@@ -29,6 +29,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from services.ingest import audit, products, raw_index
 from services.ingest.auth import Principal, require_principal, require_role
+from shared.body import BodyTooLargeError, read_limited
 from shared.service import context, db_engine, object_store, problem, sync_db_engine
 from shared.settings import limit_settings
 
@@ -56,14 +57,10 @@ def _refusal(status: int, title: str, problems: list[dict[str, str]]) -> JSONRes
 
 async def _body(request: Request, limit: int) -> bytes | None:
     """The request body, or None once it exceeds ``limit`` (read no further)."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_limited(request, limit)
+    except BodyTooLargeError:
+        return None
 
 
 async def _replay(data: bytes) -> AsyncGenerator[bytes, None]:

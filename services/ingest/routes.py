@@ -163,6 +163,11 @@ async def upload_catalogue(
         make_current=current,
         filename=file.filename,
     )
+    fields = {"kind": kind, "name": name, "version": version, "reference": reference}
+    fields |= {"description": description, "file name": file.filename}
+    problems = [f"{field} holds a NUL byte" for field, v in fields.items() if v and "\x00" in v]
+    if problems:  # refused, and audited (the audit row escapes what it records)
+        return await _refuse(engine, principal, delivery, problems, 400)
     problems = check_delivery(delivery)
     if not problems:
         interface_ = get_interface(kind)

@@ -2,7 +2,9 @@
 
 from services.raw.compat import router as compat_router
 from services.raw.routes import router
+from shared.body import BodyLimit, Rule
 from shared.service import create_service
+from shared.settings import limit_settings
 
 app = create_service(
     "raw",
@@ -15,3 +17,7 @@ app = create_service(
     ),
     routers=[router, compat_router],
 )
+
+# Selections are posted as forms, JSON or id lists: bounded before anything reads them.
+_SELECTION_LIMIT = Rule("/raw", lambda scope: limit_settings().selection_max_bytes)
+app.add_middleware(BodyLimit, rules=[_SELECTION_LIMIT, Rule("/data", _SELECTION_LIMIT.limit)])

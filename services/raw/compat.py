@@ -15,6 +15,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from services.raw.routes import bulk_tarball, resolve_params
+from shared.openapi import Param, answers, query_parameters
 from shared.service import Database, PeerClient, ServiceUnavailable, Store
 from shared.settings import peer_settings
 from shared.vo.params import IvoaParams, ivoa_params
@@ -25,6 +26,14 @@ SCW_PARAMETERS = {"scwid": "scw", "obsid": "obsid", "revid": "revolution", "prop
 """ISLA's parameter names (any case) and the selection criteria they mean."""
 IGNORED = {"retrieval_type", "tapclient", "format"}
 """Sent by ESA's clients on every request (astroquery's session adds format=votable_plain)."""
+DATA_PARAMETERS = (
+    Param("RETRIEVAL_TYPE", "SCW, or a product type (e.g. long_timeseries).", required=True),
+    Param("scwid", "ScW ids, comma separated (RETRIEVAL_TYPE=SCW)."),
+    Param("obsid", "Observation id (RETRIEVAL_TYPE=SCW)."),
+    Param("REVID", "Revolution (RETRIEVAL_TYPE=SCW)."),
+    Param("PROPID", "Proposal id (RETRIEVAL_TYPE=SCW)."),
+)
+"""The ISLA retrieval parameters, as OpenAPI declares them (product types take more)."""
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "server"}
 
 
@@ -32,6 +41,11 @@ HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-encodin
     "/data",
     methods=["GET", "HEAD"],
     summary="ISLA retrieval (RETRIEVAL_TYPE=SCW here; product types via the products service)",
+    response_class=StreamingResponse,
+    openapi_extra={"parameters": query_parameters(DATA_PARAMETERS)},
+    responses=answers(
+        "application/x-tar", "application/fits", "application/octet-stream", description="The data."
+    ),
 )
 async def isla_data(
     request: Request,

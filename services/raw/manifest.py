@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import shlex
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -61,63 +63,92 @@ class Manifest:
 
     def sha256sums(self) -> str:
         """A ``sha256sum -c`` compatible checksum file (paths as in the tarball)."""
-        return "".join(f"{f.sha256}  {f.path}\n" for f in self.files)
+        return "".join(self.iter_sha256sums())
+
+    def iter_sha256sums(self) -> Iterator[str]:
+        """:meth:`sha256sums` line by line (for streaming)."""
+        for f in self.files:
+            yield f"{f.sha256}  {f.path}\n"
+
+    def by_scw(self) -> dict[str, list[ManifestFile]]:
+        """The files of each ScW (``id.version``), in one pass over the files."""
+        groups: dict[str, list[ManifestFile]] = {full: [] for full in self.scws}
+        for f in self.files:
+            groups.setdefault(f"{f.scw_id}.{f.version}", []).append(f)
+        return groups
 
     def as_json(self, base_url: str) -> dict[str, Any]:
         """The manifest as a JSON document with a download URL per file and per ScW."""
-        by_scw: dict[str, list[ManifestFile]] = {}
-        for f in self.files:
-            by_scw.setdefault(f"{f.scw_id}.{f.version}", []).append(f)
-        return {
+        return dict(json.loads("".join(self.iter_json(base_url))))
+
+    def iter_json(
+        self, base_url: str, groups: dict[str, list[ManifestFile]] | None = None
+    ) -> Iterator[str]:
+        """The JSON manifest in pieces, one ScW at a time (for streaming large selections)."""
+        head = {
             "selection": self.selection,
             "label": self.label,
             "scw_count": len(self.scws),
             "file_count": len(self.files),
             "total_size": self.total_size,
             "digest": self.digest,
-            "scws": [
-                {
-                    "scw_id": full.split(".")[0],
-                    "version": full.split(".")[1],
-                    "tar_url": f"{base_url}/raw/scw/{full.split('.')[0]}.tar",
-                    "size": sum(f.size for f in by_scw.get(full, [])),
-                    "files": [
-                        {
-                            "name": f.name,
-                            "path": f.path,
-                            "size": f.size,
-                            "sha256": f.sha256,
-                            "url": f"{base_url}/raw/scw/{f.scw_id}/files/{f.name}",
-                        }
-                        for f in by_scw.get(full, [])
-                    ],
-                }
-                for full in self.scws
-            ],
         }
+        yield json.dumps(head)[:-1] + ', "scws": ['
+        by_scw = self.by_scw() if groups is None else groups
+        for i, full in enumerate(self.scws):
+            scw_id, version = full.split(".")
+            files = by_scw.get(full, [])
+            entry = {
+                "scw_id": scw_id,
+                "version": version,
+                "tar_url": f"{base_url}/raw/scw/{scw_id}.tar",
+                "size": sum(f.size for f in files),
+                "files": [
+                    {
+                        "name": f.name,
+                        "path": f.path,
+                        "size": f.size,
+                        "sha256": f.sha256,
+                        "url": f"{base_url}/raw/scw/{f.scw_id}/files/{f.name}",
+                    }
+                    for f in files
+                ],
+            }
+            yield ("" if i == 0 else ", ") + json.dumps(entry)
+        yield "]}"
 
     def as_csv(self, base_url: str) -> str:
         """One row per file: scw_id, version, name, path, size, sha256, url."""
+        return "".join(self.iter_csv(base_url))
+
+    def iter_csv(self, base_url: str, rows_per_chunk: int = 1000) -> Iterator[str]:
+        """:meth:`as_csv` in chunks of rows (for streaming)."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["scw_id", "version", "name", "path", "size", "sha256", "url"])
-        for f in self.files:
+        for i, f in enumerate(self.files, 1):
             url = f"{base_url}/raw/scw/{f.scw_id}/files/{f.name}"
             writer.writerow([f.scw_id, f.version, f.name, f.path, f.size, f.sha256, url])
-        return out.getvalue()
+            if i % rows_per_chunk == 0:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+        yield out.getvalue()
 
     def per_scw(self) -> list[Manifest]:
-        """One manifest per ScW (what ``/raw/scw/{id}.tar`` serves)."""
+        """One manifest per ScW (what ``/raw/scw/{id}.tar`` serves), in linear time."""
+        groups = self.by_scw()
         return [
-            Manifest(
-                full.split(".")[0],
-                (full,),
-                tuple(f for f in self.files if f"{f.scw_id}.{f.version}" == full),
-            )
-            for full in self.scws
+            Manifest(full.split(".")[0], (full,), tuple(groups.get(full, ()))) for full in self.scws
         ]
 
     def download_script(self, base_url: str, tar_sizes: dict[str, int], tool: str = "curl") -> str:
+        """The whole script of :meth:`iter_download_script`."""
+        return "".join(self.iter_download_script(base_url, tar_sizes, tool))
+
+    def iter_download_script(
+        self, base_url: str, tar_sizes: Mapping[str, int], tool: str = "curl"
+    ) -> Iterator[str]:
         """A bash script fetching one tarball per ScW, resumable and parallel (``-j N``).
 
         ``tar_sizes`` maps each ScW id to the size of its tarball: a file that already has it
@@ -127,8 +158,7 @@ class Manifest:
             fetch = 'curl -fsSL --retry 5 -C - -o "$1.tar" "$BASE/raw/scw/$1.tar"'
         else:
             fetch = 'wget -q -c --tries=5 -O "$1.tar" "$BASE/raw/scw/$1.tar"'
-        ids = "\n".join(f"{s.split('.')[0]} {tar_sizes[s.split('.')[0]]}" for s in self.scws)
-        return f"""#!/usr/bin/env bash
+        yield f"""#!/usr/bin/env bash
 # ISLA raw data: {len(self.scws)} science windows, {self.total_size} bytes of files
 # selection: {shlex.quote(self.label)}  (manifest digest {self.digest})
 #
@@ -155,6 +185,12 @@ fetch() {{
 }}
 export -f fetch
 xargs -P "$JOBS" -L 1 bash -c 'fetch "$0" "$1"' <<'SCWS'
-{ids}
-SCWS
 """
+        lines: list[str] = []
+        for full in self.scws:
+            scw_id = full.split(".")[0]
+            lines.append(f"{scw_id} {tar_sizes[scw_id]}\n")
+            if len(lines) == 1000:
+                yield "".join(lines)
+                lines.clear()
+        yield "".join(lines) + "SCWS\n"

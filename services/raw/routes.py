@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
-from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
@@ -24,15 +24,18 @@ from services.raw import tarball
 from services.raw.limits import StreamLimiter, TooManyStreamsError
 from services.raw.manifest import Manifest
 from services.raw.selection import (
+    FOV_COLUMN,
     NothingSelectedError,
     Selection,
     SelectionError,
     parse_selection,
     resolve,
 )
+from shared.body import MAX_JSON_DEPTH, BodyTooLargeError, json_depth, read_limited
 from shared.http import Entity, ranged_response
 from shared.integral import InvalidIdentifier, ScwId, format_revolution, parse_revolution
 from shared.integral import parse_scw_id as _parse_scw_id
+from shared.openapi import Param, answers, inputs
 from shared.packaging import TAR, TAR_GZ, Plan, iter_tar_gz
 from shared.service import Database, Store
 from shared.settings import limit_settings
@@ -84,23 +87,25 @@ async def request_params(request: Request) -> dict[str, list[str]]:
     kind = body_type(request)
     if request.method != "POST" or kind in FORM_TYPES:
         return params
-    limit = limit_settings().upload_max_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"request body over the limit of {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise HTTPException(413, f"request body over the limit of {limit} bytes")
+    # The body was bounded on arrival (BodyLimit); this read stops at the same limit.
+    try:
+        body = await read_limited(request, limit_settings().selection_max_bytes)
+    except BodyTooLargeError as exc:
+        raise HTTPException(413, str(exc)) from None
     if kind == "application/json":
+        if json_depth(body) > MAX_JSON_DEPTH:
+            raise HTTPException(400, f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
         try:
             doc = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise HTTPException(400, f"the JSON body does not parse: {exc}") from exc
         if not isinstance(doc, dict):
             raise HTTPException(400, 'the JSON body must be an object such as {"scw": [...]}')
         for name, value in doc.items():
+            if isinstance(value, dict) or (
+                isinstance(value, list) and any(isinstance(v, dict | list) for v in value)
+            ):
+                raise HTTPException(400, f"{name} must be a value or a list of values")
             add(name, value)
         return params
     lines = body.decode(errors="replace").splitlines()
@@ -121,7 +126,8 @@ async def select(request: Request, engine: AsyncEngine) -> Manifest:
 async def resolve_params(params: dict[str, list[str]], engine: AsyncEngine) -> Manifest:
     """Resolve already gathered parameters."""
     try:
-        selection: Selection = parse_selection(params)
+        # Up to 100,000 ids to parse: CPU work, kept off the event loop.
+        selection: Selection = await run_in_threadpool(parse_selection, params)
     except SelectionError as exc:
         raise HTTPException(400, str(exc)) from exc
     async with engine.connect() as conn:
@@ -163,7 +169,12 @@ async def _single_scw_manifest(engine: AsyncEngine, scw: ScwId) -> Manifest:
     return await resolve_params({"scw": [scw.full]}, engine)
 
 
-@router.get("/scw/{scw_id}.tar.gz", summary="One science window as a gzip-compressed tarball")
+@router.get(
+    "/scw/{scw_id}.tar.gz",
+    summary="One science window as a gzip-compressed tarball",
+    response_class=StreamingResponse,
+    responses=answers(TAR_GZ, description="The compressed tarball."),
+)
 async def get_scw_targz(
     scw: Annotated[ScwId, Depends(scw_id_param)], engine: Database, store: Store
 ) -> Response:
@@ -179,7 +190,11 @@ async def get_scw_targz(
 
 
 @router.api_route(
-    "/scw/{scw_id}.tar", methods=["GET", "HEAD"], summary="One science window as a tarball"
+    "/scw/{scw_id}.tar",
+    methods=["GET", "HEAD"],
+    summary="One science window as a tarball",
+    response_class=StreamingResponse,
+    responses=answers(TAR, description="The tarball (ranges supported)."),
 )
 async def get_scw_tar(
     request: Request,
@@ -218,6 +233,7 @@ async def get_scw(
     methods=["GET", "HEAD"],
     summary="One raw file of a science window (supports HTTP Range)",
     response_class=StreamingResponse,
+    responses=answers("application/fits", "application/gzip", description="The file."),
 )
 async def get_scw_file(
     request: Request,
@@ -278,6 +294,29 @@ SELECTION_DOC = (
 )
 
 
+SELECTION_PARAMETERS = (
+    Param("scw", "ScW ids (012345678901 or with .001), repeated or comma separated."),
+    Param("obsid", "Observation id (11 digits)."),
+    Param("revolution", "A revolution (81) or a range (81-85)."),
+    Param("proposal", "Proposal id (digits)."),
+    Param("source", "Source name, alias or source id."),
+    Param("ra", "Right ascension (ICRS, degrees), with dec.", "number"),
+    Param("dec", "Declination (ICRS, degrees), with ra.", "number"),
+    Param("radius", "Largest off-axis angle of the pointing (degrees, default 15).", "number"),
+    Param("max_offaxis", "Same as radius.", "number"),
+    Param("start", "Start of a time range (ISO 8601 UTC)."),
+    Param("end", "End of a time range (ISO 8601 UTC)."),
+    Param("instrument", "Instrument whose field of view holds the source.", enum=tuple(FOV_COLUMN)),
+    Param("type", "ScW type.", enum=("pointing", "slew")),
+)
+"""Selection parameters, as OpenAPI declares them (GET query or POST form)."""
+
+SELECTION_BODIES = ("application/json", "text/plain", "text/csv")
+"""Other POST bodies of a selection: a JSON object of the parameters, or a list of ScW ids."""
+
+SELECTION_INPUTS = inputs(SELECTION_PARAMETERS, *SELECTION_BODIES)
+
+
 def client_address(request: Request) -> str:
     """The client's address (uvicorn resolves proxies' forwarded headers when trusted)."""
     return request.client.host if request.client else "unknown"
@@ -325,10 +364,17 @@ async def bulk_tarball(request: Request, store: ObjectStore, manifest: Manifest)
     methods=["GET", "POST", "HEAD"],
     summary="A selection of science windows as one tarball",
     description="A plain tar of all files with SHA256SUMS first; resumable." + SELECTION_DOC,
+    openapi_extra=SELECTION_INPUTS,
+    response_class=StreamingResponse,
+    responses=answers(TAR, description="The tarball."),
 )
 async def archive_tar(request: Request, engine: Database, store: Store) -> Response:
     """Stream the selection's tarball (up to the ScW cap)."""
     return await bulk_tarball(request, store, await select(request, engine))
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"'}
 
 
 @router.api_route(
@@ -336,10 +382,14 @@ async def archive_tar(request: Request, engine: Database, store: Store) -> Respo
     methods=["GET", "POST"],
     summary="Manifest of a selection (JSON)",
     description="The ScWs, their files, sizes, checksums and URLs." + SELECTION_DOC,
+    openapi_extra=SELECTION_INPUTS,
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/json": {}}, "description": "The manifest."}},
 )
-async def manifest_json(request: Request, engine: Database) -> dict[str, Any]:
-    """The manifest as JSON."""
-    return (await select(request, engine)).as_json(base_url(request))
+async def manifest_json(request: Request, engine: Database) -> Response:
+    """The manifest as JSON, streamed one ScW at a time."""
+    manifest = await select(request, engine)
+    return StreamingResponse(manifest.iter_json(base_url(request)), media_type="application/json")
 
 
 @router.api_route(
@@ -347,15 +397,17 @@ async def manifest_json(request: Request, engine: Database) -> dict[str, Any]:
     methods=["GET", "POST"],
     summary="Manifest of a selection (CSV, one row per file)",
     description=SELECTION_DOC,
-    response_class=PlainTextResponse,
+    openapi_extra=SELECTION_INPUTS,
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "One row per file."}},
 )
 async def manifest_csv(request: Request, engine: Database) -> Response:
-    """The manifest as CSV."""
+    """The manifest as CSV, streamed."""
     manifest = await select(request, engine)
-    return Response(
-        manifest.as_csv(base_url(request)),
+    return StreamingResponse(
+        manifest.iter_csv(base_url(request)),
         media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{manifest.label}.csv"'},
+        headers=_attachment(f"{manifest.label}.csv"),
     )
 
 
@@ -364,11 +416,14 @@ async def manifest_csv(request: Request, engine: Database) -> Response:
     methods=["GET", "POST"],
     summary="Checksums of a selection (sha256sum -c format)",
     description=SELECTION_DOC,
-    response_class=PlainTextResponse,
+    openapi_extra=SELECTION_INPUTS,
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "sha256sum -c lines."}},
 )
 async def checksums(request: Request, engine: Database) -> Response:
-    """``sha256  path`` lines for every file, paths as in the tarballs."""
-    return PlainTextResponse((await select(request, engine)).sha256sums())
+    """``sha256  path`` lines for every file, paths as in the tarballs, streamed."""
+    manifest = await select(request, engine)
+    return StreamingResponse(manifest.iter_sha256sums(), media_type="text/plain; charset=utf-8")
 
 
 @router.api_route(
@@ -376,18 +431,27 @@ async def checksums(request: Request, engine: Database) -> Response:
     methods=["GET", "POST"],
     summary="A resumable, parallel download script for a selection",
     description="tool=curl (default) or wget; one request per ScW." + SELECTION_DOC,
-    response_class=PlainTextResponse,
+    openapi_extra=inputs(
+        (*SELECTION_PARAMETERS, Param("tool", "Download tool.", enum=("curl", "wget"))),
+        *SELECTION_BODIES,
+    ),
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/x-shellscript": {}}, "description": "A bash script."}},
 )
 async def download_script(request: Request, engine: Database) -> Response:
-    """A bash script that fetches each ScW's tarball with curl or wget."""
+    """A bash script that fetches each ScW's tarball with curl or wget, streamed."""
     params = await request_params(request)
     tool = (params.pop("tool", None) or ["curl"])[-1]
     if tool not in ("curl", "wget"):
         raise HTTPException(400, "tool must be curl or wget")
     manifest = await resolve_params(params, engine)
-    sizes = {m.label: tarball.tarball(m).size for m in manifest.per_scw()}
-    return Response(
-        manifest.download_script(base_url(request), sizes, tool),
+
+    def sizes() -> dict[str, int]:
+        return {m.label: tarball.tarball(m).size for m in manifest.per_scw()}
+
+    tar_sizes = await run_in_threadpool(sizes)  # one tar plan per ScW: CPU work off the loop
+    return StreamingResponse(
+        manifest.iter_download_script(base_url(request), tar_sizes, tool),
         media_type="text/x-shellscript",
-        headers={"Content-Disposition": f'attachment; filename="{manifest.label}.sh"'},
+        headers=_attachment(f"{manifest.label}.sh"),
     )

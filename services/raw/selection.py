@@ -30,6 +30,9 @@ from shared.sources import find_source
 MAX_IDS = 100_000
 """Most ScW ids one request may list (a whole-mission TAP result is ~300,000 pointings)."""
 
+SHOWN_IDS = 20
+"""Explicit ids repeated in a manifest's description of its selection (the rest counted)."""
+
 DEFAULT_RADIUS = 15.0
 """Default largest angle between a source and the pointing axis (deg): the ISGRI field."""
 
@@ -74,6 +77,8 @@ class Selection:
     def describe(self) -> dict[str, Any]:
         """The criteria that were given, for manifests."""
         data = asdict(self)
+        if len(self.scw) > SHOWN_IDS:  # a posted TAP result: its ids are the manifest's own
+            data["scw"] = [*self.scw[:SHOWN_IDS], f"... ({len(self.scw)} ids in all)"]
         if self.revolution:
             data["revolution"] = [format_revolution(r) for r in self.revolution]
         for key in ("start", "end"):
@@ -248,10 +253,16 @@ async def resolve(conn: AsyncConnection, sel: Selection) -> Manifest:
     """The manifest of a selection: its ScWs in time order and all their files."""
     where: list[str] = []
     binds: dict[str, Any] = {}
+    join = ""
     if sel.scw:
+        # The wanted ids as a relation joined on (scw_id, version): a hash or index join,
+        # linear in the number of ids (an "= ANY(array)" test per row would be quadratic).
         binds["ids"] = [s.split(".")[0] for s in sel.scw]
-        binds["fulls"] = sel.scw
-        where.append("sw.scw_id = ANY(:ids) AND (sw.scw_id || '.' || sw.version) = ANY(:fulls)")
+        binds["versions"] = [s.split(".")[1] for s in sel.scw]
+        join = (
+            "JOIN unnest(CAST(:ids AS text[]), CAST(:versions AS text[])) AS wanted(id, ver) "
+            "ON wanted.id = sw.scw_id AND wanted.ver = sw.version "
+        )
     if sel.obsid:
         where.append("sw.obsid = :obsid")
         binds["obsid"] = sel.obsid
@@ -286,14 +297,16 @@ async def resolve(conn: AsyncConnection, sel: Selection) -> Manifest:
         "SELECT sw.scw_id, sw.version, f.name, f.object_key, f.size, f.sha256, "  # noqa: S608
         "extract(epoch FROM sw.end_time)::bigint AS mtime "
         "FROM isla.science_windows sw "
+        f"{join}"
         "LEFT JOIN isla.scw_files f USING (scw_id, version) "
-        f"WHERE {' AND '.join(where)} "
+        f"WHERE {' AND '.join(where) or 'true'} "
         "ORDER BY sw.start_time, sw.scw_id, f.name"
     )
     rows = (await conn.execute(text(sql), binds)).all()
     scws = tuple(dict.fromkeys(f"{r.scw_id}.{r.version}" for r in rows))
     if sel.scw:
-        missing = [s for s in sel.scw if s not in set(scws)]
+        found = set(scws)  # once: a set per id made 100,000 ids a matter of minutes
+        missing = [s for s in sel.scw if s not in found]
         if missing:
             shown = ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else "")
             raise NothingSelectedError(f"unknown ScW(s): {shown}")

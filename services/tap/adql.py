@@ -20,6 +20,8 @@ import ast
 import logging
 import operator
 import re
+import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -47,7 +49,31 @@ COORD1/COORD2 of a point-valued column (``COORD1(pos)``) parse as user-defined f
 migration 0002 defines them for pgSphere points (in schema ``isla_adql``)."""
 
 MAX_QUERY_LENGTH = 100_000
-"""Longest ADQL text accepted (characters); the parser is not meant for megabyte queries."""
+"""Longest ADQL text accepted by default (characters); the parser is not meant for megabyte
+queries (``ISLA_TAP_ADQL_MAX_LENGTH``)."""
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    """Bounds on the work one query may cause before it reaches the database.
+
+    The pure-Python ANTLR parser is superlinear in the nesting depth of a query (200 nested
+    parentheses cost seconds, 1,000 half a minute and a gigabyte), so the text is measured by
+    a linear pre-scan before the parser sees it, and the parse itself runs against a clock.
+    """
+
+    max_length: int = MAX_QUERY_LENGTH
+    """Most characters of ADQL text."""
+    max_depth: int = 32
+    """Deepest nesting of parentheses (sub-queries, functions, expressions)."""
+    max_selects: int = 16
+    """Most SELECTs in one query (the main one, sub-queries and WITH queries)."""
+    parse_seconds: float = 5.0
+    """Longest time parsing and translating one query may take."""
+
+
+DEFAULT_LIMITS = ParseLimits()
+"""The limits when the caller gives none (tests, warm-up)."""
 
 
 _ARITHMETIC = {
@@ -109,8 +135,14 @@ class ParsedQuery:
     adql: str
     tables: dict[str, str] = field(default_factory=dict)
     """Correlation name (alias, or the table's own name) → qualified table name, lower case."""
+    table_refs: list[tuple[str, ...]] = field(default_factory=list)
+    """Every table named in a FROM clause, as its name's parts (schema, table)."""
+    ctes: set[str] = field(default_factory=set)
+    """Names of WITH queries: the only names besides published tables a FROM may use."""
     derived: set[str] = field(default_factory=set)
-    """Names of derived tables and WITH queries (their columns are not checked here)."""
+    """Correlation names of derived tables, and WITH query names: qualifiers of columns that
+    are not checked here (their queries are). Never a table: aliases and tables are separate
+    namespaces, so an alias named like a table does not let that table through the check."""
     columns: list[ColumnRef] = field(default_factory=list)
     aliases: dict[str, ColumnRef | None] = field(default_factory=dict)
     """Select-list aliases → the column they rename (None for expressions)."""
@@ -164,8 +196,88 @@ def _walk(node: object) -> Iterator[object]:
         yield from _walk(child)
 
 
+# Strings, quoted identifiers and comments (skipped), parentheses and words, in one pass.
+_SCAN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|[()]|[A-Za-z_][A-Za-z0-9_]*")
+
+
+def prescan(text: str, limits: ParseLimits = DEFAULT_LIMITS) -> None:
+    """Refuse, in linear time, a query whose text is beyond ``limits`` (before parsing).
+
+    Counts the nesting depth of parentheses and the SELECTs outside string literals, quoted
+    identifiers and comments; raises :class:`AdqlError` naming the limit exceeded.
+    """
+    if len(text) > limits.max_length:
+        raise AdqlError(
+            f"QUERY is longer than the limit of {limits.max_length} characters ({len(text)} given)"
+        )
+    depth = deepest = selects = 0
+    for match in _SCAN.finditer(text):
+        piece = match.group(0)
+        if piece == "(":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limits.max_depth:
+                    raise AdqlError(
+                        f"QUERY is nested too deeply: more than the limit of {limits.max_depth} "
+                        "levels of parentheses"
+                    )
+        elif piece == ")":
+            depth = max(0, depth - 1)
+        elif len(piece) == 6 and piece.upper() == "SELECT":
+            selects += 1
+            if selects > limits.max_selects:
+                raise AdqlError(
+                    f"QUERY has too many sub-queries: more than the limit of "
+                    f"{limits.max_selects} SELECTs"
+                )
+
+
+class ParseTimeoutError(AdqlError):
+    """Parsing or translating the query took longer than its limit."""
+
+
+class _Clock:
+    """A deadline the parser's token stream looks at (checked every few hundred reads)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def check(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise ParseTimeoutError(
+                f"QUERY took longer than the limit of {self.seconds:g} s to parse; simplify it"
+            )
+
+
+class _TimedTokenStream(antlr4.CommonTokenStream):
+    """ANTLR's token stream, stopping the parse once the clock has run out.
+
+    The parser reads tokens through ``LT`` (``LA`` calls it) many times per token during
+    prediction, so this is where a runaway parse is seen; the error unwinds the parser like
+    any exception.
+    """
+
+    def __init__(self, lexer: ADQLLexer, clock: _Clock | None) -> None:
+        super().__init__(lexer)
+        self._clock = clock
+        self._reads = 0
+
+    def LT(self, k: int) -> Any:  # noqa: N802 - ANTLR's method name (LA calls it too)
+        self._reads += 1
+        if self._reads & 511 == 0 and self._clock is not None:
+            self._clock.check()
+        return super().LT(k)
+
+
+_CLOCK = threading.local()
+"""The clock of the parse running in this thread (parses run in worker threads)."""
+
+
 def _parse_with(text: str, mode: int, *, bail: bool) -> tuple[Any, Any, _Errors]:
-    parser = ADQLParser(antlr4.CommonTokenStream(ADQLLexer(antlr4.InputStream(text + ";"))))
+    clock: _Clock | None = getattr(_CLOCK, "clock", None)
+    parser = ADQLParser(_TimedTokenStream(ADQLLexer(antlr4.InputStream(text + ";")), clock))
     parser._interp.predictionMode = mode
     parser.removeErrorListeners()
     errors = _Errors()
@@ -194,18 +306,25 @@ def warm_up() -> None:
         parse(text)
 
 
-def parse(adql: str) -> ParsedQuery:
+def parse(adql: str, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedQuery:
     """Parse one ADQL SELECT statement (a trailing semicolon is allowed).
 
-    Raises :class:`AdqlError` for syntax errors (with line and column), empty queries and
-    more than one statement.
+    Raises :class:`AdqlError` for syntax errors (with line and column), empty queries, more
+    than one statement, and queries beyond ``limits`` (length, nesting, parse time).
     """
     text = adql.strip()
     if not text:
         raise AdqlError("QUERY is empty")
-    if len(text) > MAX_QUERY_LENGTH:
-        raise AdqlError(f"QUERY is longer than {MAX_QUERY_LENGTH} characters")
+    prescan(text, limits)
     text = text.rstrip(";").rstrip()
+    try:
+        return _parse_text(text)
+    except RecursionError:
+        # A backstop: the pre-scan keeps nesting far below Python's recursion limit.
+        raise AdqlError("QUERY is nested too deeply to parse") from None
+
+
+def _parse_text(text: str) -> ParsedQuery:
     # Two-stage parsing, as ANTLR recommends: the fast SLL prediction mode (a few ms once its
     # DFA is warm) bails out on the first problem, and only then does the full LL mode run,
     # which is ~50x slower in the pure-Python runtime but exact, and reports the errors.
@@ -317,8 +436,9 @@ def _collect(text: str, tree: object) -> ParsedQuery:
         if isinstance(node, ADQLParser.Table_referenceContext):
             _collect_table(node, parsed)
         elif isinstance(node, ADQLParser.With_queryContext):
-            name = node.getChild(0)
-            parsed.derived.add(_ident(name.getText()))
+            name = _ident(node.getChild(0).getText())
+            parsed.ctes.add(name)
+            parsed.derived.add(name)
         elif isinstance(node, ADQLParser.Column_referenceContext):
             parts = [c for c in node.getChildren() if isinstance(c, ADQLParser.Column_nameContext)]
             qualifier = next(
@@ -353,7 +473,9 @@ def _collect_table(node: object, parsed: ParsedQuery) -> None:
         alias = _ident(name.getText())
     table = next((c for c in children if isinstance(c, ADQLParser.Table_nameContext)), None)
     if table is not None:
-        qualified = ".".join(_split_name(table.getText()))
+        parts = _split_name(table.getText())
+        parsed.table_refs.append(tuple(parts))
+        qualified = ".".join(parts)
         parsed.tables[alias or qualified] = qualified
         # Columns may also be qualified with the bare table name (sources.ra).
         parsed.tables.setdefault(qualified.rsplit(".", 1)[-1], qualified)
@@ -385,10 +507,13 @@ def check(parsed: ParsedQuery, catalog: Catalog) -> None:
     for name in parsed.functions:
         if name.lower() not in ALLOWED_USER_FUNCTIONS:
             raise AdqlError(f"Unknown function '{name}': only ADQL functions are supported")
-    for qualified in dict.fromkeys(parsed.tables.values()):
-        if qualified in parsed.derived:
-            continue
-        if qualified not in catalog:
+    for parts in dict.fromkeys(parsed.table_refs):
+        if len(parts) == 1 and parts[0] in parsed.ctes:
+            continue  # a WITH query (its own tables are checked as table references)
+        qualified = ".".join(parts)
+        # A quoted name holding a dot ("pg_catalog.pg_settings") is one identifier: it names
+        # no published table, whatever its text looks like joined up.
+        if qualified not in catalog or any("." in p for p in parts):
             hint = "" if "." in qualified else " (qualify it with its schema, e.g. isla.sources)"
             if qualified.startswith(f"{UPLOAD_SCHEMA}."):
                 hint = " (no table of that name was uploaded)"
@@ -433,6 +558,8 @@ def translate(parsed: ParsedQuery) -> str:
             sql = ADQLQueryTranslator(parsed.adql).to_postgresql()
         else:
             sql = _translate_tree(parsed)
+    except AdqlError:
+        raise
     except QuerySyntaxError as exc:  # the grammar already accepted it; kept for safety
         raise AdqlError(f"syntax error: {exc.syntax_errors}") from None
     except QueryError as exc:
@@ -486,29 +613,49 @@ CACHE_SIZE = 512
 """Translated queries kept (clients repeat theirs: astroquery sends the same one per call)."""
 
 
-def compile_adql(adql: str, catalog: Catalog) -> tuple[ParsedQuery, str]:
+_CACHE_LOCK = threading.Lock()
+"""Guards the caches: queries are compiled in worker threads."""
+
+
+def compile_adql(
+    adql: str, catalog: Catalog, limits: ParseLimits = DEFAULT_LIMITS
+) -> tuple[ParsedQuery, str]:
     """The whole pipeline before execution: parse, check, translate.
 
     Translations are cached by query text, and by the query's *form* (its text with the
     numeric literals taken out, see :func:`_template`): parsing takes milliseconds, and cone
     searches repeat one form with new numbers. The check runs on every call, against the
     current catalog.
+
+    CPU-bound: callers on an event loop run it in a worker thread
+    (:func:`services.tap.pipeline.compile_query`). Queries beyond ``limits`` are refused with
+    an :class:`AdqlError` naming the limit, the text before the parser sees it, the parse and
+    translation once they have run for ``limits.parse_seconds``.
     """
     key = adql.strip()
-    cached = _CACHE.get(key)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            _CACHE.move_to_end(key)
     if cached is not None:
-        _CACHE.move_to_end(key)
         check(cached[0], catalog)
         return cached
-    form = _template(key)
-    if form is not None:
-        result = _from_form(form, catalog)
-        if result is not None:
-            _remember(_CACHE, key, result)
-            return result
-    parsed = parse(adql)
-    check(parsed, catalog)
-    result = (parsed, _translate_checked(parsed))
+    if not key:
+        raise AdqlError("QUERY is empty")
+    prescan(key, limits)
+    _CLOCK.clock = _Clock(limits.parse_seconds)
+    try:
+        form = _template(key)
+        if form is not None:
+            result = _from_form(form, catalog, limits)
+            if result is not None:
+                _remember(_CACHE, key, result)
+                return result
+        parsed = parse(adql, limits)
+        check(parsed, catalog)
+        result = (parsed, _translate_checked(parsed))
+    finally:
+        _CLOCK.clock = None
     _remember(_CACHE, key, result)
     return result
 
@@ -553,9 +700,10 @@ def _translate_checked(parsed: ParsedQuery) -> str:
 
 
 def _remember(cache: OrderedDict[str, Any], key: str, value: Any) -> None:
-    cache[key] = value
-    if len(cache) > CACHE_SIZE:
-        cache.popitem(last=False)
+    with _CACHE_LOCK:
+        cache[key] = value
+        if len(cache) > CACHE_SIZE:
+            cache.popitem(last=False)
 
 
 # String literals and quoted identifiers (kept as they are), or an unsigned numeric literal
@@ -599,14 +747,21 @@ def _template(adql: str) -> _Form | None:
     return _Form(text, literals, sentinels) if literals else None
 
 
-def _from_form(form: _Form, catalog: Catalog) -> tuple[ParsedQuery, str] | None:
+def _from_form(
+    form: _Form, catalog: Catalog, limits: ParseLimits = DEFAULT_LIMITS
+) -> tuple[ParsedQuery, str] | None:
     """The query compiled through its form's cached translation (None: compile it whole)."""
-    entry = _FORMS.get(form.text, ...)
+    with _CACHE_LOCK:
+        entry = _FORMS.get(form.text, ...)
+        if entry is not ...:
+            _FORMS.move_to_end(form.text)
     if entry is ...:
         entry = None
         try:
-            parsed = parse(form.text)
+            parsed = parse(form.text, limits)
             sql = _translate_checked(parsed)
+        except ParseTimeoutError:
+            raise
         except AdqlError:
             parsed = None
         # Usable only if every placeholder comes out once and as written: a translation
@@ -616,8 +771,6 @@ def _from_form(form: _Form, catalog: Catalog) -> tuple[ParsedQuery, str] | None:
         ):
             entry = (parsed, sql, len(form.sentinels))
         _remember(_FORMS, form.text, entry)
-    else:
-        _FORMS.move_to_end(form.text)
     if entry is None:
         return None
     parsed, sql, _count = entry

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 
 import anyio
@@ -21,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.tap import pushdown
-from services.tap.adql import AdqlError, ParsedQuery, compile_adql
+from services.tap.adql import AdqlError, Catalog, ParsedQuery, ParseLimits, compile_adql
 from services.tap.metadata import Metadata, PublishedColumn
 from services.tap.runner import QueryRun
 from services.tap.upload import Upload, read_upload, upload_catalog
@@ -145,6 +146,49 @@ def _source_column(
     return None
 
 
+def parse_limits(settings: TapSettings) -> ParseLimits:
+    """The ADQL limits of the settings."""
+    return ParseLimits(
+        max_length=settings.adql_max_length,
+        max_depth=settings.adql_max_depth,
+        max_selects=settings.adql_max_selects,
+        parse_seconds=settings.adql_parse_timeout,
+    )
+
+
+_PARSERS: dict[int, anyio.CapacityLimiter] = {}
+"""One limiter of parsing threads per size (in practice one, from the settings)."""
+
+
+def _parsers(size: int) -> anyio.CapacityLimiter:
+    limiter = _PARSERS.get(size)
+    if limiter is None:
+        limiter = _PARSERS[size] = anyio.CapacityLimiter(size)
+    return limiter
+
+
+async def compile_query(
+    query: str, catalog: Catalog, settings: TapSettings
+) -> tuple[ParsedQuery, str]:
+    """Parse, check and translate ``query`` in a worker thread, within the ADQL limits.
+
+    The parser is CPU-bound pure Python: on the event loop it would stall every other request
+    of the process. A small limiter bounds how many parses run at once; each one is bounded
+    in length and nesting before it starts and in time while it runs, so a waiting query
+    waits at most about that long. Beyond a limit: a :class:`UsageFault` naming it.
+    """
+    try:
+        return await anyio.to_thread.run_sync(
+            compile_adql,
+            query,
+            catalog,
+            parse_limits(settings),
+            limiter=_parsers(settings.adql_parse_threads),
+        )
+    except AdqlError as exc:
+        raise UsageFault(str(exc)) from None
+
+
 @dataclass
 class Started:
     """A query started by :func:`start`: its rows, their writer and the encoding plan."""
@@ -179,10 +223,7 @@ async def start(
     """
     tables = [await anyio.to_thread.run_sync(read_upload, u, max_upload_rows) for u in uploads]
     upload_columns = upload_catalog(tables)
-    try:
-        parsed, sql = compile_adql(request.query, meta.catalog() | upload_columns)
-    except AdqlError as exc:
-        raise UsageFault(str(exc)) from None
+    parsed, sql = await compile_query(request.query, meta.catalog() | upload_columns, settings)
     # MAXREC=0 asks for the metadata only; the query still runs so that the columns are known.
     try:
         run = await QueryRun.start(
@@ -221,25 +262,36 @@ def _columns(fields: Sequence[ResultField], type_names: Sequence[str]) -> list[p
     return [pushdown.Column(t, f.vo) for t, f in zip(type_names, fields, strict=True)]
 
 
-async def document(started: Started, *, inline_errors: bool) -> AsyncIterator[bytes]:
+async def document(
+    started: Started, *, inline_errors: bool, deadline: float | None = None
+) -> AsyncIterator[bytes]:
     """The result document: head, rows, tail.
 
     ``inline_errors``: an error after the first bytes is written into the document, as DALI
     asks of a response already under way (sync); otherwise it is raised (a job then ends in
-    ERROR: nothing was delivered yet).
+    ERROR: nothing was delivered yet). ``deadline`` (an ``anyio.current_time()`` value): no
+    batch is fetched after it; the document ends with the error instead.
     """
     run, writer, plan = started.run, started.writer, started.plan
     yield writer.head()
     error: str | None = None
     try:
-        async for batch in run.batches():
-            started.rows += len(batch)
-            if plan is None:
-                yield writer.rows(batch)
-            elif isinstance(writer, VOTableWriter):
-                yield writer.encoded(plan.join_batch(batch))
-            else:
-                yield plan.join_batch(batch)
+        # Closed however the document ends (a cut response closes it), so the query's
+        # connection goes back to the pool then, not when the generator is collected.
+        async with aclosing(run.batches()) as batches:  # type: ignore[type-var]
+            async for batch in batches:
+                if deadline is not None and anyio.current_time() > deadline:
+                    raise UsageFault(
+                        "the query ran longer than the limit of the whole request; "
+                        "ask for fewer rows or use the asynchronous service (/tap/async)"
+                    )
+                started.rows += len(batch)
+                if plan is None:
+                    yield writer.rows(batch)
+                elif isinstance(writer, VOTableWriter):
+                    yield writer.encoded(plan.join_batch(batch))
+                else:
+                    yield plan.join_batch(batch)
     except VOError as exc:
         if not inline_errors:
             raise

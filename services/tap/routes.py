@@ -14,6 +14,7 @@ from services.tap.pipeline import validate, view_settings
 from services.tap.sync import run_sync
 from services.tap.upload import parse_uploads
 from shared import simulation
+from shared.openapi import VOTABLE, Param, answers, inputs
 from shared.service import context, db_engine
 from shared.settings import limit_settings, peer_settings, tap_settings
 from shared.vo import vosi as shared_vosi
@@ -23,6 +24,35 @@ from shared.vo.params import IvoaParams, ivoa_params
 router = APIRouter(prefix="/tap", tags=["tap"], dependencies=[VOTABLE_ERRORS])
 
 XML = "application/xml"
+
+SYNC_PARAMETERS = (
+    Param("REQUEST", "doQuery (optional in TAP 1.1).", enum=("doQuery",)),
+    Param("LANG", "Query language.", required=True, enum=("ADQL", "ADQL-2.0", "ADQL-2.1")),
+    Param(
+        "QUERY",
+        "The ADQL query (bounded in length, nesting and parse time).",
+        required=True,
+        example="SELECT TOP 10 source_id, name, ra, dec FROM isla.sources",
+    ),
+    Param(
+        "RESPONSEFORMAT",
+        "Result format (FORMAT is accepted too).",
+        enum=("votable", "votable/td", "fits", "csv", "tsv", "json"),
+    ),
+    Param("FORMAT", "Result format (TAP 1.0 name of RESPONSEFORMAT)."),
+    Param("MAXREC", "Most rows returned (OVERFLOW is flagged beyond).", type="integer"),
+    Param("UPLOAD", "TAP_UPLOAD tables: name,URL or name,param:part (multipart)."),
+)
+"""The parameters of /tap/sync, as OpenAPI declares them (names are case-insensitive)."""
+
+RESULT_TYPES = (
+    VOTABLE,
+    "text/csv",
+    "text/tab-separated-values",
+    "application/fits",
+    "application/json",
+)
+"""Media types of query results."""
 STARTED = datetime.now(UTC)
 """The record's ``updated`` date: the service's metadata can change only with a restart."""
 Params = Annotated[IvoaParams, Depends(ivoa_params)]
@@ -45,7 +75,13 @@ def _base() -> str:
     return f"{peer_settings().peer('tap')}/tap"
 
 
-@router.api_route("/sync", methods=["GET", "POST"])
+@router.api_route(
+    "/sync",
+    methods=["GET", "POST"],
+    openapi_extra=inputs(SYNC_PARAMETERS),
+    response_class=Response,
+    responses=answers(*RESULT_TYPES, description="The query result.", errors=VOTABLE),
+)
 @router.api_route("/sync/", methods=["GET", "POST"], include_in_schema=False)
 async def sync(request: Request, params: Params) -> Response:
     """Run an ADQL query synchronously (TAP 1.1 /sync)."""
@@ -67,7 +103,11 @@ async def sync(request: Request, params: Params) -> Response:
     )
 
 
-@router.get("/availability")
+@router.get(
+    "/availability",
+    response_class=Response,
+    responses=answers(XML, description="VOSI availability."),
+)
 async def availability(request: Request) -> Response:
     """VOSI availability: can the service reach its database."""
     return await shared_vosi.availability(
@@ -75,14 +115,22 @@ async def availability(request: Request) -> Response:
     )
 
 
-@router.get("/capabilities")
+@router.get(
+    "/capabilities",
+    response_class=Response,
+    responses=answers(XML, description="VOSI capabilities."),
+)
 async def capabilities() -> Response:
     """VOSI capabilities with the TAPRegExt description."""
     body = vosi.capabilities(_base(), limit_settings(), tap_settings().query_timeout)
     return Response(body, media_type=XML)
 
 
-@router.get("/resource.xml")
+@router.get(
+    "/resource.xml",
+    response_class=Response,
+    responses=answers(XML, description="VOResource record."),
+)
 async def resource_record(request: Request) -> Response:
     """The service's VOResource record (vs:CatalogService) for the IVOA Registry."""
     body = vosi.resource_record(
@@ -106,13 +154,24 @@ async def _simulation_note(request: Request) -> str:
     return holdings.sentence()
 
 
-@router.get("/examples")
+@router.get(
+    "/examples",
+    response_class=Response,
+    responses=answers("application/xhtml+xml", description="DALI examples."),
+)
 async def examples_document() -> Response:
     """DALI examples: INTEGRAL questions in ADQL (XHTML with RDFa)."""
     return Response(examples.document(), media_type="application/xhtml+xml")
 
 
-@router.get("/tables")
+@router.get(
+    "/tables",
+    openapi_extra={
+        "parameters": [{"name": "DETAIL", "in": "query", "schema": {"enum": ["min", "max"]}}]
+    },
+    response_class=Response,
+    responses=answers(XML, description="VOSI tables.", errors=VOTABLE),
+)
 async def tables(request: Request, params: Params) -> Response:
     """VOSI tables; ``detail=min`` lists the tables without their columns."""
     meta = await _metadata(request)
@@ -120,7 +179,11 @@ async def tables(request: Request, params: Params) -> Response:
     return Response(vosi.tableset(meta, detail), media_type=XML)
 
 
-@router.get("/tables/{name}")
+@router.get(
+    "/tables/{name}",
+    response_class=Response,
+    responses=answers(XML, description="One table.", errors=VOTABLE),
+)
 async def table(request: Request, name: str) -> Response:
     """VOSI description of one table."""
     body = vosi.single_table(await _metadata(request), name)

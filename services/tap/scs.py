@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy import text
 
+from shared.openapi import Param, answers, query_parameters
 from shared.service import context
 from shared.settings import limit_settings, tap_settings
 from shared.vo.errors import TransientFault, UsageFault, VOError
@@ -128,7 +129,21 @@ def _error(error: VOError) -> Response:
     return Response(scs_error_votable(error.text), media_type=MEDIA_TYPE)
 
 
-@router.get("/scs")
+SCS_PARAMETERS = (
+    Param("RA", "Right ascension of the cone's centre (ICRS, degrees).", "number", True),
+    Param("DEC", "Declination of the cone's centre (ICRS, degrees).", "number", True),
+    Param("SR", "Radius of the cone (degrees).", "number", True),
+    Param("VERB", "Columns returned: 1 (fewest), 2 or 3 (all).", "integer"),
+)
+"""The parameters of the cone search, as OpenAPI declares them."""
+
+
+@router.get(
+    "/scs",
+    openapi_extra={"parameters": query_parameters(SCS_PARAMETERS)},
+    response_class=Response,
+    responses=answers(MEDIA_TYPE, description="The sources in the cone (or an SCS error)."),
+)
 @router.get("/scs/", include_in_schema=False)
 async def cone_search(
     request: Request, params: Annotated[IvoaParams, Depends(ivoa_params)]

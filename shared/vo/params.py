@@ -157,6 +157,11 @@ async def ivoa_params(request: Request) -> IvoaParams:
                 if isinstance(item, UploadFile):
                     params.files.setdefault(key, await item.read())
                     continue
+                if "\x00" in item or "\x00" in key:
+                    # Postgres cannot hold a NUL in text: refused here, not by a statement.
+                    raise ParameterError(
+                        f"the form field {key.replace(chr(0), '')!r} holds a NUL byte"
+                    )
                 params.add(key, item)
                 if multipart:
                     # A part without a filename may still be an uploaded table.

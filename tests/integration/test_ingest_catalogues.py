@@ -277,7 +277,13 @@ def test_bad_input_is_refused_with_precise_problems_and_nothing_written(
     assert any(expected in p for p in body["problems"]), body["problems"]
     assert server.counts() == before
     if status == 413:
-        return  # refused before the body was read, and before the token was looked up
+        # Refused while the body arrived, after the token was checked: audited by path.
+        outcome = server.query(
+            "SELECT outcome FROM isla_ops.ingest_audit WHERE target = '/ingest/catalogues' "
+            "ORDER BY audit_id DESC LIMIT 1"
+        )
+        assert outcome and outcome[0][0] == "refused"
+        return
     outcome = server.query(
         "SELECT outcome FROM isla_ops.ingest_audit WHERE target = %s ORDER BY audit_id DESC "
         "LIMIT 1",

@@ -359,7 +359,7 @@ def test_bad_selections(
 
 
 def test_oversized_post_is_refused(client: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ISLA_UPLOAD_MAX_BYTES", "2048")
+    monkeypatch.setenv("ISLA_SELECTION_MAX_BYTES", "2048")
     cfg.clear_caches()
     try:
         response = client.post(

@@ -10,8 +10,11 @@ from queryparser.adql import ADQLQueryTranslator
 
 from services.tap.adql import (
     AdqlError,
+    ParseLimits,
+    ParseTimeoutError,
     _numeric_eval,
     _translate_checked,
+    check,
     compile_adql,
     parse,
     translate,
@@ -270,3 +273,80 @@ def test_points_of_position_tables_use_the_indexed_column(adql: str, expected: s
 )
 def test_other_points_stay_computed(adql: str) -> None:
     assert "spoint(RADIANS(ra), RADIANS(dec))" in compile_adql(adql, CATALOG)[1]
+
+
+# Aliases and tables are separate namespaces: an alias spelled like a table (quoted, with the
+# dot inside) must not let that table through the check, nor shadow a real reference.
+ALIAS_BYPASSES = [
+    'SELECT * FROM (SELECT TOP 1 ra FROM isla.sources) AS "pg_catalog.pg_settings", '
+    "pg_catalog.pg_settings",
+    'SELECT * FROM (SELECT TOP 1 ra FROM isla.sources) AS "pg_settings", pg_settings',
+    'SELECT * FROM (SELECT TOP 1 ra FROM isla.sources) AS "pg_catalog.pg_authid", '
+    "pg_catalog.pg_authid AS a",
+    "SELECT * FROM (SELECT TOP 1 ra FROM isla.sources) AS pg_user, pg_catalog.pg_user",
+    'SELECT * FROM (SELECT ra FROM isla.sources) AS q JOIN "pg_catalog.pg_settings" AS p ON 1=1',
+    'SELECT * FROM "pg_catalog.pg_settings"',
+    'SELECT * FROM "pg_catalog"."pg_settings"',
+    "WITH pg_settings AS (SELECT ra FROM isla.sources) SELECT * FROM pg_catalog.pg_settings",
+    "SELECT * FROM isla.sources AS pg_settings, pg_catalog.pg_settings",
+    "SELECT * FROM isla.sources WHERE ra IN (SELECT ra FROM (SELECT ra FROM isla.sources) AS "
+    '"pg_catalog.pg_roles", pg_catalog.pg_roles)',
+]
+
+
+@pytest.mark.parametrize("adql", ALIAS_BYPASSES)
+def test_aliases_never_hide_a_table_from_the_check(adql: str) -> None:
+    # The check itself refuses them (not translation, nor the database's reader role).
+    with pytest.raises(AdqlError, match="Unknown table"):
+        check(parse(adql), CATALOG)
+
+
+@pytest.mark.parametrize(
+    "adql",
+    [
+        # Legitimate uses of the same namespaces keep working.
+        "WITH q AS (SELECT ra FROM isla.sources) SELECT q.ra FROM q",
+        "SELECT p.ra FROM (SELECT TOP 1 ra FROM isla.sources) AS p, isla.observations AS o",
+        'SELECT "x".ra FROM (SELECT ra FROM isla.sources) AS "x"',
+        "SELECT sources.ra FROM isla.sources",
+    ],
+)
+def test_derived_tables_and_with_queries_still_pass(adql: str) -> None:
+    check(parse(adql), CATALOG)
+
+
+def _nested(depth: int) -> str:
+    return f"SELECT TOP 1 {'(' * depth}1{')' * depth} AS x FROM isla.sources"
+
+
+@pytest.mark.parametrize("depth", [200, 5000])
+def test_deep_nesting_is_refused_before_parsing(depth: int) -> None:
+    with pytest.raises(AdqlError, match=r"nested too deeply.*limit of 32"):
+        compile_adql(_nested(depth), CATALOG)
+
+
+def test_nesting_within_the_limit_parses() -> None:
+    compile_adql(_nested(20), CATALOG)
+
+
+def test_parentheses_in_strings_and_names_do_not_count() -> None:
+    adql = f"SELECT TOP 1 ra AS \"{'(' * 100}\" FROM isla.sources WHERE name <> '{'(' * 100}'"
+    compile_adql(adql, CATALOG)
+
+
+def test_limits_on_length_and_sub_queries_name_themselves() -> None:
+    limits = ParseLimits(max_length=200, max_selects=3)
+    with pytest.raises(AdqlError, match="longer than the limit of 200 characters"):
+        compile_adql(
+            "SELECT ra FROM isla.sources WHERE " + " OR ".join(["ra > 1"] * 40), CATALOG, limits
+        )
+    subs = " AND ".join("ra IN (SELECT ra FROM isla.sources)" for _ in range(3))
+    with pytest.raises(AdqlError, match="limit of 3 SELECTs"):
+        compile_adql(f"SELECT ra FROM isla.sources WHERE {subs}", CATALOG, limits)
+
+
+def test_parse_time_is_bounded() -> None:
+    # A flat but long query within the other limits: the clock stops the parser.
+    adql = "SELECT ra FROM isla.sources WHERE " + " OR ".join(f"ra > {i}" for i in range(3000))
+    with pytest.raises(ParseTimeoutError, match=r"limit of 0\.01 s"):
+        compile_adql(adql, CATALOG, ParseLimits(parse_seconds=0.01))
