@@ -10,11 +10,12 @@ from fastapi.responses import Response
 
 from services.tap import examples, handoff, uws, vosi
 from services.tap.metadata import Metadata, MetadataCache
+from services.tap.parameters import SYNC_PARAMETERS
 from services.tap.pipeline import validate, view_settings
 from services.tap.sync import run_sync
 from services.tap.upload import parse_uploads
 from shared import simulation
-from shared.openapi import VOTABLE, Param, answers, inputs
+from shared.openapi import VOTABLE, answers, inputs
 from shared.service import context, db_engine
 from shared.settings import limit_settings, peer_settings, tap_settings
 from shared.vo import vosi as shared_vosi
@@ -25,24 +26,6 @@ router = APIRouter(prefix="/tap", tags=["tap"], dependencies=[VOTABLE_ERRORS])
 
 XML = "application/xml"
 
-SYNC_PARAMETERS = (
-    Param("REQUEST", "doQuery (optional in TAP 1.1).", enum=("doQuery",)),
-    Param("LANG", "Query language.", required=True, enum=("ADQL", "ADQL-2.0", "ADQL-2.1")),
-    Param(
-        "QUERY",
-        "The ADQL query (bounded in length, nesting and parse time).",
-        required=True,
-        example="SELECT TOP 10 source_id, name, ra, dec FROM isla.sources",
-    ),
-    Param(
-        "RESPONSEFORMAT",
-        "Result format (FORMAT is accepted too).",
-        enum=("votable", "votable/td", "fits", "csv", "tsv", "json"),
-    ),
-    Param("FORMAT", "Result format (TAP 1.0 name of RESPONSEFORMAT)."),
-    Param("MAXREC", "Most rows returned (OVERFLOW is flagged beyond).", type="integer"),
-    Param("UPLOAD", "TAP_UPLOAD tables: name,URL or name,param:part (multipart)."),
-)
 """The parameters of /tap/sync, as OpenAPI declares them (names are case-insensitive)."""
 
 RESULT_TYPES = (
