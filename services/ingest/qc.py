@@ -600,7 +600,7 @@ def _check_results(f: FileFacts, hdu: Any, problems: list[Problem]) -> None:
             lambda i: "TIMEDEL must be positive and EXPOSURE not negative",
         )
     bad_scw = ~np.char.isdigit(rows.scw_id) | (np.char.str_len(rows.scw_id) != 12)
-    report.add("scw", bad_scw, lambda i: f"SCW_ID {rows.scw_id[i]!r} is not a 12-digit ScW id")
+    report.add("scw", bad_scw, lambda i: f"SCW_ID {str(rows.scw_id[i])!r} is not a 12-digit ScW id")
     report.add("source", rows.source_id == "", lambda i: "SOURCE_ID is empty")
     band_key = (
         rows.band
@@ -660,12 +660,12 @@ def resolve_results(
     report.add(
         "source",
         ~np.isin(rows.source_id, np.array(sorted(sources), dtype=str)),
-        lambda i: f"unknown source {rows.source_id[i]!r}",
+        lambda i: f"unknown source {str(rows.source_id[i])!r}",
     )
     ids, inverse = np.unique(rows.scw_id, return_inverse=True)
     spans = [scws.get(str(s)) for s in ids]
     known = np.array([s is not None for s in spans], dtype=bool)[inverse]
-    report.add("scw", ~known, lambda i: f"unknown science window {rows.scw_id[i]!r}")
+    report.add("scw", ~known, lambda i: f"unknown science window {str(rows.scw_id[i])!r}")
     start = np.array([s.start_ijd if s else np.nan for s in spans])[inverse]
     end = np.array([s.end_ijd if s else np.nan for s in spans])[inverse]
     with np.errstate(invalid="ignore"):
@@ -690,7 +690,7 @@ def resolve_results(
             report.add(
                 "band",
                 band_ids < 0,
-                lambda i: f"no {f.instrument} band {rows.band[i]!r}",
+                lambda i: f"no {f.instrument} band {str(rows.band[i])!r}",
             )
         elif rows.e_min is not None and rows.e_max is not None:
             lo_edges, hi_edges = rows.e_min, rows.e_max
@@ -1128,8 +1128,12 @@ def _times(f: FileFacts, problems: list[Problem]) -> None:
         stop = float(f.time_ijd.max()) if stop is None else stop
         # Light-curve TIME is kept as IJD (the archive's light-curve time axis).
         f.time_ijd = f.time_ijd * scale + (ref - MJDREF)
-        if f.results is not None:
-            f.results.time = f.time_ijd
+    if f.results is not None:
+        # Converted even with a non-finite TIME somewhere (the file is refused then): its
+        # other rows are still checked against their ScWs, to list every problem at once.
+        if f.time_ijd is not None and not np.all(np.isfinite(f.time_ijd)):
+            f.time_ijd = f.time_ijd * scale + (ref - MJDREF)
+        f.results.time = f.time_ijd if f.time_ijd is not None else f.results.time
     if start is not None and stop is not None:
         if start > stop:
             problems.append(Problem(f.file_name, "time_order", "TSTART is after TSTOP"))

@@ -426,6 +426,17 @@ def results_lookups(
     return scws, sources, _bands(conn)
 
 
+def results_problems(conn: Connection, report: qc.QcReport) -> list[qc.Problem]:
+    """The rows of every readable results table of a delivery checked against the archive
+    (unknown sources and ScWs, times outside their ScW, unknown bands)."""
+    problems: list[qc.Problem] = []
+    for facts in report.files:
+        if facts.kind == qc.RESULTS_KIND and facts.results is not None and facts.instrument:
+            scws, sources, bands = results_lookups(conn, facts)
+            problems += qc.resolve_results(facts, scws, sources, bands)[1]
+    return problems
+
+
 def _plan_results(
     conn: Connection,
     facts: qc.FileFacts,
