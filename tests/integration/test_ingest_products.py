@@ -414,6 +414,28 @@ def test_real_jemx_points_lie_in_scws_that_see_the_source(archive: Archive) -> N
         s=source,
     )
     assert {p.scw_id for p in real} == {r.scw_id for r in seeing}
+    # The real points are INTEGRAL's (not simulated); the generated ones say they are.
+    flags = {
+        (r.scw_id, r.band_id): r.simulated
+        for r in archive.rows(
+            "SELECT scw_id, band_id, simulated FROM isla.lightcurve_points "
+            "WHERE source_id = :s AND instrument = 'JEM-X'",
+            s=source,
+        )
+    }
+    real_keys = {
+        (r.scw_id, r.band_id)
+        for r in archive.rows(
+            "SELECT p.scw_id, p.band_id FROM isla.lightcurve_points p "
+            "WHERE p.source_id = :s AND p.instrument = 'JEM-X' "
+            "AND p.time_ijd = ANY(CAST(:t AS float8[]))",
+            s=source,
+            t=[float(t) for t in times],
+        )
+    }
+    assert real_keys
+    assert {k: v for k, v in flags.items() if k in real_keys} == dict.fromkeys(real_keys, False)
+    assert all(v for k, v in flags.items() if k not in real_keys)
 
 
 def test_reference_ingestion_is_idempotent(env: Env) -> None:
