@@ -34,7 +34,8 @@ from sqlalchemy import text
 from bench.stack import bench_stack
 from deploy.serve import service_process
 from shared.db.engine import make_sync_engine
-from shared.demo.generator import bright_source_ids, generate
+from shared.demo.generator import DEFAULT_SEED, bright_source_ids, generate
+from shared.demo.lightcurves import deliver_points
 from shared.demo.products import deliver_products
 from shared.settings import DatabaseSettings
 from shared.storage import ObjectStore
@@ -99,8 +100,11 @@ def run(scale: str, repeat: int) -> dict[str, Any]:
         engine = make_sync_engine(DatabaseSettings(database_url=stack.database_url))
         began = time.monotonic()
         report = generate(engine, None, scale, progress=_say)
-        # Without raw files, so the products are delivered here, as the generator would.
-        files = deliver_products(engine, store, set(bright_source_ids().values()), _say)
+        # Without raw files, so the points and products are delivered here, as the generator
+        # would.
+        bright = set(bright_source_ids().values())
+        deliver_points(engine, store, scale, DEFAULT_SEED, bright, _say)
+        files = deliver_products(engine, store, bright, _say)
         setup_s = time.monotonic() - began
         with engine.connect() as conn:
             # The bright named source with the most ISGRI points (and how many of them are

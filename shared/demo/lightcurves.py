@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -51,6 +52,9 @@ MAX_SOURCES = {"demo": None, "bench": 1_000, "full": 20_000}
 
 RESULTS_REVOLUTIONS = 24
 """Revolutions per delivery of results tables (as a pipeline delivers a processing batch)."""
+
+DELIVERY_THREADS = 2
+"""Results deliveries ingested at once (the database loads one while it checks another)."""
 
 RESULTS_MAX_ROWS = 400_000
 """Most rows in one results table (a larger batch is cut into several, by revolution), so
@@ -519,14 +523,14 @@ def deliver_points(
     QC checks every row, the journaled writer stores each table as a product and loads its
     rows into the points tables, flagged simulated. Runs on committed data.
 
-    Tables are computed on this thread while the previous batch is delivered on another.
+    Tables are computed on this thread while earlier batches are delivered on others.
     """
     from shared.demo.products import DEMO_CALLER, DEMO_TEAM, UPLOAD_LIMIT
 
     ensure_team(engine, DEMO_TEAM, "The ISLA demo pipeline: simulated products")
     report = LightCurveReport()
 
-    def deliver(batch: ResultsBatch) -> None:
+    def deliver(batch: ResultsBatch, lock: threading.Lock) -> None:
         try:
             result = ingest_delivery(
                 engine,
@@ -546,19 +550,25 @@ def deliver_points(
             raise RuntimeError(
                 f"demo results: {result.points} of {batch.points + batch.omc_points} rows loaded"
             )
-        report.files += len(result.products)
-        report.points += batch.points
-        report.omc_points += batch.omc_points
+        with lock:
+            report.files += len(result.products)
+            report.points += batch.points
+            report.omc_points += batch.omc_points
 
-    with engine.connect() as conn, ThreadPoolExecutor(1, thread_name_prefix="isla-lc") as pool:
+    lock = threading.Lock()
+    with (
+        engine.connect() as conn,
+        ThreadPoolExecutor(DELIVERY_THREADS, thread_name_prefix="isla-lc") as pool,
+    ):
         report.sources = len(select_sources(load_sources(conn), scale, bright))
-        pending: Future[None] | None = None
+        pending: list[Future[None]] = []
         for batch in results_deliveries(conn, scale, seed, bright):
-            if pending is not None:
-                pending.result()
-            pending = pool.submit(deliver, batch)
-        if pending is not None:
-            pending.result()
+            # At most DELIVERY_THREADS batches wait in memory (bench and full scales).
+            while len(pending) >= DELIVERY_THREADS:
+                pending.pop(0).result()
+            pending.append(pool.submit(deliver, batch, lock))
+        for job in pending:
+            job.result()
     say(
         f"light curves: {report.points} points of {report.sources} sources and "
         f"{report.omc_points} OMC points, in {report.files} results tables delivered"

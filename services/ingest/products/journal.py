@@ -153,11 +153,19 @@ def _refacts(store: ObjectStore, entry: Any, row: dict[str, Any]) -> qc.FileFact
 def _finish(engine: Engine, store: ObjectStore, ingestion: str) -> None:
     """Step 4: staging objects, then journal rows, removed."""
     with engine.connect() as conn:
-        keys = conn.execute(
-            text("SELECT staging_key FROM isla_ops.product_staging WHERE ingestion = :i"),
-            {"i": ingestion},
-        ).scalars()
-        for key in list(keys):
+        keys = list(
+            conn.execute(
+                text("SELECT staging_key FROM isla_ops.product_staging WHERE ingestion = :i"),
+                {"i": ingestion},
+            ).scalars()
+        )
+    folder = f"{STAGING_PREFIX}{ingestion}/"
+    if len(keys) > 1 and all(key.startswith(folder) for key in keys):
+        # The delivery's staging folder in one listing and one multi-object delete, rather
+        # than a request per file.
+        store.delete_prefix(store.products_bucket, folder)
+    else:
+        for key in keys:
             store.delete(store.products_bucket, key)
     with engine.begin() as conn:
         conn.execute(
