@@ -562,7 +562,8 @@ def test_product_set_follows_the_contract(report: GenerationReport, engine: Engi
             key=lambda s: s["meta"].get("interval", 0),
         )
         intervals = [s for s in series if s["meta"]["scope"] == "time_resolved"]
-        assert len(intervals) >= 5, name
+        # Every interval is stored; how many there are follows the source's S/N in the demo.
+        assert len(intervals) >= (5 if name == "Crab" else 1), name
         assert [s["meta"]["interval"] for s in intervals] == list(range(1, len(intervals) + 1))
         for s in intervals:
             assert s["meta"]["nscw"] >= 1 and s["meta"]["exposure"] > 0

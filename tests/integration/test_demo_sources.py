@@ -94,7 +94,7 @@ def test_transients_have_outbursts(archive: Archive) -> None:
 
 def test_generated_points_are_simulated_and_came_through_ingestion(archive: Archive) -> None:
     """Every generated point is flagged simulated and lies in a results table the demo team
-    delivered; the only points that are not simulated are the real 1A 1742-289 ones."""
+    delivered; the only points that may not be simulated are the real 1A 1742-289 ones."""
     delivered = (
         "EXISTS (SELECT 1 FROM isla.products r WHERE r.kind = 'lc_results' "
         "AND r.instrument = {instrument} AND r.meta->>'team' = 'isla-demo' AND r.simulated "
@@ -105,8 +105,9 @@ def test_generated_points_are_simulated_and_came_through_ingestion(archive: Arch
         f"bool_and({delivered.format(instrument='p.instrument')}) AS delivered "
         "FROM isla.lightcurve_points p GROUP BY 1, 2, 3"
     )
+    # Real points exist where a pointing of the demo sees 1A 1742-289 at a real file's time.
     real = {(r.source_id, r.instrument) for r in rows if not r.simulated}
-    assert real == {(_ids()["1A 1742-289"], "JEM-X")}
+    assert real <= {(_ids()["1A 1742-289"], "JEM-X")}
     assert all(r.delivered for r in rows if r.simulated)
     assert sum(r.n for r in rows if r.simulated) > 100_000
     omc_delivered = delivered.format(instrument="'OMC'")
