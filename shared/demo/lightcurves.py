@@ -42,6 +42,7 @@ from shared.demo import model, variability
 from shared.demo.generator import bright_sources
 from shared.demo.inputs import fetch_bands
 from shared.integral.ids import source_id_from_position
+from shared.integral.time import MJDREF
 from shared.products import ogip
 from shared.storage import ObjectStore
 
@@ -129,11 +130,6 @@ def load_sources(conn: Connection) -> dict[str, SourceInfo]:
         if "JEM-X:3_10" in f and "JEM-X:10_20" in f:
             f.setdefault("JEM-X:3_20", (2 * f["JEM-X:3_10"] + f["JEM-X:10_20"]) / 3)
     return out
-
-
-def _band_ids(conn: Connection) -> dict[tuple[str, str], int]:
-    rows = conn.execute(text("SELECT band_id, instrument, name FROM isla.energy_bands")).all()
-    return {(instrument, name): int(band_id) for band_id, instrument, name in rows}
 
 
 def _pairs(
@@ -396,7 +392,7 @@ def results_fits(
     h["HDUCLAS1"] = ("SCW_RESULTS", "one row per source, science window and band")
     h["TIMESYS"] = ("TT", "time scale")
     h["TIMEUNIT"] = ("d", "unit of TIME, TSTART, TSTOP")
-    h["MJDREFI"] = (51544, "integer part of the reference MJD (IJD 0)")
+    h["MJDREFI"] = (int(MJDREF), "integer part of the reference MJD (IJD 0)")
     h["MJDREFF"] = (0.0, "fractional part of the reference MJD")
     times = np.asarray(columns["time"], dtype=np.float64)
     half = np.asarray(columns["timedel"], dtype=np.float64) / 172800.0

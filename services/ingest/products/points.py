@@ -20,6 +20,7 @@ from astropy.coordinates import angular_separation
 from sqlalchemy import Connection, text
 
 from services.ingest import qc
+from services.ingest.products.plan import results_lookups
 from shared.db.models import LIGHTCURVE_COLUMNS, OmcPoint
 
 _POINT_COLUMNS = LIGHTCURVE_COLUMNS
@@ -151,8 +152,6 @@ def load_results(conn: Connection, facts: qc.FileFacts, row: dict[str, Any]) -> 
     rows = facts.results
     if rows is None or not len(rows.source_id):
         return 0
-    from services.ingest.products.plan import results_lookups
-
     scws, sources, bands = results_lookups(conn, facts)
     band_ids, problems = qc.resolve_results(facts, scws, sources, bands)
     if problems:
