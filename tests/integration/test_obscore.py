@@ -215,7 +215,8 @@ def test_obscore_tells_simulated_from_delivered(tap: pyvo.dal.TAPService, archiv
 
 
 def test_tap_publishes_the_simulated_flags(tap: pyvo.dal.TAPService) -> None:
-    """isla.products, isla.scw_files and isla.aux_files carry ``simulated`` in TAP."""
+    """isla.products, isla.scw_files, isla.aux_files and the light-curve points tables
+    carry ``simulated`` in TAP."""
     rows = tap.run_sync(
         "SELECT table_name, datatype FROM TAP_SCHEMA.columns WHERE column_name = 'simulated'"
     ).to_table()
@@ -223,6 +224,8 @@ def test_tap_publishes_the_simulated_flags(tap: pyvo.dal.TAPService) -> None:
         "isla.products": "boolean",
         "isla.scw_files": "boolean",
         "isla.aux_files": "boolean",
+        "isla.lightcurve_points": "boolean",
+        "isla.omc_points": "boolean",
     }
     flags = tap.run_sync("SELECT simulated FROM isla.products", maxrec=100_000).to_table()
     # The demo's products and the real ISLA ones.
