@@ -203,6 +203,10 @@ def load_results(conn: Connection, facts: qc.FileFacts, row: dict[str, Any]) -> 
         "rate_ul": np.where(upper, np.maximum(rows.value, 0.0) + UL_SIGMA * rows.error, np.nan),
         "simulated": np.full(len(revolution), simulated),
     }
+    # Rows in primary-key order: the index is then filled page after page rather than at
+    # random places.
+    order = np.lexsort((rows.scw_id, band_ids, rows.source_id))
+    columns = {k: np.asarray(v)[order] for k, v in columns.items()}
     _copy_binary(conn, "lightcurve_points", _POINT_COLUMNS, columns)
     return len(revolution)
 
