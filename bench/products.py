@@ -35,7 +35,8 @@ from bench.stack import bench_stack
 from deploy.demo import demo_delivery
 from deploy.serve import service_process
 from shared.db.engine import make_sync_engine
-from shared.demo.generator import bright_source_ids, generate
+from shared.demo.generator import DEFAULT_SEED, bright_source_ids, generate
+from shared.demo.lightcurves import deliver_points
 from shared.demo.products import deliver_products
 from shared.settings import DatabaseSettings
 from shared.storage import ObjectStore
@@ -100,9 +101,12 @@ def run(scale: str, repeat: int) -> dict[str, Any]:
         engine = make_sync_engine(DatabaseSettings(database_url=stack.database_url))
         began = time.monotonic()
         report = generate(engine, None, scale, progress=_say)
-        # Without raw files, so the products are delivered here, as the generator would.
+        # Without raw files, so the points and products are delivered here, as the generator
+        # would.
         deliver = demo_delivery(engine, store)
-        files = deliver_products(engine, deliver, set(bright_source_ids().values()), _say)
+        bright = set(bright_source_ids().values())
+        deliver_points(engine, deliver, scale, DEFAULT_SEED, bright, _say)
+        files = deliver_products(engine, deliver, bright, _say)
         setup_s = time.monotonic() - began
         with engine.connect() as conn:
             # The bright named source with the most ISGRI points (and how many of them are

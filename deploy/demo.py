@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-raw",
         action="store_true",
-        help="write the database only, no raw files to the object store",
+        help="write the catalogue and observations only: no raw files, points or products",
     )
     args = parser.parse_args(argv)
 

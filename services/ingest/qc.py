@@ -77,12 +77,23 @@ KINDS = (
     "omc_lightcurve",
     "omc_image",
     "allsky_map",
+    "lc_results",
 )
 """Product kinds accepted as FITS deliveries (``preview`` PNGs are made by the archive)."""
 
+RESULTS_KIND = "lc_results"
+"""A pipeline's per-ScW source results: one row per source, science window and band (rates;
+V magnitudes for OMC), loaded into the light-curve points tables."""
+
+MAX_ROW_PROBLEMS = 50
+"""Rows of a results table reported one by one; further bad rows are counted."""
+
+SCW_TIME_SLACK_D = 1e-6
+"""How far (days, ~0.1 s) a results row's TIME may lie outside its science window."""
+
 LIGHTCURVE_KINDS = frozenset({"long_timeseries", "short_timeseries", "omc_lightcurve"})
 IMAGE_KINDS = frozenset({"mosaic", "omc_image", "allsky_map"})
-TIMED_KINDS = LIGHTCURVE_KINDS | IMAGE_KINDS | {"spectrum"}
+TIMED_KINDS = LIGHTCURVE_KINDS | IMAGE_KINDS | {"spectrum", RESULTS_KIND}
 SOURCE_KINDS = LIGHTCURVE_KINDS | {"spectrum"}
 BAND_KINDS = (LIGHTCURVE_KINDS - {"omc_lightcurve"}) | {"mosaic"}
 
@@ -128,6 +139,30 @@ class Problem:
 
 
 @dataclass
+class ResultsRows:
+    """The columns of a source-results table (one row per source, science window and band).
+
+    Times are IJD once :func:`check_delivery` has run (``TIME`` converted with the file's
+    ``MJDREF`` and ``TIMEUNIT``); durations and exposures are seconds. ``value``/``error``
+    are RATE/RATE_ERR (count/s), or MAG_V/ERR_MAG_V for OMC.
+    """
+
+    source_id: npt.NDArray[np.str_]
+    scw_id: npt.NDArray[np.str_]
+    time: npt.NDArray[np.float64]
+    timedel_s: npt.NDArray[np.float64]
+    exposure: npt.NDArray[np.float64]
+    value: npt.NDArray[np.float64]
+    error: npt.NDArray[np.float64]
+    offaxis: npt.NDArray[np.float64]
+    magnitudes: bool
+    """True for OMC tables (MAG_V, ERR_MAG_V), False for rates (RATE, RATE_ERR)."""
+    e_min: npt.NDArray[np.float64] | None = None
+    e_max: npt.NDArray[np.float64] | None = None
+    band: npt.NDArray[np.str_] | None = None
+
+
+@dataclass
 class FileFacts:
     """What QC learnt about one delivered file."""
 
@@ -162,6 +197,8 @@ class FileFacts:
     timedel_s: float | None = None
     simulated: bool = False
     """The file says it is simulated (``SIMDATA = T`` in any HDU): the demo archive's."""
+    results: ResultsRows | None = None
+    """The rows of a source-results table (kind ``lc_results``)."""
 
     def meta(self) -> dict[str, Any]:
         """Facts kept in ``isla.products.meta`` (JSON-safe)."""
@@ -179,6 +216,10 @@ class FileFacts:
             out["creator"] = creator
         if self.rate is not None:
             out["n_points"] = len(self.rate)
+        if self.results is not None:
+            out["n_points"] = len(self.results.source_id)
+            out["n_sources"] = len(np.unique(self.results.source_id))
+            out["n_scws"] = len(np.unique(self.results.scw_id))
         return out
 
 
@@ -378,6 +419,8 @@ def _detect_kind(hdul: fits.HDUList) -> tuple[str | None, int]:
             names = {c.upper() for c in hdu.columns.names}
             if str(hdu.header.get("PIXTYPE", "")).strip().upper() == "HEALPIX":
                 return "allsky_map", i
+            if {"SOURCE_ID", "SCW_ID", "TIME"} <= names:
+                return RESULTS_KIND, i
             if "TIME" in names and ({"RATE", "MAGNITUDE", "MAG_V", "FLUX"} & names):
                 return "lightcurve", i
     for i, hdu in enumerate(hdul):
@@ -446,6 +489,235 @@ def _check_lightcurve(f: FileFacts, hdu: Any, problems: list[Problem]) -> None:
     if timedel is not None:
         unit = str(hdu.header.get("TIMEUNIT", "d")).strip().lower()
         f.timedel_s = timedel * 86400.0 if unit == "d" else timedel
+
+
+_RESULTS_COLUMNS = ("SOURCE_ID", "SCW_ID", "TIME", "TIMEDEL", "EXPOSURE", "OFFAXIS")
+"""Columns every source-results table has; then RATE, RATE_ERR and E_MIN + E_MAX (or BAND)
+for ISGRI and JEM-X, MAG_V and ERR_MAG_V for OMC."""
+
+
+class _RowProblems:
+    """Problems of a results table's rows: the first :data:`MAX_ROW_PROBLEMS` one by one
+    (row numbers 1-based, as FITS viewers count), then how many more."""
+
+    def __init__(self, f: FileFacts, problems: list[Problem]) -> None:
+        self.f, self.problems, self.listed, self.more = f, problems, 0, 0
+
+    def add(self, code: str, rows: npt.NDArray[np.bool_], what: Any) -> None:
+        """Report every row where ``rows`` is true; ``what(i)`` says what is wrong with it."""
+        for i in np.flatnonzero(rows).tolist():
+            if self.listed < MAX_ROW_PROBLEMS:
+                self.problems.append(Problem(self.f.file_name, code, f"row {i + 1}: {what(i)}"))
+                self.listed += 1
+            else:
+                self.more += 1
+
+    def close(self) -> None:
+        """The count of the rows not listed."""
+        if self.more:
+            self.problems.append(
+                Problem(self.f.file_name, "rows", f"and {self.more} more problems in other rows")
+            )
+            self.more = 0
+
+
+def _text_column(table: Any, name: str) -> npt.NDArray[np.str_] | None:
+    values = _column(table, name)
+    if values is None:
+        return None
+    return np.char.strip(np.asarray(values).astype(str))
+
+
+def _check_results(f: FileFacts, hdu: Any, problems: list[Problem]) -> None:
+    """A source-results table: its columns, and the rows that can be judged without the
+    archive (finite numbers, positive errors and widths, no row twice). Rows are checked
+    against the archive's sources, science windows and bands by :func:`resolve_results`."""
+    table = hdu.data
+    names = {c.upper() for c in table.columns.names}
+    omc = str(f.keywords.get("INSTRUME", "")).strip().upper() == "OMC"
+    needed = [*_RESULTS_COLUMNS, *(("MAG_V", "ERR_MAG_V") if omc else ("RATE", "RATE_ERR"))]
+    missing = [c for c in needed if c not in names]
+    if not omc and "BAND" not in names and not {"E_MIN", "E_MAX"} <= names:
+        missing.append("E_MIN and E_MAX (or BAND)")
+    if missing:
+        problems.append(
+            Problem(f.file_name, "columns", f"a results table needs {', '.join(missing)}")
+        )
+        return
+    n = len(table)
+    if n == 0:
+        problems.append(Problem(f.file_name, "empty", "the results table has no rows"))
+        return
+
+    def number(name: str) -> npt.NDArray[np.float64]:
+        return np.asarray(_column(table, name), dtype=np.float64).reshape(-1)
+
+    rows = ResultsRows(
+        source_id=_text_column(table, "SOURCE_ID"),  # type: ignore[arg-type]
+        scw_id=_text_column(table, "SCW_ID"),  # type: ignore[arg-type]
+        time=number("TIME"),
+        timedel_s=number("TIMEDEL") * _seconds_per_unit(hdu, "TIMEDEL"),
+        exposure=number("EXPOSURE"),
+        value=number("MAG_V" if omc else "RATE"),
+        error=number("ERR_MAG_V" if omc else "RATE_ERR"),
+        offaxis=number("OFFAXIS"),
+        magnitudes=omc,
+    )
+    if not omc:
+        if {"E_MIN", "E_MAX"} <= names:
+            rows.e_min, rows.e_max = number("E_MIN"), number("E_MAX")
+        else:
+            rows.band = _text_column(table, "BAND")
+    report = _RowProblems(f, problems)
+    numeric = {
+        "TIME": rows.time,
+        "TIMEDEL": rows.timedel_s,
+        "EXPOSURE": rows.exposure,
+        ("MAG_V" if omc else "RATE"): rows.value,
+        ("ERR_MAG_V" if omc else "RATE_ERR"): rows.error,
+        "OFFAXIS": rows.offaxis,
+    }
+    if rows.e_min is not None and rows.e_max is not None:
+        numeric["E_MIN"], numeric["E_MAX"] = rows.e_min, rows.e_max
+    finite = np.column_stack([np.isfinite(v) for v in numeric.values()])
+    labels = list(numeric)
+    report.add(
+        "non_finite",
+        np.asarray(~finite.all(axis=1)),
+        lambda i: (
+            f"{', '.join(lab for lab, ok in zip(labels, finite[i], strict=True) if not ok)}"
+            " NaN or infinite"
+        ),
+    )
+    with np.errstate(invalid="ignore"):
+        error_name = "ERR_MAG_V" if omc else "RATE_ERR"
+        report.add(
+            "error_values", np.asarray(rows.error <= 0), lambda i: f"{error_name} must be positive"
+        )
+        report.add(
+            "time_values",
+            (rows.timedel_s <= 0) | (rows.exposure < 0),
+            lambda i: "TIMEDEL must be positive and EXPOSURE not negative",
+        )
+    bad_scw = ~np.char.isdigit(rows.scw_id) | (np.char.str_len(rows.scw_id) != 12)
+    report.add("scw", bad_scw, lambda i: f"SCW_ID {str(rows.scw_id[i])!r} is not a 12-digit ScW id")
+    report.add("source", rows.source_id == "", lambda i: "SOURCE_ID is empty")
+    band_key = (
+        rows.band
+        if rows.band is not None
+        else np.char.add(np.char.add(rows.e_min.astype(str), "-"), rows.e_max.astype(str))
+        if rows.e_min is not None and rows.e_max is not None
+        else np.full(n, "")
+    )
+    key = np.char.add(np.char.add(np.char.add(rows.source_id, "/"), rows.scw_id), band_key)
+    _, first = np.unique(key, return_index=True)
+    twice = np.zeros(n, dtype=bool)
+    twice[np.setdiff1d(np.arange(n), first)] = True
+    report.add(
+        "duplicate",
+        twice,
+        lambda i: f"{rows.source_id[i]} in ScW {rows.scw_id[i]} appears more than once",
+    )
+    report.close()
+    f.results = rows
+    f.time_ijd = rows.time
+
+
+def _seconds_per_unit(hdu: Any, column: str) -> float:
+    """Seconds per unit of a column (TUNITn ``s`` or ``d``; seconds when not given)."""
+    names = [c.upper() for c in hdu.columns.names]
+    unit = str(hdu.columns[names.index(column)].unit or "s").strip().lower()
+    return 86400.0 if unit in ("d", "day", "days") else 1.0
+
+
+@dataclass(frozen=True)
+class ScwSpan:
+    """A science window as a results table's rows are checked against it."""
+
+    start_ijd: float
+    end_ijd: float
+    revolution: int
+
+
+def resolve_results(
+    f: FileFacts,
+    scws: dict[str, ScwSpan],
+    sources: set[str],
+    bands: Sequence[dict[str, Any]],
+) -> tuple[npt.NDArray[np.int64], list[Problem]]:
+    """Band id of every row of a results table (-1 for OMC), and the rows' problems against
+    the archive: unknown source, unknown ScW, time outside its ScW, unknown band.
+
+    A pure function of the file and the archive facts it is given (``scws`` and ``sources``
+    need hold only those the table names; ``bands`` are ``isla.energy_bands`` rows).
+    """
+    rows = f.results
+    problems: list[Problem] = []
+    if rows is None:
+        return np.zeros(0, dtype=np.int64), problems
+    n = len(rows.source_id)
+    report = _RowProblems(f, problems)
+    report.add(
+        "source",
+        ~np.isin(rows.source_id, np.array(sorted(sources), dtype=str)),
+        lambda i: f"unknown source {str(rows.source_id[i])!r}",
+    )
+    ids, inverse = np.unique(rows.scw_id, return_inverse=True)
+    spans = [scws.get(str(s)) for s in ids]
+    known = np.array([s is not None for s in spans], dtype=bool)[inverse]
+    report.add("scw", ~known, lambda i: f"unknown science window {str(rows.scw_id[i])!r}")
+    start = np.array([s.start_ijd if s else np.nan for s in spans])[inverse]
+    end = np.array([s.end_ijd if s else np.nan for s in spans])[inverse]
+    with np.errstate(invalid="ignore"):
+        outside = known & (
+            (rows.time < start - SCW_TIME_SLACK_D) | (rows.time > end + SCW_TIME_SLACK_D)
+        )
+    report.add(
+        "scw_time",
+        outside,
+        lambda i: (
+            f"TIME {rows.time[i]:.6f} (IJD) is outside ScW {rows.scw_id[i]} "
+            f"({start[i]:.6f}-{end[i]:.6f})"
+        ),
+    )
+    band_ids = np.full(n, -1, dtype=np.int64)
+    if not rows.magnitudes:
+        own = [b for b in bands if b["instrument"] == f.instrument]
+        if rows.band is not None:
+            by_name = {str(b["name"]): int(b["band_id"]) for b in own}
+            names, where = np.unique(rows.band, return_inverse=True)
+            band_ids = np.array([by_name.get(str(x), -1) for x in names], dtype=np.int64)[where]
+            report.add(
+                "band",
+                band_ids < 0,
+                lambda i: f"no {f.instrument} band {str(rows.band[i])!r}",
+            )
+        elif rows.e_min is not None and rows.e_max is not None:
+            lo_edges, hi_edges = rows.e_min, rows.e_max
+            edges, where = np.unique(
+                np.column_stack([rows.e_min, rows.e_max]), axis=0, return_inverse=True
+            )
+            found = [_band_of(own, float(lo), float(hi)) for lo, hi in edges]
+            band_ids = np.array([-1 if b is None else b for b in found], dtype=np.int64)[
+                where.reshape(-1)
+            ]
+            report.add(
+                "band",
+                band_ids < 0,
+                lambda i: f"no {f.instrument} band matches {lo_edges[i]:g}-{hi_edges[i]:g} keV",
+            )
+    report.close()
+    return band_ids, problems
+
+
+def _band_of(bands: Sequence[dict[str, Any]], e_min: float, e_max: float) -> int | None:
+    """The band whose edges match (within 5 %, at least 0.5 keV), as for light curves."""
+    for band in bands:
+        if abs(band["e_min"] - e_min) <= max(0.5, 0.05 * band["e_min"]) and abs(
+            band["e_max"] - e_max
+        ) <= max(0.5, 0.05 * band["e_max"]):
+            return int(band["band_id"])
+    return None
 
 
 def _check_spectrum(f: FileFacts, hdu: Any, problems: list[Problem]) -> None:
@@ -660,6 +932,8 @@ _ALL_KEYS = (
     "EXPOSURE",
     "INTERVAL",
     "SNR",
+    "REVFIRST",
+    "REVLAST",
 )
 
 
@@ -716,6 +990,8 @@ def inspect_file(
         try:
             if facts.kind in LIGHTCURVE_KINDS:
                 _check_lightcurve(facts, hdu, problems)
+            elif facts.kind == RESULTS_KIND:
+                _check_results(facts, hdu, problems)
             elif facts.kind == "spectrum":
                 _check_spectrum(facts, hdu, problems)
             elif facts.kind == "arf":
@@ -846,10 +1122,18 @@ def _times(f: FileFacts, problems: list[Problem]) -> None:
         return
     start, stop = _number(kw.get("TSTART")), _number(kw.get("TSTOP"))
     if f.time_ijd is not None and len(f.time_ijd) and np.all(np.isfinite(f.time_ijd)):
-        start = float(f.time_ijd[0]) if start is None else start
-        stop = float(f.time_ijd[-1]) if stop is None else stop
+        # min/max: a light curve's first and last times, a results table's (whose rows are
+        # ordered by source) earliest and latest.
+        start = float(f.time_ijd.min()) if start is None else start
+        stop = float(f.time_ijd.max()) if stop is None else stop
         # Light-curve TIME is kept as IJD (the archive's light-curve time axis).
         f.time_ijd = f.time_ijd * scale + (ref - MJDREF)
+    if f.results is not None:
+        # Converted even with a non-finite TIME somewhere (the file is refused then): its
+        # other rows are still checked against their ScWs, to list every problem at once.
+        if f.time_ijd is not None and not np.all(np.isfinite(f.time_ijd)):
+            f.time_ijd = f.time_ijd * scale + (ref - MJDREF)
+        f.results.time = f.time_ijd if f.time_ijd is not None else f.results.time
     if start is not None and stop is not None:
         if start > stop:
             problems.append(Problem(f.file_name, "time_order", "TSTART is after TSTOP"))

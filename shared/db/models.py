@@ -941,6 +941,7 @@ class LightCurvePoint(Base):
         unit="ct/s",
         ucd="phot.count;stat.max",
     )
+    simulated: Mapped[bool] = simulated_col("point")
 
 
 LIGHTCURVE_COLUMNS = tuple(c.name for c in LightCurvePoint.__table__.columns)
@@ -992,6 +993,7 @@ class OmcPoint(Base):
         unit="deg",
         ucd="pos.angDistance;instr.fov",
     )
+    simulated: Mapped[bool] = simulated_col("point")
 
 
 # --- SPI-ACS and IREM time series (migration 0018) -----------------------------------------------

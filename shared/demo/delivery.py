@@ -17,6 +17,9 @@ from typing import Any, Protocol
 class DeliveryOptions:
     """What the pipeline says about a delivery beside its files (the rest is in the headers)."""
 
+    kind: str | None = None
+    """The product kind where the file does not say it (``lc_results`` for the per-ScW
+    source-results tables that carry the light-curve points)."""
     scope: str | None = None
     """``epoch``, ``mission`` or ``time_resolved`` where the headers leave it open."""
     arf: str | None = None

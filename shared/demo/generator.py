@@ -1421,15 +1421,18 @@ def generate(
     ``scale`` is ``demo`` (about 95 revolutions sampled over the whole mission, ~1,800
     science windows, 1,000 faint sources), ``bench`` (every 10th revolution, more science
     windows, 100,000 faint sources, ~1.5 MB of raw data per science window) or ``full``
-    (every revolution, 1,000,000 faint sources). ``store`` None writes the database only;
-    otherwise every science window's raw files and each revolution's auxiliary files are
-    uploaded to ``store.raw_bucket`` and recorded in ``scw_files`` / ``aux_files``.
+    (every revolution, 1,000,000 faint sources). ``store`` None writes the catalogue and the
+    observing history only; otherwise every science window's raw files and each revolution's
+    auxiliary files are uploaded to ``store.raw_bucket`` and recorded in ``scw_files`` /
+    ``aux_files``, and the light-curve points and products are delivered through ingestion
+    (which stores every delivered file).
 
     The result is determined by ``scale`` and ``seed`` alone. Raises :class:`ArchiveNotEmpty`
     (before writing anything) when the database already holds revolutions, and ``KeyError``
     for an unknown scale. All rows are written in one transaction; then, given ``deliver``
-    (ingestion's entry for a pipeline, see :mod:`shared.demo.delivery`), the demo pipeline's
-    products are made and delivered through it (:mod:`shared.demo.products`).
+    (ingestion's entry for a pipeline, see :mod:`shared.demo.delivery`), the demo pipeline
+    delivers through it its per-ScW source results (the light-curve points,
+    :mod:`shared.demo.lightcurves`) and its products (:mod:`shared.demo.products`).
     """
     if scale not in SCALES:
         raise KeyError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
@@ -1459,13 +1462,16 @@ def generate(
         finally:
             # On a failure (or Ctrl-C) queued uploads are dropped rather than waited for.
             pool.shutdown(wait=True, cancel_futures=True)
-        _write_products(conn, store, scale, seed, report, say)
     if deliver is not None:
-        # Products go through ingestion, which works on committed data with its own
-        # connections: after the transaction above, as an instrument team's would.
+        # Light-curve points and products go through ingestion, which works on committed
+        # data with its own connections: after the transaction above, as an instrument
+        # team's would. The products are made from the points, which come first.
+        from shared.demo.lightcurves import deliver_points
         from shared.demo.products import deliver_products
 
         bright = set(bright_source_ids().values())
+        lc = deliver_points(engine, deliver, scale, seed, bright, say)
+        report.lightcurve_points, report.omc_points = lc.points, lc.omc_points
         report.products = deliver_products(engine, deliver, bright, say)
     report.seconds = round(time.monotonic() - began, 3)
     say(report.summary())
@@ -1477,24 +1483,6 @@ def bright_source_ids() -> dict[str, str]:
     return {
         source.name: source_id_from_position(source.ra, source.dec) for source in bright_sources()
     }
-
-
-def _write_products(
-    conn: Connection,
-    store: ObjectStore | None,
-    scale: str,
-    seed: int,
-    report: GenerationReport,
-    say: Progress,
-) -> None:
-    """Light-curve points, which the products are made from."""
-    # Imported here: the light-curve module builds on this module's constants.
-    from shared.demo.lightcurves import write_lightcurves
-
-    bright = set(bright_source_ids().values())
-    lc = write_lightcurves(conn, scale, seed, bright, say)
-    report.lightcurve_points, report.omc_points = lc.points, lc.omc_points
-    say(f"light curves: {lc.points} points of {lc.sources} sources, {lc.omc_points} OMC points")
 
 
 def _write_batch(

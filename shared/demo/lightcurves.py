@@ -1,66 +1,65 @@
-"""Light-curve points of the demo archive: ISGRI, JEM-X and OMC, per source and science window.
+"""Light-curve points of the demo archive: ISGRI, JEM-X and OMC, per source and science window,
+delivered through ingestion as the pipelines' per-ScW source-results tables.
 
-Written after the science windows and the source list, in the generator's transaction: one SQL
+ISDC's pipelines deliver the per-ScW results of a processing batch as one FITS table per
+instrument (``lc_results``: SOURCE_ID, SCW_ID, E_MIN/E_MAX, TIME, TIMEDEL, EXPOSURE, RATE,
+RATE_ERR, OFFAXIS; MAG_V and ERR_MAG_V for OMC). The demo pipeline plays that part: after the
+science windows and the source list are committed, for each batch of revolutions one SQL
 query finds, with pgSphere's indexes, every (source, pointing) pair with the source inside the
 instrument's field of view; numpy turns the pairs into measured rates (catalogue flux, source
 variability of :mod:`shared.demo.variability`, coded fraction at the off-axis angle,
-exposure-dependent noise) for every band at once; ``COPY`` loads them. Nothing is computed
-row by row in Python except the COPY itself.
+exposure-dependent noise) for every band at once; the rows become a results table labelled
+simulated (``SIMDATA = T``) and go through ingestion (the
+:class:`~shared.demo.delivery.Deliver` the loader passes)
+(QC of every row, the journaled writer, the provenance record), which loads them into
+``isla.lightcurve_points`` / ``isla.omc_points`` flagged simulated. Nothing here writes to
+the points tables.
 """
 
 from __future__ import annotations
 
+import io
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, text
+from astropy.io import fits
+from sqlalchemy import Connection, Engine, text
 
-from shared.db.models import LIGHTCURVE_COLUMNS
+from shared import simulation
 from shared.demo import model, variability
+from shared.demo.delivery import Deliver, DeliveryOptions
 from shared.demo.generator import bright_sources
+from shared.demo.inputs import fetch_bands
 from shared.integral.ids import source_id_from_position
+from shared.integral.time import MJDREF
+from shared.products import ogip
+
+RESULTS_KIND = "lc_results"
+"""The ingest kind of the per-ScW source-results tables (``services.ingest.qc``)."""
 
 Progress = Callable[[str], None]
 
 MAX_SOURCES = {"demo": None, "bench": 1_000, "full": 20_000}
 """Sources with light curves per scale (the brightest in ISGRI 28-40 keV; None: all)."""
 
-# The constraints and index of migration 0007, by their names.
-_DROP_INDEXES = (
-    "ALTER TABLE isla.lightcurve_points DROP CONSTRAINT fk_lightcurve_points_source_id_sources",
-    "ALTER TABLE isla.lightcurve_points DROP CONSTRAINT pk_lightcurve_points",
-    "DROP INDEX isla.ix_lightcurve_points_scw_id",
-)
-_CREATE_INDEXES = (
-    "ALTER TABLE isla.lightcurve_points ADD CONSTRAINT pk_lightcurve_points "
-    "PRIMARY KEY (source_id, band_id, scw_id)",
-    "CREATE INDEX ix_lightcurve_points_scw_id ON isla.lightcurve_points (scw_id)",
-    "ALTER TABLE isla.lightcurve_points ADD CONSTRAINT fk_lightcurve_points_source_id_sources "
-    "FOREIGN KEY (source_id) REFERENCES isla.sources (source_id) ON DELETE CASCADE",
-    "ANALYZE isla.lightcurve_points",
-)
+RESULTS_REVOLUTIONS = 24
+"""Revolutions per delivery of results tables (as a pipeline delivers a processing batch)."""
 
-_CHUNK = 250
-"""Sources whose points are computed and written at once."""
+DELIVERY_THREADS = 2
+"""Results deliveries ingested at once (the database loads one while it checks another)."""
+
+RESULTS_MAX_ROWS = 400_000
+"""Most rows in one results table (a larger batch is cut into several, by revolution), so
+that a file stays well under the ingest API's upload limit."""
 
 OMC_RADIUS_DEG = 2.5
 """OMC's 5 x 5 degree field of view, as a circle."""
-
-_LC_COLUMNS = LIGHTCURVE_COLUMNS
-_OMC_COLUMNS = (
-    "source_id",
-    "scw_id",
-    "revolution",
-    "time_ijd",
-    "exposure",
-    "magnitude",
-    "magnitude_err",
-    "offaxis",
-)
 
 ISGRI_HALF_DEG = 14.5
 """Half width of ISGRI's 29 x 29 degree square field of view."""
@@ -76,11 +75,12 @@ _EXPOSURE = {
 
 @dataclass
 class LightCurveReport:
-    """What :func:`write_lightcurves` wrote."""
+    """What :func:`deliver_points` delivered."""
 
     points: int = 0
     omc_points: int = 0
     sources: int = 0
+    files: int = 0
 
 
 @dataclass(frozen=True)
@@ -129,12 +129,9 @@ def load_sources(conn: Connection) -> dict[str, SourceInfo]:
     return out
 
 
-def _band_ids(conn: Connection) -> dict[tuple[str, str], int]:
-    rows = conn.execute(text("SELECT band_id, instrument, name FROM isla.energy_bands")).all()
-    return {(instrument, name): int(band_id) for band_id, instrument, name in rows}
-
-
-def _pairs(conn: Connection, instrument: str, ids: Sequence[str]) -> list[Any]:
+def _pairs(
+    conn: Connection, instrument: str, ids: Sequence[str], revolutions: tuple[int, int]
+) -> list[Any]:
     """(source_id, scw_id, revolution, mid ijd, duration s, exposure s, off-axis deg) rows of
     the sources inside the instrument's field of view of each pointing.
 
@@ -152,9 +149,11 @@ def _pairs(conn: Connection, instrument: str, ids: Sequence[str]) -> list[Any]:
         "w.posangle FROM isla.science_windows w JOIN isla.sources s "
         "ON s.pos @ scircle(w.pos, radians(:radius)) "
         f"WHERE w.scw_type = 'pointing' AND {exposure} > 0 "
+        "AND w.revolution BETWEEN :r0 AND :r1 "
         "AND s.source_id = ANY(:ids) ORDER BY s.source_id, w.scw_id"
     )
-    return list(conn.execute(text(sql), {"ids": list(ids), "radius": radius}).all())
+    params = {"ids": list(ids), "radius": radius, "r0": revolutions[0], "r1": revolutions[1]}
+    return list(conn.execute(text(sql), params).all())
 
 
 def _tangent(
@@ -219,29 +218,36 @@ def _in_jemx_polygon(
     return np.asarray(front & (np.hypot(y, z) * np.cos(phi - sector / 2) <= inradius))
 
 
-def _copy(conn: Connection, table: str, columns: Sequence[str], rows: Any) -> None:
-    raw: Any = conn.connection.driver_connection
-    statement = f"COPY isla.{table} ({', '.join(columns)}) FROM STDIN"
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(row)
+@dataclass
+class _Rows:
+    """Rows of one instrument's results table, column by column (a batch of revolutions)."""
+
+    columns: dict[str, list[npt.NDArray[Any]]] = field(default_factory=dict)
+
+    def add(self, **values: npt.NDArray[Any]) -> None:
+        for name, value in values.items():
+            self.columns.setdefault(name, []).append(value)
+
+    def joined(self) -> dict[str, npt.NDArray[Any]]:
+        return {name: np.concatenate(parts) for name, parts in self.columns.items()}
 
 
-def _instrument_points(
+def _instrument_rows(
     conn: Connection,
     instrument: str,
     sources: dict[str, SourceInfo],
     ids: Sequence[str],
-    bands: dict[tuple[str, str], int],
+    bands: dict[tuple[str, str], tuple[float, float]],
     seed: int,
-) -> int:
-    """Compute and COPY the points of one instrument; return how many were written."""
-    rows = _pairs(conn, instrument, ids)
+    revolutions: tuple[int, int],
+) -> dict[str, npt.NDArray[Any]]:
+    """The measured points of one instrument in a range of revolutions, every band: the
+    columns of its results table (empty when no source was in the field of view)."""
+    rows = _pairs(conn, instrument, ids, revolutions)
     if not rows:
-        return 0
+        return {}
     src = np.array([r[0] for r in rows], dtype=object)
-    scw = [r[1] for r in rows]
-    rev = [int(r[2]) for r in rows]
+    scw = np.array([r[1] for r in rows], dtype=object)
     cols = np.array([r[3:] for r in rows], dtype=np.float64)
     t, duration, exposure, offaxis = cols[:, 0], cols[:, 1], cols[:, 2], cols[:, 3]
     coded = model.coded_fraction(instrument, offaxis)
@@ -260,7 +266,7 @@ def _instrument_points(
         var = variability.variability_for(info.name, info.variability)
         factor[lo:hi] = variability.flux_factor(var, t[lo:hi])
     eff_exposure = np.round(exposure * coded, 3)
-    written = 0
+    out = _Rows()
     for band in model.BANDS[instrument]:
         key = f"{instrument}:{band}"
         flux = np.array([sources[str(s)].fluxes.get(key, np.nan) for s in src], dtype=np.float64)
@@ -269,80 +275,216 @@ def _instrument_points(
             continue
         true_rate = flux / 1000.0 * model.crab_rate(instrument, band) * factor
         err = model.rate_error(instrument, band, eff_exposure, true_rate)
-        # One stream per chunk, keyed by its first source: chunks are fixed slices of the
-        # sorted source list, so the same seed gives the same points.
-        rng = model.rng_for("lightcurve", seed, instrument, band, src[0])
+        # One stream per band and batch of revolutions: the same seed gives the same points.
+        rng = model.rng_for("lightcurve", seed, instrument, band, revolutions[0])
         measured = true_rate + rng.standard_normal(len(t)) * err
-        significance = measured / err
-        upper = significance < model.DETECTION_SIGMA
-        limit = np.where(upper, np.maximum(measured, 0.0) + model.DETECTION_SIGMA * err, np.nan)
-        band_id = bands[(instrument, band)]
         idx = np.flatnonzero(ok)
-        # Columns converted once, as whole arrays: per-value numpy calls would dominate.
-        values = zip(
-            src[idx].tolist(),
-            [scw[i] for i in idx.tolist()],
-            [rev[i] for i in idx.tolist()],
-            t[idx].tolist(),
-            np.round(duration[idx], 3).tolist(),
-            eff_exposure[idx].tolist(),
-            measured[idx].astype(np.float32).astype(np.float64).tolist(),
-            err[idx].astype(np.float32).astype(np.float64).tolist(),
-            np.round(offaxis[idx], 4).tolist(),
-            np.round(significance[idx], 3).tolist(),
-            upper[idx].tolist(),
-            [
-                None if v != v else v
-                for v in limit[idx].astype(np.float32).astype(np.float64).tolist()
-            ],
-            strict=True,
+        e_min, e_max = bands[(instrument, band)]
+        out.add(
+            source_id=src[idx].astype(str),
+            scw_id=scw[idx].astype(str),
+            e_min=np.full(len(idx), e_min),
+            e_max=np.full(len(idx), e_max),
+            time=t[idx],
+            timedel=np.round(duration[idx], 3),
+            exposure=eff_exposure[idx],
+            rate=measured[idx],
+            rate_err=err[idx],
+            offaxis=np.round(offaxis[idx], 4),
         )
-        _copy(
-            conn,
-            "lightcurve_points",
-            _LC_COLUMNS,
-            ((s, band_id, c, instrument, r, *rest) for s, c, r, *rest in values),
-        )
-        written += len(idx)
-    return written
+    return out.joined()
 
 
-def _omc_points(conn: Connection, seed: int, ids: Sequence[str]) -> int:
+def _omc_rows(
+    conn: Connection, seed: int, ids: Sequence[str], revolutions: tuple[int, int]
+) -> dict[str, npt.NDArray[Any]]:
+    """The OMC V magnitudes of the sources in OMC's field in a range of revolutions."""
     rows = conn.execute(
         text(
-            "SELECT s.source_id, w.scw_id, w.revolution, (w.start_ijd + w.end_ijd) / 2, "
-            "w.omc_exposure, degrees(s.pos <-> w.pos) "
+            "SELECT s.source_id, w.scw_id, (w.start_ijd + w.end_ijd) / 2, "
+            "(w.end_ijd - w.start_ijd) * 86400.0, w.omc_exposure, degrees(s.pos <-> w.pos) "
             "FROM isla.science_windows w JOIN isla.sources s "
             "ON s.pos <@ scircle(w.pos, radians(:r)) "
             "WHERE w.scw_type = 'pointing' AND w.omc_exposure > 0 AND s.det_omc "
+            "AND w.revolution BETWEEN :r0 AND :r1 "
             "AND s.source_id = ANY(:ids) ORDER BY s.source_id, w.scw_id"
         ),
-        {"r": OMC_RADIUS_DEG, "ids": list(ids)},
+        {"r": OMC_RADIUS_DEG, "ids": list(ids), "r0": revolutions[0], "r1": revolutions[1]},
     ).all()
     if not rows:
-        return 0
-    out = []
-    rng = model.rng_for("omc", seed)
+        return {}
+    rng = model.rng_for("omc", seed, revolutions[0])
     noise = rng.standard_normal(len(rows))
-    for i, (source_id, scw_id, rev, t, exposure, offaxis) in enumerate(rows):
+    mags, errs = [], []
+    for i, (source_id, _scw, t, _duration, exposure, _offaxis) in enumerate(rows):
         base = v_magnitude(source_id)
         var = model.rng_for("omc-var", source_id).uniform(0.02, 0.3)
         mag_true = base + var * math.sin(2 * math.pi * t / (3.0 + (hash_unit(source_id) * 40)))
         err = 0.004 + 0.02 * 10 ** (0.4 * (base - 12.0)) * math.sqrt(600.0 / max(exposure, 1.0))
-        out.append(
-            (
-                source_id,
-                scw_id,
-                rev,
-                t,
-                round(exposure, 3),
-                round(mag_true + noise[i] * err, 4),
-                round(err, 4),
-                round(offaxis, 4),
-            )
-        )
-    _copy(conn, "omc_points", _OMC_COLUMNS, out)
-    return len(out)
+        mags.append(round(mag_true + noise[i] * err, 4))
+        errs.append(round(err, 4))
+    return {
+        "source_id": np.array([r[0] for r in rows], dtype=str),
+        "scw_id": np.array([r[1] for r in rows], dtype=str),
+        "time": np.array([float(r[2]) for r in rows]),
+        "timedel": np.round(np.array([float(r[3]) for r in rows]), 3),
+        "exposure": np.round(np.array([float(r[4]) for r in rows]), 3),
+        "mag_v": np.array(mags),
+        "err_mag_v": np.array(errs),
+        "offaxis": np.round(np.array([float(r[5]) for r in rows]), 4),
+    }
+
+
+# (FITS column, format, unit) of the results tables, in file order.
+_RATE_COLUMNS = (
+    ("SOURCE_ID", "16A", None),
+    ("SCW_ID", "12A", None),
+    ("E_MIN", "E", "keV"),
+    ("E_MAX", "E", "keV"),
+    ("TIME", "D", "d"),
+    ("TIMEDEL", "D", "s"),
+    ("EXPOSURE", "D", "s"),
+    ("RATE", "E", "count/s"),
+    ("RATE_ERR", "E", "count/s"),
+    ("OFFAXIS", "D", "deg"),
+)
+_OMC_FITS_COLUMNS = (
+    ("SOURCE_ID", "16A", None),
+    ("SCW_ID", "12A", None),
+    ("TIME", "D", "d"),
+    ("TIMEDEL", "D", "s"),
+    ("EXPOSURE", "D", "s"),
+    ("MAG_V", "E", "mag"),
+    ("ERR_MAG_V", "E", "mag"),
+    ("OFFAXIS", "D", "deg"),
+)
+
+
+def results_fits(
+    instrument: str, columns: dict[str, npt.NDArray[Any]], revolutions: tuple[int, int]
+) -> bytes:
+    """A per-ScW source-results table as the pipelines deliver it (one row per source, ScW
+    and band; TIME the ScW's middle as IJD), labelled simulated. The file's date is the
+    demo's fixed product date, so the same points give the same bytes."""
+    from shared.demo.products import PRODUCT_DATE
+
+    layout = _OMC_FITS_COLUMNS if instrument == "OMC" else _RATE_COLUMNS
+    table = fits.BinTableHDU.from_columns(
+        [
+            fits.Column(name, fmt, unit=unit, array=columns[name.lower()])
+            for name, fmt, unit in layout
+        ],
+        name="SRC-RESULTS",
+    )
+    scws = np.unique(columns["scw_id"]).tolist()
+    prov = ogip.Provenance(scws, PRODUCT_DATE, simulated=True)
+    primary = fits.PrimaryHDU()
+    for header in (primary.header, table.header):
+        header["TELESCOP"] = "INTEGRAL"
+        header["INSTRUME"] = ogip.INSTRUME.get(instrument, instrument)
+        header["DETNAM"] = ogip.DETNAM.get(instrument, instrument)
+        ogip.provenance(header, prov)
+    h = table.header
+    h["HDUCLASS"] = ("ISLA", "per-ScW source results of a pipeline")
+    h["HDUCLAS1"] = ("SCW_RESULTS", "one row per source, science window and band")
+    h["TIMESYS"] = ("TT", "time scale")
+    h["TIMEUNIT"] = ("d", "unit of TIME, TSTART, TSTOP")
+    h["MJDREFI"] = (int(MJDREF), "integer part of the reference MJD (IJD 0)")
+    h["MJDREFF"] = (0.0, "fractional part of the reference MJD")
+    times = np.asarray(columns["time"], dtype=np.float64)
+    half = np.asarray(columns["timedel"], dtype=np.float64) / 172800.0
+    h["TSTART"] = (float((times - half).min()), "[d] start, IJD (MJD - 51544), TT")
+    h["TSTOP"] = (float((times + half).max()), "[d] end, IJD (MJD - 51544), TT")
+    h["REVFIRST"] = (revolutions[0], "first revolution of the rows")
+    h["REVLAST"] = (revolutions[1], "last revolution of the rows")
+    hdul = fits.HDUList([primary, table])
+    when = PRODUCT_DATE.strftime("%Y-%m-%dT%H:%M:%S")
+    for index, hdu in enumerate(hdul):
+        hdu.header[simulation.SIMDATA] = (True, simulation.SIMDATA_COMMENT)
+        if index == 0:
+            for line in simulation.comment_lines():
+                hdu.header.add_comment(line)
+        hdu.add_checksum(when=when)
+    out = io.BytesIO()
+    hdul.writeto(out, output_verify="exception")
+    return out.getvalue()
+
+
+def _split(
+    columns: dict[str, npt.NDArray[Any]], revolution_of: dict[str, int], max_rows: int
+) -> list[tuple[tuple[int, int], dict[str, npt.NDArray[Any]]]]:
+    """The rows cut into files of consecutive revolutions with at most ``max_rows`` rows each
+    (one revolution is never split), each with its first and last revolution."""
+    ids, where = np.unique(columns["scw_id"], return_inverse=True)
+    rev = np.array([revolution_of[str(s)] for s in ids], dtype=np.int64)[where.reshape(-1)]
+    revs, counts = np.unique(rev, return_counts=True)
+    groups: list[list[int]] = [[]]
+    size = 0
+    for r, c in zip(revs.tolist(), counts.tolist(), strict=True):
+        if groups[-1] and size + c > max_rows:
+            groups.append([])
+            size = 0
+        groups[-1].append(r)
+        size += c
+    out = []
+    for group in groups:
+        mask = np.isin(rev, group)
+        out.append(((group[0], group[-1]), {k: v[mask] for k, v in columns.items()}))
+    return out
+
+
+def _revolution_batches(conn: Connection) -> tuple[list[tuple[int, int]], dict[str, int]]:
+    """The archive's revolutions in batches of :data:`RESULTS_REVOLUTIONS` (first, last),
+    and the revolution of every pointing."""
+    pointings = conn.execute(
+        text("SELECT scw_id, revolution FROM isla.science_windows WHERE scw_type = 'pointing'")
+    ).all()
+    revolution_of = {str(s): int(r) for s, r in pointings}
+    revs = sorted(set(revolution_of.values()))
+    batches = [
+        (revs[i], revs[min(i + RESULTS_REVOLUTIONS, len(revs)) - 1])
+        for i in range(0, len(revs), RESULTS_REVOLUTIONS)
+    ]
+    return batches, revolution_of
+
+
+@dataclass
+class ResultsBatch:
+    """One delivery of results tables: the files, and the points they hold."""
+
+    files: list[tuple[str, bytes]] = field(default_factory=list)
+    points: int = 0
+    omc_points: int = 0
+
+
+def results_deliveries(
+    conn: Connection, scale: str, seed: int, bright: set[str]
+) -> Iterator[ResultsBatch]:
+    """The demo pipeline's source-results tables, one delivery per batch of revolutions (a
+    table per instrument, split further when it would exceed :data:`RESULTS_MAX_ROWS`).
+    Determined by the archive's sources and science windows and by ``seed``."""
+    sources = load_sources(conn)
+    ids = select_sources(sources, scale, bright)
+    bands = {k: (b.e_min, b.e_max) for k, b in fetch_bands(conn).items()}
+    batches, revolution_of = _revolution_batches(conn)
+    for revolutions in batches:
+        batch = ResultsBatch()
+        for instrument in (*model.INSTRUMENTS, "OMC"):
+            if instrument == "OMC":
+                columns = _omc_rows(conn, seed, ids, revolutions)
+            else:
+                columns = _instrument_rows(conn, instrument, sources, ids, bands, seed, revolutions)
+            if not columns:
+                continue
+            for revs, part in _split(columns, revolution_of, RESULTS_MAX_ROWS):
+                name = f"{instrument.replace('-', '')}_{revs[0]:04d}_{revs[1]:04d}_results.fits"
+                batch.files.append((name, results_fits(instrument, part, revs)))
+                if instrument == "OMC":
+                    batch.omc_points += len(part["scw_id"])
+                else:
+                    batch.points += len(part["scw_id"])
+        if batch.files:
+            yield batch
 
 
 def hash_unit(key: str) -> float:
@@ -366,32 +508,48 @@ def select_sources(sources: dict[str, SourceInfo], scale: str, bright: set[str])
     return sorted(s.source_id for s in chosen)
 
 
-def write_lightcurves(
-    conn: Connection, scale: str, seed: int, bright: set[str], say: Progress
+def deliver_points(
+    engine: Engine, deliver: Deliver, scale: str, seed: int, bright: set[str], say: Progress
 ) -> LightCurveReport:
-    """Write the ISGRI, JEM-X and OMC light-curve points of the generated archive."""
+    """Compute the demo's ISGRI, JEM-X and OMC points and deliver them through ``deliver``
+    (ingestion, as team ``isla-demo``) as the pipelines' per-ScW source-results tables (kind
+    ``lc_results``): QC checks every row, the journaled writer stores each table as a product
+    and loads its rows into the points tables, flagged simulated. Runs on committed data.
+
+    Tables are computed on this thread while earlier batches are delivered on others.
+    """
     report = LightCurveReport()
-    sources = load_sources(conn)
-    ids = select_sources(sources, scale, bright)
-    report.sources = len(ids)
-    bands = _band_ids(conn)
-    # A bulk load builds its indexes once at the end, which is several times faster than
-    # maintaining them (and checking the foreign key) row by row. The table is empty here:
-    # the generator only fills an empty archive.
-    for statement in _DROP_INDEXES:
-        conn.execute(text(statement))
-    for instrument in model.INSTRUMENTS:
-        # Sources in chunks bound the memory of the bench and full scales.
-        for k in range(0, len(ids), _CHUNK):
-            chunk = ids[k : k + _CHUNK]
-            report.points += _instrument_points(conn, instrument, sources, chunk, bands, seed)
-            if len(ids) > 8 * _CHUNK:
-                say(
-                    f"light curves: {report.points} points ({instrument}, {k + len(chunk)} sources)"
-                )
-        say(f"light curves: {report.points} {instrument} and earlier points")
-    say("light curves: indexing")
-    for statement in _CREATE_INDEXES:
-        conn.execute(text(statement))
-    report.omc_points = _omc_points(conn, seed, ids)
+    options = DeliveryOptions(kind=RESULTS_KIND)
+
+    def send(batch: ResultsBatch, lock: threading.Lock) -> None:
+        result = deliver(batch.files, options)
+        if result.points != batch.points + batch.omc_points and any(
+            p["status"] != "unchanged" for p in result.products
+        ):
+            raise RuntimeError(
+                f"demo results: {result.points} of {batch.points + batch.omc_points} rows loaded"
+            )
+        with lock:
+            report.files += len(result.products)
+            report.points += batch.points
+            report.omc_points += batch.omc_points
+
+    lock = threading.Lock()
+    with (
+        engine.connect() as conn,
+        ThreadPoolExecutor(DELIVERY_THREADS, thread_name_prefix="isla-lc") as pool,
+    ):
+        report.sources = len(select_sources(load_sources(conn), scale, bright))
+        pending: list[Future[None]] = []
+        for batch in results_deliveries(conn, scale, seed, bright):
+            # At most DELIVERY_THREADS batches wait in memory (bench and full scales).
+            while len(pending) >= DELIVERY_THREADS:
+                pending.pop(0).result()
+            pending.append(pool.submit(send, batch, lock))
+        for job in pending:
+            job.result()
+    say(
+        f"light curves: {report.points} points of {report.sources} sources and "
+        f"{report.omc_points} OMC points, in {report.files} results tables delivered"
+    )
     return report

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 from astropy.io import fits
 from sqlalchemy import Engine, create_engine, make_url, text
@@ -471,9 +472,10 @@ def test_every_product_is_simulated_and_delivered_through_ingestion(
     """Each product row came from an ingestion of the demo team, is flagged simulated, and
     its file says SIMDATA = T in every HDU; nothing is left in the delivery journal."""
     products = rows(engine, "SELECT * FROM isla.products ORDER BY product_id")
-    assert len(products) == report.products > 300
+    assert len([p for p in products if p["kind"] != "lc_results"]) == report.products > 300
     kinds = {p["kind"] for p in products}
     assert kinds == {
+        "lc_results",
         "spectrum",
         "arf",
         "rmf",
@@ -490,6 +492,59 @@ def test_every_product_is_simulated_and_delivered_through_ingestion(
             assert all(hdu.header.get("SIMDATA") is True for hdu in hdus), p["product_id"]
             assert hdus[0].header["CREATOR"] == simulation.PIPELINE
     assert scalar(engine, "SELECT count(*) FROM isla_ops.product_staging") == 0
+
+
+def test_points_are_simulated_and_delivered_as_results_tables(
+    report: GenerationReport, engine: Engine, store: ObjectStore
+) -> None:
+    """Every light-curve and OMC point came in through a delivery of the demo team: a
+    per-ScW source-results table per instrument and batch of revolutions, stored as a
+    product; the points are flagged simulated, and a table's rows are its points."""
+    tables = rows(engine, "SELECT * FROM isla.products WHERE kind = 'lc_results'")
+    assert {t["instrument"] for t in tables} == {"ISGRI", "JEM-X", "OMC"}
+    for t in tables:
+        assert t["simulated"] is True and t["meta"]["team"] == DEMO_TEAM, t["product_id"]
+    rates = sum(t["meta"]["n_points"] for t in tables if t["instrument"] != "OMC")
+    omc = sum(t["meta"]["n_points"] for t in tables if t["instrument"] == "OMC")
+    assert (
+        rates
+        == report.lightcurve_points
+        == scalar(engine, "SELECT count(*) FROM isla.lightcurve_points")
+    )
+    assert omc == report.omc_points == scalar(engine, "SELECT count(*) FROM isla.omc_points")
+    for table in ("lightcurve_points", "omc_points"):
+        assert scalar(engine, f"SELECT count(*) FROM isla.{table} WHERE NOT simulated") == 0
+    # Each point lies in the revolutions of a results table of its instrument.
+    covered = (
+        "SELECT count(*) FROM isla.{table} p WHERE NOT EXISTS (SELECT 1 FROM isla.products r "
+        "WHERE r.kind = 'lc_results' AND r.instrument = {instrument} "
+        "AND p.revolution BETWEEN (r.meta->>'revfirst')::int AND (r.meta->>'revlast')::int)"
+    )
+    assert scalar(engine, covered.format(table="lightcurve_points", instrument="p.instrument")) == 0
+    assert scalar(engine, covered.format(table="omc_points", instrument="'OMC'")) == 0
+    # A stored table's rows, number for number, are the points loaded from it.
+    isgri = min((t for t in tables if t["instrument"] == "ISGRI"), key=lambda t: t["product_id"])
+    with _hdus(store.read_bytes(isgri["bucket"], isgri["object_key"])) as hdus:
+        assert all(hdu.header["SIMDATA"] is True for hdu in hdus)
+        data = hdus["SRC-RESULTS"].data
+        delivered = sorted(
+            (str(s), str(w), float(e), float(r))
+            for s, w, e, r in zip(
+                data["SOURCE_ID"], data["SCW_ID"], data["E_MIN"], data["RATE"], strict=True
+            )
+        )
+    loaded = rows(
+        engine,
+        "SELECT p.source_id, p.scw_id, e.e_min, p.rate FROM isla.lightcurve_points p "
+        "JOIN isla.energy_bands e USING (band_id) WHERE p.instrument = 'ISGRI' "
+        "AND p.revolution BETWEEN :a AND :b",
+        a=isgri["meta"]["revfirst"],
+        b=isgri["meta"]["revlast"],
+    )
+    assert delivered == sorted(
+        (r["source_id"], r["scw_id"], float(np.float32(r["e_min"])), r["rate"]) for r in loaded
+    )
+    assert len(delivered) == isgri["meta"]["n_points"]
 
 
 def test_product_set_follows_the_contract(report: GenerationReport, engine: Engine) -> None:

@@ -90,3 +90,29 @@ def test_transients_have_outbursts(archive: Archive) -> None:
     assert contrasts
     # Peaks of at least 100 mCrab against medians of a few mCrab.
     assert max(contrasts.values()) > 0.1, contrasts
+
+
+def test_generated_points_are_simulated_and_came_through_ingestion(archive: Archive) -> None:
+    """Every generated point is flagged simulated and lies in a results table the demo team
+    delivered; the only points that may not be simulated are the real 1A 1742-289 ones."""
+    delivered = (
+        "EXISTS (SELECT 1 FROM isla.products r WHERE r.kind = 'lc_results' "
+        "AND r.instrument = {instrument} AND r.meta->>'team' = 'isla-demo' AND r.simulated "
+        "AND p.revolution BETWEEN (r.meta->>'revfirst')::int AND (r.meta->>'revlast')::int)"
+    )
+    rows = archive.rows(
+        "SELECT p.simulated, p.source_id, p.instrument, count(*) AS n, "
+        f"bool_and({delivered.format(instrument='p.instrument')}) AS delivered "
+        "FROM isla.lightcurve_points p GROUP BY 1, 2, 3"
+    )
+    # Real points exist where a pointing of the demo sees 1A 1742-289 at a real file's time.
+    real = {(r.source_id, r.instrument) for r in rows if not r.simulated}
+    assert real <= {(_ids()["1A 1742-289"], "JEM-X")}
+    assert all(r.delivered for r in rows if r.simulated)
+    assert sum(r.n for r in rows if r.simulated) > 100_000
+    omc_delivered = delivered.format(instrument="'OMC'")
+    omc = archive.rows(
+        "SELECT bool_and(p.simulated) AS simulated, "
+        f"bool_and({omc_delivered}) AS delivered, count(*) AS n FROM isla.omc_points p"
+    )[0]
+    assert omc.simulated and omc.delivered and omc.n > 100

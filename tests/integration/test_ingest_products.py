@@ -414,6 +414,27 @@ def test_real_jemx_points_lie_in_scws_that_see_the_source(archive: Archive) -> N
         s=source,
     )
     assert {p.scw_id for p in real} == {r.scw_id for r in seeing}
+    # The real points are INTEGRAL's (not simulated); the generated ones say they are.
+    flags = {
+        (r.scw_id, r.band_id): r.simulated
+        for r in archive.rows(
+            "SELECT scw_id, band_id, simulated FROM isla.lightcurve_points "
+            "WHERE source_id = :s AND instrument = 'JEM-X'",
+            s=source,
+        )
+    }
+    real_keys = {
+        (r.scw_id, r.band_id)
+        for r in archive.rows(
+            "SELECT p.scw_id, p.band_id FROM isla.lightcurve_points p "
+            "WHERE p.source_id = :s AND p.instrument = 'JEM-X' "
+            "AND p.time_ijd = ANY(CAST(:t AS float8[]))",
+            s=source,
+            t=[float(t) for t in times],
+        )
+    }
+    assert {k: v for k, v in flags.items() if k in real_keys} == dict.fromkeys(real_keys, False)
+    assert all(v for k, v in flags.items() if k not in real_keys)
 
 
 def test_reference_ingestion_is_idempotent(env: Env) -> None:
@@ -453,6 +474,15 @@ def test_delivery_then_resending_is_a_noop(env: Env) -> None:
     assert after["rows"] == before["rows"] + 1 and after["objects"] == before["objects"] + 1
     assert after["points"] == before["points"] + 3
     assert after["staging"] == 0 and after["journal"] == 0
+    # A delivered (not simulated) light curve's points are not simulated.
+    with env.engine.connect() as conn:
+        flags = conn.execute(
+            text(
+                "SELECT DISTINCT simulated FROM isla.lightcurve_points "
+                "WHERE source_id = 'J174537.0-290107' AND instrument = 'JEM-X'"
+            )
+        ).scalars()
+        assert list(flags) == [False]
     again = _post(
         env,
         [("1A_1742-289_JEMX1_0001_lc.fits", data)],
@@ -548,6 +578,144 @@ def test_refused_deliveries_write_nothing(
     assert code in {p["code"] for p in body["problems"]}, body
     after = _counts(env)
     assert after["audit"] == before["audit"] + 1
+    assert {k: v for k, v in after.items() if k != "audit"} == {
+        k: v for k, v in before.items() if k != "audit"
+    }
+
+
+def _scw_ids(e: Env) -> list[str]:
+    with e.engine.connect() as conn:
+        return list(
+            conn.execute(
+                text("SELECT scw_id FROM isla.science_windows ORDER BY start_ijd")
+            ).scalars()
+        )
+
+
+def _results(
+    scws: list[str],
+    times: np.ndarray,
+    rate: np.ndarray,
+    *,
+    source: str = "J174537.0-290107",
+    simulated: bool = False,
+    band: tuple[float, float] = (28.0, 40.0),
+) -> bytes:
+    """An ISGRI per-ScW source-results table (``lc_results``) with the keywords QC asks for."""
+    n = len(scws)
+    table = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("SOURCE_ID", "16A", array=[source] * n),
+            fits.Column("SCW_ID", "12A", array=scws),
+            fits.Column("E_MIN", "E", unit="keV", array=np.full(n, band[0])),
+            fits.Column("E_MAX", "E", unit="keV", array=np.full(n, band[1])),
+            fits.Column("TIME", "D", unit="d", array=times),
+            fits.Column("TIMEDEL", "D", unit="s", array=np.full(n, 1728.0)),
+            fits.Column("EXPOSURE", "D", unit="s", array=np.full(n, 1500.0)),
+            fits.Column("RATE", "E", unit="count/s", array=rate),
+            fits.Column("RATE_ERR", "E", unit="count/s", array=np.full(n, 0.5)),
+            fits.Column("OFFAXIS", "D", unit="deg", array=np.full(n, 0.7)),
+        ],
+        name="SRC-RESULTS",
+    )
+    for key, value in {
+        "TELESCOP": "INTEGRAL",
+        "INSTRUME": "IBIS",
+        "DETNAM": "ISGRI",
+        "CREATOR": "isla-test 1.0",
+        "TIMESYS": "TT",
+        "TIMEUNIT": "d",
+        "MJDREF": 51544.0,
+        "ISLAVER": "test",
+        "DATE": "2026-12-03",
+        "NSCW": n,
+        "DOI": "none",
+    }.items():
+        table.header[key] = value
+    hdul = fits.HDUList([fits.PrimaryHDU(), table])
+    if simulated:
+        for hdu in hdul:
+            hdu.header["SIMDATA"] = (True, "simulated data, not an INTEGRAL measurement")
+    buffer = io.BytesIO()
+    hdul.writeto(buffer, checksum=True)
+    return buffer.getvalue()
+
+
+def test_results_table_loads_points_and_is_a_product(env: Env) -> None:
+    """A per-ScW source-results table is stored and registered as a product of its own, and
+    its rows become the points of their source, band and ScW, flagged as the file is; a
+    replacement replaces them."""
+    scws = _scw_ids(env)[:3]
+    times = LC_TIMES[:3]
+    before = _counts(env)
+    response = _post(env, [("ISGRI_results.fits", _results(scws, times, np.array([5, 6, 7.0])))])
+    assert response.status_code == 201, response.text
+    body = response.json()
+    (product,) = body["products"]
+    assert product["kind"] == "lc_results" and body["points"] == 3
+    first, last = scws[0][:4], scws[2][:4]
+    assert product["product_id"] == f"lc_results/ISGRI/revolutions/{first}-{last}"
+    after = _counts(env)
+    assert after["rows"] == before["rows"] + 1 and after["points"] == before["points"] + 3
+    points = "SELECT scw_id, rate, simulated, p.instrument, duration, exposure, revolution " + (
+        "FROM isla.lightcurve_points p JOIN isla.energy_bands e USING (band_id) "
+        "WHERE p.source_id = 'J174537.0-290107' AND e.instrument = 'ISGRI' "
+        "AND e.name = '28_40' ORDER BY scw_id"
+    )
+    with env.engine.connect() as conn:
+        rows = conn.execute(text(points)).all()
+        meta = conn.execute(
+            text("SELECT meta, simulated FROM isla.products WHERE product_id = :p"),
+            {"p": product["product_id"]},
+        ).one()
+    assert [(r.scw_id, r.rate, r.simulated) for r in rows] == [
+        (scws[0], 5.0, False),
+        (scws[1], 6.0, False),
+        (scws[2], 7.0, False),
+    ]
+    assert {(r.instrument, r.duration, r.exposure) for r in rows} == {("ISGRI", 1728.0, 1500.0)}
+    assert [r.revolution for r in rows] == [int(s[:4]) for s in scws]
+    assert meta.simulated is False and meta.meta["team"] == "isdc"
+    assert (meta.meta["n_points"], meta.meta["bands"]) == (3, ["28_40"])
+    # Simulated rows for two of the ScWs, sent again under the same product: replaced.
+    again = _post(
+        env,
+        [("ISGRI_results.fits", _results(scws[:2], times[:2], np.array([1, 2.0]), simulated=True))],
+        replace="true",
+    )
+    assert again.status_code == 201, again.text
+    with env.engine.connect() as conn:
+        rows = conn.execute(text(points)).all()
+    assert [(r.scw_id, r.rate, r.simulated) for r in rows] == [
+        (scws[0], 1.0, True),
+        (scws[1], 2.0, True),
+        (scws[2], 7.0, False),
+    ]
+
+
+def test_results_table_with_bad_rows_is_refused(env: Env) -> None:
+    """Rows naming an unknown ScW or source, a non-finite rate or a time outside the ScW are
+    listed one by one, and the whole table is refused: nothing is written."""
+    scws = _scw_ids(env)[:3]
+    data = _results(
+        [scws[0], "999900010010", scws[1], scws[2]],
+        np.array([LC_TIMES[0], LC_TIMES[0], LC_TIMES[1], LC_TIMES[0]]),
+        np.array([5.0, 6.0, np.nan, 7.0]),
+    )
+    before = _counts(env)
+    response = _post(env, [("ISGRI_bad_results.fits", data)])
+    assert response.status_code == 422, response.text
+    problems = [(p["code"], p["message"]) for p in response.json()["problems"]]
+    assert ("non_finite", "row 3: RATE NaN or infinite") in problems
+    assert ("scw", "row 2: unknown science window '999900010010'") in problems
+    assert any(code == "scw_time" and m.startswith("row 4:") for code, m in problems), problems
+    unknown = _results(scws[:1], LC_TIMES[:1], np.array([5.0]), source="J000000.0+000000")
+    response = _post(env, [("ISGRI_unknown_results.fits", unknown)])
+    assert response.status_code == 422, response.text
+    assert ("source", "row 1: unknown source 'J000000.0+000000'") in [
+        (p["code"], p["message"]) for p in response.json()["problems"]
+    ]
+    after = _counts(env)
     assert {k: v for k, v in after.items() if k != "audit"} == {
         k: v for k, v in before.items() if k != "audit"
     }

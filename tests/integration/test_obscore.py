@@ -233,6 +233,8 @@ def test_tap_publishes_the_simulated_flags(tap: pyvo.dal.TAPService) -> None:
         "isla.products",
         "isla.scw_files",
         "isla.aux_files",
+        "isla.lightcurve_points",
+        "isla.omc_points",
         "isla.timeseries_files",
         "isla.timeseries_segments",
     ):

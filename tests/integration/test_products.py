@@ -25,7 +25,7 @@ from astropy.io import fits
 from astropy.io.votable import parse_single_table
 from astropy.wcs import WCS
 
-from tests.conftest import Archive, StackInfo
+from tests.conftest import Archive
 
 CRAB = "J053432.0+220052"
 CRAB_EPOCH = "0727_88601650001"
@@ -223,6 +223,23 @@ def test_omc_light_curve(client: httpx.Client, db: psycopg.Connection[Any]) -> N
         )
     )
     assert len(hdul["OMC_LC"].data) == row[1]
+    # The demo's OMC points are simulated, and their views say so.
+    assert doc["simulated"] is True
+    assert all(hdu.header.get("SIMDATA") is True for hdu in hdul)
+
+
+def test_light_curve_of_simulated_points_says_so(client: httpx.Client) -> None:
+    """The Crab's points are the demo pipeline's: the JSON answer says ``simulated`` and
+    every HDU of the FITS view carries SIMDATA = T, per ScW and binned alike."""
+    for binning in ("scw", "revolution"):
+        params = {"binning": binning}
+        doc = client.get(f"/products/lightcurves/{CRAB}", params=params).json()
+        assert doc["simulated"] is True, binning
+        hdul = _fits(
+            client.get(f"/products/lightcurves/{CRAB}", params={**params, "format": "fits"})
+        )
+        assert all(hdu.header.get("SIMDATA") is True for hdu in hdul), binning
+        assert "SIMULATED DATA" in str(hdul[0].header["COMMENT"])
 
 
 # --- spectra -----------------------------------------------------------------------------------
@@ -547,7 +564,9 @@ def test_impossible_requests_answer_400(
     assert reason in body["detail"]
 
 
-def test_light_curve_tables_are_published_through_tap(client: httpx.Client) -> None:
+def test_light_curve_tables_are_published_through_tap(
+    client: httpx.Client, db: psycopg.Connection[Any]
+) -> None:
     response = client.get(
         "/tap/sync",
         params={
@@ -562,33 +581,56 @@ def test_light_curve_tables_are_published_through_tap(client: httpx.Client) -> N
     assert columns["rate"]["unit"] == "ct/s"
     assert columns["upper_limit"]["ucd"] == "meta.code;stat.max"
     assert {"rate_ul", "significance", "offaxis", "exposure"} <= set(columns)
+    assert columns["simulated"]["ucd"] == "meta.code.qual"
+    # The flag tells the demo's points from delivered ones, through ADQL too.
+    counts = {}
+    for table in ("isla.lightcurve_points", "isla.omc_points"):
+        response = client.get(
+            "/tap/sync",
+            params={
+                "LANG": "ADQL",
+                "FORMAT": "csv",
+                "QUERY": f"SELECT simulated, COUNT(*) AS n FROM {table} GROUP BY simulated",
+            },
+        )
+        assert response.status_code == 200, response.text
+        rows = list(csv.DictReader(io.StringIO(response.text)))
+        counts[table] = {r["simulated"].lower() in ("true", "t", "1"): int(r["n"]) for r in rows}
+    for table, got in counts.items():
+        expected = dict(
+            db.execute(f"SELECT simulated, count(*) FROM {table} GROUP BY simulated").fetchall()
+        )
+        assert got == expected, table
+    assert counts["isla.lightcurve_points"][True] > 100_000
+    assert set(counts["isla.omc_points"]) == {True}
 
 
-def test_same_seed_same_light_curves(stack: StackInfo, db: psycopg.Connection[Any]) -> None:
-    """The generator's light-curve points are determined by the seed: a second run (into a
-    database of its own, without an object store) writes the archive's points exactly."""
-    from shared.db.engine import make_sync_engine
-    from shared.demo import generate
-    from shared.settings import DatabaseSettings
+def test_same_seed_same_light_curves(archive: Archive, db: psycopg.Connection[Any]) -> None:
+    """The demo's light-curve points are determined by the seed: the pipeline's results
+    tables, made again from the archive's sources and science windows, are the delivered
+    ones byte for byte (so are the points loaded from them)."""
+    from sqlalchemy import create_engine
 
-    # 1A 1742-289 is left out: the real ISLA time series ingested with the demo replace
-    # its generated JEM-X points.
-    digest = (
-        "SELECT count(*), md5(string_agg(concat_ws(',', source_id, band_id, scw_id, rate, "
-        "rate_err, exposure, upper_limit, rate_ul), ';' ORDER BY source_id, band_id, scw_id)) "
-        "FROM isla.lightcurve_points WHERE source_id <> 'J174537.0-290107'"
+    from shared.demo import DEFAULT_SEED
+    from shared.demo.generator import bright_source_ids
+    from shared.demo.lightcurves import results_deliveries
+
+    stored = dict(
+        db.execute(
+            "SELECT file_name, sha256 FROM isla.products WHERE kind = 'lc_results'"
+        ).fetchall()
     )
-    omc = "SELECT count(*), sum(magnitude) FROM isla.omc_points"
-    engine = make_sync_engine(
-        DatabaseSettings(database_url=stack.new_database("isla_products_again"))
-    )
+    engine = create_engine(archive.database_url)
     try:
-        generate(engine, None, "demo")
         with engine.connect() as conn:
-            again = conn.exec_driver_sql(digest).one()
-            again_omc = conn.exec_driver_sql(omc).one()
+            again = {
+                name: hashlib.sha256(data).hexdigest()
+                for batch in results_deliveries(
+                    conn, "demo", DEFAULT_SEED, set(bright_source_ids().values())
+                )
+                for name, data in batch.files
+            }
     finally:
         engine.dispose()
-    assert tuple(again) == db.execute(digest).fetchone()
-    assert tuple(again_omc) == db.execute(omc).fetchone()
-    assert again[0] > 100_000
+    assert again == stored
+    assert len(stored) >= 3

@@ -158,3 +158,93 @@ def test_healpix_all_sky_maps() -> None:
     assert (good.files[0].kind, good.files[0].instrument) == ("allsky_map", "SPI")
     bad = qc.check_delivery([("spi_allsky.fits", _healpix(3, 12 * 9))], LIMIT)
     assert [p.code for p in bad.problems] == ["healpix"]
+
+
+def _results_table(rate: list[float], scws: list[str], times: list[float]) -> bytes:
+    n = len(rate)
+    table = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("SOURCE_ID", "16A", array=["J053432.0+220052"] * n),
+            fits.Column("SCW_ID", "12A", array=scws),
+            fits.Column("BAND", "8A", array=["28_40"] * n),
+            fits.Column("TIME", "D", unit="d", array=times),
+            fits.Column("TIMEDEL", "D", unit="d", array=[0.02] * n),
+            fits.Column("EXPOSURE", "D", unit="s", array=[1500.0] * n),
+            fits.Column("RATE", "E", array=rate),
+            fits.Column("RATE_ERR", "E", array=[0.5] * n),
+            fits.Column("OFFAXIS", "D", array=[1.0] * n),
+        ]
+    )
+    for key, value in {
+        "TELESCOP": "INTEGRAL",
+        "INSTRUME": "IBIS",
+        "DETNAM": "ISGRI",
+        "CREATOR": "osa 11.2",
+        "TIMESYS": "TT",
+        "TIMEUNIT": "d",
+        "MJDREF": 51544.5,
+    }.items():
+        table.header[key] = value
+    out = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(out, checksum=True)
+    return out.getvalue()
+
+
+def test_a_results_table_is_read_row_by_row_and_checked_against_the_archive() -> None:
+    """Per-ScW source results: times converted to IJD, TIMEDEL to seconds; rows naming an
+    unknown ScW or band, or outside their ScW, are each reported with their row number."""
+    data = _results_table(
+        [5.0, 6.0, 7.0], ["012300010010", "012300020010", "099900010010"], [1.0, 2.0, 1.0]
+    )
+    report = qc.check_delivery([("ISGRI_results.fits", data)], 1 << 20)
+    assert report.ok, report.problems
+    (facts,) = report.files
+    assert facts.kind == qc.RESULTS_KIND and facts.instrument == "ISGRI"
+    assert facts.results is not None
+    assert np.allclose(facts.results.time, [1.5, 2.5, 1.5])  # MJDREF 51544.5 to IJD
+    assert np.allclose(facts.results.timedel_s, 1728.0)
+    scws = {
+        "012300010010": qc.ScwSpan(1.49, 1.51, 123),
+        "012300020010": qc.ScwSpan(2.0, 2.2, 123),  # 2.5 is outside
+    }
+    bands = [{"band_id": 1, "instrument": "ISGRI", "name": "28_40", "e_min": 28.0, "e_max": 40.0}]
+    band_ids, problems = qc.resolve_results(facts, scws, {"J053432.0+220052"}, bands)
+    assert band_ids.tolist() == [1, 1, 1]
+    assert [(p.code, p.message.split(":")[0]) for p in problems] == [
+        ("scw", "row 3"),
+        ("scw_time", "row 2"),
+    ]
+    _ids, problems = qc.resolve_results(facts, scws, set(), [])
+    assert {p.code for p in problems} == {"source", "scw", "scw_time", "band"}
+
+
+def test_a_results_table_with_a_non_finite_rate_is_refused() -> None:
+    data = _results_table([5.0, float("nan")], ["012300010010", "012300020010"], [1.0, 2.0])
+    report = qc.check_delivery([("ISGRI_results.fits", data)], 1 << 20)
+    assert [(p.code, p.message) for p in report.problems] == [
+        ("non_finite", "row 2: RATE NaN or infinite")
+    ]
+
+
+def test_demo_results_tables_are_labelled_simulated() -> None:
+    from shared.demo.lightcurves import results_fits
+
+    columns = {
+        "source_id": np.array(["J053432.0+220052"]),
+        "scw_id": np.array(["012300010010"]),
+        "e_min": np.array([28.0]),
+        "e_max": np.array([40.0]),
+        "time": np.array([1.5]),
+        "timedel": np.array([1728.0]),
+        "exposure": np.array([1500.0]),
+        "rate": np.array([5.0]),
+        "rate_err": np.array([0.5]),
+        "offaxis": np.array([1.0]),
+    }
+    data = results_fits("ISGRI", columns, (123, 123))
+    report = qc.check_delivery([("ISGRI_0123_0123_results.fits", data)], 1 << 20)
+    assert report.ok, report.problems
+    (facts,) = report.files
+    assert facts.simulated and facts.kind == qc.RESULTS_KIND
+    assert facts.checksums == "verified"
+    assert results_fits("ISGRI", columns, (123, 123)) == data  # reproducible byte for byte

@@ -2,7 +2,8 @@
 
 The package by role: :mod:`.plan` (who delivers what, product ids and rows),
 :mod:`.delivery` (the whole delivery, :func:`ingest_delivery`), :mod:`.journal` (the
-journaled writer and recovery), :mod:`.points` (light-curve points) and :mod:`.reference`
+journaled writer and recovery), :mod:`.points` (light-curve points, of light curves and of
+source-results tables) and :mod:`.reference`
 (the real ISLA files).
 
 A delivery is one or more FITS files (a spectrum with its ARF and RMF, a mosaic pair, a light
@@ -39,7 +40,7 @@ from services.ingest.products.plan import (
     PlannedFile,
     product_id,
 )
-from services.ingest.products.points import copy_points, load_points
+from services.ingest.products.points import copy_points, load_points, load_results
 from services.ingest.products.reference import (
     REFERENCE_ARCHIVES,
     REFERENCE_TEAM,
@@ -67,6 +68,7 @@ __all__ = [
     "ingest_delivery",
     "ingest_reference_products",
     "load_points",
+    "load_results",
     "pipeline_delivery",
     "product_id",
     "recover_pending",

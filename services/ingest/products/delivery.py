@@ -22,6 +22,7 @@ from services.ingest.products.plan import (
     PlannedFile,
     existing_responses,
     plan_delivery,
+    results_problems,
 )
 from shared.demo.delivery import Deliver, DeliveryOptions
 from shared.storage import ObjectNotFound, ObjectStore
@@ -62,7 +63,11 @@ def ingest_delivery(
         existing = existing_responses(conn, params)
     report = qc.check_delivery(files, upload_limit, params.kind, existing)
     if not report.ok:
-        raise IngestRefused(422, "Quality control failed", report.problems)
+        # The rows of results tables are also checked against the archive, so that the
+        # refusal lists every bad row at once.
+        with engine.connect() as conn:
+            problems = report.problems + results_problems(conn, report)
+        raise IngestRefused(422, "Quality control failed", problems)
     with engine.connect() as conn:
         bucket = store.products_bucket
         planned, problems = plan_delivery(conn, report, files, params, caller, bucket)
@@ -184,7 +189,11 @@ def pipeline_delivery(engine: Engine, store: ObjectStore, team: str, description
 
     def deliver(files: Sequence[tuple[str, bytes]], options: DeliveryOptions) -> IngestResult:
         params = DeliveryParams(
-            scope=options.scope, arf=options.arf, rmf=options.rmf, points=options.points
+            kind=options.kind,
+            scope=options.scope,
+            arf=options.arf,
+            rmf=options.rmf,
+            points=options.points,
         )
         try:
             return ingest_delivery(engine, store, files, params, caller, PIPELINE_UPLOAD_LIMIT)

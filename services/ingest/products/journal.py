@@ -8,9 +8,9 @@ never disagree for long, and never for good:
    process dies);
 2. each file is put under ``staging/<delivery>/<file name>`` in the products bucket;
 3. in **one** transaction: the ``isla.products`` rows are upserted (and light-curve points
-   replaced), then each staged object is copied to its final key
-   ``products/<product_id>/<file name>``, the journal rows are set to ``done``, and the
-   transaction commits;
+   replaced: those of a light curve, or the rows of a source-results table), then each
+   staged object is copied to its final key ``products/<product_id>/<file name>``, the
+   journal rows are set to ``done``, and the transaction commits;
 4. the staging objects are deleted, then the journal rows.
 
 A crash in 1–2 leaves only staging objects, a crash in 3 before the commit leaves staging
@@ -37,7 +37,7 @@ from sqlalchemy import Connection, Engine, text
 
 from services.ingest import qc
 from services.ingest.products.plan import PlannedFile
-from services.ingest.products.points import load_points
+from services.ingest.products.points import load_points, load_results
 from shared.storage import ObjectNotFound, ObjectStore
 
 log = logging.getLogger("isla.ingest.products")
@@ -126,7 +126,8 @@ def _commit(
             if entry.load_points:
                 plan = (planned or {}).get(entry.product_id)
                 facts = plan.facts if plan is not None else _refacts(store, entry, row)
-                points += load_points(conn, facts, row)
+                load = load_results if row["kind"] == qc.RESULTS_KIND else load_points
+                points += load(conn, facts, row)
         # Objects last: a database error above leaves no object behind.
         for entry in entries:
             store.client.copy_object(bucket, entry.final_key, CopySource(bucket, entry.staging_key))
@@ -152,11 +153,19 @@ def _refacts(store: ObjectStore, entry: Any, row: dict[str, Any]) -> qc.FileFact
 def _finish(engine: Engine, store: ObjectStore, ingestion: str) -> None:
     """Step 4: staging objects, then journal rows, removed."""
     with engine.connect() as conn:
-        keys = conn.execute(
-            text("SELECT staging_key FROM isla_ops.product_staging WHERE ingestion = :i"),
-            {"i": ingestion},
-        ).scalars()
-        for key in list(keys):
+        keys = list(
+            conn.execute(
+                text("SELECT staging_key FROM isla_ops.product_staging WHERE ingestion = :i"),
+                {"i": ingestion},
+            ).scalars()
+        )
+    folder = f"{STAGING_PREFIX}{ingestion}/"
+    if len(keys) > 1 and all(key.startswith(folder) for key in keys):
+        # The delivery's staging folder in one listing and one multi-object delete, rather
+        # than a request per file.
+        store.delete_prefix(store.products_bucket, folder)
+    else:
+        for key in keys:
             store.delete(store.products_bucket, key)
     with engine.begin() as conn:
         conn.execute(

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from astropy.coordinates import angular_separation
 from sqlalchemy import Connection, text
 
@@ -60,7 +61,8 @@ class DeliveryParams:
     rmf: str | None = None
     replace: bool = False
     points: bool = True
-    """Load the points of delivered ISGRI/JEM-X light curves into the points table. False
+    """Load the points of delivered ISGRI/JEM-X light curves and of source-results tables
+    (``lc_results``) into the points tables. False
     when the points are the archive's already and the files were made from them (the demo
     pipeline's time series): the files are then stored without touching the points."""
 
@@ -238,6 +240,12 @@ def plan_delivery(
         kind = facts.kind
         if kind is None or facts.instrument is None:
             continue
+        if kind == qc.RESULTS_KIND:
+            plan, refused = _plan_results(conn, facts, data[name], params, caller, bucket, report)
+            problems += refused
+            if plan is not None:
+                planned.append(plan)
+            continue
         epoch = facts.epoch
         if epoch_param is not None:
             if epoch is not None and epoch != epoch_param:
@@ -383,6 +391,109 @@ def plan_delivery(
             if sibling or given:
                 plan.row["meta"][part] = sibling or given
     return planned, problems
+
+
+def results_lookups(
+    conn: Connection, facts: qc.FileFacts
+) -> tuple[dict[str, qc.ScwSpan], set[str], list[dict[str, Any]]]:
+    """The archive facts a results table's rows are checked against: its science windows,
+    its sources (only those it names) and the energy bands."""
+    rows = facts.results
+    if rows is None:
+        return {}, set(), []
+    scws = {
+        str(r.scw_id): qc.ScwSpan(float(r.start_ijd), float(r.end_ijd), int(r.revolution))
+        for r in conn.execute(
+            text(
+                "SELECT scw_id, start_ijd, end_ijd, revolution FROM isla.science_windows "
+                "WHERE scw_id = ANY(:ids)"
+            ),
+            {"ids": np.unique(rows.scw_id).tolist()},
+        )
+    }
+    sources = set(
+        conn.execute(
+            text("SELECT source_id FROM isla.sources WHERE source_id = ANY(:ids)"),
+            {"ids": np.unique(rows.source_id).tolist()},
+        ).scalars()
+    )
+    return scws, sources, _bands(conn)
+
+
+def results_problems(conn: Connection, report: qc.QcReport) -> list[qc.Problem]:
+    """The rows of every readable results table of a delivery checked against the archive
+    (unknown sources and ScWs, times outside their ScW, unknown bands)."""
+    problems: list[qc.Problem] = []
+    for facts in report.files:
+        if facts.kind == qc.RESULTS_KIND and facts.results is not None and facts.instrument:
+            scws, sources, bands = results_lookups(conn, facts)
+            problems += qc.resolve_results(facts, scws, sources, bands)[1]
+    return problems
+
+
+def _plan_results(
+    conn: Connection,
+    facts: qc.FileFacts,
+    data: bytes,
+    params: DeliveryParams,
+    caller: Caller,
+    bucket: str,
+    report: qc.QcReport,
+) -> tuple[PlannedFile | None, list[qc.Problem]]:
+    """A source-results table: every row checked against the archive (the delivery is refused
+    with the list of bad rows), then one product of its own, named by instrument and the
+    revolutions it covers (``lc_results/<instrument>/revolutions/<first>-<last>``)."""
+    rows = facts.results
+    assert rows is not None and facts.instrument is not None
+    scws, sources, bands = results_lookups(conn, facts)
+    band_ids, problems = qc.resolve_results(facts, scws, sources, bands)
+    if problems:
+        return None, problems
+    revolutions = sorted({scws[str(s)].revolution for s in np.unique(rows.scw_id)})
+    first, last = revolutions[0], revolutions[-1]
+    for key, value in (("REVFIRST", first), ("REVLAST", last)):
+        stated = qc._number(facts.keywords.get(key))
+        if stated is not None and int(stated) != value:
+            problems.append(
+                qc.Problem(
+                    facts.file_name,
+                    "revolution",
+                    f"{key} is {int(stated)} but the rows' science windows give {value}",
+                )
+            )
+    if problems:
+        return None, problems
+    pid = product_id(
+        qc.RESULTS_KIND, facts.instrument, "revolutions", f"{first:04d}-{last:04d}", facts.unit
+    )
+    meta = facts.meta()
+    meta["team"] = caller.team
+    meta["qc_warnings"] = sorted({w.code for w in report.warnings if w.file == facts.file_name})
+    meta["revfirst"], meta["revlast"] = first, last
+    if not rows.magnitudes:
+        names = {int(b["band_id"]): str(b["name"]) for b in bands}
+        meta["bands"] = [names[int(b)] for b in np.unique(band_ids)]
+    row = {
+        "product_id": pid,
+        "kind": qc.RESULTS_KIND,
+        "instrument": facts.instrument,
+        "band_id": None,
+        "source_id": None,
+        "epoch": None,
+        "revolution": first if first == last else None,
+        "obsid": None,
+        "t_min": facts.t_min_mjd,
+        "t_max": facts.t_max_mjd,
+        "bucket": bucket,
+        "object_key": f"products/{pid}/{facts.file_name}",
+        "file_name": facts.file_name,
+        "size": len(data),
+        "sha256": "",
+        "content_type": _content_type(facts.file_name),
+        "meta": meta,
+        "simulated": facts.simulated,
+    }
+    return PlannedFile(facts, data, "", row, load_points=params.points), []
 
 
 def existing_responses(conn: Connection, params: DeliveryParams) -> dict[str, dict[str, Any]]:

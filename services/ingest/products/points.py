@@ -1,5 +1,11 @@
-"""Light-curve points of delivered light curves: matched to science windows with numpy and
-written with one binary ``COPY`` (the points table is the data behind light-curve views).
+"""Light-curve points from deliveries, written with binary ``COPY`` (the points tables are the
+data behind light-curve views).
+
+Two deliveries bring points: a light curve of one source and band (:func:`load_points`, its
+points matched to science windows with numpy), and a pipeline's per-ScW source-results table
+(kind ``lc_results``, :func:`load_results`: rows already named by source and ScW, checked
+by :func:`services.ingest.qc.resolve_results`). Either replaces the points of the sources,
+bands and ScWs it brings, and the points are flagged ``simulated`` as the delivered file is.
 """
 
 from __future__ import annotations
@@ -14,9 +20,13 @@ from astropy.coordinates import angular_separation
 from sqlalchemy import Connection, text
 
 from services.ingest import qc
-from shared.db.models import LIGHTCURVE_COLUMNS
+from services.ingest.products.plan import results_lookups
+from shared.db.models import LIGHTCURVE_COLUMNS, OmcPoint
 
 _POINT_COLUMNS = LIGHTCURVE_COLUMNS
+UL_SIGMA = 3.0
+"""Significance below which a loaded point is an upper limit (``rate_ul`` is then given)."""
+_OMC_COLUMNS = tuple(c.name for c in OmcPoint.__table__.columns)
 
 
 def _points_table_exists(conn: Connection) -> bool:
@@ -120,56 +130,190 @@ def load_points(conn: Connection, facts: qc.FileFacts, row: dict[str, Any]) -> i
         ),
         {"s": row["source_id"], "b": row["band_id"], "ids": list(map(str, scw_ids))},
     )
-    copy_points(conn, str(row["source_id"]), int(row["band_id"]), str(row["instrument"]), columns)
+    copy_points(
+        conn,
+        str(row["source_id"]),
+        int(row["band_id"]),
+        str(row["instrument"]),
+        columns,
+        simulated=bool(row.get("simulated")),
+    )
     return len(chosen)
+
+
+def load_results(conn: Connection, facts: qc.FileFacts, row: dict[str, Any]) -> int:
+    """Replace the points of the sources, bands and ScWs of a source-results table with its
+    rows (ISGRI/JEM-X rates into ``lightcurve_points``, OMC magnitudes into ``omc_points``);
+    return how many were loaded.
+
+    The rows are resolved against the archive again (science windows, bands): recovery loads
+    a staged table without the planning step's answers, and QC has accepted every row.
+    """
+    rows = facts.results
+    if rows is None or not len(rows.source_id):
+        return 0
+    scws, sources, bands = results_lookups(conn, facts)
+    band_ids, problems = qc.resolve_results(facts, scws, sources, bands)
+    if problems:
+        # Only when the archive changed between QC and the commit (a ScW or source removed).
+        raise ValueError(f"{facts.file_name}: {problems[0].message}")
+    ids, where = np.unique(rows.scw_id, return_inverse=True)
+    revolution = np.array([scws[str(s)].revolution for s in ids], dtype=np.int32)[where]
+    simulated = bool(row.get("simulated"))
+    if rows.magnitudes:
+        _replace(
+            conn,
+            "omc_points",
+            {"source_id": rows.source_id, "scw_id": rows.scw_id},
+        )
+        columns: dict[str, npt.NDArray[Any]] = {
+            "source_id": rows.source_id,
+            "scw_id": rows.scw_id,
+            "revolution": revolution,
+            "time_ijd": rows.time,
+            "exposure": rows.exposure,
+            "magnitude": rows.value,
+            "magnitude_err": rows.error,
+            "offaxis": rows.offaxis,
+            "simulated": np.full(len(revolution), simulated),
+        }
+        _copy_binary(conn, "omc_points", _OMC_COLUMNS, columns)
+        return len(revolution)
+    _replace(
+        conn,
+        "lightcurve_points",
+        {"source_id": rows.source_id, "band_id": band_ids, "scw_id": rows.scw_id},
+    )
+    significance = rows.value / rows.error
+    upper = significance < UL_SIGMA
+    columns = {
+        "source_id": rows.source_id,
+        "band_id": band_ids.astype(np.int16),
+        "scw_id": rows.scw_id,
+        "instrument": np.full(len(revolution), str(row["instrument"])),
+        "revolution": revolution,
+        "time_ijd": rows.time,
+        "duration": rows.timedel_s,
+        "exposure": rows.exposure,
+        "rate": rows.value,
+        "rate_err": rows.error,
+        "offaxis": rows.offaxis,
+        "significance": significance,
+        "upper_limit": upper,
+        "rate_ul": np.where(upper, np.maximum(rows.value, 0.0) + UL_SIGMA * rows.error, np.nan),
+        "simulated": np.full(len(revolution), simulated),
+    }
+    # Rows in primary-key order: the index is then filled page after page rather than at
+    # random places.
+    order = np.lexsort((rows.scw_id, band_ids, rows.source_id))
+    columns = {k: np.asarray(v)[order] for k, v in columns.items()}
+    _copy_binary(conn, "lightcurve_points", _POINT_COLUMNS, columns)
+    return len(revolution)
+
+
+def _replace(conn: Connection, table: str, keys: dict[str, npt.NDArray[Any]]) -> None:
+    """Delete the rows of ``table`` a delivery brings again (matched on ``keys``). Skipped
+    when the table holds nothing in those ScWs: the usual case of a first delivery, where
+    the join would only cost time."""
+    scws = np.unique(keys["scw_id"]).tolist()
+    # ``table`` and the key names are this module's constants, never the request's.
+    present = conn.execute(
+        text(f"SELECT EXISTS (SELECT 1 FROM isla.{table} WHERE scw_id = ANY(:w))"),  # noqa: S608
+        {"w": scws},
+    ).scalar()
+    if not present:
+        return
+    names = list(keys)
+    casts = {"source_id": "text[]", "scw_id": "text[]", "band_id": "int[]"}
+    unnest = ", ".join(f"CAST(:{k} AS {casts[k]})" for k in names)
+    match = " AND ".join(f"p.{k} = d.{k}" for k in names)
+    conn.execute(
+        text(
+            f"DELETE FROM isla.{table} p USING unnest({unnest}) AS d({', '.join(names)}) "  # noqa: S608
+            f"WHERE {match}"
+        ),
+        {k: np.asarray(v).tolist() for k, v in keys.items()},
+    )
 
 
 _PG_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 
+# Binary COPY field layouts per column type of the points tables.
+_FIXED = {"int2": ">i2", "int4": ">i4", "float8": ">f8", "bool": "u1"}
+_TYPES = {
+    "source_id": "text",
+    "scw_id": "text",
+    "instrument": "text",
+    "band_id": "int2",
+    "revolution": "int4",
+    "upper_limit": "bool",
+    "simulated": "bool",
+}
+"""Postgres types of the points tables' columns (every other column is float8)."""
+
 
 def _binary_rows(
-    source_id: str,
-    band_id: int,
-    instrument: str,
-    columns: dict[str, npt.NDArray[Any]],
-    with_ul: bool,
+    names: tuple[str, ...], columns: dict[str, npt.NDArray[Any]], nulls: set[str]
 ) -> bytes:
     """Rows in Postgres binary COPY format, built as one numpy record array.
 
-    Every row of one call has the same layout (fixed-width text columns: the source id,
-    instrument and ScW ids of a file all have one length), so a record array holds them all
-    and ``tobytes`` is the whole COPY body: no Python loop per row.
+    Every row of one call has the same layout (text columns of one length, the same columns
+    NULL), so a record array holds them all and ``tobytes`` is the whole body: no Python
+    loop per row.
     """
-    n = len(columns["rate"])
-    src, ins = source_id.encode(), instrument.encode()
-    scw_len = len(columns["scw_id"][0]) if n else 12
+    n = len(columns[names[0]])
     fields: list[tuple[str, str]] = [("nfields", ">i2")]
-    values: dict[str, Any] = {"nfields": len(_POINT_COLUMNS)}
-
-    def add(name: str, dtype: str, size: int, value: Any) -> None:
-        fields.append((f"{name}_len", ">i4"))
-        values[f"{name}_len"] = size
-        if dtype:
-            fields.append((name, dtype))
-            values[name] = value
-
-    add("source_id", f"S{len(src)}", len(src), src)
-    add("band_id", ">i2", 2, band_id)
-    add("scw_id", f"S{scw_len}", scw_len, np.char.encode(columns["scw_id"].astype(str)))
-    add("instrument", f"S{len(ins)}", len(ins), ins)
-    add("revolution", ">i4", 4, columns["revolution"])
-    for name in ("time_ijd", "duration", "exposure", "rate", "rate_err", "offaxis"):
-        add(name, ">f8", 8, columns[name])
-    add("significance", ">f8", 8, columns["significance"])
-    add("upper_limit", "u1", 1, columns["upper_limit"].astype(np.uint8))
-    if with_ul:
-        add("rate_ul", ">f8", 8, columns["rate_ul"])
-    else:
-        add("rate_ul", "", -1, None)
+    values: dict[str, Any] = {"nfields": len(names)}
+    for name in names:
+        kind = _TYPES.get(name, "float8")
+        if name in nulls:
+            fields.append((f"{name}_len", ">i4"))
+            values[f"{name}_len"] = -1
+            continue
+        if kind == "text":
+            encoded = np.char.encode(np.asarray(columns[name]).astype(str))
+            size = encoded.dtype.itemsize if n else 0
+            fields += [(f"{name}_len", ">i4"), (name, f"S{max(size, 1)}")]
+            values[f"{name}_len"], values[name] = size, encoded
+        else:
+            width = np.dtype(_FIXED[kind]).itemsize
+            fields += [(f"{name}_len", ">i4"), (name, _FIXED[kind])]
+            values[f"{name}_len"] = width
+            values[name] = np.asarray(columns[name]).astype(_FIXED[kind])
     records = np.empty(n, dtype=np.dtype(fields))
     for name, value in values.items():
         records[name] = value
     return records.tobytes()
+
+
+def _copy_binary(
+    conn: Connection, table: str, names: tuple[str, ...], columns: dict[str, npt.NDArray[Any]]
+) -> None:
+    """Binary ``COPY`` of ``columns`` (every one of ``names``; NaN in a float column is
+    NULL) into ``isla.<table>``, the rows grouped by layout."""
+    n = len(columns[names[0]])
+    if n == 0:
+        return
+    nullable = [k for k in names if _TYPES.get(k, "float8") == "float8"]
+    texts = [k for k in names if _TYPES.get(k) == "text"]
+    parts = [np.isnan(np.asarray(columns[k], dtype=np.float64)) for k in nullable]
+    parts += [np.char.str_len(np.asarray(columns[k]).astype(str)) for k in texts]
+    _, layout = np.unique(np.column_stack(parts).astype(np.int64), axis=0, return_inverse=True)
+    layout = layout.reshape(-1)
+    body = [_PG_HEADER]
+    for value in np.unique(layout):
+        mask = layout == value
+        first = int(np.argmax(mask))
+        nulls = {k for k in nullable if np.isnan(float(columns[k][first]))}
+        part = {k: np.asarray(v)[mask] for k, v in columns.items()}
+        body.append(_binary_rows(names, part, nulls))
+    body.append(struct.pack(">h", -1))
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    # ``table`` and ``names`` are this module's constants.
+    statement = f"COPY isla.{table} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)"
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.write(b"".join(body))
 
 
 def copy_points(
@@ -178,21 +322,18 @@ def copy_points(
     band_id: int,
     instrument: str,
     columns: dict[str, npt.NDArray[Any]],
+    simulated: bool = False,
 ) -> None:
-    """Binary ``COPY`` of light-curve points of one source and band into the points table."""
-    ul = np.asarray(columns["upper_limit"], dtype=bool)
-    body = [_PG_HEADER]
-    for mask, with_ul in ((ul, True), (~ul, False)):
-        if mask.any():
-            part = {k: np.asarray(v)[mask] for k, v in columns.items()}
-            body.append(_binary_rows(source_id, band_id, instrument, part, with_ul))
-    body.append(struct.pack(">h", -1))
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    with (
-        raw.cursor() as cursor,
-        cursor.copy(
-            f"COPY isla.lightcurve_points ({', '.join(_POINT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-        ) as copy,
-    ):
-        copy.write(b"".join(body))
+    """Binary ``COPY`` of light-curve points of one source and band into the points table
+    (``columns``: every other column of it; ``rate_ul`` is NULL where not an upper limit)."""
+    n = len(columns["rate"])
+    full = {
+        **{k: np.asarray(v) for k, v in columns.items()},
+        "source_id": np.full(n, source_id),
+        "band_id": np.full(n, band_id, dtype=np.int16),
+        "instrument": np.full(n, instrument),
+        "simulated": np.full(n, simulated),
+    }
+    ul = np.asarray(full["upper_limit"], dtype=bool)
+    full["rate_ul"] = np.where(ul, np.asarray(full["rate_ul"], dtype=np.float64), np.nan)
+    _copy_binary(conn, "lightcurve_points", _POINT_COLUMNS, full)

@@ -212,9 +212,14 @@ async def points_lightcurve(
     fmt: str,
     info: dict[str, Any],
 ) -> Response:
-    """Per-ScW or binned (revolution, >= 1 h) light curve of the stored points."""
+    """Per-ScW or binned (revolution, >= 1 h) light curve of the stored points; ``simulated``
+    says whether any of them is (the demo archive's)."""
     name = _name(source, band.instrument, band.name, binning.label, fmt)
     if fmt != "fits":
+        simulated = await run_db(
+            ctx, store.points_simulated, source.source_id, band.band_id, t0, t1
+        )
+        info = {**info, "simulated": simulated}
         params: dict[str, Any] = {"s": source.source_id, "b": band.band_id, "t0": t0, "t1": t1}
         if binning.kind == "seconds":
             params["w"] = binning.seconds
@@ -232,11 +237,12 @@ async def points_fits(
     rows, keys = await run_db(
         ctx, store.points, source.source_id, band.band_id, binning.kind, binning.seconds, t0, t1
     )
+    simulated = await run_db(ctx, store.points_simulated, source.source_id, band.band_id, t0, t1)
     lc = views.lightcurve_from_rows(rows)
     prov = (
-        view_provenance(keys, None, None)
+        view_provenance(keys, None, simulated)
         if binning.kind == "scw"
-        else view_provenance([], sum(int(r[8]) for r in rows), None)
+        else view_provenance([], sum(int(r[8]) for r in rows), simulated)
     )
     data = await run_in_threadpool(
         lambda: ogip.lightcurve_fits(
@@ -336,10 +342,10 @@ async def sub_scw_lightcurve(
     lc = _concat(parts)
     name = _name(source, band.instrument, band.name, binning.label, fmt)
     sources = [r.product_id for r, _, _ in series]
-    info = {**info, "from_products": sources}
+    simulated = any(simulated_of(r) for r, _, _ in series)
+    info = {**info, "from_products": sources, "simulated": simulated}
     if fmt == "fits":
         nscw = sum(int(meta_of(r).get("nscw") or 0) for r, _, _ in series) or None
-        simulated = any(simulated_of(r) for r, _, _ in series)
         prov = view_provenance([], nscw, simulated)
         data = await run_in_threadpool(
             lambda: ogip.lightcurve_fits(
@@ -389,6 +395,7 @@ async def omc_lightcurve(
             f"{source.source_id} has no optical counterpart with OMC data",
             {"instruments": ["ISGRI", "JEM-X"]},
         )
+    simulated = await run_db(ctx, store.points_simulated, source.source_id, None, t0, t1)
     if fmt == "fits":
         arr = np.array([r[:5] for r in rows], dtype=np.float64).reshape(-1, 5)
         data = await run_in_threadpool(
@@ -398,11 +405,17 @@ async def omc_lightcurve(
                 arr[:, 3],
                 arr[:, 4],
                 target=source.target,
-                prov=view_provenance([r[5] for r in rows], None, None),
+                prov=view_provenance([r[5] for r in rows], None, simulated),
             )
         )
         return fits_response(data, f"{file_stem(source.name)}_OMC_lc.fits")
-    info = {"source_id": source.source_id, "instrument": "OMC", "band": "V", "binning": "scw"}
+    info = {
+        "source_id": source.source_id,
+        "instrument": "OMC",
+        "band": "V",
+        "binning": "scw",
+        "simulated": simulated,
+    }
     return table_response(fmt, OMC_FIELDS, [tuple(r) for r in rows], info)
 
 

@@ -74,6 +74,25 @@ def points(
     return [tuple(r[:9]) for r in rows], [str(r[9]) for r in rows]
 
 
+def points_simulated(
+    conn: Connection, source_id: str, band_id: int | None, t0: float, t1: float
+) -> bool:
+    """Whether any stored point of the source in [t0, t1) (IJD) is simulated: in ``band_id``
+    (``lightcurve_points``), or its OMC points when ``band_id`` is None."""
+    if band_id is None:
+        sql = (
+            "SELECT coalesce(bool_or(simulated), false) FROM isla.omc_points "
+            "WHERE source_id = :s AND time_ijd >= :t0 AND time_ijd < :t1"
+        )
+    else:
+        sql = (
+            "SELECT coalesce(bool_or(simulated), false) FROM isla.lightcurve_points "
+            "WHERE source_id = :s AND band_id = :b AND time_ijd >= :t0 AND time_ijd < :t1"
+        )
+    params = {"s": source_id, "b": band_id, "t0": t0, "t1": t1}
+    return bool(conn.execute(text(sql), params).scalar())
+
+
 def bands_with_points(conn: Connection, source_id: str) -> dict[str, list[str]]:
     """The bands in which the source has stored points, per instrument."""
     out: dict[str, list[str]] = {}

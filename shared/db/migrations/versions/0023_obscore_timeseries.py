@@ -1,7 +1,7 @@
 """ObsCore publishes the SPI-ACS and IREM time series: one row per delivered file.
 
 Revision ID: 0023
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-03
 
 ``ivoa.obscore`` gains a third branch: every file of ``isla.timeseries_files`` (one dataset and
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0023"
-down_revision: str | None = "0018"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
