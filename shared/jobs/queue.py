@@ -11,6 +11,9 @@ Connection details are read from :mod:`shared.settings` when the app is opened, 
 module is imported, so that the launcher and the tests can point it at a database chosen at
 run time.
 
+Database restarts: :func:`run_worker` reconnects with back-off when the database goes away,
+so a Postgres restart needs no restart of the workers.
+
 Restart survival: a job whose worker died while running it stays ``doing`` in the queue.
 Every worker sends heartbeats; each worker, at start and then periodically, hands the jobs
 of workers silent for longer than ``ISLA_WORKER_STALLED_AFTER`` back to the queue
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from typing import Any
 
 import psycopg
@@ -157,9 +161,57 @@ async def _watch_stalled(settings: WorkerSettings, worker: Worker) -> None:
         await asyncio.sleep(settings.heartbeat)
 
 
+RECONNECT_FIRST, RECONNECT_LONGEST = 1.0, 30.0
+"""Seconds before the worker reconnects after losing the database: the first pause, and the
+longest one (each next pause doubles)."""
+
+
 async def run_worker(settings: WorkerSettings | None = None, name: str | None = None) -> None:
-    """Run one worker until SIGINT/SIGTERM, retrying the jobs of dead workers meanwhile."""
+    """Run one worker until SIGINT/SIGTERM, reconnecting whenever the database goes away.
+
+    procrastinate's worker ends when its connection breaks (a side task fails, or fetching a
+    job raises): a database restart would leave the process alive with nothing running, or
+    dead. Here each round opens the queue afresh and runs a worker; a round that ends without
+    a stop request was a lost database, and the next round starts after a pause that doubles
+    up to :data:`RECONNECT_LONGEST` (and starts over once a round ran a while).
+    """
     settings = settings or WorkerSettings()
+    stopping = asyncio.Event()
+    current: list[Worker] = []
+
+    def request_stop() -> None:
+        stopping.set()
+        for worker in current:
+            worker.stop()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, request_stop)
+    pause = RECONNECT_FIRST
+    try:
+        while not stopping.is_set():
+            started = loop.time()
+            try:
+                await _run_round(settings, name, current, stopping)
+            except Exception as exc:  # the database went away (or never came)
+                log.warning("the job worker lost the database (%s): reconnecting", exc)
+            if stopping.is_set():
+                break
+            if loop.time() - started > RECONNECT_LONGEST:
+                pause = RECONNECT_FIRST
+            log.warning("job worker round ended; next in %.0f s", pause)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), pause)
+            pause = min(pause * 2, RECONNECT_LONGEST)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _run_round(
+    settings: WorkerSettings, name: str | None, current: list[Worker], stopping: asyncio.Event
+) -> None:
+    """Open the queue and run one procrastinate worker until it ends."""
     async with app.open_async():
         # procrastinate's Worker rather than app.run_worker_async: the watcher needs its id.
         worker = Worker(
@@ -172,15 +224,20 @@ async def run_worker(settings: WorkerSettings | None = None, name: str | None = 
             abort_job_polling_interval=settings.poll_interval,
             # Finished jobs are of no use: the UWS table keeps what users see.
             delete_jobs="always",
-            install_signal_handlers=True,
+            # Our own handlers (run_worker) tell a stop request from a lost database.
+            install_signal_handlers=False,
             # Jobs still running then are cancelled, and retried later if their task has
             # a retry strategy: a stop never waits for long queries.
             shutdown_graceful_timeout=settings.shutdown_grace,
         )
         watcher = asyncio.create_task(_watch_stalled(settings, worker))
+        current[:] = [worker]
         try:
+            if stopping.is_set():  # asked to stop while the queue was opening
+                return
             await worker.run()
         finally:
+            current.clear()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
