@@ -230,28 +230,6 @@ def test_services_and_workers_refuse_the_development_secret() -> None:
     assert "development secret" in worker.stdout
 
 
-def test_development_mode_accepts_the_development_secret() -> None:
-    from shared import settings as cfg
-
-    saved = {
-        k: os.environ.get(k) for k in ("ISLA_S3_ENDPOINT", "ISLA_DEV_MODE", "ISLA_S3_SECRET_KEY")
-    }
-    try:
-        os.environ["ISLA_S3_ENDPOINT"] = "http://127.0.0.1:1"
-        os.environ.pop("ISLA_S3_SECRET_KEY", None)
-        os.environ["ISLA_DEV_MODE"] = "false"
-        with pytest.raises(cfg.InsecureSettingsError):
-            cfg.refuse_development_secrets()
-        os.environ["ISLA_DEV_MODE"] = "true"
-        cfg.refuse_development_secrets()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def test_embedded_postgres_wants_its_password(stack: StackInfo) -> None:
     pg = stack.pg
     info = pg.secretfile.stat()

@@ -136,7 +136,11 @@ def _job_completes(base: str) -> None:
         while True:
             created = http.post(
                 "/tap/async",
-                data={"QUERY": "SELECT TOP 3 table_name FROM TAP_SCHEMA.tables", "PHASE": "RUN"},
+                data={
+                    "LANG": "ADQL",
+                    "QUERY": "SELECT TOP 3 table_name FROM TAP_SCHEMA.tables",
+                    "PHASE": "RUN",
+                },
             )
             if created.status_code == 303:
                 break

@@ -55,7 +55,11 @@ def test_a_dead_worker_turns_ready_red_until_one_runs_the_jobs(stack: StackInfo)
         assert httpx.get(f"{base}/ready", timeout=10).status_code == 200
         created = httpx.post(
             f"{base}/tap/async",
-            data={"QUERY": "SELECT TOP 1 table_name FROM TAP_SCHEMA.tables", "PHASE": "RUN"},
+            data={
+                "LANG": "ADQL",
+                "QUERY": "SELECT TOP 1 table_name FROM TAP_SCHEMA.tables",
+                "PHASE": "RUN",
+            },
         )
         assert created.status_code == 303
         job = created.headers["location"]
