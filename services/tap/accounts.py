@@ -224,7 +224,29 @@ async def _form(request: Request) -> dict[str, str]:
 router = APIRouter(tags=["accounts"])
 
 
-@router.post("/login", response_class=PlainTextResponse)
+LOGIN_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["username", "password"],
+                    "properties": {
+                        "username": {"type": "string", "maxLength": 63},
+                        "password": {"type": "string", "format": "password"},
+                    },
+                }
+            }
+        },
+    },
+    "responses": {"401": {"description": "wrong user name or password"}},
+}
+"""The login form as the OpenAPI document declares it (the handler reads the body itself,
+with a size limit)."""
+
+
+@router.post("/login", response_class=PlainTextResponse, openapi_extra=LOGIN_FORM)
 async def login(request: Request) -> Response:
     """Log in with the form fields ``username`` and ``password``; sets the session cookie."""
     form = await _form(request)
