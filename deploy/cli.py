@@ -169,7 +169,8 @@ def start_worker(exits: ExitStack, say: Callable[[str], None] = _say) -> WorkerP
     return worker
 
 
-_STATE_LOCK = threading.Lock()
+_STATE_LOCK = threading.RLock()
+"""The supervisor's thread and the main thread both update runtime.json."""
 
 
 def _write_state(home: Path, data: dict[str, Any]) -> None:
@@ -185,9 +186,10 @@ def _write_state(home: Path, data: dict[str, Any]) -> None:
 
 def _update_state(home: Path, changes: dict[str, Any]) -> None:
     """Merge ``changes`` into the runtime file of a running launcher."""
-    state = _read_state(home) or {}
-    state.update(changes)
-    _write_state(home, state)
+    with _STATE_LOCK:
+        state = _read_state(home) or {}
+        state.update(changes)
+        _write_state(home, state)
 
 
 def supervise(
@@ -340,6 +342,15 @@ def _alive(pid: Any) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
+def _is_our_worker(pid: int) -> bool:
+    """Whether ``pid`` is a live ``isla worker`` (a recycled pid is never signalled)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return _alive(pid) and b"deploy.cli" in command and b"worker" in command
+
+
 def cmd_down(args: argparse.Namespace) -> int:
     """Stop a running ``isla up`` (or what a crashed one left behind)."""
     home = cfg.RuntimeSettings().home.resolve()
@@ -355,7 +366,17 @@ def cmd_down(args: argparse.Namespace) -> int:
         if _alive(pid):
             _say("the launcher did not stop within 60 s")
             return 1
-    # Whatever a killed launcher could not stop: the private servers, by their own records.
+    # Whatever a killed launcher could not stop: its job worker, and the private servers, by
+    # their own records.
+    worker = state.get("worker_pid") if state else None
+    if isinstance(worker, int) and _is_our_worker(worker):
+        _say(f"stopping the job worker (pid {worker}) ...")
+        os.kill(worker, signal.SIGTERM)
+        deadline = time.monotonic() + WORKER_STOP_TIMEOUT
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _alive(worker):
+            os.kill(worker, signal.SIGKILL)
     pg = EmbeddedPostgres(home)
     if pg.initialised and pg.running_port() is not None:
         _say("stopping the embedded Postgres ...")
