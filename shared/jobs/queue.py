@@ -151,13 +151,27 @@ async def retry_stalled_jobs(settings: WorkerSettings, own_id: int | None = None
     return count
 
 
+class DatabaseLostError(RuntimeError):
+    """The worker's watcher could not reach the database: the round must start afresh."""
+
+
 async def _watch_stalled(settings: WorkerSettings, worker: Worker) -> None:
+    """Retry the jobs of dead workers every heartbeat; return when the database is lost.
+
+    This is also the worker's watchdog: procrastinate's worker can outlive a database restart
+    without ever fetching a job again (its listener and heartbeat fail, its loop waits), so
+    a failed look here ends the round (:func:`_run_round`) and a fresh one reconnects.
+    """
     while True:
         try:
-            if worker.worker_id is not None:  # registered: its own jobs are known
-                await retry_stalled_jobs(settings, worker.worker_id)
-        except Exception:  # the database may be restarting; try again at the next round
-            log.exception("checking for stalled jobs failed")
+            async with asyncio.timeout(max(5.0, settings.stalled_after)):
+                if worker.worker_id is not None:  # registered: its own jobs are known
+                    await retry_stalled_jobs(settings, worker.worker_id)
+                else:
+                    await app.job_manager.prune_stalled_workers(settings.stalled_after)
+        except Exception as exc:
+            log.warning("the job worker cannot reach the database: %s", exc)
+            return
         await asyncio.sleep(settings.heartbeat)
 
 
@@ -230,17 +244,29 @@ async def _run_round(
             # a retry strategy: a stop never waits for long queries.
             shutdown_graceful_timeout=settings.shutdown_grace,
         )
-        watcher = asyncio.create_task(_watch_stalled(settings, worker))
         current[:] = [worker]
+        if stopping.is_set():  # asked to stop while the queue was opening
+            return
+        running = asyncio.create_task(worker.run(), name="procrastinate worker")
+        watcher = asyncio.create_task(_watch_stalled(settings, worker), name="watchdog")
         try:
-            if stopping.is_set():  # asked to stop while the queue was opening
+            await asyncio.wait({running, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if running.done():
+                running.result()  # its error, if it failed
                 return
-            await worker.run()
+            # The watchdog saw the database go: stop this worker (its jobs are retried
+            # later), and cancel it if it cannot even stop.
+            worker.stop()
+            with contextlib.suppress(Exception):  # it is cancelled below if still running
+                await asyncio.wait_for(asyncio.shield(running), settings.shutdown_grace + 5)
+            raise DatabaseLostError("the database went away")
         finally:
             current.clear()
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for task in (watcher, running):
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
 
 def main(name: str | None = None) -> int:
