@@ -183,11 +183,12 @@ longest one (each next pause doubles)."""
 async def run_worker(settings: WorkerSettings | None = None, name: str | None = None) -> None:
     """Run one worker until SIGINT/SIGTERM, reconnecting whenever the database goes away.
 
-    procrastinate's worker ends when its connection breaks (a side task fails, or fetching a
-    job raises): a database restart would leave the process alive with nothing running, or
-    dead. Here each round opens the queue afresh and runs a worker; a round that ends without
-    a stop request was a lost database, and the next round starts after a pause that doubles
-    up to :data:`RECONNECT_LONGEST` (and starts over once a round ran a while).
+    After a database restart procrastinate's worker either ends or stays alive without
+    fetching jobs again (its listener and heartbeat failed). Here each round opens the queue
+    afresh and runs a worker beside a watchdog (:func:`_watch_stalled`); a round that ends
+    without a stop request (the worker ended, or the watchdog lost the database) is followed
+    by a new one after a pause that doubles up to :data:`RECONNECT_LONGEST` (and starts over
+    once a round ran a while).
     """
     settings = settings or WorkerSettings()
     stopping = asyncio.Event()
