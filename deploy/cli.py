@@ -3,8 +3,13 @@
 ``isla up`` starts what is not configured (a private Postgres when ``ISLA_DATABASE_URL`` is
 unset, SeaweedFS's S3 server when ``ISLA_S3_ENDPOINT`` is unset), applies migrations, loads the
 demo archive into an empty database, starts a job-queue worker (``isla worker``) and serves
-the four services behind one base URL until Ctrl-C or ``isla down``. Components it did not
-start are never stopped by it.
+the four services behind one base URL until Ctrl-C or ``isla down``. It supervises what it
+started (:mod:`deploy.supervision`): a component that dies is restarted with back-off, and
+the restart recorded in ``runtime.json`` (``isla status``). Components it did not start are
+never stopped by it.
+
+It is the local demo: unless ``ISLA_DEV_MODE`` is set, it turns development mode on (the
+development secrets are accepted), and says so.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -29,6 +35,7 @@ from sqlalchemy.exc import OperationalError
 from deploy.ports import port_is_free
 from deploy.postgres import EmbeddedPostgres, EmbeddedPostgresError
 from deploy.seaweed import SeaweedS3
+from deploy.supervision import Supervisor
 from shared import settings as cfg
 
 log = logging.getLogger("isla.launcher")
@@ -43,6 +50,8 @@ class Stack:
     home: Path
     env: dict[str, str] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
+    pg: EmbeddedPostgres | None = None
+    weed: SeaweedS3 | None = None
 
 
 def _say(message: str) -> None:
@@ -63,6 +72,7 @@ def start_stack(home: Path, exits: ExitStack, say: Callable[[str], None] = _say)
         say(f"starting the embedded Postgres under {pg.root} ...")
         url = pg.start(timeout=runtime.startup_timeout)
         exits.callback(pg.stop)
+        stack.pg = pg
         stack.env["ISLA_DATABASE_URL"] = url
         stack.started.append("postgres")
         say(f"Postgres ready at 127.0.0.1:{pg.port}")
@@ -76,6 +86,7 @@ def start_stack(home: Path, exits: ExitStack, say: Callable[[str], None] = _say)
         )
         endpoint = weed.start(timeout=runtime.startup_timeout)
         exits.callback(weed.stop)
+        stack.weed = weed
         stack.env["ISLA_S3_ENDPOINT"] = endpoint
         stack.started.append("s3")
         say(f"S3 ready at {endpoint}")
@@ -120,28 +131,111 @@ WORKER_STOP_TIMEOUT = 30.0
 """Seconds a stopping worker gets (its jobs' shutdown grace included) before SIGKILL."""
 
 
-def start_worker(exits: ExitStack, say: Callable[[str], None] = _say) -> subprocess.Popen[bytes]:
-    """Start one ``isla worker`` process (TAP async jobs, ingestion); ``exits`` stops it."""
-    # Warnings only: a line per job would drown the launcher's own messages.
-    command = [sys.executable, "-m", "deploy.cli", "worker", "--log-level", "warning"]
-    proc = subprocess.Popen(command, env=dict(os.environ))
+class WorkerProcess:
+    """The launcher's ``isla worker`` process (TAP async jobs, ingestion), restartable."""
 
-    def stop() -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=WORKER_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    def __init__(self) -> None:
+        """Nothing runs until :meth:`start`."""
+        self.proc: subprocess.Popen[bytes] | None = None
 
-    exits.callback(stop)
-    say(f"job worker started (pid {proc.pid})")
-    return proc
+    def start(self) -> str:
+        """Start a worker process; return ``pid N``."""
+        # Warnings only: a line per job would drown the launcher's own messages.
+        command = [sys.executable, "-m", "deploy.cli", "worker", "--log-level", "warning"]
+        self.proc = subprocess.Popen(command, env=dict(os.environ))
+        return f"pid {self.proc.pid}"
+
+    def alive(self) -> bool:
+        """Whether the worker process runs."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        """SIGTERM (its jobs get their grace time), then SIGKILL after the stop timeout."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=WORKER_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def start_worker(exits: ExitStack, say: Callable[[str], None] = _say) -> WorkerProcess:
+    """Start one ``isla worker`` process; ``exits`` stops it."""
+    worker = WorkerProcess()
+    what = worker.start()
+    exits.callback(worker.stop)
+    say(f"job worker started ({what})")
+    return worker
+
+
+_STATE_LOCK = threading.RLock()
+"""The supervisor's thread and the main thread both update runtime.json."""
 
 
 def _write_state(home: Path, data: dict[str, Any]) -> None:
-    (home / STATE_FILE).write_text(json.dumps(data, indent=2))
+    # It holds the database URL with the embedded cluster's password: owner only.
+    with _STATE_LOCK:
+        path = home / STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(data, indent=2))
+        tmp.replace(path)
+
+
+def _update_state(home: Path, changes: dict[str, Any]) -> None:
+    """Merge ``changes`` into the runtime file of a running launcher."""
+    with _STATE_LOCK:
+        state = _read_state(home) or {}
+        state.update(changes)
+        _write_state(home, state)
+
+
+def supervise(
+    stack: Stack, worker: WorkerProcess, exits: ExitStack, say: Callable[[str], None] = _say
+) -> Supervisor:
+    """Watch the job worker and the embedded servers; restart them when they die."""
+    home = stack.home
+    runtime = cfg.RuntimeSettings()
+    supervisor = Supervisor(record=lambda changes: _update_state(home, changes), say=say)
+
+    def restart_worker() -> str:
+        worker.stop()
+        what = worker.start()
+        _update_state(home, {"worker_pid": worker.proc.pid if worker.proc else None})
+        return what
+
+    supervisor.watch("job worker", worker.alive, restart_worker)
+    pg = stack.pg
+    if pg is not None:
+
+        def restart_postgres() -> str:
+            url = pg.start(timeout=runtime.startup_timeout)
+            if url != stack.env["ISLA_DATABASE_URL"]:
+                # Another port: the running services still hold the old URL.
+                say("Postgres came back on another port: restart `isla up` to use it")
+            return f"port {pg.port}"
+
+        supervisor.watch("postgres", lambda: pg.running_port() is not None, restart_postgres)
+    weed = stack.weed
+    if weed is not None:
+
+        def restart_weed() -> str:
+            with contextlib.suppress(RuntimeError):
+                weed.stop()  # reap the dead process, release its ports
+            endpoint = weed.start(timeout=runtime.startup_timeout)
+            if endpoint != stack.env["ISLA_S3_ENDPOINT"]:
+                say("the S3 server came back on another port: restart `isla up` to use it")
+            return f"pid {weed.pid}"
+
+        supervisor.watch("s3", weed.is_running, restart_weed)
+    supervisor.start()
+    # Registered last, so it runs first: nothing is restarted while everything stops.
+    exits.callback(supervisor.stop)
+    return supervisor
 
 
 def _read_state(home: Path) -> dict[str, Any] | None:
@@ -155,6 +249,7 @@ def _read_state(home: Path) -> dict[str, Any] | None:
 def cmd_up(args: argparse.Namespace) -> int:
     """Start everything and serve until interrupted."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     runtime = cfg.RuntimeSettings()
     home = runtime.home.resolve()
@@ -169,6 +264,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 1
     base_url = os.environ.get("ISLA_BASE_URL") or f"http://{host}:{port}"
     os.environ["ISLA_BASE_URL"] = base_url
+    if "ISLA_DEV_MODE" not in os.environ:
+        os.environ["ISLA_DEV_MODE"] = "true"
+        _say(
+            "development mode (ISLA_DEV_MODE=true): the development secrets are accepted; "
+            "for anything but a local trial set real secrets and ISLA_DEV_MODE=false"
+        )
+    try:
+        cfg.refuse_development_secrets()
+    except cfg.InsecureSettingsError as exc:
+        _say(f"could not start: {exc}")
+        return 1
     with ExitStack() as exits:
         try:
             stack = start_stack(home, exits)
@@ -185,11 +291,14 @@ def cmd_up(args: argparse.Namespace) -> int:
                 "launcher_pid": os.getpid(),
                 "base_url": base_url,
                 "started": stack.started,
+                "ISLA_DEV_MODE": os.environ["ISLA_DEV_MODE"],
                 **stack.env,
             },
         )
         exits.callback(lambda: (home / STATE_FILE).unlink(missing_ok=True))
-        start_worker(exits)
+        worker = start_worker(exits)
+        _update_state(home, {"worker_pid": worker.proc.pid if worker.proc else None})
+        supervise(stack, worker, exits)
         _say("the archive is served at:")
         for label, path in (
             ("portal", "/"),
@@ -211,11 +320,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         }
         # uvicorn re-raises the Ctrl-C it handled; the stop is already under way.
         with contextlib.suppress(KeyboardInterrupt):
-            if runtime.web_workers > 1:
-                # Worker processes import the app themselves (hence the import string).
-                uvicorn.run("deploy.gateway:app", workers=runtime.web_workers, **options)
-            else:
-                uvicorn.Server(uvicorn.Config("deploy.gateway:app", **options)).run()
+            # Always uvicorn's process manager, even for one web worker: it restarts a web
+            # worker that dies (the import string: each worker imports the app itself).
+            config = uvicorn.Config("deploy.gateway:app", workers=runtime.web_workers, **options)
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
         _say("stopping ...")
     _say("stopped")
     return 0
@@ -236,6 +344,15 @@ def _alive(pid: Any) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
+def _is_our_worker(pid: int) -> bool:
+    """Whether ``pid`` is a live ``isla worker`` (a recycled pid is never signalled)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return _alive(pid) and b"deploy.cli" in command and b"worker" in command
+
+
 def cmd_down(args: argparse.Namespace) -> int:
     """Stop a running ``isla up`` (or what a crashed one left behind)."""
     home = cfg.RuntimeSettings().home.resolve()
@@ -251,7 +368,17 @@ def cmd_down(args: argparse.Namespace) -> int:
         if _alive(pid):
             _say("the launcher did not stop within 60 s")
             return 1
-    # Whatever a killed launcher could not stop: the private servers, by their own records.
+    # Whatever a killed launcher could not stop: its job worker, and the private servers, by
+    # their own records.
+    worker = state.get("worker_pid") if state else None
+    if isinstance(worker, int) and _is_our_worker(worker):
+        _say(f"stopping the job worker (pid {worker}) ...")
+        os.kill(worker, signal.SIGTERM)
+        deadline = time.monotonic() + WORKER_STOP_TIMEOUT
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _alive(worker):
+            os.kill(worker, signal.SIGKILL)
     pg = EmbeddedPostgres(home)
     if pg.initialised and pg.running_port() is not None:
         _say("stopping the embedded Postgres ...")
@@ -303,6 +430,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
             return 2
         os.environ.update(found)
         cfg.clear_caches()
+    try:
+        cfg.refuse_development_secrets()
+    except cfg.InsecureSettingsError as exc:
+        _say(f"the worker does not start: {exc}")
+        return 2
     # Importing a service's task module registers its tasks with the queue's app; the queue
     # itself names no service.
     import services.ingest.tasks
@@ -343,9 +475,10 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="load the demo archive into an empty database")
     demo.add_argument("--scale", choices=["demo", "bench", "full"], default="demo")
     demo.set_defaults(func=cmd_demo)
-    from deploy import ingest_cli
+    from deploy import ingest_cli, user_cli
 
     ingest_cli.add_commands(sub)
+    user_cli.add_commands(sub)
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     return func(args)

@@ -21,6 +21,9 @@ from services.tap.app import app as tap_app
 ROUTES: tuple[tuple[str, FastAPI], ...] = (
     ("/tap", tap_app),
     ("/scs", tap_app),
+    # Accounts: astroquery's ESA clients log in at <base>/login (TAP job owners).
+    ("/login", tap_app),
+    ("/logout", tap_app),
     ("/raw", raw_app),
     ("/data", raw_app),
     ("/ingest", ingest_app),

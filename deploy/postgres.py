@@ -5,6 +5,12 @@ that is remembered between runs so that URLs stay stable. Postgres refuses to ru
 when the launcher is root every Postgres command runs as the unprivileged ``postgres`` account
 (Debian creates it with the server package).
 
+Connections authenticate with a password (``scram-sha-256``, local socket and loopback alike),
+never ``trust``: any local account could otherwise connect as the superuser. The password is
+generated at ``initdb`` and kept in ``<cluster root>/secret`` (mode 0600, owned by the account
+running the cluster); the launcher puts it into the database URL it hands its children. A
+cluster made by an older launcher with ``trust`` is switched over at its next start.
+
 A clone in root's home (mode 0700) or any folder that account cannot traverse cannot hold the
 cluster; rather than ask the operator to open up their home, the cluster then lives in
 :data:`RELOCATED_ROOT`, in a folder named after the ISLA home's path, so that every later
@@ -18,6 +24,8 @@ import hashlib
 import json
 import os
 import pwd
+import re
+import secrets
 import shutil
 import stat
 import subprocess
@@ -25,6 +33,7 @@ import time
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from deploy.ports import free_port, port_is_free
 
@@ -94,6 +103,7 @@ class EmbeddedPostgres:
         self.datadir = self.root / "data"
         self.logfile = self.root / "postgres.log"
         self.statefile = self.root / "state.json"
+        self.secretfile = self.root / "secret"
         self.bindir = bindir or DEFAULT_BINDIR
         self.host = host
         self.port: int | None = None
@@ -169,16 +179,67 @@ class EmbeddedPostgres:
         lines = pidfile.read_text().splitlines()
         return int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
 
+    # -- the password ----------------------------------------------------------------------
+
+    def _ensure_secret(self) -> str:
+        """The superuser's password, generated on first use into :attr:`secretfile` (0600)."""
+        if self.secretfile.exists():
+            return self.password
+        fd = os.open(self.secretfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+        if self._as_root:
+            # initdb --pwfile runs as the cluster's account and reads it.
+            account = pwd.getpwnam(RUN_AS)
+            os.chown(self.secretfile, account.pw_uid, account.pw_gid)
+        return self.password
+
+    @property
+    def password(self) -> str:
+        """The superuser's password (read from :attr:`secretfile`)."""
+        try:
+            return self.secretfile.read_text().strip()
+        except OSError as exc:
+            raise EmbeddedPostgresError(
+                f"the cluster's password file {self.secretfile} cannot be read: {exc}"
+            ) from exc
+
+    def _require_passwords(self) -> None:
+        """Switch a cluster made with ``trust`` (older launchers) to password authentication.
+
+        Runs on the started server while it still trusts loopback: sets the generated
+        password, rewrites pg_hba.conf and reloads it.
+        """
+        hba = self.datadir / "pg_hba.conf"
+        rules = hba.read_text()
+        if not re.search(r"^\s*(local|host)\S*\s.*\btrust\s*$", rules, re.MULTILINE):
+            return
+        password = self._ensure_secret()
+        dsn = f"host={self.host} port={self.port} user={SUPERUSER} dbname=postgres"
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+            conn.execute("SET password_encryption = 'scram-sha-256'")
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(SUPERUSER), sql.Literal(password)
+                )
+            )
+        hba.write_text(re.sub(r"\btrust(\s*)$", r"scram-sha-256\1", rules, flags=re.MULTILINE))
+        result = self._run("pg_ctl", "reload", "-D", str(self.datadir), timeout=30)
+        if result.returncode != 0:
+            raise EmbeddedPostgresError(f"pg_ctl reload failed: {result.stderr.strip()}")
+
     def init(self) -> None:
-        """Create the cluster with a trust-authenticated superuser, loopback only."""
+        """Create the cluster with a password-authenticated superuser, loopback only."""
         self._prepare_root()
+        self._ensure_secret()
         result = self._run(
             "initdb",
             "-D",
             str(self.datadir),
             "-U",
             SUPERUSER,
-            "--auth=trust",
+            "--auth=scram-sha-256",
+            f"--pwfile={self.secretfile}",
             "--encoding=UTF8",
             "--locale=C.UTF-8",
         )
@@ -223,6 +284,7 @@ class EmbeddedPostgres:
                 )
         self.port = port
         self.statefile.write_text(json.dumps({"port": port}))
+        self._require_passwords()
         self._ensure_database(timeout)
         return self.url
 
@@ -273,13 +335,17 @@ class EmbeddedPostgres:
     @property
     def admin_dsn(self) -> str:
         """libpq DSN of the maintenance database, for creating databases."""
-        return f"host={self.host} port={self.port} user={SUPERUSER} dbname=postgres"
+        return (
+            f"host={self.host} port={self.port} user={SUPERUSER} "
+            f"password={self.password} dbname=postgres"
+        )
 
     @property
     def url(self) -> str:
         """SQLAlchemy URL of the archive database."""
-        return f"postgresql+psycopg://{SUPERUSER}@{self.host}:{self.port}/{DATABASE}"
+        return self.database_url(DATABASE)
 
     def database_url(self, name: str) -> str:
         """SQLAlchemy URL of another database in this cluster (tests use scratch databases)."""
-        return f"postgresql+psycopg://{SUPERUSER}@{self.host}:{self.port}/{name}"
+        # token_urlsafe passwords need no quoting in a URL.
+        return f"postgresql+psycopg://{SUPERUSER}:{self.password}@{self.host}:{self.port}/{name}"

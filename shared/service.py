@@ -29,7 +29,6 @@ import httpx
 import psycopg
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
@@ -41,7 +40,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shared import __version__
 from shared.db.engine import make_async_engine, make_sync_engine
 from shared.db.migrate import head_revision
-from shared.settings import database_settings, limit_settings, peer_settings, storage_settings
+from shared.jobs.health import check_worker
+from shared.security import ReadOnlyCORS, SecurityHeaders
+from shared.settings import (
+    database_settings,
+    limit_settings,
+    peer_settings,
+    refuse_development_secrets,
+    storage_settings,
+)
 from shared.storage import ObjectStore, StorageUnavailable
 from shared.vo.errors import VOTABLE_ERRORS, ErrorStyle, TransientFault, UsageFault, error_response
 from shared.vo.errors import install_error_handlers as install_vo_error_handlers
@@ -255,13 +262,16 @@ def _health_router(name: str, prefix: str) -> APIRouter:
         return {"status": "ok", "service": name, "version": __version__}
 
     async def ready(request: Request) -> JSONResponse:
-        """Readiness: the database (at the expected schema) and the object store answer.
+        """Readiness: the database (at the expected schema) and the object store answer,
+        and a job worker is alive when jobs wait.
 
         Says ready or not and which dependency is down; the reasons go to the log.
         """
         ctx = context(request)
-        db, store = await asyncio.gather(_check_database(ctx), _check_store(ctx))
-        checks = {"database": db, "object_store": store}
+        db, store, worker = await asyncio.gather(
+            _check_database(ctx), _check_store(ctx), check_worker(ctx.engine)
+        )
+        checks = {"database": db, "object_store": store, "job_worker": worker}
         ok = all(c["ok"] for c in checks.values())
         down = [k for k, c in checks.items() if not c["ok"]]
         body = {
@@ -336,6 +346,8 @@ def create_service(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # A service configured with a secret published with ISLA does not start at all.
+        refuse_development_secrets()
         ctx = _build_context()
         app.state.ctx = ctx
         if on_startup is not None:
@@ -357,15 +369,11 @@ def create_service(
         redoc_url=None,
         lifespan=lifespan,
     )
-    # Browser clients (ESASky, Aladin Lite, the portal's plots) call the services directly.
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=["*"],
-        allow_methods=["*"],
-        allow_headers=["*"],
-        expose_headers=["Content-Length", "Content-Range", "ETag", "Content-Disposition"],
-    )
     app.add_middleware(CleanInput, vo_paths=vo_prefixes(routers))
+    # Browser clients (ESASky, Aladin Lite, the portal's plots) call the services directly,
+    # for reading only: see ReadOnlyCORS. Security headers wrap everything, CORS answers too.
+    app.add_middleware(ReadOnlyCORS)
+    app.add_middleware(SecurityHeaders)
     _install_error_handlers(app)
     install_vo_error_handlers(app)
     _install_outage_handlers(app)

@@ -319,6 +319,71 @@ class IngestSettings(BaseSettings):
     )
 
 
+class SecuritySettings(BaseSettings):
+    """Accounts, sessions and the refusal of development secrets."""
+
+    model_config = _COMMON
+
+    dev_mode: bool = Field(
+        default=False,
+        description=(
+            "Development mode: accept the built-in development secrets (the default S3 key, "
+            "the compose and Kubernetes example database passwords). Off: a service, worker "
+            "or launcher configured with one of them refuses to start. `isla up` turns it on "
+            "for the local demo on loopback, and says so."
+        ),
+    )
+    session_lifetime: int = Field(
+        default=7 * 86400,
+        ge=60,
+        description="Seconds a login session (the cookie set by POST /login) stays valid.",
+    )
+    password_min_length: int = Field(
+        default=10, ge=8, description="Fewest characters of a user's password."
+    )
+    user_token_days: float = Field(
+        default=90, gt=0, description="Days a bearer token from `isla user token` stays valid."
+    )
+
+
+DEVELOPMENT_SECRETS = ("isla-local-secret", "isla-local-db", "change-me")
+"""Secrets the project ships as examples (settings default, compose, Kubernetes): known to all."""
+
+
+class InsecureSettingsError(RuntimeError):
+    """A development secret is configured outside development mode."""
+
+
+def development_secrets_in_use() -> list[str]:
+    """The settings that hold one of :data:`DEVELOPMENT_SECRETS` and are in use.
+
+    A secret counts only where it is used: the S3 key once an S3 endpoint is configured, the
+    database password once a database URL is.
+    """
+    found = []
+    storage = StorageSettings()
+    if storage.s3_endpoint and storage.s3_secret_key.get_secret_value() in DEVELOPMENT_SECRETS:
+        found.append("ISLA_S3_SECRET_KEY")
+    url = DatabaseSettings().database_url or ""
+    userinfo = url.split("://", 1)[-1].rsplit("@", 1)[0] if "@" in url else ""
+    if ":" in userinfo and userinfo.split(":", 1)[1] in DEVELOPMENT_SECRETS:
+        found.append("ISLA_DATABASE_URL (its password)")
+    return found
+
+
+def refuse_development_secrets() -> None:
+    """Raise :class:`InsecureSettingsError` when a development secret is in use outside
+    development mode (``ISLA_DEV_MODE``)."""
+    if SecuritySettings().dev_mode:
+        return
+    if found := development_secrets_in_use():
+        raise InsecureSettingsError(
+            f"{' and '.join(found)} hold a development secret published with ISLA: set real "
+            "secrets (see docs/OPERATIONS.md, Secrets), or set ISLA_DEV_MODE=true for a "
+            "local trial"
+        )
+
+
 class RuntimeSettings(BaseSettings):
     """How the local launcher (``isla up``) runs the embedded stack."""
 
@@ -379,9 +444,22 @@ def tap_settings() -> TapSettings:
     return TapSettings()
 
 
+@lru_cache
+def account_settings() -> SecuritySettings:
+    """The process-wide account and secret settings."""
+    return SecuritySettings()
+
+
 def clear_caches() -> None:
     """Forget cached settings, e.g. after the launcher exported new environment values."""
-    for fn in (database_settings, storage_settings, peer_settings, limit_settings, tap_settings):
+    for fn in (
+        database_settings,
+        storage_settings,
+        peer_settings,
+        limit_settings,
+        tap_settings,
+        account_settings,
+    ):
         fn.cache_clear()
 
 
@@ -393,6 +471,7 @@ ALL_SETTINGS = (
     TapSettings,
     WorkerSettings,
     IngestSettings,
+    SecuritySettings,
     RuntimeSettings,
 )
 """Every settings class, in the order the configuration reference lists them."""

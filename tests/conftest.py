@@ -36,6 +36,11 @@ from shared.settings import StorageSettings
 ACCESS_KEY = "isla-test"
 SECRET_KEY = "isla-test-secret"
 
+# Services and workers refuse the published development secret outside development mode:
+# every process a test starts from this environment carries the test server's keys instead.
+os.environ.setdefault("ISLA_S3_ACCESS_KEY", ACCESS_KEY)
+os.environ.setdefault("ISLA_S3_SECRET_KEY", SECRET_KEY)
+
 
 @dataclass
 class StackInfo:

@@ -1,7 +1,9 @@
-"""The TAP service app (``uvicorn services.tap.app:app``), owner of ``/tap`` and ``/scs``."""
+"""The TAP service app (``uvicorn services.tap.app:app``): owner of ``/tap``, ``/scs`` and the
+account routes ``/login`` and ``/logout`` (the owners of async jobs log in there)."""
 
 from fastapi import FastAPI
 
+from services.tap.accounts import router as accounts_router
 from services.tap.adql import warm_up
 from services.tap.routes import router
 from services.tap.scs import router as scs_router
@@ -22,6 +24,6 @@ app = create_service(
         "window, observation and source tables, asynchronous jobs and VO metadata; ObsCore "
         "(ivoa.obscore) and Simple Cone Search (/scs) over the source catalogue."
     ),
-    routers=[router, scs_router],
+    routers=[router, scs_router, accounts_router],
     on_startup=_warm_up,
 )

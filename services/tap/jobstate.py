@@ -111,13 +111,14 @@ async def create(
     destruction: dt.datetime,
     uploads: Sequence[Mapping[str, Any]] = (),
     job_id: str | None = None,
+    owner: str = ANONYMOUS,
 ) -> str:
-    """Insert a PENDING job; return its id."""
+    """Insert a PENDING job of ``owner`` (a user name, or anonymous); return its id."""
     created: str = await STORE.create(
         conn,
         job_id=job_id or new_job_id(),
         run_id=run_id,
-        owner=ANONYMOUS,
+        owner=owner,
         phase="PENDING",
         parameters=dict(parameters),
         uploads=list(uploads),
@@ -130,13 +131,14 @@ async def create(
 async def list_jobs(
     conn: AsyncConnection,
     *,
+    owner: str,
     phases: Iterable[str] = (),
     after: dt.datetime | None = None,
     last: int | None = None,
     limit: int,
 ) -> list[UwsJob]:
-    """Jobs newest first (UWS 1.1 §2.2.2.1): ARCHIVED ones only when asked for by PHASE."""
-    query = select(JOBS).where(JOBS.c.destruction > now())
+    """Jobs of ``owner`` newest first (UWS 1.1 §2.2.2.1): ARCHIVED ones only when asked for."""
+    query = select(JOBS).where(JOBS.c.owner == owner, JOBS.c.destruction > now())
     wanted = list(phases)
     if wanted:
         query = query.where(JOBS.c.phase.in_(wanted))

@@ -15,6 +15,7 @@ from services.tap.pipeline import validate, view_settings
 from services.tap.sync import run_sync
 from services.tap.upload import parse_uploads
 from shared import simulation
+from shared.jobs.health import check_worker
 from shared.openapi import VOTABLE, answers, inputs
 from shared.service import context, db_engine
 from shared.settings import limit_settings, peer_settings, tap_settings
@@ -92,7 +93,12 @@ async def sync(request: Request, params: Params) -> Response:
     responses=answers(XML, description="VOSI availability."),
 )
 async def availability(request: Request) -> Response:
-    """VOSI availability: can the service reach its database."""
+    """VOSI availability: can the service reach its database, and do async jobs run."""
+    engine = context(request).engine
+    worker = await check_worker(engine)
+    if not worker["ok"]:
+        body = shared_vosi.availability_document(False, worker["error"])
+        return Response(body, media_type=XML)
     return await shared_vosi.availability(
         context(request).engine, vosi.AVAILABILITY_PROBE, "the service is accepting queries"
     )

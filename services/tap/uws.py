@@ -18,8 +18,13 @@ forbids; NotFoundFault 404 for unknown jobs; TransientFault 503 when a dependenc
 
 The job's state lives in ``isla_ops.uws_jobs`` (:mod:`services.tap.jobstate`); queries run
 in ``isla worker`` processes (:mod:`services.tap.tasks`). Job ids are 128-bit random hex
-strings. Until users authenticate every job is ``anonymous``, so the job list shows all jobs
-(as UWS says for one owner); per-owner lists come with authentication.
+strings.
+
+Ownership (:func:`_load`, :func:`job_list`): a job belongs to the user who created it, known by
+session cookie or bearer token (:mod:`services.tap.accounts`). Only that user lists it, reads
+it, changes, runs or deletes it; anyone else gets a 403 UsageFault. A job created without
+logging in is ``anonymous``: its unguessable URL is the only key to it (whoever holds the URL
+may use it), and it is never listed: the job list of an anonymous caller is empty.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from vo_models.uws.models import (
 from vo_models.uws.types import ErrorType, ExecutionPhase
 
 from services.tap import jobstate
+from services.tap.accounts import current_user
 from services.tap.pipeline import validate
 from services.tap.upload import parse_uploads
 from shared.db.uws import ANONYMOUS, PHASES, UwsJob
@@ -176,13 +182,26 @@ def _unknown(job_id: str) -> NotFoundFault:
     return NotFoundFault(f"there is no job {job_id!r} (it may have been deleted or destroyed)")
 
 
+def _not_yours(job_id: str) -> UsageFault:
+    return UsageFault(
+        f"job {job_id} belongs to another user: only its owner may use it (log in as the owner)",
+        403,
+    )
+
+
 async def _load(request: Request, job_id: str) -> UwsJob:
-    """The job, or 404; an expired job is destroyed on the way (UWS destruction time)."""
+    """The job, if the caller may use it: 404 when unknown, 403 when another user's.
+
+    An expired job is destroyed on the way (UWS destruction time). Every resource of a job
+    goes through here, so ownership is checked in one place.
+    """
     engine = db_engine(request)
     async with engine.connect() as conn:
         job = await jobstate.get(conn, job_id)
     if job is None:
         raise _unknown(job_id)
+    if job.owner != ANONYMOUS and job.owner != await current_user(request):
+        raise _not_yours(job_id)
     if job.destruction <= jobstate.now():
         await jobstate.destroy(engine, object_store(request), _bucket(), job_id)
         raise _unknown(job_id)
@@ -327,7 +346,10 @@ def jobs_document(jobs: list[UwsJob], jobs_url: str) -> str | bytes:
 @router.get("/async")
 @router.get("/async/", include_in_schema=False)
 async def job_list(request: Request, params: Params) -> Response:
-    """The job list, newest first; filters ``PHASE`` (repeatable), ``AFTER``, ``LAST``."""
+    """The caller's jobs, newest first; filters ``PHASE`` (repeatable), ``AFTER``, ``LAST``.
+
+    Only a logged-in user has a list (their own jobs); an anonymous caller's is empty.
+    """
     phases: list[str] = []
     for value in params.getall("PHASE"):
         phase = value.strip().upper()
@@ -345,10 +367,18 @@ async def job_list(request: Request, params: Params) -> Response:
             raise UsageFault(f"LAST must be a positive integer, not {count!r}") from None
         if last <= 0:
             raise UsageFault(f"LAST must be a positive integer, not {count!r}")
-    async with db_engine(request).connect() as conn:
-        jobs = await jobstate.list_jobs(
-            conn, phases=phases, after=after, last=last, limit=tap_settings().async_list_max
-        )
+    user = await current_user(request)
+    jobs: list[UwsJob] = []
+    if user is not None:  # anonymous jobs are never listed: their URL is their only key
+        async with db_engine(request).connect() as conn:
+            jobs = await jobstate.list_jobs(
+                conn,
+                owner=user,
+                phases=phases,
+                after=after,
+                last=last,
+                limit=tap_settings().async_list_max,
+            )
     return _xml(jobs_document(jobs, _jobs_url(request)))
 
 
@@ -368,12 +398,14 @@ async def create_job(request: Request, params: Params) -> Response:
     destruction = created + dt.timedelta(seconds=settings.async_destruction)
     if (value := params.get_upper("DESTRUCTION")) is not None:
         destruction = _destruction(value, created, settings)
+    owner = await current_user(request) or ANONYMOUS
     job_id = jobstate.new_job_id()
     uploads = await _store_uploads(request, params, job_id)
     async with db_engine(request).begin() as conn:
         await jobstate.create(
             conn,
             job_id=job_id,
+            owner=owner,
             parameters=kept,
             run_id=params.get_upper("RUNID"),
             execution_duration=duration,
@@ -435,6 +467,7 @@ async def _wait(request: Request, job: UwsJob, wait: float) -> UwsJob:
 
 
 async def _delete(request: Request, job_id: str) -> Response:
+    await _load(request, job_id)  # 404 or 403 before anything is touched
     if not await jobstate.destroy(db_engine(request), object_store(request), _bucket(), job_id):
         raise _unknown(job_id)
     return _see_other(_jobs_url(request))
@@ -580,7 +613,7 @@ async def get_quote(request: Request, job_id: str) -> Response:
 
 @router.get("/async/{job_id}/owner")
 async def get_owner(request: Request, job_id: str) -> Response:
-    """The job's owner (``anonymous`` until users authenticate)."""
+    """The job's owner: the user who created it, or ``anonymous``."""
     return _text((await _load(request, job_id)).owner or ANONYMOUS)
 
 

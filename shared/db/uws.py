@@ -61,7 +61,7 @@ FINAL_PHASES = frozenset({"COMPLETED", "ERROR", "ABORTED", "ARCHIVED"})
 """Phases a job never leaves (except by destruction, or COMPLETED/ERROR/ABORTED to ARCHIVED)."""
 
 ANONYMOUS = "anonymous"
-"""Owner of jobs created without authentication (all of them, for now)."""
+"""Owner of jobs created without logging in (reachable by their URL only, never listed)."""
 
 
 class UwsJob(OpsBase):

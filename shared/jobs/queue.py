@@ -11,6 +11,9 @@ Connection details are read from :mod:`shared.settings` when the app is opened, 
 module is imported, so that the launcher and the tests can point it at a database chosen at
 run time.
 
+Database restarts: :func:`run_worker` reconnects with back-off when the database goes away,
+so a Postgres restart needs no restart of the workers.
+
 Restart survival: a job whose worker died while running it stays ``doing`` in the queue.
 Every worker sends heartbeats; each worker, at start and then periodically, hands the jobs
 of workers silent for longer than ``ISLA_WORKER_STALLED_AFTER`` back to the queue
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from typing import Any
 
 import psycopg
@@ -147,19 +151,82 @@ async def retry_stalled_jobs(settings: WorkerSettings, own_id: int | None = None
     return count
 
 
+class DatabaseLostError(RuntimeError):
+    """The worker's watcher could not reach the database: the round must start afresh."""
+
+
 async def _watch_stalled(settings: WorkerSettings, worker: Worker) -> None:
+    """Retry the jobs of dead workers every heartbeat; return when the database is lost.
+
+    This is also the worker's watchdog: procrastinate's worker can outlive a database restart
+    without ever fetching a job again (its listener and heartbeat fail, its loop waits), so
+    a failed look here ends the round (:func:`_run_round`) and a fresh one reconnects.
+    """
     while True:
         try:
-            if worker.worker_id is not None:  # registered: its own jobs are known
-                await retry_stalled_jobs(settings, worker.worker_id)
-        except Exception:  # the database may be restarting; try again at the next round
-            log.exception("checking for stalled jobs failed")
+            async with asyncio.timeout(max(5.0, settings.stalled_after)):
+                if worker.worker_id is not None:  # registered: its own jobs are known
+                    await retry_stalled_jobs(settings, worker.worker_id)
+                else:
+                    await app.job_manager.prune_stalled_workers(settings.stalled_after)
+        except Exception as exc:
+            log.warning("the job worker cannot reach the database: %s", exc)
+            return
         await asyncio.sleep(settings.heartbeat)
 
 
+RECONNECT_FIRST, RECONNECT_LONGEST = 1.0, 30.0
+"""Seconds before the worker reconnects after losing the database: the first pause, and the
+longest one (each next pause doubles)."""
+
+
 async def run_worker(settings: WorkerSettings | None = None, name: str | None = None) -> None:
-    """Run one worker until SIGINT/SIGTERM, retrying the jobs of dead workers meanwhile."""
+    """Run one worker until SIGINT/SIGTERM, reconnecting whenever the database goes away.
+
+    After a database restart procrastinate's worker either ends or stays alive without
+    fetching jobs again (its listener and heartbeat failed). Here each round opens the queue
+    afresh and runs a worker beside a watchdog (:func:`_watch_stalled`); a round that ends
+    without a stop request (the worker ended, or the watchdog lost the database) is followed
+    by a new one after a pause that doubles up to :data:`RECONNECT_LONGEST` (and starts over
+    once a round ran a while).
+    """
     settings = settings or WorkerSettings()
+    stopping = asyncio.Event()
+    current: list[Worker] = []
+
+    def request_stop() -> None:
+        stopping.set()
+        for worker in current:
+            worker.stop()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, request_stop)
+    pause = RECONNECT_FIRST
+    try:
+        while not stopping.is_set():
+            started = loop.time()
+            try:
+                await _run_round(settings, name, current, stopping)
+            except Exception as exc:  # the database went away (or never came)
+                log.warning("the job worker lost the database (%s): reconnecting", exc)
+            if stopping.is_set():
+                break
+            if loop.time() - started > RECONNECT_LONGEST:
+                pause = RECONNECT_FIRST
+            log.warning("job worker round ended; next in %.0f s", pause)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), pause)
+            pause = min(pause * 2, RECONNECT_LONGEST)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _run_round(
+    settings: WorkerSettings, name: str | None, current: list[Worker], stopping: asyncio.Event
+) -> None:
+    """Open the queue and run one procrastinate worker until it ends."""
     async with app.open_async():
         # procrastinate's Worker rather than app.run_worker_async: the watcher needs its id.
         worker = Worker(
@@ -172,18 +239,35 @@ async def run_worker(settings: WorkerSettings | None = None, name: str | None = 
             abort_job_polling_interval=settings.poll_interval,
             # Finished jobs are of no use: the UWS table keeps what users see.
             delete_jobs="always",
-            install_signal_handlers=True,
+            # Our own handlers (run_worker) tell a stop request from a lost database.
+            install_signal_handlers=False,
             # Jobs still running then are cancelled, and retried later if their task has
             # a retry strategy: a stop never waits for long queries.
             shutdown_graceful_timeout=settings.shutdown_grace,
         )
-        watcher = asyncio.create_task(_watch_stalled(settings, worker))
+        current[:] = [worker]
+        if stopping.is_set():  # asked to stop while the queue was opening
+            return
+        running = asyncio.create_task(worker.run(), name="procrastinate worker")
+        watcher = asyncio.create_task(_watch_stalled(settings, worker), name="watchdog")
         try:
-            await worker.run()
+            await asyncio.wait({running, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if running.done():
+                running.result()  # its error, if it failed
+                return
+            # The watchdog saw the database go: stop this worker (its jobs are retried
+            # later), and cancel it if it cannot even stop.
+            worker.stop()
+            with contextlib.suppress(Exception):  # it is cancelled below if still running
+                await asyncio.wait_for(asyncio.shield(running), settings.shutdown_grace + 5)
+            raise DatabaseLostError("the database went away")
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            current.clear()
+            for task in (watcher, running):
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
 
 def main(name: str | None = None) -> int:

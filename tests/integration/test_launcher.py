@@ -30,20 +30,21 @@ def home() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _env(home: Path, port: int) -> dict[str, str]:
+def _env(home: Path, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ISLA_")}
     env["ISLA_HOME"] = str(home)
     if port:
         env["ISLA_PORT"] = str(port)
+    env.update(extra or {})
     return env
 
 
-def _up(home: Path, port: int) -> subprocess.Popen[str]:
+def _up(home: Path, port: int, extra: dict[str, str] | None = None) -> subprocess.Popen[str]:
     # Output goes to a file: a pipe nobody reads would block the launcher once it is full.
     with (home / "up.log").open("a") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "deploy.cli", "up", "--no-demo"],
-            env=_env(home, port),
+            env=_env(home, port, extra),
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
@@ -107,6 +108,112 @@ def test_up_serves_everything_and_down_stops_it_and_data_is_reused(home: Path) -
     summary = httpx.get(f"http://127.0.0.1:{port}/api/summary").json()
     assert summary["revolutions"] == 1
     _down(home, port, proc)
+
+
+DEADLINE = 120.0
+"""Seconds a supervision step may take at most before the test fails (not a timing)."""
+UWS = {"uws": "http://www.ivoa.net/xml/UWS/v1.0"}
+
+
+def _restarted(home: Path, component: str, count: int) -> dict[str, object]:
+    """Wait until runtime.json records restart number ``count`` of ``component``."""
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        state = json.loads((home / "runtime.json").read_text())
+        done = [r for r in state.get("restarts", []) if r["component"] == component]
+        if len(done) >= count:
+            return dict(state)
+        time.sleep(0.5)
+    raise AssertionError(f"{component} was not restarted: {(home / 'up.log').read_text()}")
+
+
+def _job_completes(base: str) -> None:
+    """Create a TAP async job (retrying while the archive recovers); it must complete."""
+    import xml.etree.ElementTree as ET
+
+    deadline = time.monotonic() + DEADLINE
+    with httpx.Client(base_url=base, timeout=30) as http:
+        while True:
+            created = http.post(
+                "/tap/async",
+                data={
+                    "LANG": "ADQL",
+                    "QUERY": "SELECT TOP 3 table_name FROM TAP_SCHEMA.tables",
+                    "PHASE": "RUN",
+                },
+            )
+            if created.status_code == 303:
+                break
+            assert created.status_code == 503, created.text  # recovering: retry
+            assert time.monotonic() < deadline, "the archive did not recover"
+            time.sleep(0.5)
+        job = created.headers["location"]
+        while True:
+            root = ET.fromstring(http.get(job, params={"WAIT": "5"}).content)
+            phase = root.findtext("uws:phase", namespaces=UWS)
+            if phase in ("COMPLETED", "ERROR", "ABORTED"):
+                break
+            assert time.monotonic() < deadline, f"the job stayed {phase}"
+        assert phase == "COMPLETED", http.get(f"{job}/error").text
+        assert http.get(f"{job}/results/result").status_code == 200
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def test_up_supervises_the_worker_postgres_and_s3(home: Path) -> None:
+    """kill -9 of the worker, a Postgres stop and kill -9 of SeaweedFS under `isla up`: each
+    is restarted, recorded, and async jobs complete without anyone stepping in; `isla down`
+    stops the restarted ones too."""
+    import signal
+
+    from deploy.postgres import EmbeddedPostgres
+
+    port = free_port()
+    fast = {
+        "ISLA_WORKER_HEARTBEAT": "0.5",
+        "ISLA_WORKER_STALLED_AFTER": "3",
+        "ISLA_WORKER_POLL_INTERVAL": "0.5",
+    }
+    proc = _up(home, port, fast)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert "development mode" in (home / "up.log").read_text()
+        assert (home / "runtime.json").stat().st_mode & 0o077 == 0  # it holds the DB password
+        first = json.loads((home / "runtime.json").read_text())["worker_pid"]
+        os.kill(first, signal.SIGKILL)
+        _job_completes(base)  # queued while the worker was dead, or run by the new one
+        state = _restarted(home, "job worker", 1)
+        assert state["worker_pid"] != first and _alive(int(str(state["worker_pid"])))
+
+        EmbeddedPostgres(home).stop()  # an outage from outside the launcher
+        _restarted(home, "postgres", 1)
+        _job_completes(base)  # the worker reconnected by itself
+        assert httpx.get(f"{base}/ready", timeout=10).status_code == 200
+
+        weed_state = home / "s3" / "weed.json"
+        weed_pid = int(json.loads(weed_state.read_text())["pid"])
+        os.kill(weed_pid, signal.SIGKILL)
+        _restarted(home, "s3", 1)
+        new_weed = int(json.loads(weed_state.read_text())["pid"])
+        assert new_weed != weed_pid and _alive(new_weed)
+        _job_completes(base)  # results go to the object store
+        status = subprocess.run(
+            [sys.executable, "-m", "deploy.cli", "status"],
+            env=_env(home, port),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert '"restarts"' in status.stdout and '"s3"' in status.stdout
+    finally:
+        _down(home, port, proc)
+    assert not _alive(new_weed) and port_is_free("127.0.0.1", port)
 
 
 def test_up_refuses_a_taken_port(home: Path) -> None:

@@ -22,6 +22,7 @@ import httpx
 import psycopg
 import pytest
 import pyvo
+import requests
 from alembic import command
 from astropy.io.votable import parse_single_table
 from astropy.table import Table
@@ -31,6 +32,12 @@ from deploy.serve import service_process
 from shared.db import migrate
 from shared.storage import ObjectStore
 from tests.conftest import ACCESS_KEY, SECRET_KEY, Archive, StackInfo
+from tests.integration.accounts_support import (
+    PASSWORD,
+    bearer_session,
+    bearer_token,
+    make_user,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -135,6 +142,21 @@ def http(tap: str) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.fixture(scope="module")
+def token(site: Site) -> str:
+    """A bearer token of user ``alice`` (job lists are per user)."""
+    make_user(site.database_url, "alice")
+    return bearer_token(site.database_url, "alice")
+
+
+@pytest.fixture
+def owned(tap: str, token: str) -> Iterator[httpx.Client]:
+    """A client of user ``alice``, by bearer token."""
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=tap, timeout=60, headers=headers) as client:
+        yield client
+
+
 def xml(response: httpx.Response) -> ET.Element:
     assert response.status_code == 200, response.text
     return ET.fromstring(response.content)
@@ -230,8 +252,8 @@ def test_pyvo_run_async_matches_run_sync(tap: str) -> None:
     assert async_rows.colnames == ["table_name", "table_type"]
 
 
-def test_pyvo_submit_job_list_abort_and_delete(tap: str, site: Site) -> None:
-    service = pyvo.dal.TAPService(tap)
+def test_pyvo_submit_job_list_abort_and_delete(tap: str, site: Site, token: str) -> None:
+    service = pyvo.dal.TAPService(tap, session=bearer_session(token))
     job = service.submit_job(ENDLESS, runid="pyvo-abort", execution_duration=600)
     assert job.phase == "PENDING"
     listed = {j.jobid: j for j in service.get_job_list(phases=["PENDING"])}
@@ -255,12 +277,22 @@ def test_pyvo_submit_job_list_abort_and_delete(tap: str, site: Site) -> None:
     assert httpx.get(f"{tap}/async/{job.job_id}").status_code == 404
 
 
-def test_astroquery_integral_get_job_and_job_list(tap: str) -> None:
-    """astroquery's ISLA client reads jobs through pyvo's TAP calls (get_job, get_job_list)."""
+def test_astroquery_integral_get_job_and_job_list(tap: str, site: Site) -> None:
+    """astroquery's ISLA client logs in (``login()``, a session cookie), then reads its jobs
+    through pyvo's TAP calls (get_job, get_job_list); after ``logout()`` it lists none."""
     from astroquery.esa.integral import IntegralClass, conf
 
-    with conf.set_temp("ISLA_TAP_SERVER", tap):
+    base = tap.rsplit("/tap", 1)[0]
+    make_user(site.database_url, "bob")
+    with (
+        conf.set_temp("ISLA_TAP_SERVER", tap),
+        conf.set_temp("ISLA_LOGIN_SERVER", f"{base}/login"),
+        conf.set_temp("ISLA_LOGOUT_SERVER", f"{base}/logout"),
+    ):
         isla = IntegralClass()
+        with pytest.raises(requests.HTTPError, match="401"):
+            isla.login(user="bob", password="not-the-password")
+        isla.login(user="bob", password=PASSWORD)
         job = isla.tap.submit_job(SMALL)
         job.run()
         job.wait(timeout=DEADLINE)
@@ -270,8 +302,13 @@ def test_astroquery_integral_get_job_and_job_list(tap: str) -> None:
         assert summary.results[0].href.endswith(f"/async/{job.job_id}/results/result")
         jobs = isla.get_job_list(phases=["COMPLETED"], last=50)
         assert job.job_id in {j.jobid for j in jobs}
+        assert {j.ownerid for j in jobs} == {"bob"}
         result = isla.query_tap(SMALL, async_job=True)
         assert "table_name" in result.colnames and len(result) > 5
+        isla.logout()
+        assert len(isla.get_job_list(last=50)) == 0
+        # The job is bob's: once logged out, the same client may no longer read it.
+        assert httpx.get(f"{tap}/async/{job.job_id}").status_code == 403
 
 
 def test_demo_archive_cone_async_equals_sync(archive: Archive) -> None:
@@ -447,7 +484,8 @@ def test_bad_query_parameters_end_the_job_in_error(
     assert http.delete(job).status_code == 303
 
 
-def test_job_list_filters(http: httpx.Client) -> None:
+def test_job_list_filters(owned: httpx.Client) -> None:
+    http = owned
     first = create(http, SMALL, RUNID="list-1")
     time.sleep(0.01)  # distinct creation times, for AFTER
     created = text_of(xml(http.get(first)), "creationTime")
@@ -584,9 +622,11 @@ def test_database_outage_is_a_dali_503(site: Site) -> None:
     }
     with service_process("services.tap.app:app", env) as (_, base):
         calls = (("GET", "/tap/async"), ("POST", "/tap/async"), ("GET", "/tap/async/x"))
+        # A user's list needs the database (an anonymous caller's is empty without asking it).
+        user = {"Authorization": "Bearer islu_" + "x" * 43}
         for method, path in calls:
             data = {"LANG": "ADQL", "QUERY": SMALL} if method == "POST" else None
-            response = httpx.request(method, f"{base}{path}", data=data, timeout=30)
+            response = httpx.request(method, f"{base}{path}", data=data, headers=user, timeout=30)
             assert response.status_code == 503, (path, response.text)
             assert b'name="QUERY_STATUS" value="ERROR"' in response.content
 

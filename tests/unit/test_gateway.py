@@ -18,6 +18,8 @@ from services.tap.app import app as tap
         ("/tap", tap),
         ("/tap/sync", tap),
         ("/scs", tap),
+        ("/login", tap),
+        ("/logout", tap),
         ("/raw/scw/008100430010", raw),
         ("/data", raw),
         ("/ingest/catalogues", ingest),

@@ -53,3 +53,22 @@ def test_configuration_reference_is_current() -> None:
     for cls in cfg.ALL_SETTINGS:
         for name, field in cls.model_fields.items():
             assert field.description, name
+
+
+def test_development_secrets_are_refused_outside_development_mode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("ISLA_S3_SECRET_KEY", "ISLA_DATABASE_URL", "ISLA_DEV_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("ISLA_S3_ENDPOINT", raising=False)
+    cfg.refuse_development_secrets()  # nothing configured: no secret in use
+    monkeypatch.setenv("ISLA_S3_ENDPOINT", "http://s3.example.org:9000")
+    with pytest.raises(cfg.InsecureSettingsError, match=r"ISLA_S3_SECRET_KEY.*ISLA_DEV_MODE"):
+        cfg.refuse_development_secrets()
+    monkeypatch.setenv("ISLA_S3_SECRET_KEY", "a-real-secret-of-this-site")
+    cfg.refuse_development_secrets()
+    monkeypatch.setenv("ISLA_DATABASE_URL", "postgresql://isla:change-me@db:5432/isla")
+    with pytest.raises(cfg.InsecureSettingsError, match="ISLA_DATABASE_URL"):
+        cfg.refuse_development_secrets()
+    monkeypatch.setenv("ISLA_DEV_MODE", "true")
+    cfg.refuse_development_secrets()

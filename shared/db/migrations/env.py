@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
+from shared.db import accounts as _account_tables  # noqa: F401 - registers the user tables
 from shared.db import ingest as _ingest_tables  # noqa: F401 - registers the ingest tables
 from shared.db import uws as _uws_tables  # noqa: F401 - registers the UWS tables
 from shared.db.models import SCHEMA, Base
