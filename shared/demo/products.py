@@ -119,6 +119,7 @@ class _Pipeline:
     def __init__(self, engine: Engine, deliver: Deliver) -> None:
         self.engine = engine
         self._deliver = deliver
+        self.response_ids: dict[str, dict[str, str]] = {}
         with engine.connect() as conn:
             self.bands = d.fetch_bands(conn)
 
@@ -158,18 +159,16 @@ class _Pipeline:
                 at_epochs = []
                 for epoch in epochs:
                     at_epochs += self._epoch_files(conn, source, instrument, epoch)
-                spectra.append((mission, intervals, at_epochs))
+                spectra.append((instrument, mission, intervals, at_epochs))
             omc = self._omc(conn, source)
         if series:
             # Made from the archive's points: stored as files, the points left as they are.
             tally.add(self.deliver(series, DeliveryOptions(points=False)))
-        for mission, intervals, at_epochs in spectra:
-            # The spectra of the other scopes name the responses delivered with the mission
-            # spectrum, by their product ids.
-            result = self.deliver(mission, DeliveryOptions(scope="mission"))
-            tally.add(result)
-            ids = {p["kind"]: p["product_id"] for p in result.products}
+        for instrument, mission, intervals, at_epochs in spectra:
+            # Every spectrum names its instrument's responses, delivered first, by product id.
+            ids = self.response_ids[instrument]
             params = DeliveryOptions(arf=ids["arf"], rmf=ids["rmf"])
+            tally.add(self.deliver(mission, replace(params, scope="mission")))
             if intervals:
                 tally.add(self.deliver(intervals, replace(params, scope="time_resolved")))
             if at_epochs:
@@ -232,8 +231,20 @@ class _Pipeline:
         return _with_keywords(body, "SPECTRUM", extra)
 
     def _response_names(self, source: d.SourceRecord, instrument: str) -> tuple[str, str]:
-        stem = f"{d.file_stem(source.name)}_{_inst(instrument)}"
-        return f"{stem}_arf.fits", f"{stem}_rmf.fits"
+        # One on-axis response per instrument, as INTEGRAL's own (ISGRI's RMF is the
+        # instrument's): every spectrum names the same two files.
+        del source
+        return _response_files(instrument)
+
+    def responses(self) -> None:
+        """Deliver each instrument's ARF and RMF once, before any spectrum names them."""
+        for instrument in model.INSTRUMENTS:
+            arf_name, rmf_name = _response_files(instrument)
+            arf, rmf = _responses(instrument)
+            result = self.deliver(
+                [(arf_name, arf), (rmf_name, rmf)], DeliveryOptions(scope="mission")
+            )
+            self.response_ids[instrument] = {p["kind"]: p["product_id"] for p in result.products}
 
     def _mission_spectrum(
         self, conn: Connection, source: d.SourceRecord, instrument: str
@@ -244,15 +255,11 @@ class _Pipeline:
             data = d.fetch_spectrum(conn, source, instrument, "mission", self.bands)
         except d.NotFound:
             return None
-        arf_name, rmf_name = self._response_names(source, instrument)
-        arf, rmf = _responses(instrument)
         return [
             (
                 f"{d.file_stem(source.name)}_{_inst(instrument)}_mission_spectrum_spe.fits",
-                self._spectrum_file(data, (arf_name, rmf_name)),
-            ),
-            (arf_name, arf),
-            (rmf_name, rmf),
+                self._spectrum_file(data, self._response_names(source, instrument)),
+            )
         ]
 
     def _intervals(
@@ -408,6 +415,11 @@ class _Pipeline:
             tally.add(self.deliver(files))
 
 
+def _response_files(instrument: str) -> tuple[str, str]:
+    """File names of an instrument's (ARF, RMF)."""
+    return f"{_inst(instrument)}_arf.fits", f"{_inst(instrument)}_rmf.fits"
+
+
 @cache
 def _responses(instrument: str) -> tuple[bytes, bytes]:
     """The instrument's (ARF, RMF) files: the demo models on-axis responses, the same for
@@ -508,6 +520,8 @@ def deliver_products(engine: Engine, deliver: Deliver, bright: set[str], say: Pr
             except d.NotFound:
                 continue
     tally = _Tally()
+    pipeline.responses()
+    tally.files += 2 * len(pipeline.response_ids)
     with ThreadPoolExecutor(THREADS, thread_name_prefix="isla-demo-products") as pool:
         jobs = [pool.submit(pipeline.mosaics, epoch, tally) for epoch in epochs]
         jobs += [pool.submit(pipeline.source, source, epochs, tally) for source in sources]

@@ -101,9 +101,18 @@ def test_switching_band_and_binning_redraws_the_light_curve(
     expect(plot).to_have_attribute("data-points", str(revolution_points))
     assert revolution_points < scw_points
 
-    with page.expect_response(lambda r: "lightcurves" in r.url and "binning=300" in r.url):
-        page.get_by_label("300 s", exact=True).check()
-    expect(plot).to_have_attribute("data-points", str(api_points("60_200", "300")))
+    # Sub-ScW bins are offered at the widths of the band's stored sub-ScW light curves.
+    with page.expect_response(lambda r: "lightcurves" in r.url and "band=28_40" in r.url):
+        page.get_by_label("ISGRI 28–40 keV").check()
+    widths = [
+        v
+        for v in page.locator("input[name=binning]").evaluate_all("els => els.map(e => e.value)")
+        if v not in ("scw", "revolution")
+    ]
+    assert widths, "the Crab has stored sub-ScW light curves in ISLA's band"
+    with page.expect_response(lambda r: "lightcurves" in r.url and f"binning={widths[0]}" in r.url):
+        page.get_by_label(f"{widths[0]} s", exact=True).check()
+    expect(plot).to_have_attribute("data-points", str(api_points("28_40", widths[0])))
 
     # JEM-X has no sub-ScW choice for this band unless the source is bright in it; the
     # binning falls back to one that exists, and the table view follows the plot.

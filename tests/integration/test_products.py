@@ -256,8 +256,9 @@ def test_mission_spectrum_with_its_responses(client: httpx.Client) -> None:
     _has_provenance(h)
     rmf = _fits(client.get("/products/responses/ISGRI/rmf"))
     arf = _fits(client.get("/products/responses/ISGRI/arf"))
-    # The demo delivers each source's spectra with its own ARF and RMF files.
-    assert h["RESPFILE"] == "Crab_ISGRI_rmf.fits" and h["ANCRFILE"] == "Crab_ISGRI_arf.fits"
+    # The demo delivers one ARF and one RMF per instrument, named by every spectrum, and
+    # /products/responses serves that instrument's own.
+    assert h["RESPFILE"] == "ISGRI_rmf.fits" and h["ANCRFILE"] == "ISGRI_arf.fits"
     matrix, ebounds = rmf["MATRIX"], rmf["EBOUNDS"]
     assert matrix.header["HDUCLAS2"] == "RSP_MATRIX" and ebounds.header["HDUCLAS2"] == "EBOUNDS"
     assert matrix.header["DETCHANS"] == ebounds.header["DETCHANS"] == h["DETCHANS"]
@@ -324,7 +325,7 @@ def test_time_resolved_spectra(client: httpx.Client, db: psycopg.Connection[Any]
 
 def test_jemx_spectrum(client: httpx.Client) -> None:
     hdul = _fits(client.get(f"/products/spectra/{CRAB}", params={"instrument": "JEM-X"}))
-    assert hdul["SPECTRUM"].header["RESPFILE"].endswith("_JEMX_rmf.fits")
+    assert hdul["SPECTRUM"].header["RESPFILE"] == "JEMX_rmf.fits"
     rmf = _fits(client.get("/products/responses/JEM-X/rmf"))
     assert rmf["MATRIX"].header["DETCHANS"] == hdul["SPECTRUM"].header["DETCHANS"]
 

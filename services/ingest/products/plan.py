@@ -290,9 +290,16 @@ def plan_delivery(
                 continue
         elif kind in ("arf", "rmf"):
             source_id = params.source_id or spectrum_sources.get(epoch)
-            if source_id is None:
+            # Without a source, a mission-scope response is the instrument's own (one RMF for
+            # every ISGRI spectrum, as INTEGRAL's); any other needs its spectrum.
+            if source_id is None and params.scope != "mission":
                 problems.append(
-                    qc.Problem(name, "source", "a response needs its spectrum or source_id")
+                    qc.Problem(
+                        name,
+                        "source",
+                        "a response needs its spectrum or source_id, or scope=mission for "
+                        "the instrument's own",
+                    )
                 )
                 continue
         scope = "mission" if params.scope == "mission" or kind in _KIND_SCOPE else epoch
@@ -311,6 +318,8 @@ def plan_delivery(
             scope = f"interval{interval:02d}"
         default_band = band is not None and band["isla_default"]
         subject = source_id if source_id is not None else (band["name"] if band else "all")
+        if kind in ("arf", "rmf") and source_id is None:
+            subject = "instrument"  # the instrument's own response, for every source
         extra_band = (
             None if default_band or band is None or subject == band["name"] else band["name"]
         )

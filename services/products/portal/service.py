@@ -227,10 +227,7 @@ def only_match(result: dict[str, Any]) -> str | None:
 # --- source pages ------------------------------------------------------------------------------
 
 BINNINGS = (("scw", "science window"), ("revolution", "revolution"))
-"""Light-curve binnings every source has; sub-ScW bins are offered where it is detected."""
-
-SUB_SCW_SECONDS = 300
-"""Bin width offered for sub-ScW light curves (s)."""
+"""Light-curve binnings every source has; sub-ScW bins are offered where they are stored."""
 
 
 def sky_links(ra: float, dec: float, fov: float = 10.0) -> dict[str, str]:
@@ -262,8 +259,9 @@ def lightcurve_choices(bands: list[dict[str, Any]], omc: int) -> list[dict[str, 
     choices = []
     for band in bands:
         binnings = [{"value": v, "label": label} for v, label in BINNINGS]
-        if band["bright"]:
-            binnings.append({"value": str(SUB_SCW_SECONDS), "label": f"{SUB_SCW_SECONDS} s"})
+        # Sub-ScW light curves are stored products: their own bin widths, none where none is.
+        for width in sorted(band.get("sub_scw_widths") or []):
+            binnings.append({"value": f"{width:g}", "label": f"{width:g} s"})
         choices.append(
             {
                 "instrument": band["instrument"],

@@ -369,7 +369,12 @@ async def lightcurve_bands(conn: AsyncConnection, source_id: str) -> list[dict[s
                 "count(*) AS points, count(*) FILTER (WHERE NOT p.upper_limit) AS detections, "
                 "coalesce(sum(p.exposure), 0) AS exposure, "
                 "count(*) FILTER (WHERE p.significance >= 5) AS bright, "
-                "min(p.time_ijd) AS first_ijd, max(p.time_ijd) AS last_ijd "
+                "min(p.time_ijd) AS first_ijd, max(p.time_ijd) AS last_ijd, "
+                # The bin widths of the band's stored sub-ScW light curves (the only ones
+                # the archive serves): the page offers those.
+                "(SELECT array_agg(DISTINCT (s.meta->>'bin_s')::float8) FROM isla.products s "
+                "WHERE s.kind = 'short_timeseries' AND s.source_id = :s "
+                "AND s.band_id = e.band_id AND s.meta ? 'bin_s') AS sub_scw_widths "
                 "FROM isla.lightcurve_points p JOIN isla.energy_bands e USING (band_id) "
                 "WHERE p.source_id = :s GROUP BY e.band_id, e.instrument, e.name, e.e_min, "
                 "e.e_max, e.isla_default ORDER BY e.instrument, e.e_min"
