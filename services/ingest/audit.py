@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fastapi import Request
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.ingest.auth import Principal
+from shared.service import context
 
 _INSERT = text(
     "INSERT INTO isla_ops.ingest_audit "
@@ -81,3 +83,21 @@ def record_sync(
     """:func:`record` for synchronous code (job-queue workers, the command line)."""
     result = conn.execute(_INSERT, _params(principal, action, target, checksum, outcome, detail))
     return int(result.scalar_one())
+
+
+async def record_request(
+    request: Request,
+    principal: Principal,
+    action: str,
+    target: str,
+    checksum: str | None,
+    outcome: str,
+    detail: dict[str, Any],
+) -> None:
+    """:func:`record` in its own transaction, for a route (nothing without a database: the
+    request is then refused by the outage answer anyway)."""
+    engine = context(request).engine
+    if engine is None:
+        return
+    async with engine.begin() as conn:
+        await record(conn, principal, action, target, checksum, outcome, detail)

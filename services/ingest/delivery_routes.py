@@ -30,7 +30,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from services.ingest import audit, products, raw_index
 from services.ingest.auth import Principal, require_principal, require_role
 from shared.body import BodyTooLargeError, read_limited
-from shared.service import context, db_engine, object_store, problem, sync_db_engine
+from shared.service import db_engine, object_store, problem, sync_db_engine
 from shared.settings import limit_settings
 
 router = APIRouter(prefix="/ingest", tags=["products and raw index"])
@@ -147,11 +147,9 @@ async def _audit(
     outcome: str,
     detail: dict[str, Any],
 ) -> None:
-    engine = context(request).engine
-    if engine is None:
-        return
-    async with engine.begin() as conn:
-        await audit.record(conn, principal, "product.ingest", target, checksum, outcome, detail)
+    await audit.record_request(
+        request, principal, "product.ingest", target, checksum, outcome, detail
+    )
 
 
 @router.post(

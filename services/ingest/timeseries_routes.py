@@ -22,7 +22,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from services.ingest import audit
 from services.ingest.auth import Principal, require_principal
 from services.ingest.timeseries import TimeseriesRefused, ingest_file
-from shared.service import context, object_store, problem, sync_db_engine
+from shared.service import object_store, problem, sync_db_engine
 
 router = APIRouter(prefix="/ingest", tags=["time series"])
 
@@ -92,11 +92,9 @@ async def _audit(
     outcome: str,
     detail: dict[str, Any],
 ) -> None:
-    engine = context(request).engine
-    if engine is None:
-        return
-    async with engine.begin() as conn:
-        await audit.record(conn, principal, "timeseries.ingest", target, checksum, outcome, detail)
+    await audit.record_request(
+        request, principal, "timeseries.ingest", target, checksum, outcome, detail
+    )
 
 
 @router.post(

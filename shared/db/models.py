@@ -289,6 +289,16 @@ class Observation(Base):
     )
 
 
+def _good_time(instrument: str) -> Any:
+    """A science window's good time of one instrument (a column of the same form for each)."""
+    return col(Double, f"{instrument} good time.", unit="s", ucd="time.duration")
+
+
+def _exposure(instrument: str) -> Any:
+    """A science window's exposure of one instrument."""
+    return col(Double, f"{instrument} exposure.", unit="s", ucd="time.duration;obs.exposure")
+
+
 class ScienceWindow(Base):
     """A science window (ScW): one pointing or slew, the unit of INTEGRAL raw data."""
 
@@ -387,36 +397,16 @@ class ScienceWindow(Base):
     isgri_exposure: Mapped[float | None] = col(
         Double, "ISGRI dead-time corrected exposure.", unit="s", ucd="time.duration;obs.exposure"
     )
-    picsit_good_time: Mapped[float | None] = col(
-        Double, "PICsIT good time.", unit="s", ucd="time.duration"
-    )
-    picsit_exposure: Mapped[float | None] = col(
-        Double, "PICsIT exposure.", unit="s", ucd="time.duration;obs.exposure"
-    )
-    jemx1_good_time: Mapped[float | None] = col(
-        Double, "JEM-X1 good time.", unit="s", ucd="time.duration"
-    )
-    jemx1_exposure: Mapped[float | None] = col(
-        Double, "JEM-X1 exposure.", unit="s", ucd="time.duration;obs.exposure"
-    )
-    jemx2_good_time: Mapped[float | None] = col(
-        Double, "JEM-X2 good time.", unit="s", ucd="time.duration"
-    )
-    jemx2_exposure: Mapped[float | None] = col(
-        Double, "JEM-X2 exposure.", unit="s", ucd="time.duration;obs.exposure"
-    )
-    spi_good_time: Mapped[float | None] = col(
-        Double, "SPI good time.", unit="s", ucd="time.duration"
-    )
-    spi_exposure: Mapped[float | None] = col(
-        Double, "SPI exposure.", unit="s", ucd="time.duration;obs.exposure"
-    )
-    omc_good_time: Mapped[float | None] = col(
-        Double, "OMC good time.", unit="s", ucd="time.duration"
-    )
-    omc_exposure: Mapped[float | None] = col(
-        Double, "OMC exposure.", unit="s", ucd="time.duration;obs.exposure"
-    )
+    picsit_good_time: Mapped[float | None] = _good_time("PICsIT")
+    picsit_exposure: Mapped[float | None] = _exposure("PICsIT")
+    jemx1_good_time: Mapped[float | None] = _good_time("JEM-X1")
+    jemx1_exposure: Mapped[float | None] = _exposure("JEM-X1")
+    jemx2_good_time: Mapped[float | None] = _good_time("JEM-X2")
+    jemx2_exposure: Mapped[float | None] = _exposure("JEM-X2")
+    spi_good_time: Mapped[float | None] = _good_time("SPI")
+    spi_exposure: Mapped[float | None] = _exposure("SPI")
+    omc_good_time: Mapped[float | None] = _good_time("OMC")
+    omc_exposure: Mapped[float | None] = _exposure("OMC")
     raw_files: Mapped[int] = col(
         Integer,
         "Number of raw data files of the science window.",
