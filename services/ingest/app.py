@@ -13,6 +13,7 @@ from services.ingest import audit
 from services.ingest.auth import PRINCIPAL_STATE, Principal, principal_of
 from services.ingest.routes import router
 from services.ingest.settings import configure
+from services.ingest.timeseries_routes import MAX_BYTES as TIMESERIES_MAX_BYTES
 from shared.body import REFUSED_STATE, BodyLimit, Rule, refusal_text
 from shared.service import (
     ServiceUnavailable,
@@ -137,6 +138,8 @@ BODY_RULES = [
         # Product deliveries list their problems per file, with a code.
         lambda text: [{"file": "-", "code": "size", "message": text}],
     ),
+    # One revolution of SPI-ACS at 50 ms is tens of MB (services.ingest.timeseries_routes).
+    Rule("/ingest/timeseries", lambda scope: TIMESERIES_MAX_BYTES, MULTIPART_SLACK),
     Rule("/ingest/", lambda scope: FORM_LIMIT),
 ]
 """Body limits of the ingest paths (the longest matching prefix applies)."""

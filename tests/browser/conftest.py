@@ -33,9 +33,10 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the whole session."""
+    """One headless Chromium per test module: Playwright's sync API runs an event loop in
+    this thread while it lives, which later tests that start their own loop must not meet."""
     executable = chromium_path()
     if executable is None:
         pytest.skip("no chromium binary on PATH: `make install-system` installs Debian's chromium")

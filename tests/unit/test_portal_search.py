@@ -78,16 +78,16 @@ def test_sky_links_point_at_the_position() -> None:
     assert links["aladin"].startswith("https://aladin.cds.unistra.fr/AladinLite/?target=83.63320")
 
 
-def test_sub_scw_binning_only_where_detected_brightly() -> None:
+def test_sub_scw_binning_only_at_the_stored_widths() -> None:
     bands = [
         {"instrument": "JEM-X", "band": "3_20", "e_min": 3, "e_max": 20, "isla_default": True,
-         "points": 5, "detections": 1, "bright": 0},
+         "points": 5, "detections": 1, "sub_scw_widths": None},
         {"instrument": "ISGRI", "band": "28_40", "e_min": 28, "e_max": 40, "isla_default": True,
-         "points": 9, "detections": 9, "bright": 4},
+         "points": 9, "detections": 9, "sub_scw_widths": [600.0, 120.0]},
     ]  # fmt: skip
     choices = lightcurve_choices(bands, omc=0)
     assert [c["instrument"] for c in choices] == ["ISGRI", "JEM-X"]
-    assert [b["value"] for b in choices[0]["binnings"]] == ["scw", "revolution", "300"]
+    assert [b["value"] for b in choices[0]["binnings"]] == ["scw", "revolution", "120", "600"]
     assert [b["value"] for b in choices[1]["binnings"]] == ["scw", "revolution"]
     assert lightcurve_choices([], omc=3)[0]["instrument"] == "OMC"
 

@@ -402,7 +402,7 @@ _PRODUCT_COLUMNS = (
 )
 
 
-SOURCE_PAGE_ROWS = 60
+SOURCE_PAGE_ROWS = 30
 """Products listed on a source page (the rest: its JSON); keeps the page under 100 kB."""
 
 
