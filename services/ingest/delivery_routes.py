@@ -139,17 +139,8 @@ _REQUEST_BODY: dict[str, Any] = {
 }
 
 
-async def _audit(
-    request: Request,
-    principal: Principal,
-    target: str,
-    checksum: str | None,
-    outcome: str,
-    detail: dict[str, Any],
-) -> None:
-    await audit.record_request(
-        request, principal, "product.ingest", target, checksum, outcome, detail
-    )
+_ACTION = "product.ingest"
+"""What the audit log records these deliveries as."""
 
 
 @router.post(
@@ -171,7 +162,9 @@ async def deliver_products(
     limit = limit_settings().upload_max_bytes
     read = await _read_delivery(request, limit)
     if isinstance(read, JSONResponse):
-        await _audit(request, principal, "-", None, "refused", {"status": read.status_code})
+        await audit.record_request(
+            request, principal, _ACTION, "-", None, "refused", {"status": read.status_code}
+        )
         return read
     files, raw = read
     target = ",".join(name for name, _ in files)[:500] or "-"
@@ -193,9 +186,10 @@ async def deliver_products(
         )
     except products.IngestRefused as exc:
         listed = [p.as_dict() for p in exc.problems]
-        await _audit(
+        await audit.record_request(
             request,
             principal,
+            _ACTION,
             target,
             checksum,
             "refused",
@@ -204,7 +198,9 @@ async def deliver_products(
         return _refusal(exc.status, exc.title, listed)
     states = {p["status"] for p in result.products}
     outcome = "unchanged" if states == {"unchanged"} else "accepted"
-    await _audit(request, principal, target, checksum, outcome, result.as_dict())
+    await audit.record_request(
+        request, principal, _ACTION, target, checksum, outcome, result.as_dict()
+    )
     return JSONResponse(result.as_dict(), status_code=200 if outcome == "unchanged" else 201)
 
 

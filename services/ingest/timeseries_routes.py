@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncGenerator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -84,17 +84,8 @@ async def _read(request: Request) -> tuple[str, bytes, dict[str, str]] | JSONRes
     return name, body, fields
 
 
-async def _audit(
-    request: Request,
-    principal: Principal,
-    target: str,
-    checksum: str | None,
-    outcome: str,
-    detail: dict[str, Any],
-) -> None:
-    await audit.record_request(
-        request, principal, "timeseries.ingest", target, checksum, outcome, detail
-    )
+_ACTION = "timeseries.ingest"
+"""What the audit log records these deliveries as."""
 
 
 @router.post(
@@ -115,7 +106,9 @@ async def deliver_timeseries(
     """Check, store and register one file, and build its serving copy."""
     read = await _read(request)
     if isinstance(read, JSONResponse):
-        await _audit(request, principal, "-", None, "refused", {"status": read.status_code})
+        await audit.record_request(
+            request, principal, _ACTION, "-", None, "refused", {"status": read.status_code}
+        )
         return read
     name, data, fields = read
     checksum = hashlib.sha256(data).hexdigest()
@@ -139,8 +132,12 @@ async def deliver_timeseries(
         )
     except TimeseriesRefused as exc:
         detail = {"status": exc.status, "problems": exc.problems}
-        await _audit(request, principal, name or "-", checksum, "refused", detail)
+        await audit.record_request(
+            request, principal, _ACTION, name or "-", checksum, "refused", detail
+        )
         return _refusal(exc.status, exc.title, exc.problems)
     outcome = "unchanged" if result.status == "unchanged" else "accepted"
-    await _audit(request, principal, name, checksum, outcome, result.as_dict())
+    await audit.record_request(
+        request, principal, _ACTION, name, checksum, outcome, result.as_dict()
+    )
     return JSONResponse(result.as_dict(), status_code=200 if outcome == "unchanged" else 201)
