@@ -20,8 +20,9 @@ role is created only when missing and is left in place by the downgrade.
 from collections.abc import Sequence
 from typing import Any
 
-import sqlalchemy as sa
 from alembic import op
+
+from shared.db.tap_schema_rows import change_tap_schema
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -186,66 +187,6 @@ READER_DDL = [
     # Lets the service (the role that runs migrations, by default) SET ROLE to the reader.
     f"GRANT {READER} TO CURRENT_USER",
 ]
-
-
-# TAP_SCHEMA rows are frozen in the revisions that write them, as they wrote them: a migration
-# keeps its meaning whatever today's metadata (shared.vo.tap_schema) says.
-_TAP_SCHEMA_COLUMNS: dict[str, tuple[str, ...]] = {
-    "schemas": ("schema_name", "utype", "description", "schema_index"),
-    "tables": ("schema_name", "table_name", "table_type", "utype", "description", "table_index"),
-    "columns": (
-        "table_name",
-        "column_name",
-        "datatype",
-        "arraysize",
-        '"size"',
-        "xtype",
-        "utype",
-        "unit",
-        "ucd",
-        "description",
-        "indexed",
-        "principal",
-        "std",
-        "column_index",
-    ),
-    "keys": ("key_id", "from_table", "target_table", "utype", "description"),
-    "key_columns": ("key_id", "from_column", "target_column"),
-}
-_TAP_SCHEMA_KEY: dict[str, tuple[str, ...]] = {
-    "schemas": ("schema_name",),
-    "tables": ("table_name",),
-    "columns": ("table_name", "column_name"),
-    "keys": ("key_id",),
-    "key_columns": ("key_id", "from_column", "target_column"),
-}
-"""The columns that identify a row of each TAP_SCHEMA table (its primary key, if any)."""
-
-
-def _change_tap_schema(
-    rows: dict[str, list[tuple[Any, ...]]], gone: dict[str, list[tuple[Any, ...]]]
-) -> None:
-    """Delete the ``gone`` rows (given by key), then insert or update ``rows``."""
-    conn = op.get_bind()
-    for table in ("key_columns", "keys", "columns", "tables", "schemas"):
-        where = " AND ".join(f"{n} = :k{i}" for i, n in enumerate(_TAP_SCHEMA_KEY[table]))
-        for key in gone.get(table, ()):
-            conn.execute(
-                sa.text(f"DELETE FROM tap_schema.{table} WHERE {where}"),  # noqa: S608 - fixed names
-                {f"k{i}": v for i, v in enumerate(key)},
-            )
-    for table in ("schemas", "tables", "columns", "keys", "key_columns"):
-        names = _TAP_SCHEMA_COLUMNS[table]
-        key = _TAP_SCHEMA_KEY[table]
-        values = ", ".join(f":v{i}" for i in range(len(names)))
-        sql = f"INSERT INTO tap_schema.{table} ({', '.join(names)}) VALUES ({values})"  # noqa: S608 - fixed names
-        if len(key) < len(names):  # key_columns has no key: its rows are never updated
-            update = ", ".join(f"{n} = excluded.{n}" for n in names if n not in key)
-            sql += f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}"
-        if rows.get(table):
-            conn.execute(
-                sa.text(sql), [{f"v{i}": v for i, v in enumerate(row)} for row in rows[table]]
-            )
 
 
 TAP_SCHEMA_ROWS: dict[str, list[tuple[Any, ...]]] = {
@@ -3798,7 +3739,7 @@ def upgrade() -> None:
     """Apply this revision."""
     for statement in [*TAP_SCHEMA_DDL, *ADQL_FUNCTIONS, *ILA_VIEWS, *READER_DDL]:
         op.execute(statement)
-    _change_tap_schema(TAP_SCHEMA_ROWS, {})
+    change_tap_schema(op.get_bind(), TAP_SCHEMA_ROWS, {})
 
 
 def downgrade() -> None:

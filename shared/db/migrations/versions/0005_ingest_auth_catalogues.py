@@ -13,6 +13,8 @@ from alembic import op
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
 
+from shared.db.tap_schema_rows import change_tap_schema
+
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
@@ -23,66 +25,6 @@ ENTRY_NAME = (
     "Entry key as given in the catalogue: the source name, or the team's identifier for "
     "catalogue kinds keyed by identifier."
 )
-
-
-# TAP_SCHEMA rows are frozen in the revisions that write them, as they wrote them: a migration
-# keeps its meaning whatever today's metadata (shared.vo.tap_schema) says.
-_TAP_SCHEMA_COLUMNS: dict[str, tuple[str, ...]] = {
-    "schemas": ("schema_name", "utype", "description", "schema_index"),
-    "tables": ("schema_name", "table_name", "table_type", "utype", "description", "table_index"),
-    "columns": (
-        "table_name",
-        "column_name",
-        "datatype",
-        "arraysize",
-        '"size"',
-        "xtype",
-        "utype",
-        "unit",
-        "ucd",
-        "description",
-        "indexed",
-        "principal",
-        "std",
-        "column_index",
-    ),
-    "keys": ("key_id", "from_table", "target_table", "utype", "description"),
-    "key_columns": ("key_id", "from_column", "target_column"),
-}
-_TAP_SCHEMA_KEY: dict[str, tuple[str, ...]] = {
-    "schemas": ("schema_name",),
-    "tables": ("table_name",),
-    "columns": ("table_name", "column_name"),
-    "keys": ("key_id",),
-    "key_columns": ("key_id", "from_column", "target_column"),
-}
-"""The columns that identify a row of each TAP_SCHEMA table (its primary key, if any)."""
-
-
-def _change_tap_schema(
-    rows: dict[str, list[tuple[Any, ...]]], gone: dict[str, list[tuple[Any, ...]]]
-) -> None:
-    """Delete the ``gone`` rows (given by key), then insert or update ``rows``."""
-    conn = op.get_bind()
-    for table in ("key_columns", "keys", "columns", "tables", "schemas"):
-        where = " AND ".join(f"{n} = :k{i}" for i, n in enumerate(_TAP_SCHEMA_KEY[table]))
-        for key in gone.get(table, ()):
-            conn.execute(
-                sa.text(f"DELETE FROM tap_schema.{table} WHERE {where}"),  # noqa: S608 - fixed names
-                {f"k{i}": v for i, v in enumerate(key)},
-            )
-    for table in ("schemas", "tables", "columns", "keys", "key_columns"):
-        names = _TAP_SCHEMA_COLUMNS[table]
-        key = _TAP_SCHEMA_KEY[table]
-        values = ", ".join(f":v{i}" for i in range(len(names)))
-        sql = f"INSERT INTO tap_schema.{table} ({', '.join(names)}) VALUES ({values})"  # noqa: S608 - fixed names
-        if len(key) < len(names):  # key_columns has no key: its rows are never updated
-            update = ", ".join(f"{n} = excluded.{n}" for n in names if n not in key)
-            sql += f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}"
-        if rows.get(table):
-            conn.execute(
-                sa.text(sql), [{f"v{i}": v for i, v in enumerate(row)} for row in rows[table]]
-            )
 
 
 UPGRADE_ROWS: dict[str, list[tuple[Any, ...]]] = {
@@ -552,7 +494,7 @@ def upgrade() -> None:
         "UPDATE isla.catalogue_entries e SET version = c.version "
         "FROM isla.catalogues c WHERE c.catalogue_id = e.catalogue_id AND e.version IS NULL"
     )
-    _change_tap_schema(UPGRADE_ROWS, UPGRADE_GONE)
+    change_tap_schema(op.get_bind(), UPGRADE_ROWS, UPGRADE_GONE)
 
 
 def downgrade() -> None:
@@ -589,4 +531,4 @@ def downgrade() -> None:
     op.drop_table("ingest_tokens", schema="isla_ops")
     op.drop_table("merge_runs", schema="isla_ops")
     op.drop_table("ingest_teams", schema="isla_ops")
-    _change_tap_schema(DOWNGRADE_ROWS, DOWNGRADE_GONE)
+    change_tap_schema(op.get_bind(), DOWNGRADE_ROWS, DOWNGRADE_GONE)

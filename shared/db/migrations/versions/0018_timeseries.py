@@ -18,6 +18,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from shared.db.tap_schema_rows import TAP_SCHEMA_COLUMNS, TAP_SCHEMA_KEY, change_tap_schema
+
 revision: str = "0018"
 down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
@@ -790,58 +792,28 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
     },
 }
 
-TAP_SCHEMA_KEYS = {
-    "columns": ("table_name", "column_name"),
-    "key_columns": ("key_id", "from_column"),
-    "keys": ("key_id",),
-    "schemas": ("schema_name",),
-    "tables": ("table_name",),
-}
-"""The columns that identify a row of each TAP_SCHEMA table."""
+
+def _as_written(side: str) -> dict[str, list[tuple[Any, ...]]]:
+    """The ``side`` rows of :data:`TAP_SCHEMA_CHANGES` in the writer's column order."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for table, change in TAP_SCHEMA_CHANGES.items():
+        names = [n.strip('"') for n in change["columns"]]
+        order = [names.index(n.strip('"')) for n in TAP_SCHEMA_COLUMNS[table]]
+        out[table] = [tuple(row[k] for k in order) for row in change[side]]
+    return out
 
 
 def _apply(removed: str, added: str) -> None:
-    """Turn the ``removed`` rows of every changed table into the ``added`` ones: a row whose
-    key is in both is updated in place (deleting a table's row would cascade to its
-    columns), the others are deleted or inserted."""
-    conn = op.get_bind()
-    order = ("key_columns", "keys", "columns", "tables", "schemas")
-    for table in order:
-        change = TAP_SCHEMA_CHANGES.get(table)
-        if change is None:
-            continue
-        names, keys = change["columns"], TAP_SCHEMA_KEYS[table]
-        kept = {_key(names, keys, row) for row in change[added]}
-        where = " AND ".join(f'"{k}" = :{k}' for k in keys)
-        for row in change[removed]:
-            values = dict(zip(names, row, strict=True))
-            if _key(names, keys, row) not in kept:
-                conn.execute(
-                    sa.text(f"DELETE FROM tap_schema.{table} WHERE {where}"),  # noqa: S608
-                    {k: values[k] for k in keys},
-                )
-    for table in reversed(order):
-        change = TAP_SCHEMA_CHANGES.get(table)
-        if change is None:
-            continue
-        names, keys = change["columns"], TAP_SCHEMA_KEYS[table]
-        old = {_key(names, keys, row) for row in change[removed]}
-        columns = ", ".join(f'"{n}"' for n in names)
-        params = ", ".join(f":{n}" for n in names)
-        where = " AND ".join(f'"{k}" = :{k}' for k in keys)
-        sets = ", ".join(f'"{n}" = :{n}' for n in names if n not in keys)
-        for row in change[added]:
-            values = dict(zip(names, row, strict=True))
-            if _key(names, keys, row) in old:
-                sql = f"UPDATE tap_schema.{table} SET {sets} WHERE {where}"  # noqa: S608
-            else:
-                sql = f"INSERT INTO tap_schema.{table} ({columns}) VALUES ({params})"  # noqa: S608
-            conn.execute(sa.text(sql), values)
-
-
-def _key(names: tuple[str, ...], keys: tuple[str, ...], row: tuple[Any, ...]) -> tuple[Any, ...]:
-    values = dict(zip(names, row, strict=True))
-    return tuple(values[k] for k in keys)
+    """Turn the ``removed`` rows into the ``added`` ones: rows whose key stays are updated in
+    place (deleting a table's row would cascade to its columns), the others deleted."""
+    rows = _as_written(added)
+    gone: dict[str, list[tuple[Any, ...]]] = {}
+    for table, old in _as_written(removed).items():
+        names = [n.strip('"') for n in TAP_SCHEMA_COLUMNS[table]]
+        key = [names.index(n) for n in TAP_SCHEMA_KEY[table]]
+        kept = {tuple(r[k] for k in key) for r in rows.get(table, [])}
+        gone[table] = [k for k in (tuple(r[k] for k in key) for r in old) if k not in kept]
+    change_tap_schema(op.get_bind(), rows, gone)
 
 
 def upgrade() -> None:
