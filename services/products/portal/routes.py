@@ -10,6 +10,7 @@ basket.
 from __future__ import annotations
 
 import mimetypes
+import time
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -58,14 +59,26 @@ HELP_TOPICS = {
 """Help pages: slug → title."""
 
 
+SIMULATED_TTL_S = 60.0
+"""How long a process reuses its answer to "does the archive hold simulated data": the banner
+is on every page, and on an archive without simulated rows the check scans whole tables."""
+_simulated_seen: tuple[float, dict[str, bool]] | None = None
+
+
 async def _simulated(ctx: ServiceContext) -> dict[str, bool] | None:
+    global _simulated_seen
     if ctx.engine is None:
         return None
+    now = time.monotonic()
+    if _simulated_seen is not None and now - _simulated_seen[0] < SIMULATED_TTL_S:
+        return _simulated_seen[1]
     try:
         async with ctx.engine.connect() as conn:
-            return await store.simulated(conn)
+            answer = await store.simulated(conn)
     except Exception:  # the banner never breaks a page
         return None
+    _simulated_seen = (now, answer)
+    return answer
 
 
 SKY_CSP = (
