@@ -30,14 +30,17 @@ install: install-system install-python install-web
 
 # System packages: Postgres 15 + pgSphere (the embedded database), STILTS (the TAP validator),
 # the venv module, Node.js + npm (build the portal's scripts), Chromium (the browser tests).
+# Node.js comes from Debian only when no node/npm is on the PATH: NodeSource's nodejs package
+# bundles npm and conflicts with Debian's npm, so asking apt for both would break the install.
 # pgSphere 1.2.0's install script needs a fix on current Postgres 15 releases.
 SYSTEM_PACKAGES := postgresql-15 postgresql-15-pgsphere stilts python3-venv python3-pip curl wget \
-	nodejs npm chromium
+	chromium
+NODE_PACKAGES := $(if $(shell command -v npm 2>/dev/null),,nodejs npm)
 install-system:
-	@if ! dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then \
+	@if ! dpkg -s $(SYSTEM_PACKAGES) $(NODE_PACKAGES) >/dev/null 2>&1; then \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-			$(SYSTEM_PACKAGES); \
+			$(SYSTEM_PACKAGES) $(NODE_PACKAGES); \
 	fi
 	$(SUDO) $(PYTHON) deploy/pgsphere_fix.py
 
