@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 from astropy.io.votable import parse as parse_votable
+from astropy.io.votable.tree import Param
 from astropy.table import Table
 
 from services.ingest import qc
@@ -315,7 +316,11 @@ def _table(f: CheckedFile, report: FormatReport) -> None:
             votable = parse_votable(io.BytesIO(f.data))
             table = votable.get_first_table().to_table()
             infos = {i.name.upper(): i.value for i in votable.iter_info()}
-            params = {p.name.upper(): p.value for p in votable.iter_fields_and_params()}
+            params = {
+                p.name.upper(): p.value
+                for p in votable.iter_fields_and_params()
+                if isinstance(p, Param)
+            }
             simdata = infos.get("SIMDATA", params.get("SIMDATA"))
         else:
             table = Table.read(io.BytesIO(f.data), format=f"ascii.{f.format}")

@@ -187,7 +187,10 @@ def metadata_problems(
 def _licence_message(field: str, value: str | None) -> str:
     if not value:
         return f"{field}= is required: an SPDX identifier, e.g. CC-BY-4.0 or MIT"
-    close = difflib.get_close_matches(value, sorted(SPDX_LICENCES), n=3, cutoff=0.4)
+    # SPDX identifiers are matched case-insensitively by SPDX tools, suggested here likewise.
+    lower = {name.lower(): name for name in SPDX_LICENCES}
+    matches = difflib.get_close_matches(value.lower(), sorted(lower), n=3, cutoff=0.6)
+    close = [lower[m] for m in matches]
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     return f"{field}={value!r} is not an accepted SPDX identifier{hint}"
 
