@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import uuid
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +21,8 @@ from pyvo.dal.adhoc import DatalinkResults
 from sqlalchemy import create_engine
 
 from services.ingest.auth import create_token
+from services.ingest.contributed import store as journal
+from shared.storage import ObjectStore
 from shared.vo.obscore import AUTHORITY
 from tests.conftest import Archive
 
@@ -131,8 +134,6 @@ def _counts(archive: Archive) -> tuple[int, int]:
 
 
 def _objects(archive: Archive, prefix: str) -> list[str]:
-    from shared.storage import ObjectStore
-
     store = ObjectStore.from_settings(archive.storage_settings)
     return [o.key for o in store.list(store.products_bucket, prefix)]
 
@@ -353,3 +354,27 @@ def test_the_demo_collections_are_published_and_labelled_simulated(http: httpx.C
     assert timing["software"]["file_name"].endswith(".tar.gz")
     did = timing["files"][0]["obs_publisher_did"]
     assert did.startswith(f"ivo://{AUTHORITY}/isla?product/contributed/crab-pulsar-timing-sim/")
+
+
+def test_recovery_removes_what_a_dead_delivery_left(
+    http: httpx.Client, operator: dict[str, str], team: dict[str, str], archive: Archive
+) -> None:
+    """A delivery that died after putting its objects, before its commit, leaves journaled
+    objects only: recovery deletes them and the journal entries, and the archive is as before."""
+    store = ObjectStore.from_settings(archive.storage_settings)
+    dead = str(uuid.uuid4())
+    key = f"contributed/crash-test/{dead}/bursts.csv"
+    engine = create_engine(archive.database_url)
+    try:
+        with engine.begin() as conn:
+            journal.journal(conn, dead, store.products_bucket, [key])
+    finally:
+        engine.dispose()
+    store.put_bytes(store.products_bucket, key, _catalogue(), content_type="text/csv")
+    assert http.post("/ingest/contributed/recover", headers=team).status_code == 403
+    answer = http.post("/ingest/contributed/recover", headers=operator)
+    assert answer.status_code == 200, answer.text
+    assert dead in answer.json()["removed"]
+    assert _objects(archive, "contributed/crash-test/") == []
+    assert _counts(archive)[1] == 0
+    assert http.get("/products/contributed/crash-test").status_code == 404
