@@ -251,7 +251,10 @@ def _fits(f: CheckedFile, expanded_limit: int, report: FormatReport) -> None:
         report.problems.append(qc.Problem(f.file_name, "compression", str(exc)))
         return
     try:
-        hdul = fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=False)
+        with warnings.catch_warnings():
+            # A damaged file is reported as a problem, not as a warning in the service's log.
+            warnings.simplefilter("ignore")
+            hdul = fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=False)
     except Exception as exc:
         report.problems.append(qc.Problem(f.file_name, "not_fits", f"not a FITS file: {exc}"))
         return
