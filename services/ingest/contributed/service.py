@@ -340,7 +340,8 @@ def _history_entry(state: str, actor: Actor, note: str | None) -> dict[str, Any]
 
 
 def _lock_key(delivery_id: str) -> int:
-    # A signed 64-bit key from the UUID, apart from product deliveries' keys by a bit flip.
+    # A signed 64-bit key from the second half of the UUID (product deliveries use the first
+    # half of theirs): the advisory-lock space of contributed deliveries.
     return struct.unpack(">q", uuid.UUID(delivery_id).bytes[8:])[0]
 
 
