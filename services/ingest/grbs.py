@@ -20,8 +20,8 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from astropy.time import Time
+from psycopg import sql
 
 from shared.integral.time import utc_to_ijd
 

@@ -2,11 +2,12 @@
 
 Each kind (``isgri_results/1``, ``jemx_results/1``, ``spi_results/1``, ``omc_variables/1``,
 ``reference/1``; the GRB catalogues ``ibas_grbs/1`` and ``spi_grb_fits/1``) lists its columns
-with accepted aliases, type, unit, whether it is required, and its valid range. A delivered file (FITS, VOTable or CSV) is checked against its kind before
-anything is written. Units come from the file (FITS ``TUNITn``, VOTable ``unit``, a CSV header
-``name [unit]``); a column without a unit is taken in the declared unit. A unit that differs
-from the declared one is refused unless the interface declares that unit convertible (e.g.
-position errors in arcsec are converted to arcmin; a right ascension in arcmin is refused).
+with accepted aliases, type, unit, whether it is required, and its valid range. A delivered
+file (FITS, VOTable or CSV) is checked against its kind before anything is written. Units
+come from the file (FITS ``TUNITn``, VOTable ``unit``, a CSV header ``name [unit]``); a column
+without a unit is taken in the declared unit. A unit that differs from the declared one is
+refused unless the interface declares that unit convertible (e.g. position errors in arcsec
+are converted to arcmin; a right ascension in arcmin is refused).
 
 A new version of an interface is a new entry here (``isgri_results/2``); old ones stay so that
 older deliveries can be re-validated.
