@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -144,6 +145,20 @@ def _in_field(
     return float(out_ra), float(out_dec), math.degrees(math.atan(math.hypot(u, v)))
 
 
+def draw_t90(rng: np.random.Generator) -> float:
+    """A T90 (s) from the bimodal distribution: log-normal short (median 0.4 s, sigma 0.7 in
+    ln) with probability :data:`SHORT_FRACTION`, else long (median 25 s, sigma 0.9)."""
+    short = rng.random() < SHORT_FRACTION
+    return float(np.exp(rng.normal(math.log(0.4 if short else 25.0), 0.7 if short else 0.9)))
+
+
+def position_in_field(
+    rng: np.random.Generator, ra: float, dec: float, posangle: float
+) -> tuple[float, float, float]:
+    """(ra, dec, off-axis angle) uniform on the sky within a pointing's ISGRI field of view."""
+    return _in_field(rng, ra, dec, posangle)
+
+
 def make_bursts(engine: Engine, seed: int) -> list[Burst]:
     """The demo's bursts, determined by the observing history and ``seed``."""
     pointings, days = _pointings(engine)
@@ -158,8 +173,7 @@ def make_bursts(engine: Engine, seed: int) -> list[Burst]:
         scw_id, obsid, start, end, ra, dec, posangle = pointings[int(index)]
         t_ijd = float(rng.uniform(float(start), float(end)))  # type: ignore[arg-type]
         pos = _in_field(rng, float(ra), float(dec), float(posangle))  # type: ignore[arg-type]
-        short = rng.random() < SHORT_FRACTION
-        t90 = float(np.exp(rng.normal(math.log(0.4 if short else 25.0), 0.7 if short else 0.9)))
+        t90 = draw_t90(rng)
         peak = min(PEAK_FLUX_MIN / (1.0 - rng.random()), 200.0)
         # Fluence (erg/cm2): peak flux x duration x ~50% duty cycle x ~100 keV mean energy.
         fluence = peak * max(t90, 0.05) * 0.5 * 100.0 * 1.602e-9 * float(np.exp(rng.normal(0, 0.5)))
@@ -472,6 +486,7 @@ def deliver_grbs(
     say: Progress,
 ) -> GrbReport:
     """Make the demo's bursts and deliver the catalogues, then the light curves and spectra."""
+    began = time.monotonic()
     report = GrbReport()
     bursts = make_bursts(engine, seed)
     if not bursts:
@@ -512,6 +527,6 @@ def deliver_grbs(
         report.products += len(deliver(files, options).products)
     say(
         f"bursts: {report.bursts} (simulated IBAS), {report.fits} SPI fits, "
-        f"{report.products} burst products"
+        f"{report.products} burst products in {time.monotonic() - began:.1f} s"
     )
     return report
