@@ -48,7 +48,7 @@ def _float(values: dict[str, Any], key: str) -> float | None:
 
 def _trigger(text: str) -> datetime | None:
     try:
-        return Time(text.strip().rstrip("Z"), format="isot", scale="utc").to_datetime()  # type: ignore[no-any-return]
+        return Time(text.strip().rstrip("Z"), format="isot", scale="utc").to_datetime()
     except ValueError:
         return None
 

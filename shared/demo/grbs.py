@@ -130,7 +130,7 @@ def _pointings(engine: Engine) -> tuple[list[tuple[object, ...]], float]:
 
 def _in_field(
     rng: np.random.Generator, ra: float, dec: float, posangle: float
-) -> tuple[float, ...]:
+) -> tuple[float, float, float]:
     """A position uniform on the sky within the ISGRI field of view of a pointing, and its
     off-axis angle: tangent-plane points uniform in the square, kept with the probability of
     the gnomonic area element (1 + u^2 + v^2)^-3/2, are uniform on the sphere."""
