@@ -15,8 +15,10 @@ migrated, empty archive database) and ``ISLA_S3_*`` (the object store; not neede
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,9 @@ from shared.storage import ObjectStore, StorageUnavailable
 def demo_delivery(engine: Engine, store: ObjectStore) -> Deliver:
     """Ingestion's delivery function for the demo pipeline (as the demo's team)."""
     return pipeline_delivery(engine, store, DEMO_TEAM, DEMO_TEAM_DESCRIPTION)
+
+
+_log = logging.getLogger(__name__)
 
 
 def conninfo_of(engine: Engine) -> str:
@@ -84,9 +89,11 @@ def load_demo(
     if deliver is not None:
         # The bursts are placed in the demo's pointings, so they come after them; the real
         # GRB 230307A row is delivered beside them (its SPI-ACS light curve is a time series).
-        say = progress or (lambda _message: None)
+        say = progress or _log.info
+        began = time.monotonic()
         deliver_grbs(engine, demo_catalogue_delivery(engine), deliver, seed, say)
         ingest_reference_grbs(conninfo_of(engine))
+        _log.info("gamma-ray bursts loaded in %.1f s", time.monotonic() - began)
     return report
 
 
