@@ -26,6 +26,9 @@ from services.products.sources.service import product_entry
 MAX_LIMIT = 1000
 """Most bursts one page of ``/products/grbs`` holds."""
 
+MAX_OFFSET = 10_000_000
+"""Largest ``offset`` (far beyond any burst catalogue; keeps the value a database integer)."""
+
 DEFAULT_LIMIT = 100
 """Bursts per page when ``limit`` is not given."""
 
@@ -76,8 +79,8 @@ def check_filter(f: GrbFilter, limit: int | None, offset: int | None) -> tuple[G
     offset = 0 if offset is None else offset
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit={limit} is outside [1, {MAX_LIMIT}]")
-    if offset < 0:
-        raise BadRequest(f"offset={offset} is negative")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise BadRequest(f"offset={offset} is outside [0, {MAX_OFFSET}]")
     return f, Page(limit, offset)
 
 
