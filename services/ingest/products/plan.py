@@ -426,7 +426,7 @@ def _find_grb(conn: Connection, name: str | None) -> tuple[Any, str | None]:
         return None, "a GRB product names its burst in OBJECT (or NAME)"
     row = conn.execute(
         text(
-            "SELECT grb_name, obsid, revolution, observation_known FROM isla.grbs g "
+            "SELECT grb_name, ra, dec, obsid, revolution, observation_known FROM isla.grbs g "
             "LEFT JOIN LATERAL (SELECT revolution FROM isla.science_windows s "
             "WHERE s.scw_id = g.scw_id LIMIT 1) s ON true "
             "WHERE replace(upper(grb_name), ' ', '') = replace(upper(:n), ' ', '')"
@@ -481,6 +481,8 @@ def _plan_grb(
     meta = facts.meta()
     meta["team"] = caller.team
     meta["grb"] = grb.grb_name
+    # The burst's position (ObsCore takes a product's position from meta when it has no source).
+    meta["ra"], meta["dec"] = float(grb.ra), float(grb.dec)
     meta["qc_warnings"] = sorted({w.code for w in report.warnings if w.file == name})
     if facts.timedel_s is not None and kind == "grb_lightcurve":
         meta["bin_s"] = round(facts.timedel_s, 3)
