@@ -132,10 +132,11 @@ def test_simulated_burst_page_has_fields_of_view_products_and_fits(archive: Arch
         lc = client.get(page["light_curves"][0]["url"])
         assert lc.status_code == 200 and lc.content[:6] == b"SIMPLE"
         assert b"SIMDATA =                    T" in lc.content[:20000]
-        manifest = client.get(page["raw_data"]["in_isgri_field_of_view"]["manifest"])
-        assert manifest.status_code == 200
-        listed = {s["scw_id"] for s in manifest.json()["scws"]}
-        assert page["observation"]["scw_id"] in listed
+        for selection in ("in_isgri_field_of_view", "around_trigger"):
+            manifest = client.get(page["raw_data"][selection]["manifest"])
+            assert manifest.status_code == 200, manifest.text
+            listed = {s["scw_id"] for s in manifest.json()["scws"]}
+            assert page["observation"]["scw_id"] in listed, selection
     fits = _tap(
         archive,
         f"SELECT model, bin_index, e_peak, alpha, beta FROM isla.grb_spectral_fits "

@@ -22,6 +22,7 @@ from services.products.common import BadRequest, NotFound
 from services.products.grbs import store
 from services.products.grbs.store import FOV_COLUMNS, GrbFilter
 from services.products.sources.service import product_entry
+from shared.integral.revolutions import revolutions_at_ijd
 
 MAX_LIMIT = 1000
 """Most bursts one page of ``/products/grbs`` holds."""
@@ -172,14 +173,18 @@ def _raw_links(row: Any, at_trigger: list[Any]) -> dict[str, Any]:
     }
     position = {"ra": f"{float(row.ra):.5f}", "dec": f"{float(row.dec):.5f}"}
     in_view = urlencode(position | {"instrument": "isgri"})
-    around = urlencode(window)
-    links: dict[str, Any] = {
-        "around_trigger": {
+    links: dict[str, Any] = {}
+    revolution = int(revolutions_at_ijd(float(row.trigger_ijd)))
+    if revolution >= 0:
+        # The raw service selects by an id or a position; time narrows the trigger's revolution.
+        around = urlencode({"revolution": f"{revolution:04d}"} | window)
+        links["around_trigger"] = {
             "description": f"every science window within {SPIACS_HALF_WIDTH:g} s of the trigger",
             "manifest": f"/raw/manifest.json?{around}",
             "tarball": f"/raw/archive.tar?{around}",
             "script": f"/raw/download.sh?{around}",
-        },
+        }
+    links |= {
         "in_isgri_field_of_view": {
             "description": "every science window with the burst position in the ISGRI field",
             "manifest": f"/raw/manifest.json?{in_view}",
