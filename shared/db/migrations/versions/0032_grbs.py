@@ -1,14 +1,16 @@
 """Gamma-ray bursts: the IBAS catalogue and the SPI GRB catalogue's spectral fits
 
 Revision ID: 0032
-Revises: 0022
+Revises: 0024
 Create Date: 2026-12-03
 
 ``isla.grbs`` (one row per burst of the current ``ibas_grbs`` catalogue versions) and
 ``isla.grb_spectral_fits`` (one row per burst, time bin and model of the current
 ``spi_grb_fits`` versions) are written by ingestion when a GRB catalogue version becomes
 current; the delivered rows stay in ``isla.catalogue_entries``. Both carry ``simulated``. The
-TAP_SCHEMA rows are frozen here as literal data.
+TAP_SCHEMA rows are frozen here as literal data. The burst products' kinds are published in
+ObsCore by their rows in ``isla.product_kinds`` (migration 0024): ``grb_lightcurve``
+(timeseries) and ``grb_spectrum`` (spectrum); their responses stay reached through DataLink.
 """
 
 from collections.abc import Sequence
@@ -20,7 +22,7 @@ from alembic import op
 from shared.db.tap_schema_rows import TAP_SCHEMA_COLUMNS, TAP_SCHEMA_KEY, change_tap_schema
 
 revision: str = "0032"
-down_revision: str | None = "0022"
+down_revision: str | None = "0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -43,6 +45,28 @@ _OBSERVATION_KNOWN = (
     "Whether the observation (or science window) the catalogue names is in the archive; NULL "
     "when it names none. Unknown ones are listed in the ingestion report."
 )
+
+
+PRODUCT_KINDS: list[tuple[str, str, int, str, bool, str]] = [
+    (
+        "grb_lightcurve",
+        "timeseries",
+        3,
+        "phot.count",
+        False,
+        "Light curve of a gamma-ray burst (IBAS, around the trigger).",
+    ),
+    (
+        "grb_spectrum",
+        "spectrum",
+        3,
+        "phot.count;em.energy",
+        False,
+        "Count spectrum of a gamma-ray burst (OGIP PHA), with its responses.",
+    ),
+]
+"""The burst products' kinds in ``isla.product_kinds`` (kind, dataproduct_type, calib_level,
+o_ucd, field_image, description)."""
 
 
 def _c(name: str, type_: Any, comment: str, **kw: Any) -> sa.Column[Any]:
@@ -68,7 +92,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Columns of the published tables.",
-                25,
+                26,
             ),
             (
                 "TAP_SCHEMA",
@@ -76,7 +100,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Columns of the foreign keys.",
-                27,
+                28,
             ),
             (
                 "TAP_SCHEMA",
@@ -84,7 +108,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Foreign keys between published tables.",
-                26,
+                27,
             ),
             (
                 "TAP_SCHEMA",
@@ -92,7 +116,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Schemas published by this service.",
-                23,
+                24,
             ),
             (
                 "TAP_SCHEMA",
@@ -100,7 +124,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Tables published by this service.",
-                24,
+                25,
             ),
             (
                 "ila",
@@ -108,7 +132,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "The ISLA default energy band of each instrument (one per instrument).",
-                18,
+                19,
             ),
             (
                 "ila",
@@ -116,7 +140,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "Public consolidated observations, with the columns ISLA clients query.",
-                19,
+                20,
             ),
             (
                 "ila",
@@ -126,7 +150,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "Epochs (RRRR_OOOOOOOOOOO: revolution and observation) in which a "
                 "source was in the field of view of an instrument, from products and "
                 "from the observations' pointings.",
-                21,
+                22,
             ),
             (
                 "ila",
@@ -134,7 +158,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "Instruments as ESA's ISLA names them, with their numeric identifiers.",
-                17,
+                18,
             ),
             (
                 "ila",
@@ -142,7 +166,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "The source catalogue as ISLA clients query it (name search and cone search).",
-                20,
+                21,
             ),
             (
                 "isla",
@@ -182,11 +206,22 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
             ),
             (
                 "isla",
+                "isla.product_kinds",
+                "table",
+                None,
+                "Kinds of science products published in ivoa.obscore, with their "
+                "ObsCore classification. Products of other kinds (responses, "
+                "previews) are reached through the DataLink document of their "
+                "product.",
+                8,
+            ),
+            (
+                "isla",
                 "isla.products",
                 "table",
                 None,
                 "Science products held in the object store.",
-                8,
+                9,
             ),
             (
                 "isla",
@@ -194,7 +229,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "INTEGRAL revolutions (orbits of about three days).",
-                9,
+                10,
             ),
             (
                 "isla",
@@ -202,7 +237,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Science windows: the pointings and slews that make up all raw data.",
-                10,
+                11,
             ),
             (
                 "isla",
@@ -210,7 +245,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Raw data files of each science window, with sizes and checksums.",
-                11,
+                12,
             ),
             (
                 "isla",
@@ -218,7 +253,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Alternative names of sources (used by the target resolver).",
-                12,
+                13,
             ),
             (
                 "isla",
@@ -226,7 +261,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Fluxes of sources per instrument band, with provenance.",
-                13,
+                14,
             ),
             (
                 "isla",
@@ -234,7 +269,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "The archive's merged source list: every known INTEGRAL source.",
-                14,
+                15,
             ),
             (
                 "isla",
@@ -242,7 +277,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Delivered SPI-ACS and IREM time-series files, one per dataset and revolution.",
-                15,
+                16,
             ),
             (
                 "isla",
@@ -252,7 +287,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "Segments of the time-series serving copy (gap-free runs of samples "
                 "with implicit time, with their multi-resolution pyramid) in the "
                 "object store.",
-                16,
+                17,
             ),
             (
                 "ivoa",
@@ -262,7 +297,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "ObsCore 1.1: one row per INTEGRAL pointing science window (raw "
                 "data, IBIS/ISGRI field of view) and one per science product (light "
                 "curves, spectra, mosaics).",
-                22,
+                23,
             ),
         ],
         "added": [
@@ -272,7 +307,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Columns of the published tables.",
-                27,
+                28,
             ),
             (
                 "TAP_SCHEMA",
@@ -280,7 +315,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Columns of the foreign keys.",
-                29,
+                30,
             ),
             (
                 "TAP_SCHEMA",
@@ -288,7 +323,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Foreign keys between published tables.",
-                28,
+                29,
             ),
             (
                 "TAP_SCHEMA",
@@ -296,7 +331,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Schemas published by this service.",
-                25,
+                26,
             ),
             (
                 "TAP_SCHEMA",
@@ -304,7 +339,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Tables published by this service.",
-                26,
+                27,
             ),
             (
                 "ila",
@@ -312,7 +347,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "The ISLA default energy band of each instrument (one per instrument).",
-                20,
+                21,
             ),
             (
                 "ila",
@@ -320,7 +355,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "Public consolidated observations, with the columns ISLA clients query.",
-                21,
+                22,
             ),
             (
                 "ila",
@@ -330,7 +365,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "Epochs (RRRR_OOOOOOOOOOO: revolution and observation) in which a "
                 "source was in the field of view of an instrument, from products and "
                 "from the observations' pointings.",
-                23,
+                24,
             ),
             (
                 "ila",
@@ -338,7 +373,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "Instruments as ESA's ISLA names them, with their numeric identifiers.",
-                19,
+                20,
             ),
             (
                 "ila",
@@ -346,7 +381,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "The source catalogue as ISLA clients query it (name search and cone search).",
-                22,
+                23,
             ),
             (
                 "isla",
@@ -406,11 +441,21 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
             ),
             (
                 "isla",
+                "isla.product_kinds",
+                "table",
+                None,
+                "Kinds of science products published in ivoa.obscore, with their "
+                "ObsCore classification. Products of other kinds (responses, previews) "
+                "are reached through the DataLink document of their product.",
+                10,
+            ),
+            (
+                "isla",
                 "isla.products",
                 "table",
                 None,
                 "Science products held in the object store.",
-                10,
+                11,
             ),
             (
                 "isla",
@@ -418,7 +463,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "INTEGRAL revolutions (orbits of about three days).",
-                11,
+                12,
             ),
             (
                 "isla",
@@ -426,7 +471,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Science windows: the pointings and slews that make up all raw data.",
-                12,
+                13,
             ),
             (
                 "isla",
@@ -434,7 +479,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Raw data files of each science window, with sizes and checksums.",
-                13,
+                14,
             ),
             (
                 "isla",
@@ -442,7 +487,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Alternative names of sources (used by the target resolver).",
-                14,
+                15,
             ),
             (
                 "isla",
@@ -450,7 +495,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Fluxes of sources per instrument band, with provenance.",
-                15,
+                16,
             ),
             (
                 "isla",
@@ -458,7 +503,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "The archive's merged source list: every known INTEGRAL source.",
-                16,
+                17,
             ),
             (
                 "isla",
@@ -466,7 +511,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Delivered SPI-ACS and IREM time-series files, one per dataset and revolution.",
-                17,
+                18,
             ),
             (
                 "isla",
@@ -476,7 +521,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "Segments of the time-series serving copy (gap-free runs of samples "
                 "with implicit time, with their multi-resolution pyramid) in the "
                 "object store.",
-                18,
+                19,
             ),
             (
                 "ivoa",
@@ -486,7 +531,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "ObsCore 1.1: one row per INTEGRAL pointing science window (raw data, "
                 "IBIS/ISGRI field of view) and one per science product (light curves, "
                 "spectra, mosaics).",
-                24,
+                25,
             ),
         ],
     },
@@ -1427,11 +1472,22 @@ def upgrade() -> None:
     op.create_index(
         "ix_grb_spectral_fits_grb_name", "grb_spectral_fits", ["grb_name"], schema="isla"
     )
+    op.get_bind().execute(
+        sa.text(
+            "INSERT INTO isla.product_kinds (kind, dataproduct_type, calib_level, o_ucd, "
+            "field_image, description) VALUES (:k, :t, :c, :u, :f, :d)"
+        ),
+        [dict(zip("ktcufd", kind, strict=True)) for kind in PRODUCT_KINDS],
+    )
     _apply("removed", "added")
 
 
 def downgrade() -> None:
     """Drop the GRB tables and their TAP_SCHEMA rows."""
     _apply("added", "removed")
+    op.get_bind().execute(
+        sa.text("DELETE FROM isla.product_kinds WHERE kind = ANY(:kinds)"),
+        {"kinds": [kind[0] for kind in PRODUCT_KINDS]},
+    )
     op.drop_table("grb_spectral_fits", schema="isla")
     op.drop_table("grbs", schema="isla")
