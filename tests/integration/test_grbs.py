@@ -143,6 +143,17 @@ def test_simulated_burst_page_has_fields_of_view_products_and_fits(archive: Arch
         f"WHERE grb_name = '{name}' AND model = 'band'",
     )
     assert len(fits) == len(band)
+    # The burst's light curve and spectrum are in ObsCore, at the burst's position.
+    stem = name.replace(" ", "")
+    obscore = _tap(
+        archive,
+        "SELECT obs_id, dataproduct_type, calib_level, s_ra, s_dec FROM ivoa.obscore "
+        f"WHERE obs_id LIKE 'grb_%/{stem}%' ORDER BY obs_id",
+    )
+    assert sorted(obscore["dataproduct_type"]) == ["spectrum", "timeseries"]
+    for row in obscore:
+        assert row["calib_level"] == 3
+        assert abs(row["s_ra"] - page["ra"]) < 1e-6 and abs(row["s_dec"] - page["dec"]) < 1e-6
 
 
 def test_grb_list_filters_and_paging(archive: Archive) -> None:
