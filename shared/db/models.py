@@ -1274,3 +1274,197 @@ class ContributedFile(Base):
         nullable=True,
     )
     simulated: Mapped[bool] = simulated_col("file")
+
+
+# --- Gamma-ray bursts (migration 0032) ----------------------------------------------------------
+# Both tables are made from the current versions of the GRB catalogues (interfaces
+# ``ibas_grbs/1`` and ``spi_grb_fits/1``) when such a version is loaded or made current
+# (``services/ingest/grbs.py``); the delivered rows stay in ``catalogue_entries``.
+
+
+class Grb(Base):
+    """One gamma-ray burst of a current GRB catalogue version (the IBAS catalogue)."""
+
+    __tablename__ = "grbs"
+    __table_args__ = (
+        CheckConstraint("pos_err >= 0", name="pos_err"),
+        CheckConstraint("t90 > 0", name="t90"),
+        Index("ix_grbs_trigger_ijd", "trigger_ijd"),
+        _radec_index("grbs"),
+        _later_table(
+            "Gamma-ray bursts: the IBAS catalogue (INTEGRAL Burst Alert System triggers and "
+            "localisations) with trigger time, position, error radius, peak flux, fluence, "
+            "T90, significance and alert type; one row per burst of the current catalogue "
+            "versions."
+        ),
+    )
+
+    grb_name: Mapped[str] = col(
+        Text,
+        "Burst name as the catalogue gives it (GRB YYMMDDX).",
+        ucd="meta.id;meta.main",
+        principal=True,
+        primary_key=True,
+    )
+    trigger_time: Mapped[dt.datetime] = col(
+        DateTime, "Trigger time (UTC).", ucd="time.epoch;obs", principal=True
+    )
+    trigger_ijd: Mapped[float] = col(
+        Double, "Trigger time as INTEGRAL Julian Date (TT).", unit="d", ucd="time.epoch"
+    )
+    ra: Mapped[float] = ra_col("the burst")
+    dec: Mapped[float] = dec_col("the burst")
+    pos_err: Mapped[float | None] = col(
+        Double,
+        "Radius of the error circle (90% confidence).",
+        unit="arcmin",
+        ucd="stat.error;pos",
+        principal=True,
+    )
+    alert_type: Mapped[str] = col(
+        String(16),
+        "How the burst was found: IBIS (localised by IBAS in the IBIS field of view), SPI-ACS "
+        "(a shield trigger without a localisation) or external (a burst another mission "
+        "found and localised).",
+        ucd="meta.code.class",
+        principal=True,
+    )
+    ibis_localised: Mapped[bool] = col(
+        Boolean, "True when IBIS (IBAS) localised the burst.", ucd="meta.code", principal=True
+    )
+    peak_flux: Mapped[float | None] = col(
+        Double, "Peak photon flux (20-200 keV, 1 s).", unit="ph/(cm2.s)", ucd="phot.flux;stat.max"
+    )
+    fluence: Mapped[float | None] = col(
+        Double, "Fluence (20-200 keV unless noted).", unit="erg/cm2", ucd="phot.fluence"
+    )
+    t90: Mapped[float | None] = col(
+        Double,
+        "Duration holding 90% of the counts (T90).",
+        unit="s",
+        ucd="time.duration",
+        principal=True,
+    )
+    significance: Mapped[float | None] = col(
+        Double, "Detection significance of the trigger.", ucd="stat.snr"
+    )
+    obsid: Mapped[str | None] = col(
+        String(11), "Observation the burst fell in, as the catalogue says.", ucd="meta.id;obs"
+    )
+    scw_id: Mapped[str | None] = col(
+        String(12), "Science window of the trigger, as the catalogue says.", ucd="meta.id;obs"
+    )
+    observation_known: Mapped[bool | None] = col(
+        Boolean,
+        "Whether the observation (or science window) the catalogue names is in the archive; "
+        "NULL when it names none. Unknown ones are listed in the ingestion report.",
+        ucd="meta.code.qual",
+    )
+    position_ref: Mapped[str | None] = col(
+        Text, "Where the position comes from (instrument, circular).", ucd="meta.bib"
+    )
+    time_ref: Mapped[str | None] = col(Text, "Where the trigger time comes from.", ucd="meta.bib")
+    notes: Mapped[str | None] = col(Text, "Remarks (approximate values, ...).", ucd="meta.note")
+    catalogue_id: Mapped[int] = col(
+        Integer,
+        "Catalogue version the row comes from.",
+        ForeignKey("catalogues.catalogue_id", ondelete="CASCADE"),
+        nullable=False,
+        ucd="meta.id",
+    )
+    catalogue_name: Mapped[str] = col(Text, "Catalogue the row comes from.", ucd="meta.dataset")
+    entry_id: Mapped[int] = col(BigInteger, "Catalogue entry the row comes from.", ucd="meta.id")
+    simulated: Mapped[bool] = simulated_col("burst")
+
+
+class GrbSpectralFit(Base):
+    """One spectral fit of one time bin of a burst (the SPI GRB catalogue)."""
+
+    __tablename__ = "grb_spectral_fits"
+    __table_args__ = (
+        UniqueConstraint("catalogue_id", "fit_id"),
+        CheckConstraint("t_start < t_stop", name="ordered"),
+        Index("ix_grb_spectral_fits_grb_name", "grb_name"),
+        _later_table(
+            "Time-resolved spectral fits of gamma-ray bursts seen by SPI (the SPI GRB "
+            "catalogue, Biltzinger et al. 2023, A&A 675, A175): per burst, time bin and model "
+            "(empirical: Band function, cutoff power law; physical: synchrotron), the peak "
+            "energy and photon indices."
+        ),
+    )
+
+    fit_no: Mapped[int] = col(
+        BigInteger, "Row identifier.", ucd="meta.id", primary_key=True, autoincrement=True
+    )
+    fit_id: Mapped[str] = col(
+        Text, "Fit identifier as the catalogue gives it.", ucd="meta.id;meta.main", principal=True
+    )
+    grb_name: Mapped[str] = col(Text, "Burst name.", ucd="meta.id;src", principal=True)
+    grb_known: Mapped[bool] = col(
+        Boolean, "Whether the burst is in isla.grbs.", ucd="meta.code.qual"
+    )
+    model: Mapped[str] = col(
+        String(16), "Spectral model: band, cpl or synchrotron.", ucd="meta.code", principal=True
+    )
+    model_class: Mapped[str] = col(
+        String(16), "empirical (band, cpl) or physical (synchrotron).", ucd="meta.code.class"
+    )
+    bin_index: Mapped[int] = col(
+        Integer, "Time bin number within the burst (1-based).", ucd="meta.number", principal=True
+    )
+    t_start: Mapped[float] = col(
+        Double,
+        "Start of the time bin after the trigger.",
+        unit="s",
+        ucd="time.start",
+        principal=True,
+    )
+    t_stop: Mapped[float] = col(
+        Double,
+        "End of the time bin after the trigger.",
+        unit="s",
+        ucd="time.end",
+        principal=True,
+    )
+    e_peak: Mapped[float | None] = col(
+        Double,
+        "Peak energy of the nuF_nu spectrum.",
+        unit="keV",
+        ucd="em.energy",
+        principal=True,
+    )
+    e_peak_err: Mapped[float | None] = col(
+        Double, "1-sigma error of e_peak.", unit="keV", ucd="stat.error;em.energy"
+    )
+    alpha: Mapped[float | None] = col(
+        Double, "Low-energy photon index.", ucd="spect.index", principal=True
+    )
+    alpha_err: Mapped[float | None] = col(Double, "1-sigma error of alpha.", ucd="stat.error")
+    beta: Mapped[float | None] = col(
+        Double,
+        "High-energy photon index (Band function only).",
+        ucd="spect.index",
+        principal=True,
+    )
+    beta_err: Mapped[float | None] = col(Double, "1-sigma error of beta.", ucd="stat.error")
+    energy_flux: Mapped[float | None] = col(
+        Double, "Energy flux in the bin (20 keV - 2 MeV).", unit="erg/(cm2.s)", ucd="phot.flux"
+    )
+    synch_b: Mapped[float | None] = col(
+        Double, "Magnetic field of the synchrotron model.", unit="G", ucd="phys.magField"
+    )
+    synch_index: Mapped[float | None] = col(
+        Double, "Electron spectral index p of the synchrotron model.", ucd="spect.index"
+    )
+    cstat: Mapped[float | None] = col(Double, "Fit statistic (C-stat / PG-stat).", ucd="stat.fit")
+    dof: Mapped[int | None] = col(Integer, "Degrees of freedom of the fit.", ucd="stat.fit.dof")
+    catalogue_id: Mapped[int] = col(
+        Integer,
+        "Catalogue version the row comes from.",
+        ForeignKey("catalogues.catalogue_id", ondelete="CASCADE"),
+        nullable=False,
+        ucd="meta.id",
+    )
+    catalogue_name: Mapped[str] = col(Text, "Catalogue the row comes from.", ucd="meta.dataset")
+    entry_id: Mapped[int] = col(BigInteger, "Catalogue entry the row comes from.", ucd="meta.id")
+    simulated: Mapped[bool] = simulated_col("fit")
