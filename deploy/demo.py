@@ -21,11 +21,14 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Engine
 
 from services.ingest.products import pipeline_delivery
+from services.ingest.publications import PublicationsResult, ingest_publications
 from shared.db.engine import DatabaseNotConfiguredError, make_sync_engine
 from shared.demo.delivery import Deliver
 from shared.demo.generator import DEFAULT_SEED, SCALES, ArchiveNotEmpty, GenerationReport, generate
 from shared.demo.products import DEMO_TEAM, DEMO_TEAM_DESCRIPTION
-from shared.settings import DatabaseSettings, StorageSettings
+from shared.demo.publications import as_csv, demo_papers
+from shared.doi.registry import assign_dois
+from shared.settings import DatabaseSettings, StorageSettings, doi_settings
 from shared.storage import ObjectStore, StorageUnavailable
 
 
@@ -44,7 +47,27 @@ def load_demo(
     """Generate the demo archive (:func:`shared.demo.generate`); with a store, its products
     are delivered through ingestion."""
     deliver = demo_delivery(engine, store) if store is not None else None
-    return generate(engine, store, scale, seed, progress=progress, deliver=deliver)
+    report = generate(engine, store, scale, seed, progress=progress, deliver=deliver)
+    if store is not None:
+        published = deliver_demo_publications(engine, store)
+        if progress is not None:
+            progress(f"publications: {published.papers} simulated papers, {published.links} links")
+        assign_archive_dois(engine)
+    return report
+
+
+def deliver_demo_publications(engine: Engine, store: ObjectStore) -> PublicationsResult:
+    """The demo's simulated literature survey, delivered through ingestion as the demo team."""
+    with engine.connect() as conn:
+        papers = demo_papers(conn)
+    return ingest_publications(engine, store, as_csv(papers), "csv", DEMO_TEAM)
+
+
+def assign_archive_dois(engine: Engine) -> dict[str, int]:
+    """Register a DOI for everything the archive holds (``POST /ingest/dois/assign`` does the
+    same); run after each load."""
+    with engine.begin() as conn:
+        return assign_dois(conn, doi_settings().doi_prefix)
 
 
 def _progress(message: str) -> None:

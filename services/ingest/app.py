@@ -11,9 +11,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.ingest import audit
 from services.ingest.auth import PRINCIPAL_STATE, Principal, principal_of
+from services.ingest.publications_routes import MAX_BYTES as PUBLICATIONS_MAX_BYTES
 from services.ingest.routes import router
 from services.ingest.settings import configure
-from services.ingest.publications_routes import MAX_BYTES as PUBLICATIONS_MAX_BYTES
 from services.ingest.timeseries_routes import MAX_BYTES as TIMESERIES_MAX_BYTES
 from shared.body import REFUSED_STATE, BodyLimit, Rule, refusal_text
 from shared.service import (

@@ -54,6 +54,9 @@ class Provenance:
     simulated: bool = False
     """True for simulated products (the demo archive's): the file is labelled as such
     (``SIMDATA = T`` in every HDU, a COMMENT, CREATOR naming the demo pipeline)."""
+    ds_ident: str | None = None
+    """Dataset identifier written as ``DS_IDENT`` (``doi:<DOI>`` of the collection the file
+    belongs to), as ADS and the HEASARC use it to link papers to data."""
 
 
 def provenance(header: fits.Header, prov: Provenance) -> None:
@@ -67,6 +70,8 @@ def provenance(header: fits.Header, prov: Provenance) -> None:
     if 0 < len(prov.scws) <= _SCW_LIST_MAX:
         header["SCW_LIST"] = " ".join(prov.scws)  # a long string: no room for a comment
     header["DOI"] = (prov.doi, "DOI of the product ('none' until assigned)")
+    if prov.ds_ident:
+        header["DS_IDENT"] = (prov.ds_ident, "dataset identifier (DOI of its collection)")
     header["ORIGIN"] = ("ISLA", "INTEGRAL Science Legacy Archive")
 
 
