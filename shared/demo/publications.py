@@ -72,7 +72,7 @@ def demo_papers(conn: Connection, seed: int = 20021017) -> list[dict[str, object
     while len(wanted) < n_papers:
         target = targets[int(rng.integers(len(targets)))]
         pool = by_target[target]
-        k = int(min(len(pool), rng.integers(1, 5)))
+        k = min(len(pool), int(rng.integers(1, 5)))
         chosen = sorted(pool[i] for i in rng.choice(len(pool), size=k, replace=False))
         wanted.append((target, chosen))
     for n, (target, chosen) in enumerate(wanted):

@@ -339,10 +339,8 @@ def datacite_attributes(rec: Record, settings: DoiSettings, base_url: str) -> di
     if rec.formats:
         attrs["formats"] = rec.formats
     # The subject list may repeat an instrument (uniqueItems): keep the first of each.
-    seen: set[str] = set()
-    attrs["subjects"] = [
-        s for s in attrs["subjects"] if not (s["subject"] in seen or seen.add(s["subject"]))
-    ]
+    unique = dict.fromkeys(s["subject"] for s in attrs["subjects"])
+    attrs["subjects"] = [{"subject": s} for s in unique]
     return attrs
 
 
