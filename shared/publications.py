@@ -22,9 +22,10 @@ MAX_PAPERS = 1000
 """Most papers one question answers (newest first)."""
 
 _PAPERS = (
-    "SELECT p.bibcode, p.doi, p.title, p.authors, p.year, p.simulated FROM isla.publications p "
+    "SELECT p.bibcode, p.doi, p.title, p.authors, p.pub_year AS year, p.simulated "
+    "FROM isla.publications p "
     "WHERE p.bibcode IN (SELECT l.bibcode FROM isla.publication_links l WHERE l.obsid IN ({obs})) "
-    "ORDER BY p.year DESC, p.bibcode LIMIT :limit"
+    "ORDER BY p.pub_year DESC, p.bibcode LIMIT :limit"
 )
 
 OBSIDS_OF = {
@@ -83,8 +84,8 @@ def paper(conn: Connection, bibcode: str) -> Any:
     """One paper, or None."""
     return conn.execute(
         text(
-            "SELECT bibcode, doi, title, authors, year, simulated, unresolved_obsids, team, "
-            "created_at FROM isla.publications WHERE bibcode = :b"
+            "SELECT bibcode, doi, title, authors, pub_year AS year, simulated, unresolved_obsids, "
+            "team, created_at FROM isla.publications WHERE bibcode = :b"
         ),
         {"b": bibcode},
     ).first()

@@ -334,7 +334,8 @@ def ingest_publications(
             r.bibcode: r
             for r in conn.execute(
                 text(
-                    "SELECT p.bibcode, p.doi, p.title, p.authors, p.year, p.simulated, p.team, "
+                    "SELECT p.bibcode, p.doi, p.title, p.authors, p.pub_year AS year, p.simulated, "
+                    "p.team, "
                     "coalesce((SELECT array_agg(l.obsid ORDER BY l.obsid) FROM "
                     "isla.publication_links l WHERE l.bibcode = p.bibcode), '{}') AS obsids, "
                     "p.unresolved_obsids FROM isla.publications p WHERE p.bibcode = ANY(:b)"
@@ -391,11 +392,11 @@ def ingest_publications(
             unresolved = sorted({o for o in p.obsids if o not in known})
             conn.execute(
                 text(
-                    "INSERT INTO isla.publications (bibcode, doi, title, authors, year, "
+                    "INSERT INTO isla.publications (bibcode, doi, title, authors, pub_year, "
                     "unresolved_obsids, team, delivery_sha256, simulated) VALUES (:b, :doi, :t, "
                     ":a, :y, :u, :team, :sha, :sim) ON CONFLICT (bibcode) DO UPDATE SET "
                     "doi = EXCLUDED.doi, title = EXCLUDED.title, authors = EXCLUDED.authors, "
-                    "year = EXCLUDED.year, unresolved_obsids = EXCLUDED.unresolved_obsids, "
+                    "pub_year = EXCLUDED.pub_year, unresolved_obsids = EXCLUDED.unresolved_obsids, "
                     "team = EXCLUDED.team, delivery_sha256 = EXCLUDED.delivery_sha256, "
                     "simulated = EXCLUDED.simulated, created_at = timezone('UTC', now())"
                 ),

@@ -1104,8 +1104,8 @@ class Publication(Base):
 
     __tablename__ = "publications"
     __table_args__ = (
-        CheckConstraint("year BETWEEN 1900 AND 2200", name="year_range"),
-        Index("ix_publications_year", "year"),
+        CheckConstraint("pub_year BETWEEN 1900 AND 2200", name="pub_year_range"),
+        Index("ix_publications_pub_year", "pub_year"),
         _later_table(
             "Papers of the INTEGRAL literature survey that use INTEGRAL observations, delivered "
             "as bibcode-observation pairs (isla.publication_links)."
@@ -1124,7 +1124,7 @@ class Publication(Base):
     authors: Mapped[str] = col(
         Text, "Authors, in order, separated by '; '.", ucd="meta.bib.author", principal=True
     )
-    year: Mapped[int] = col(
+    pub_year: Mapped[int] = col(
         SmallInteger, "Publication year.", ucd="time.epoch;meta.bib", principal=True
     )
     unresolved_obsids: Mapped[str | None] = col(

@@ -14,12 +14,12 @@ def papers(
     return list(
         conn.execute(
             text(
-                "SELECT p.bibcode, p.doi, p.title, p.authors, p.year, p.simulated, "
+                "SELECT p.bibcode, p.doi, p.title, p.authors, p.pub_year AS year, p.simulated, "
                 "p.unresolved_obsids, (SELECT count(*) FROM isla.publication_links l "
                 "WHERE l.bibcode = p.bibcode) AS n_observations FROM isla.publications p "
-                "WHERE (CAST(:y AS int) IS NULL OR p.year = :y) "
+                "WHERE (CAST(:y AS int) IS NULL OR p.pub_year = :y) "
                 "AND (CAST(:s AS boolean) IS NULL OR p.simulated = :s) "
-                "ORDER BY p.year DESC, p.bibcode LIMIT :limit OFFSET :offset"
+                "ORDER BY p.pub_year DESC, p.bibcode LIMIT :limit OFFSET :offset"
             ),
             {"y": year, "s": simulated, "limit": limit, "offset": offset},
         ).all()

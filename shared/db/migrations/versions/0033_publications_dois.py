@@ -794,22 +794,6 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
             ),
             (
                 "isla.publications",
-                '"year"',
-                "short",
-                None,
-                None,
-                None,
-                None,
-                None,
-                "time.epoch;meta.bib",
-                "Publication year.",
-                1,
-                1,
-                0,
-                4,
-            ),
-            (
-                "isla.publications",
                 "authors",
                 "unicodeChar",
                 "*",
@@ -887,6 +871,22 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 0,
                 0,
                 1,
+            ),
+            (
+                "isla.publications",
+                "pub_year",
+                "short",
+                None,
+                None,
+                None,
+                None,
+                None,
+                "time.epoch;meta.bib",
+                "Publication year.",
+                1,
+                1,
+                0,
+                4,
             ),
             (
                 "isla.publications",
@@ -1018,7 +1018,7 @@ def create_tables() -> None:
         _c("doi", sa.Text(), "DOI of the paper (NULL when unknown).", nullable=True),
         _c("title", sa.Text(), "Title of the paper."),
         _c("authors", sa.Text(), "Authors, in order, separated by '; '."),
-        _c("year", sa.SmallInteger(), "Publication year."),
+        _c("pub_year", sa.SmallInteger(), "Publication year."),
         _c(
             "unresolved_obsids",
             sa.Text(),
@@ -1041,12 +1041,14 @@ def create_tables() -> None:
             "When the record entered or last changed in the archive (UTC).",
             server_default=_NOW,
         ),
-        sa.CheckConstraint("year BETWEEN 1900 AND 2200", name=op.f("ck_publications_year_range")),
+        sa.CheckConstraint(
+            "pub_year BETWEEN 1900 AND 2200", name=op.f("ck_publications_pub_year_range")
+        ),
         sa.PrimaryKeyConstraint("bibcode", name=op.f("pk_publications")),
         schema="isla",
         comment=_PUBLICATIONS,
     )
-    op.create_index("ix_publications_year", "publications", ["year"], schema="isla")
+    op.create_index("ix_publications_pub_year", "publications", ["pub_year"], schema="isla")
     op.create_table(
         "publication_links",
         _c("bibcode", sa.String(19), "Paper (isla.publications)."),
@@ -1149,5 +1151,5 @@ def downgrade() -> None:
     op.drop_table("dois", schema="isla")
     op.drop_index("ix_publication_links_obsid", table_name="publication_links", schema="isla")
     op.drop_table("publication_links", schema="isla")
-    op.drop_index("ix_publications_year", table_name="publications", schema="isla")
+    op.drop_index("ix_publications_pub_year", table_name="publications", schema="isla")
     op.drop_table("publications", schema="isla")
