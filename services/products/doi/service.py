@@ -7,6 +7,7 @@ import difflib
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from sqlalchemy import Connection
 
@@ -133,10 +134,10 @@ def page_data(resolved: Resolved, base_url: str) -> dict[str, Any]:
     access: list[tuple[str, str]] = []
     if row.kind == "product":
         access = [
-            ("The file", f"{base_url}/products/files/{row.target}"),
+            ("The file", f"{base_url}/products/files/{quote(row.target, safe='/')}"),
             (
                 "DataLink (the file, its calibration, previews, progenitors)",
-                f"{base_url}/datalink?ID={row.target}",
+                f"{base_url}/datalink?{urlencode({'ID': row.target})}",
             ),
         ]
     elif row.kind == "revolution":
