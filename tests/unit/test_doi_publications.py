@@ -22,7 +22,7 @@ from services.products.doi.service import (
     JSON_LD,
     negotiate,
 )
-from shared.demo.publications import bibcode
+from shared.demo.publications import as_csv, bibcode
 from shared.doi import identifiers as ids
 from shared.doi import metadata, minting
 from shared.settings import DoiSettings
@@ -210,3 +210,20 @@ def test_qc_refuses_duplicates_and_disagreeing_rows() -> None:
     with pytest.raises(PublicationsRefused) as info:
         read_delivery(table.encode(), "csv")
     assert {p["code"] for p in info.value.problems} == {"disagree"}
+
+
+def test_the_demo_csv_form_passes_qc_as_simulated() -> None:
+    papers = [
+        {
+            "bibcode": bibcode(2009, 1, 100, "D"),
+            "doi": None,
+            "title": "[simulated] Timing analysis of SMC X-1 with INTEGRAL JEM-X",
+            "authors": ["Demo, A.", "Sample, B."],
+            "year": 2009,
+            "obsids": ["06340000001", "06340000002"],
+            "simulated": True,
+        }
+    ]
+    (paper,) = read_delivery(as_csv(papers), "csv")
+    assert paper.simulated and paper.obsids == ["06340000001", "06340000002"]
+    assert paper.authors == ["Demo, A.", "Sample, B."]
