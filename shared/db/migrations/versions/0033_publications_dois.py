@@ -1,7 +1,7 @@
 """Publications (the INTEGRAL literature survey) and DOIs
 
 Revision ID: 0033
-Revises: 0022
+Revises: 0024
 Create Date: 2026-12-03
 
 ``isla.publications`` (one row per paper: bibcode, DOI, title, authors, year, the observation
@@ -20,7 +20,7 @@ from alembic import op
 from shared.db.tap_schema_rows import TAP_SCHEMA_COLUMNS, TAP_SCHEMA_KEY, change_tap_schema
 
 revision: str = "0033"
-down_revision: str | None = "0022"
+down_revision: str | None = "0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -67,7 +67,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Columns of the published tables.",
-                25,
+                26,
             ),
             (
                 "TAP_SCHEMA",
@@ -75,7 +75,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Columns of the foreign keys.",
-                27,
+                28,
             ),
             (
                 "TAP_SCHEMA",
@@ -83,7 +83,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Foreign keys between published tables.",
-                26,
+                27,
             ),
             (
                 "TAP_SCHEMA",
@@ -91,7 +91,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Schemas published by this service.",
-                23,
+                24,
             ),
             (
                 "TAP_SCHEMA",
@@ -99,7 +99,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Tables published by this service.",
-                24,
+                25,
             ),
             (
                 "ila",
@@ -107,7 +107,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "The ISLA default energy band of each instrument (one per instrument).",
-                18,
+                19,
             ),
             (
                 "ila",
@@ -115,7 +115,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "Public consolidated observations, with the columns ISLA clients query.",
-                19,
+                20,
             ),
             (
                 "ila",
@@ -125,7 +125,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "Epochs (RRRR_OOOOOOOOOOO: revolution and observation) in which a "
                 "source was in the field of view of an instrument, from products and "
                 "from the observations' pointings.",
-                21,
+                22,
             ),
             (
                 "ila",
@@ -133,7 +133,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "Instruments as ESA's ISLA names them, with their numeric identifiers.",
-                17,
+                18,
             ),
             (
                 "ila",
@@ -141,7 +141,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "The source catalogue as ISLA clients query it (name search and cone search).",
-                20,
+                21,
             ),
             (
                 "isla",
@@ -189,11 +189,22 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
             ),
             (
                 "isla",
+                "isla.product_kinds",
+                "table",
+                None,
+                "Kinds of science products published in ivoa.obscore, with their "
+                "ObsCore classification. Products of other kinds (responses, "
+                "previews) are reached through the DataLink document of their "
+                "product.",
+                8,
+            ),
+            (
+                "isla",
                 "isla.products",
                 "table",
                 None,
                 "Science products held in the object store.",
-                8,
+                9,
             ),
             (
                 "isla",
@@ -201,7 +212,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "INTEGRAL revolutions (orbits of about three days).",
-                9,
+                10,
             ),
             (
                 "isla",
@@ -209,7 +220,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Science windows: the pointings and slews that make up all raw data.",
-                10,
+                11,
             ),
             (
                 "isla",
@@ -217,7 +228,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Raw data files of each science window, with sizes and checksums.",
-                11,
+                12,
             ),
             (
                 "isla",
@@ -225,7 +236,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Alternative names of sources (used by the target resolver).",
-                12,
+                13,
             ),
             (
                 "isla",
@@ -233,7 +244,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Fluxes of sources per instrument band, with provenance.",
-                13,
+                14,
             ),
             (
                 "isla",
@@ -241,7 +252,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "The archive's merged source list: every known INTEGRAL source.",
-                14,
+                15,
             ),
             (
                 "isla",
@@ -249,7 +260,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Delivered SPI-ACS and IREM time-series files, one per dataset and revolution.",
-                15,
+                16,
             ),
             (
                 "isla",
@@ -259,7 +270,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "Segments of the time-series serving copy (gap-free runs of samples "
                 "with implicit time, with their multi-resolution pyramid) in the "
                 "object store.",
-                16,
+                17,
             ),
             (
                 "ivoa",
@@ -269,7 +280,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "ObsCore 1.1: one row per INTEGRAL pointing science window (raw data, "
                 "IBIS/ISGRI field of view) and one per science product (light curves, "
                 "spectra, mosaics).",
-                22,
+                23,
             ),
         ],
         "added": [
@@ -279,7 +290,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Columns of the published tables.",
-                28,
+                29,
             ),
             (
                 "TAP_SCHEMA",
@@ -287,7 +298,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Columns of the foreign keys.",
-                30,
+                31,
             ),
             (
                 "TAP_SCHEMA",
@@ -295,7 +306,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Foreign keys between published tables.",
-                29,
+                30,
             ),
             (
                 "TAP_SCHEMA",
@@ -303,7 +314,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Schemas published by this service.",
-                26,
+                27,
             ),
             (
                 "TAP_SCHEMA",
@@ -311,7 +322,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Tables published by this service.",
-                27,
+                28,
             ),
             (
                 "ila",
@@ -319,7 +330,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "The ISLA default energy band of each instrument (one per instrument).",
-                21,
+                22,
             ),
             (
                 "ila",
@@ -327,7 +338,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "Public consolidated observations, with the columns ISLA clients query.",
-                22,
+                23,
             ),
             (
                 "ila",
@@ -337,7 +348,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "Epochs (RRRR_OOOOOOOOOOO: revolution and observation) in which a "
                 "source was in the field of view of an instrument, from products and "
                 "from the observations' pointings.",
-                24,
+                25,
             ),
             (
                 "ila",
@@ -345,7 +356,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "Instruments as ESA's ISLA names them, with their numeric identifiers.",
-                20,
+                21,
             ),
             (
                 "ila",
@@ -353,7 +364,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "The source catalogue as ISLA clients query it (name search and cone search).",
-                23,
+                24,
             ),
             (
                 "isla",
@@ -409,11 +420,21 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
             ),
             (
                 "isla",
+                "isla.product_kinds",
+                "table",
+                None,
+                "Kinds of science products published in ivoa.obscore, with their "
+                "ObsCore classification. Products of other kinds (responses, previews) "
+                "are reached through the DataLink document of their product.",
+                9,
+            ),
+            (
+                "isla",
                 "isla.products",
                 "table",
                 None,
                 "Science products held in the object store.",
-                9,
+                10,
             ),
             (
                 "isla",
@@ -422,7 +443,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 None,
                 "Which observations each paper of isla.publications used (from there: "
                 "their science windows, sources and products).",
-                10,
+                11,
             ),
             (
                 "isla",
@@ -432,7 +453,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "Papers of the INTEGRAL literature survey that use INTEGRAL "
                 "observations, delivered as bibcode-observation pairs "
                 "(isla.publication_links).",
-                11,
+                12,
             ),
             (
                 "isla",
@@ -440,7 +461,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "INTEGRAL revolutions (orbits of about three days).",
-                12,
+                13,
             ),
             (
                 "isla",
@@ -448,7 +469,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Science windows: the pointings and slews that make up all raw data.",
-                13,
+                14,
             ),
             (
                 "isla",
@@ -456,7 +477,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Raw data files of each science window, with sizes and checksums.",
-                14,
+                15,
             ),
             (
                 "isla",
@@ -464,7 +485,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Alternative names of sources (used by the target resolver).",
-                15,
+                16,
             ),
             (
                 "isla",
@@ -472,7 +493,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Fluxes of sources per instrument band, with provenance.",
-                16,
+                17,
             ),
             (
                 "isla",
@@ -480,7 +501,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "The archive's merged source list: every known INTEGRAL source.",
-                17,
+                18,
             ),
             (
                 "isla",
@@ -488,7 +509,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Delivered SPI-ACS and IREM time-series files, one per dataset and revolution.",
-                18,
+                19,
             ),
             (
                 "isla",
@@ -498,7 +519,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "Segments of the time-series serving copy (gap-free runs of samples "
                 "with implicit time, with their multi-resolution pyramid) in the object "
                 "store.",
-                19,
+                20,
             ),
             (
                 "ivoa",
@@ -508,7 +529,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "ObsCore 1.1: one row per INTEGRAL pointing science window (raw data, "
                 "IBIS/ISGRI field of view) and one per science product (light curves, "
                 "spectra, mosaics).",
-                25,
+                26,
             ),
         ],
     },
