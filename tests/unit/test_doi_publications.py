@@ -213,7 +213,7 @@ def test_qc_refuses_duplicates_and_disagreeing_rows() -> None:
 
 
 def test_the_demo_csv_form_passes_qc_as_simulated() -> None:
-    papers = [
+    papers: list[dict[str, object]] = [
         {
             "bibcode": bibcode(2009, 1, 100, "D"),
             "doi": None,
