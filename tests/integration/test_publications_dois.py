@@ -326,3 +326,52 @@ def test_minting_is_for_operators(archive: Archive, tokens: dict[str, str]) -> N
     with httpx.Client(base_url=archive.base_url, timeout=60) as c:
         refused = c.post("/ingest/dois/mint", headers=_h(tokens["isdc"]))
         assert refused.status_code == 403
+
+
+def test_minting_sends_valid_records_and_never_simulated_ones(
+    archive: Archive, delivered: Any, tmp_path: Any
+) -> None:
+    """The DataCite client (its HTTP answered here) gets the real product's record and never
+    a simulated one; the dry run writes what it would send; states are recorded."""
+    from shared.doi import minting
+
+    sent: list[dict[str, Any]] = []
+
+    def datacite(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(201, json={"data": {"attributes": {"state": "draft"}}})
+
+    settings = DoiSettings(
+        doi_mint_mode="draft", datacite_username="ESA.ISLA", datacite_password="secret"
+    )
+    http = httpx.Client(
+        base_url="https://datacite.invalid", transport=httpx.MockTransport(datacite)
+    )
+    engine = create_engine(archive.database_url)
+    try:
+        report = minting.mint(
+            engine,
+            minting.DataCiteClient(settings, http),
+            settings,
+            archive.base_url,
+            [SPECTRUM_SUFFIX, "isla.rev.0745"],
+        )
+        assert report.sent == [SPECTRUM_SUFFIX] and report.skipped_simulated == ["isla.rev.0745"]
+        assert [s["data"]["attributes"]["suffix"] for s in sent] == [SPECTRUM_SUFFIX]
+        dry = minting.mint(
+            engine,
+            minting.DryRunClient(tmp_path),
+            DoiSettings(),
+            archive.base_url,
+            ["isla.rev.0745"],
+        )
+        assert dry.sent == ["isla.rev.0745"] and (tmp_path / "isla.rev.0745.json").exists()
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT suffix, state FROM isla.dois WHERE suffix = ANY(:s)"),
+                {"s": [SPECTRUM_SUFFIX, "isla.rev.0745"]},
+            ).all()
+        states: dict[str, str] = {str(r[0]): str(r[1]) for r in rows}
+        assert states == {SPECTRUM_SUFFIX: "draft", "isla.rev.0745": "dry-run"}
+    finally:
+        engine.dispose()
