@@ -121,6 +121,9 @@ def prepare_archive(load_demo: bool, scale: str, say: Callable[[str], None] = _s
 
             say(ingest_reference_products(engine, store).summary())
             say(load_timeseries(engine, store).summary())
+            from deploy.demo import assign_archive_dois
+
+            say(f"DOIs: {assign_archive_dois(engine)}")
         elif load_demo:
             say("archive already holds data: reusing it")
     finally:

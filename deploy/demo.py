@@ -29,12 +29,15 @@ from services.ingest.catalogues import CatalogueDelivery, load_catalogue
 from services.ingest.grb_reference import ingest_reference_grbs
 from services.ingest.products import ensure_team, pipeline_delivery
 from services.ingest.products.delivery import PIPELINE_UPLOAD_LIMIT
+from services.ingest.publications import PublicationsResult, ingest_publications
 from shared.db.engine import DatabaseNotConfiguredError, make_sync_engine
 from shared.demo.delivery import CatalogueFile, Deliver, DeliverCatalogue
 from shared.demo.generator import DEFAULT_SEED, SCALES, ArchiveNotEmpty, GenerationReport, generate
 from shared.demo.grbs import deliver_grbs
 from shared.demo.products import DEMO_TEAM, DEMO_TEAM_DESCRIPTION
-from shared.settings import DatabaseSettings, StorageSettings
+from shared.demo.publications import as_csv, demo_papers
+from shared.doi.registry import assign_dois
+from shared.settings import DatabaseSettings, StorageSettings, doi_settings
 from shared.storage import ObjectStore, StorageUnavailable
 
 
@@ -135,7 +138,27 @@ def load_demo(
         deliver_grbs(engine, demo_catalogue_delivery(engine), deliver, seed, say)
         ingest_reference_grbs(conninfo_of(engine))
         _log.info("gamma-ray bursts loaded in %.1f s", time.monotonic() - began)
+    if store is not None:
+        published = deliver_demo_publications(engine, store)
+        if progress is not None:
+            progress(f"publications: {published.papers} simulated papers, {published.links} links")
+        # Last: DOIs are assigned to everything loaded above.
+        assign_archive_dois(engine)
     return report
+
+
+def deliver_demo_publications(engine: Engine, store: ObjectStore) -> PublicationsResult:
+    """The demo's simulated literature survey, delivered through ingestion as the demo team."""
+    with engine.connect() as conn:
+        papers = demo_papers(conn)
+    return ingest_publications(engine, store, as_csv(papers), "csv", DEMO_TEAM)
+
+
+def assign_archive_dois(engine: Engine) -> dict[str, int]:
+    """Register a DOI for everything the archive holds (``POST /ingest/dois/assign`` does the
+    same); run after each load."""
+    with engine.begin() as conn:
+        return assign_dois(conn, doi_settings().doi_prefix)
 
 
 def _progress(message: str) -> None:

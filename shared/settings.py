@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _COMMON = SettingsConfigDict(env_prefix="ISLA_", env_file=".env", extra="ignore")
@@ -414,6 +414,83 @@ class RuntimeSettings(BaseSettings):
     )
 
 
+TEST_DOI_PREFIX = "10.5072"
+"""DataCite's test prefix: DOIs under it are never registered and resolve nowhere."""
+
+
+class DoiSettings(BaseSettings):
+    """DOIs of the archive's data (DataCite): prefix, publisher and the minting client.
+
+    Minting is off by default: the client is a dry run that writes the JSON:API request it
+    would send to DataCite into a folder, one file per DOI. Simulated (demo) data always keep
+    the test prefix and are never sent, whatever the mode.
+    """
+
+    model_config = _COMMON
+
+    doi_prefix: str = Field(
+        default=TEST_DOI_PREFIX,
+        pattern=r"^10\.\d{4,9}$",
+        description=(
+            "DOI prefix of the archive's records. The default 10.5072 is DataCite's test "
+            "prefix (never registered); set the prefix DataCite assigned to the data centre."
+        ),
+    )
+    doi_publisher: str = Field(
+        default="ESA - INTEGRAL Science Legacy Archive",
+        description="Publisher named in every DataCite record and citation.",
+    )
+    doi_creator: str = Field(
+        default="INTEGRAL Science Data Centre",
+        description="Creator (an organisation) named in the DataCite records of ISLA's data.",
+    )
+    doi_mint_mode: str = Field(
+        default="dry-run",
+        pattern="^(dry-run|draft|publish)$",
+        description=(
+            "What minting does: dry-run (write the requests to ISLA_DOI_DRY_RUN_DIR, send "
+            "nothing), draft (create draft DOIs at DataCite) or publish (register and make "
+            "them findable)."
+        ),
+    )
+    doi_dry_run_dir: Path = Field(
+        default=Path(".isla/datacite-dry-run"),
+        description="Folder the dry run writes one JSON request per DOI into.",
+    )
+    datacite_api_url: str = Field(
+        default="https://api.test.datacite.org",
+        description="DataCite REST API base (the test system by default; production: "
+        "https://api.datacite.org).",
+    )
+    datacite_username: str | None = Field(
+        default=None, description="DataCite repository id (e.g. ESA.ISLA) for the REST API."
+    )
+    datacite_password: SecretStr | None = Field(
+        default=None, description="Password of the DataCite repository account."
+    )
+    datacite_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds for one call to DataCite."
+    )
+
+    @model_validator(mode="after")
+    def _credentials_to_send(self) -> DoiSettings:
+        """Sending to DataCite needs the repository account; the dry run does not."""
+        if self.doi_mint_mode != "dry-run" and not (
+            self.datacite_username and self.datacite_password
+        ):
+            raise ValueError(
+                f"ISLA_DOI_MINT_MODE={self.doi_mint_mode} needs ISLA_DATACITE_USERNAME and "
+                "ISLA_DATACITE_PASSWORD"
+            )
+        return self
+
+
+@lru_cache
+def doi_settings() -> DoiSettings:
+    """The process-wide DOI settings."""
+    return DoiSettings()
+
+
 @lru_cache
 def database_settings() -> DatabaseSettings:
     """The process-wide database settings (cached; tests clear the cache)."""
@@ -459,6 +536,7 @@ def clear_caches() -> None:
         limit_settings,
         tap_settings,
         account_settings,
+        doi_settings,
     ):
         fn.cache_clear()
 
@@ -472,6 +550,7 @@ ALL_SETTINGS = (
     WorkerSettings,
     IngestSettings,
     SecuritySettings,
+    DoiSettings,
     RuntimeSettings,
 )
 """Every settings class, in the order the configuration reference lists them."""

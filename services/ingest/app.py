@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.ingest import audit
 from services.ingest.auth import PRINCIPAL_STATE, Principal, principal_of
+from services.ingest.publications_routes import MAX_BYTES as PUBLICATIONS_MAX_BYTES
 from services.ingest.routes import router
 from services.ingest.settings import configure
 from services.ingest.timeseries_routes import MAX_BYTES as TIMESERIES_MAX_BYTES
@@ -30,6 +31,7 @@ OPTIONAL_ROUTERS = (
     "services.ingest.delivery_routes",
     "services.ingest.timeseries_routes",
     "services.ingest.contributed.routes",
+    "services.ingest.publications_routes",
 )
 """Modules of further ingestion kinds; each contributes its ``router`` when present."""
 
@@ -151,6 +153,8 @@ BODY_RULES = [
     ),
     # One revolution of SPI-ACS at 50 ms is tens of MB (services.ingest.timeseries_routes).
     Rule("/ingest/timeseries", lambda scope: TIMESERIES_MAX_BYTES, MULTIPART_SLACK),
+    # The literature survey: thousands of papers as one JSON or CSV document.
+    Rule("/ingest/publications", lambda scope: PUBLICATIONS_MAX_BYTES, MULTIPART_SLACK),
     Rule("/ingest/", lambda scope: FORM_LIMIT),
 ]
 """Body limits of the ingest paths (the longest matching prefix applies)."""

@@ -1,6 +1,6 @@
 """The products service app (``uvicorn services.products.app:app``).
 
-Owner of ``/`` (the portal), ``/products``, ``/datalink``, ``/hips`` and
+Owner of ``/`` (the portal), ``/products``, ``/datalink``, ``/doi``, ``/hips`` and
 ``/servlet/target-resolver``.
 """
 
@@ -11,11 +11,13 @@ from fastapi import FastAPI
 from services.products.compat.routes import router as compat_router
 from services.products.contributed.routes import router as contributed_router
 from services.products.datalink.routes import router as datalink_router
+from services.products.doi.routes import router as doi_router
 from services.products.files.routes import router as files_router
 from services.products.grbs.routes import router as grbs_router
 from services.products.lightcurves.routes import router as lightcurves_router
 from services.products.mosaics.routes import router as mosaics_router
 from services.products.portal.routes import router as portal_router
+from services.products.publications.routes import router as publications_router
 from services.products.resolver import router as resolver_router
 from services.products.sources.routes import router as sources_router
 from services.products.spectra.routes import router as spectra_router
@@ -51,6 +53,8 @@ app = create_service(
         timeseries_router,
         contributed_router,
         grbs_router,
+        publications_router,
+        doi_router,
     ],
     on_startup=_freeze_heap,
 )

@@ -1468,3 +1468,168 @@ class GrbSpectralFit(Base):
     catalogue_name: Mapped[str] = col(Text, "Catalogue the row comes from.", ucd="meta.dataset")
     entry_id: Mapped[int] = col(BigInteger, "Catalogue entry the row comes from.", ucd="meta.id")
     simulated: Mapped[bool] = simulated_col("fit")
+
+
+class Publication(Base):
+    """One paper of the INTEGRAL literature survey (a bibliographic record)."""
+
+    __tablename__ = "publications"
+    __table_args__ = (
+        CheckConstraint("pub_year BETWEEN 1900 AND 2200", name="pub_year_range"),
+        Index("ix_publications_pub_year", "pub_year"),
+        _later_table(
+            "Papers of the INTEGRAL literature survey that use INTEGRAL observations, delivered "
+            "as bibcode-observation pairs (isla.publication_links)."
+        ),
+    )
+
+    bibcode: Mapped[str] = col(
+        String(19),
+        "ADS bibliographic code (19 characters).",
+        ucd="meta.bib.bibcode;meta.main",
+        primary_key=True,
+        principal=True,
+    )
+    doi: Mapped[str | None] = col(Text, "DOI of the paper (NULL when unknown).", ucd="meta.bib")
+    title: Mapped[str] = col(Text, "Title of the paper.", ucd="meta.title", principal=True)
+    authors: Mapped[str] = col(
+        Text, "Authors, in order, separated by '; '.", ucd="meta.bib.author", principal=True
+    )
+    pub_year: Mapped[int] = col(
+        SmallInteger, "Publication year.", ucd="time.epoch;meta.bib", principal=True
+    )
+    unresolved_obsids: Mapped[str | None] = col(
+        Text,
+        "Observation ids the delivery named that the archive does not hold (space separated; "
+        "reported at delivery, kept here).",
+        ucd="meta.id;obs",
+    )
+    team: Mapped[str] = col(Text, "Team that delivered the record.", ucd="meta.curation")
+    delivery_sha256: Mapped[str] = col(
+        String(64), "SHA-256 of the delivery that brought the record.", ucd="meta.checksum"
+    )
+    simulated: Mapped[bool] = col(
+        Boolean,
+        "True for simulated papers (the demo archive: fake bibcodes, titles starting "
+        "'[simulated]'), false for real ones.",
+        ucd="meta.code.qual",
+        nullable=False,
+        server_default=text("false"),
+        principal=True,
+    )
+    created_at: Mapped[dt.datetime] = col(
+        DateTime,
+        "When the record entered or last changed in the archive (UTC).",
+        ucd="time.creation",
+        server_default=func.timezone("UTC", func.now()),
+    )
+
+
+class PublicationLink(Base):
+    """One paper ↔ observation pair of the literature survey."""
+
+    __tablename__ = "publication_links"
+    __table_args__ = (
+        Index("ix_publication_links_obsid", "obsid"),
+        _later_table(
+            "Which observations each paper of isla.publications used (from there: their "
+            "science windows, sources and products)."
+        ),
+    )
+
+    bibcode: Mapped[str] = col(
+        String(19),
+        "Paper (isla.publications).",
+        ForeignKey("publications.bibcode", ondelete="CASCADE"),
+        ucd="meta.bib.bibcode",
+        primary_key=True,
+        principal=True,
+    )
+    obsid: Mapped[str] = col(
+        String(11),
+        "Observation the paper used (isla.observations).",
+        ForeignKey("observations.obsid", ondelete="CASCADE"),
+        ucd="meta.id;obs",
+        primary_key=True,
+        principal=True,
+    )
+    simulated: Mapped[bool] = col(
+        Boolean,
+        "True when the link comes from a simulated paper.",
+        ucd="meta.code.qual",
+        nullable=False,
+        server_default=text("false"),
+    )
+
+
+class Doi(Base):
+    """One DOI the archive has given to a collection, bundle or product (DataCite)."""
+
+    __tablename__ = "dois"
+    __table_args__ = (
+        UniqueConstraint("doi"),
+        Index("ix_dois_parent", "parent"),
+        Index("ix_dois_kind_target", "kind", "target"),
+        CheckConstraint("suffix = lower(suffix)", name="suffix_lower"),
+        _later_table(
+            "DOIs of the archive's collections (raw data per instrument, product types, "
+            "catalogues), revolution bundles and products, with their DataCite resource type."
+        ),
+    )
+
+    suffix: Mapped[str] = col(
+        Text,
+        "DOI suffix (lower case; the landing page is /doi/<suffix>).",
+        ucd="meta.id;meta.main",
+        primary_key=True,
+        principal=True,
+    )
+    doi: Mapped[str] = col(Text, "The DOI (prefix/suffix).", ucd="meta.ref.doi", principal=True)
+    kind: Mapped[str] = col(
+        String(32),
+        "What is identified: archive, raw_collection, product_collection, catalogues, "
+        "catalogue, revolution, product (further kinds may be added).",
+        ucd="meta.code",
+        principal=True,
+    )
+    target: Mapped[str] = col(
+        Text,
+        "The identified object in the archive's terms (instrument, product kind, "
+        "catalogue name@version, revolution, product id).",
+        ucd="meta.id",
+    )
+    parent: Mapped[str | None] = col(
+        Text, "Suffix of the collection this DOI is part of (IsPartOf).", ucd="meta.id"
+    )
+    title: Mapped[str] = col(Text, "Title of the DataCite record.", ucd="meta.title")
+    resource_type_general: Mapped[str] = col(
+        String(32), "DataCite resourceTypeGeneral (Collection, Dataset, ...).", ucd="meta.code"
+    )
+    resource_type: Mapped[str] = col(Text, "DataCite resourceType (free text).", ucd="meta.code")
+    publication_year: Mapped[int] = col(SmallInteger, "DataCite publicationYear.", ucd="time.epoch")
+    simulated: Mapped[bool] = col(
+        Boolean,
+        "True when the identified data are simulated (the demo archive): such DOIs use a test "
+        "prefix and are never registered.",
+        ucd="meta.code.qual",
+        nullable=False,
+        server_default=text("false"),
+    )
+    state: Mapped[str] = col(
+        String(16),
+        "Registration state: local (never sent), dry-run (written, not sent), draft, "
+        "registered or findable at DataCite.",
+        ucd="meta.code.status",
+        server_default=text("'local'"),
+    )
+    created_at: Mapped[dt.datetime] = col(
+        DateTime,
+        "When the DOI was assigned (UTC).",
+        ucd="time.creation",
+        server_default=func.timezone("UTC", func.now()),
+    )
+    minted_at: Mapped[dt.datetime | None] = col(
+        DateTime,
+        "When the record was last sent to DataCite or dry-run (UTC).",
+        ucd="time.processing",
+    )

@@ -36,9 +36,11 @@ from shared.demo import model, variability
 from shared.demo.delivery import Deliver, DeliveryOptions
 from shared.demo.generator import bright_sources
 from shared.demo.inputs import fetch_bands
+from shared.doi.identifiers import doi_of, product_collection
 from shared.integral.ids import source_id_from_position
 from shared.integral.time import MJDREF
 from shared.products import ogip
+from shared.settings import TEST_DOI_PREFIX
 
 RESULTS_KIND = "lc_results"
 """The ingest kind of the per-ScW source-results tables (``services.ingest.qc``)."""
@@ -377,7 +379,8 @@ def results_fits(
         name="SRC-RESULTS",
     )
     scws = np.unique(columns["scw_id"]).tolist()
-    prov = ogip.Provenance(scws, PRODUCT_DATE, simulated=True)
+    doi = doi_of(TEST_DOI_PREFIX, product_collection("lc_results"), simulated=True)
+    prov = ogip.Provenance(scws, PRODUCT_DATE, doi=doi, simulated=True, ds_ident=f"doi:{doi}")
     primary = fits.PrimaryHDU()
     for header in (primary.header, table.header):
         header["TELESCOP"] = "INTEGRAL"

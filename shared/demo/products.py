@@ -45,7 +45,9 @@ from shared.demo import inputs as d
 from shared.demo import model, simulate
 from shared.demo.delivery import Deliver, Delivered, DeliveryOptions
 from shared.demo.lightcurves import v_magnitude
+from shared.doi.identifiers import doi_of, product_collection
 from shared.products import ogip
+from shared.settings import TEST_DOI_PREFIX
 
 Progress = Callable[[str], None]
 
@@ -104,9 +106,14 @@ class _Tally:
                 self.by_kind[product["kind"]] = self.by_kind.get(product["kind"], 0) + 1
 
 
-def _prov(scws: list[str], nscw: int | None = None) -> ogip.Provenance:
-    """Provenance of a demo product: simulated, made at :data:`PRODUCT_DATE`."""
-    return ogip.Provenance(list(scws), PRODUCT_DATE, nscw=nscw, simulated=True)
+def _prov(scws: list[str], nscw: int | None = None, *, kind: str) -> ogip.Provenance:
+    """Provenance of a demo product: simulated, made at :data:`PRODUCT_DATE`, naming the DOI
+    of its product type's collection (the archive gives each file its own DOI only once it is
+    delivered, when its bytes are fixed; simulated data keep DataCite's test prefix)."""
+    doi = doi_of(TEST_DOI_PREFIX, product_collection(kind), simulated=True)
+    return ogip.Provenance(
+        list(scws), PRODUCT_DATE, doi=doi, nscw=nscw, simulated=True, ds_ident=f"doi:{doi}"
+    )
 
 
 def _inst(instrument: str) -> str:
@@ -198,7 +205,7 @@ class _Pipeline:
                         instrument=instrument,
                         band=(band.e_min, band.e_max),
                         target=source.target,
-                        prov=_prov(scws),
+                        prov=_prov(scws, kind="long_timeseries"),
                         revolutions=revolutions,
                     ),
                 )
@@ -221,7 +228,7 @@ class _Pipeline:
             spec,
             instrument=data.instrument,
             target=data.source.target,
-            prov=_prov(data.scws),
+            prov=_prov(data.scws, kind="spectrum"),
             respfile=responses[1],
             ancrfile=responses[0],
             revolution=data.revolution,
@@ -313,7 +320,7 @@ class _Pipeline:
                             instrument=instrument,
                             band=(band.e_min, band.e_max),
                             target=source.target,
-                            prov=_prov(scws),
+                            prov=_prov(scws, kind="short_timeseries"),
                             revolutions=(epoch.revolution, epoch.revolution),
                         ),
                     )
@@ -342,7 +349,7 @@ class _Pipeline:
                     np.array([p[5] for p in points]),
                     np.array([p[3] for p in points]),
                     target=source.target,
-                    prov=_prov([p[0] for p in points]),
+                    prov=_prov([p[0] for p in points], kind="omc_lightcurve"),
                 ),
             )
         ]
@@ -355,7 +362,9 @@ class _Pipeline:
             image, wcs = simulate.omc_image(
                 source.ra, source.dec, v_magnitude(source.source_id), source.source_id
             )
-            body = ogip.omc_image_fits(image, wcs, target=source.target, prov=_prov([best[0]]))
+            body = ogip.omc_image_fits(
+                image, wcs, target=source.target, prov=_prov([best[0]], kind="omc_image")
+            )
             # The stamp is of one science window: its time, for the archive's time columns.
             half = float(best[3]) / 2 / 86400.0
             body = _with_keywords(
@@ -406,7 +415,7 @@ class _Pipeline:
                             image,
                             instrument=instrument,
                             band=(band.e_min, band.e_max),
-                            prov=_prov([p.scw_id for p in exposed]),
+                            prov=_prov([p.scw_id for p in exposed], kind="mosaic"),
                             epoch=epoch.epoch,
                         ),
                     )
@@ -424,15 +433,16 @@ def _response_files(instrument: str) -> tuple[str, str]:
 def _responses(instrument: str) -> tuple[bytes, bytes]:
     """The instrument's (ARF, RMF) files: the demo models on-axis responses, the same for
     every source, so they are built once and delivered with each source's spectra."""
-    prov = _prov([], nscw=0)
     energies = model.energy_grid(instrument)
-    arf = ogip.arf_fits(instrument, energies, model.effective_area(instrument), prov)
+    arf = ogip.arf_fits(
+        instrument, energies, model.effective_area(instrument), _prov([], 0, kind="arf")
+    )
     rmf = ogip.rmf_fits(
         instrument,
         energies,
         model.channel_grid(instrument),
         model.redistribution(instrument),
-        prov,
+        _prov([], 0, kind="rmf"),
     )
     return arf, rmf
 

@@ -54,6 +54,9 @@ class Provenance:
     simulated: bool = False
     """True for simulated products (the demo archive's): the file is labelled as such
     (``SIMDATA = T`` in every HDU, a COMMENT, CREATOR naming the demo pipeline)."""
+    ds_ident: str | None = None
+    """Dataset identifier written as ``DS_IDENT`` (``doi:<DOI>`` of the collection the file
+    belongs to), as ADS and the HEASARC use it to link papers to data."""
 
 
 def provenance(header: fits.Header, prov: Provenance) -> None:
@@ -66,7 +69,12 @@ def provenance(header: fits.Header, prov: Provenance) -> None:
     header["NSCW"] = (nscw, "number of input science windows")
     if 0 < len(prov.scws) <= _SCW_LIST_MAX:
         header["SCW_LIST"] = " ".join(prov.scws)  # a long string: no room for a comment
-    header["DOI"] = (prov.doi, "DOI of the product ('none' until assigned)")
+    if prov.doi == "none":
+        header["DOI"] = (prov.doi, "DOI of the product ('none' until assigned)")
+    else:  # a DOI is long: a short comment keeps the card within 80 characters
+        header["DOI"] = (prov.doi, "DOI")
+    if prov.ds_ident:
+        header["DS_IDENT"] = (prov.ds_ident, "dataset id")
     header["ORIGIN"] = ("ISLA", "INTEGRAL Science Legacy Archive")
 
 

@@ -5,7 +5,8 @@ Every science window and every product has a links document: the files that make
 (``#this``), packages of them (``#package``), previews (``#preview``), the ARF/RMF of a spectrum
 (``#calibration``), the raw science windows a product was made from (``#progenitor``), the
 products made from a science window (``#derivation``), and documentation (metadata, the source
-page, sources in the field). Identifiers are the ObsCore ``obs_publisher_did``
+page, sources in the field, the DOI landing page of the product or of the science window's
+revolution bundle). Identifiers are the ObsCore ``obs_publisher_did``
 (``ivo://isla.integral/isla?scw/<scw>.<version>``, ``...?product/<product id>``,
 ``...?timeseries/<file id>`` for a SPI-ACS or IREM file) or the plain
 ScW id (``008100430010`` or ``008100430010.001``) or product id, any number per request
@@ -228,6 +229,7 @@ async def scw_links(conn: AsyncConnection, raw: str, target: Target) -> list[Lin
             )
             for p in derived
         ]
+    links += await _doi_link(conn, raw, products_base, "revolution", f"{row.revolution:04d}")
     sources = await store.field_sources(conn, scw, row.version, MAX_FIELD_SOURCES)
     links += [
         Link(
@@ -342,6 +344,7 @@ async def product_links(conn: AsyncConnection, raw: str, target: Target) -> list
     links += _progenitors(raw, raw_base, row)
     if row.kind in CONTRIBUTED_KINDS:
         links += await _contributed(conn, raw, products_base, meta)
+    links += await _doi_link(conn, raw, products_base, "product", row.product_id)
     return links
 
 
@@ -386,6 +389,24 @@ async def _contributed(
             )
         )
     return links
+
+
+async def _doi_link(
+    conn: AsyncConnection, raw: str, base: str, kind: str, target: str
+) -> list[Link]:
+    """The landing page of the object's DOI (DataCite metadata by content negotiation)."""
+    found = await store.doi(conn, kind, target)
+    if found is None:
+        return []
+    return [
+        Link(
+            raw,
+            f"{base}/doi/{found.suffix}",
+            "#documentation",
+            f"DOI {found.doi}: landing page, citation, DataCite metadata",
+            "text/html",
+        )
+    ]
 
 
 def _progenitors(raw: str, raw_base: str, row: Any) -> list[Link]:

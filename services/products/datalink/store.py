@@ -135,3 +135,13 @@ async def contributed_companions(conn: AsyncConnection, collection: str, version
             )
         ).all()
     )
+
+
+async def doi(conn: AsyncConnection, kind: str, target: str) -> Any:
+    """The DOI row (doi, suffix) of an archive object, or None (before DOIs are assigned)."""
+    return (
+        await conn.execute(
+            text("SELECT doi, suffix FROM isla.dois WHERE kind = :k AND target = :t"),
+            {"k": kind, "t": target},
+        )
+    ).first()

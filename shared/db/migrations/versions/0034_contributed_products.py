@@ -1,7 +1,7 @@
 """Contributed collections: community products with their documentation and software.
 
 Revision ID: 0034
-Revises: 0032
+Revises: 0033
 Create Date: 2026-12-03
 
 Deliveries of contributed collections and their review live in ``isla_ops`` (never published):
@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql
 from shared.db.tap_schema_rows import TAP_SCHEMA_COLUMNS, TAP_SCHEMA_KEY, change_tap_schema
 
 revision: str = "0034"
-down_revision: str | None = "0032"
+down_revision: str | None = "0033"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

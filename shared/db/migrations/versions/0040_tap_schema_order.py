@@ -32,7 +32,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Columns of the published tables.",
-                30,
+                33,
             ),
             (
                 "TAP_SCHEMA",
@@ -40,7 +40,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Columns of the foreign keys.",
-                32,
+                35,
             ),
             (
                 "TAP_SCHEMA",
@@ -48,7 +48,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Foreign keys between published tables.",
-                31,
+                34,
             ),
             (
                 "TAP_SCHEMA",
@@ -56,7 +56,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Schemas published by this service.",
-                28,
+                31,
             ),
             (
                 "TAP_SCHEMA",
@@ -64,7 +64,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Tables published by this service.",
-                29,
+                32,
             ),
             (
                 "ila",
@@ -72,7 +72,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "The ISLA default energy band of each instrument (one per instrument).",
-                23,
+                26,
             ),
             (
                 "ila",
@@ -80,7 +80,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "Public consolidated observations, with the columns ISLA clients query.",
-                24,
+                27,
             ),
             (
                 "ila",
@@ -90,7 +90,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "Epochs (RRRR_OOOOOOOOOOO: revolution and observation) in which a source "
                 "was in the field of view of an instrument, from products and from the "
                 "observations' pointings.",
-                26,
+                29,
             ),
             (
                 "ila",
@@ -98,7 +98,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "Instruments as ESA's ISLA names them, with their numeric identifiers.",
-                22,
+                25,
             ),
             (
                 "ila",
@@ -106,7 +106,25 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "view",
                 None,
                 "The source catalogue as ISLA clients query it (name search and cone search).",
-                25,
+                28,
+            ),
+            (
+                "isla",
+                "isla.dois",
+                "table",
+                None,
+                "DOIs of the archive's collections (raw data per instrument, product types, "
+                "catalogues), revolution bundles and products, with their DataCite resource "
+                "type.",
+                5,
+            ),
+            (
+                "isla",
+                "isla.energy_bands",
+                "table",
+                None,
+                "Energy bands of products and catalogue fluxes, per instrument.",
+                6,
             ),
             (
                 "isla",
@@ -117,7 +135,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "catalogue, Biltzinger et al. 2023, A&A 675, A175): per burst, time bin and "
                 "model (empirical: Band function, cutoff power law; physical: synchrotron), "
                 "the peak energy and photon indices.",
-                6,
+                7,
             ),
             (
                 "isla",
@@ -128,7 +146,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "and localisations) with trigger time, position, error radius, peak flux, "
                 "fluence, T90, significance and alert type; one row per burst of the "
                 "current catalogue versions.",
-                7,
+                8,
             ),
             (
                 "isla",
@@ -136,7 +154,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "INTEGRAL instruments and detector layers in the archive.",
-                8,
+                9,
             ),
             (
                 "isla",
@@ -145,7 +163,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 None,
                 "Light-curve points of ISGRI and JEM-X: one per source, science window and "
                 "band, for every pointing with the source in the field of view.",
-                9,
+                10,
             ),
             (
                 "isla",
@@ -153,7 +171,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Observations: sequences of science windows of one proposal and target.",
-                10,
+                11,
             ),
             (
                 "isla",
@@ -162,7 +180,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 None,
                 "OMC V-band light-curve points of sources with an optical counterpart, one "
                 "per science window with the source in the OMC field of view.",
-                11,
+                12,
             ),
             (
                 "isla",
@@ -172,7 +190,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "Kinds of science products published in ivoa.obscore, with their ObsCore "
                 "classification. Products of other kinds (responses, previews) are reached "
                 "through the DataLink document of their product.",
-                12,
+                13,
             ),
             (
                 "isla",
@@ -180,7 +198,25 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Science products held in the object store.",
-                13,
+                14,
+            ),
+            (
+                "isla",
+                "isla.publication_links",
+                "table",
+                None,
+                "Which observations each paper of isla.publications used (from there: their "
+                "science windows, sources and products).",
+                15,
+            ),
+            (
+                "isla",
+                "isla.publications",
+                "table",
+                None,
+                "Papers of the INTEGRAL literature survey that use INTEGRAL observations, "
+                "delivered as bibcode-observation pairs (isla.publication_links).",
+                16,
             ),
             (
                 "isla",
@@ -188,7 +224,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "INTEGRAL revolutions (orbits of about three days).",
-                14,
+                17,
             ),
             (
                 "isla",
@@ -196,7 +232,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Science windows: the pointings and slews that make up all raw data.",
-                15,
+                18,
             ),
             (
                 "isla",
@@ -204,7 +240,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Raw data files of each science window, with sizes and checksums.",
-                16,
+                19,
             ),
             (
                 "isla",
@@ -212,7 +248,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Alternative names of sources (used by the target resolver).",
-                17,
+                20,
             ),
             (
                 "isla",
@@ -220,7 +256,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Fluxes of sources per instrument band, with provenance.",
-                18,
+                21,
             ),
             (
                 "isla",
@@ -228,7 +264,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "The archive's merged source list: every known INTEGRAL source.",
-                19,
+                22,
             ),
             (
                 "isla",
@@ -236,7 +272,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "table",
                 None,
                 "Delivered SPI-ACS and IREM time-series files, one per dataset and revolution.",
-                20,
+                23,
             ),
             (
                 "isla",
@@ -245,7 +281,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 None,
                 "Segments of the time-series serving copy (gap-free runs of samples with "
                 "implicit time, with their multi-resolution pyramid) in the object store.",
-                21,
+                24,
             ),
             (
                 "ivoa",
@@ -255,7 +291,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 "ObsCore 1.1: one row per INTEGRAL pointing science window (raw data, "
                 "IBIS/ISGRI field of view) and one per science product (light curves, "
                 "spectra, mosaics).",
-                27,
+                30,
             ),
         ],
         "removed": [
@@ -343,6 +379,24 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
             ),
             (
                 "isla",
+                "isla.dois",
+                "table",
+                None,
+                "DOIs of the archive's collections (raw data per instrument, product "
+                "types, catalogues), revolution bundles and products, with their DataCite "
+                "resource type.",
+                3,
+            ),
+            (
+                "isla",
+                "isla.energy_bands",
+                "table",
+                None,
+                "Energy bands of products and catalogue fluxes, per instrument.",
+                5,
+            ),
+            (
+                "isla",
                 "isla.grb_spectral_fits",
                 "table",
                 None,
@@ -414,6 +468,24 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
                 None,
                 "Science products held in the object store.",
                 11,
+            ),
+            (
+                "isla",
+                "isla.publication_links",
+                "table",
+                None,
+                "Which observations each paper of isla.publications used (from there: "
+                "their science windows, sources and products).",
+                11,
+            ),
+            (
+                "isla",
+                "isla.publications",
+                "table",
+                None,
+                "Papers of the INTEGRAL literature survey that use INTEGRAL observations, "
+                "delivered as bibcode-observation pairs (isla.publication_links).",
+                12,
             ),
             (
                 "isla",

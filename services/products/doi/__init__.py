@@ -1,0 +1,1 @@
+"""DOI landing pages and DataCite metadata: ``/doi/`` and ``/doi/<suffix>``."""

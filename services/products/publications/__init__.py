@@ -1,0 +1,1 @@
+"""The literature survey as data: papers and the data they used (``/products/publications``)."""
