@@ -12,6 +12,7 @@ from services.products.compat.routes import router as compat_router
 from services.products.datalink.routes import router as datalink_router
 from services.products.files.routes import router as files_router
 from services.products.lightcurves.routes import router as lightcurves_router
+from services.products.maps.routes import router as maps_router
 from services.products.mosaics.routes import router as mosaics_router
 from services.products.portal.routes import router as portal_router
 from services.products.resolver import router as resolver_router
@@ -44,6 +45,7 @@ app = create_service(
         lightcurves_router,
         spectra_router,
         mosaics_router,
+        maps_router,
         sources_router,
         files_router,
         timeseries_router,
