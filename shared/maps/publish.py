@@ -62,6 +62,16 @@ def _title(instrument: str, column: str, band: str | None, simulated: bool) -> s
     return words + (" (SIMULATED)" if simulated else "")
 
 
+INSTRUMENT_RANGE_KEV = {
+    "ISGRI": (15.0, 1000.0),
+    "PICsIT": (175.0, 10000.0),
+    "JEM-X": (3.0, 35.0),
+    "SPI": (20.0, 8000.0),
+    "OMC": (0.0017, 0.0023),
+}
+"""Each instrument's energy range: the band of a map that names none (an exposure map)."""
+
+
 def _band_text(meta: Mapping[str, Any]) -> str | None:
     lo, hi = meta.get("e_min"), meta.get("e_max")
     if lo is None or hi is None:
@@ -77,6 +87,9 @@ def spec_for(
     simulated = bool(row.get("simulated"))
     column = str(entry["column"])
     band = _band_text(meta)
+    full: tuple[float | None, float | None] = INSTRUMENT_RANGE_KEV.get(
+        str(row["instrument"]), (None, None)
+    )
     title = _title(str(row["instrument"]), column, band, simulated)
     description = (
         f"{column.title()} map ({entry.get('unit') or 'no unit'}) of the whole INTEGRAL mission "
@@ -91,8 +104,8 @@ def spec_for(
         description=description,
         instrument=str(row["instrument"]),
         unit=entry.get("unit"),
-        e_min_kev=meta.get("e_min"),
-        e_max_kev=meta.get("e_max"),
+        e_min_kev=meta.get("e_min") or full[0],
+        e_max_kev=meta.get("e_max") or full[1],
         t_min_mjd=row.get("t_min"),
         t_max_mjd=row.get("t_max"),
         product_id=str(row["product_id"]),

@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from services.products.common import run_db
 from services.products.maps import store
 from shared.maps import hips
+from shared.maps.esasky import esasky_url
 from shared.maps.publish import hips_key, properties_key
 from shared.service import ServiceContext
 from shared.settings import maps_settings
@@ -52,6 +53,8 @@ MEMBER = re.compile(
     r"Norder\d{1,2}/Dir\d{1,9}/Npix\d{1,12}\.(?:fits|png))$"
 )
 """The paths a HiPS tree has; anything else is 404 without looking further."""
+GALACTIC_CENTRE = (266.4168, -29.0078)
+"""Where a map opens in ESASky: INTEGRAL's most observed region (as ``hips_initial_ra/dec``)."""
 MEDIA = {"fits": "application/fits", "png": "image/png", "properties": "text/plain"}
 
 
@@ -113,6 +116,7 @@ class MapInfo:
             "value_url": f"{base}/products/maps/{enc}/value",
             "fits_url": f"{base}/products/files/{quote(self.product_id, safe='/')}",
             "datalink_url": f"{base}/datalink?ID={quote(self.product_id, safe='')}",
+            "esasky_url": esasky_url(GALACTIC_CENTRE[0], GALACTIC_CENTRE[1], 60.0),
         }
 
 
