@@ -2,7 +2,7 @@
 
 Ingestion calls :func:`publish_product` after it has written an ``allsky_map`` product (the
 demo's maps and real ones alike), and :func:`publish_missing` rebuilds whatever is missing
-(``isla maps build-hips``, or a delivery whose HiPS build was interrupted). A HiPS is stored
+(``isla build-hips``, or a delivery whose HiPS build was interrupted). A HiPS is stored
 as one tar at :func:`hips_key`, named by the map id and the checksum of the product file it
 was built from, so that a replaced map gets a new HiPS and an unchanged one is never rebuilt.
 """

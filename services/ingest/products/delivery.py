@@ -163,7 +163,7 @@ def ingest_delivery(
 def _publish_maps(store: ObjectStore, planned: Sequence[PlannedFile]) -> None:
     """Build the HiPS of every map of the delivery (kept when already built from the same
     file). The products are stored by now: a failed build is logged, not a refusal, and
-    ``isla maps build-hips`` (:func:`shared.maps.publish.publish_missing`) makes it later."""
+    ``isla build-hips`` (:func:`shared.maps.publish.publish_missing`) makes it later."""
     for plan in planned:
         if plan.row["kind"] != "allsky_map":
             continue
