@@ -256,7 +256,6 @@ def test_etags_and_paths_outside_the_tree(client: httpx.Client) -> None:
     )
     assert again.status_code == 304
     for path in (
-        "/hips/isgri_exposure/../../products/maps",
         "/hips/isgri_exposure/%2e%2e/%2e%2e/etc/passwd",
         "/hips/isgri_exposure/Norder3/Dir0/Npix1.txt",
         "/hips/isgri_exposure/Norder3/Dir0/Npix999999.fits",
@@ -417,3 +416,83 @@ def test_esasky_doc_urls_work(client: httpx.Client, maps: dict[str, dict[str, An
             assert served.startswith(DOC_BASE + "/hips/"), link
             assert client.get(served[len(DOC_BASE) :] + "/properties").status_code == 200
     assert all(quote(m) in doc for m in ("isgri_20_35_intensity", "isgri_exposure"))
+
+
+# --- a community map through ingestion --------------------------------------------------------
+
+
+def test_a_spi_line_map_is_delivered_through_ingestion(stack: Any, tmp_path: Path) -> None:
+    """The ingest interface of SPI's line maps: a RING-ordered 511 keV map with INTENSITY and
+    VARIANCE becomes product allsky_map/SPI/mission/508_514/line and maps with their HiPS."""
+    from astropy_healpix.core import nested_to_ring
+
+    from services.ingest.products import Caller, DeliveryParams, ingest_delivery
+    from shared.db.engine import make_sync_engine
+    from shared.maps import hips
+    from shared.maps.publish import hips_key, properties_key
+    from shared.settings import DatabaseSettings
+    from shared.storage import ObjectStore
+
+    url = stack.new_database("isla_maps_line")
+    store = ObjectStore.from_settings(stack.storage("line-raw", "line-products"))
+    store.ensure_buckets()
+    engine = make_sync_engine(DatabaseSettings(database_url=url))
+    nside = 32
+    npix = 12 * nside**2
+    nested = np.linspace(0.0, 1.0, npix, dtype=np.float32)
+    ring = np.empty(npix, dtype=np.float32)
+    ring[nested_to_ring(np.arange(npix), nside)] = nested
+    table = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("INTENSITY", "E", unit="ph/cm2/s/sr", array=ring),
+            fits.Column("VARIANCE", "E", array=np.full(npix, 0.01, dtype=np.float32)),
+        ]
+    )
+    keys = {
+        "PIXTYPE": "HEALPIX",
+        "ORDERING": "RING",
+        "COORDSYS": "C",
+        "NSIDE": nside,
+        "INDXSCHM": "IMPLICIT",
+        "TELESCOP": "INTEGRAL",
+        "INSTRUME": "SPI",
+        "CREATOR": "spi-line-maps 2.1",
+        "E_MIN": 508.0,
+        "E_MAX": 514.0,
+        "MAPTYPE": "line",
+        "TIMESYS": "TT",
+        "TIMEUNIT": "d",
+        "MJDREF": 51544.0,
+        "TSTART": 1000.0,
+        "TSTOP": 9000.0,
+    }
+    for key, value in keys.items():
+        table.header[key] = value
+    buffer = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(buffer)
+    try:
+        result = ingest_delivery(
+            engine,
+            store,
+            [("spi_511_line.fits", buffer.getvalue())],
+            DeliveryParams(kind="allsky_map"),
+            Caller(team="spi-team"),
+            64 * 2**20,
+        )
+        product = result.products[0]
+        assert product["product_id"] == "allsky_map/SPI/mission/508_514/line"
+        assert product["status"] == "created"
+        map_id = "spi_508_514_line_intensity"
+        path = tmp_path / "line.tar"
+        path.write_bytes(
+            store.read_bytes(store.products_bucket, hips_key(map_id, product["sha256"]))
+        )
+        assert store.exists(store.products_bucket, properties_key(map_id, product["sha256"]))
+        pack = hips.HipsPack(path)
+        assert pack.properties()["em_min"]
+        pixel = 1234
+        fine = pixel * 4 ** (9 - 5)  # order 5 repeated to order 9
+        assert pack.pixel(3, fine) == nested[pixel]  # RING read back as NESTED
+        pack.close()
+    finally:
+        engine.dispose()
