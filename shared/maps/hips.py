@@ -336,11 +336,18 @@ def build(values: npt.NDArray[np.float32], order: int, spec: HipsSpec) -> BuiltH
         for tile_order in range(MIN_ORDER, hips_order + 1):
             level = degrade(values, hips_order - tile_order)
             tiles = tiles_of(level, TILE_WIDTH)
-            has_value = np.isfinite(tiles).reshape(len(tiles), -1).any(axis=1)
-            for ipix in np.flatnonzero(has_value):
-                tile = tiles[ipix]
-                _add(tar, tile_path(tile_order, int(ipix), "fits"), fits_image(header, tile), mtime)
-                png = png_image(grey(tile[::-1], cut), spec.simulated)
+            kept = np.flatnonzero(np.isfinite(tiles).reshape(len(tiles), -1).any(axis=1))
+            # Whole arrays at once: the big-endian FITS data and the PNG grey levels (top-down).
+            big_endian = np.ascontiguousarray(tiles[kept], dtype=">f4")
+            levels = grey(tiles[kept][:, ::-1, :], cut)
+            for j, ipix in enumerate(kept):
+                _add(
+                    tar,
+                    tile_path(tile_order, int(ipix), "fits"),
+                    fits_image(header, big_endian[j]),
+                    mtime,
+                )
+                png = png_image(levels[j], spec.simulated)
                 _add(tar, tile_path(tile_order, int(ipix), "png"), png, mtime)
                 count += 1
     return BuiltHips(buffer.getvalue(), hips_order, count, cut, data_range, fraction, properties)
