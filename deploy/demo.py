@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy import Engine
 
-from services.ingest.products import pipeline_delivery
+from services.ingest.products import ensure_team, pipeline_delivery
+from services.ingest.products.delivery import PIPELINE_UPLOAD_LIMIT
 from shared.db.engine import DatabaseNotConfiguredError, make_sync_engine
 from shared.demo.delivery import Deliver
 from shared.demo.generator import DEFAULT_SEED, SCALES, ArchiveNotEmpty, GenerationReport, generate
@@ -34,6 +35,44 @@ def demo_delivery(engine: Engine, store: ObjectStore) -> Deliver:
     return pipeline_delivery(engine, store, DEMO_TEAM, DEMO_TEAM_DESCRIPTION)
 
 
+DEMO_OPERATOR = "isla-operators"
+"""Team the demo loader reviews contributed collections as (with the operator role)."""
+
+
+def load_contributed(engine: Engine, store: ObjectStore) -> list[str]:
+    """Deliver the demo's simulated contributed collections through ingestion (as the demo
+    team), then accept and publish them as an operator; returns ``collection@version`` of
+    each (a collection already delivered is left alone)."""
+    from services.ingest.contributed import service as contributed
+    from shared.demo.contributed import demo_collections
+
+    ensure_team(engine, DEMO_TEAM, DEMO_TEAM_DESCRIPTION)
+    team = contributed.Actor(DEMO_TEAM, "isdc")
+    operator = contributed.Actor(DEMO_OPERATOR, "operator")
+    delivered = {d["collection"] for d in contributed.list_deliveries(engine, operator, None)}
+    published = []
+    for demo in demo_collections():
+        name = demo.fields["collection"]
+        if name in delivered:
+            continue
+        made = contributed.deliver(
+            engine,
+            store,
+            team,
+            demo.fields,
+            demo.products,
+            demo.documentation,
+            demo.software,
+            PIPELINE_UPLOAD_LIMIT,
+        )
+        for state in ("accepted", "published"):
+            contributed.review(
+                engine, operator, name, made["version"], state, "demo loader: simulated data"
+            )
+        published.append(f"{name}@{made['version']}")
+    return published
+
+
 def load_demo(
     engine: Engine,
     store: ObjectStore | None,
@@ -44,7 +83,10 @@ def load_demo(
     """Generate the demo archive (:func:`shared.demo.generate`); with a store, its products
     are delivered through ingestion."""
     deliver = demo_delivery(engine, store) if store is not None else None
-    return generate(engine, store, scale, seed, progress=progress, deliver=deliver)
+    report = generate(engine, store, scale, seed, progress=progress, deliver=deliver)
+    if store is not None:
+        load_contributed(engine, store)
+    return report
 
 
 def _progress(message: str) -> None:

@@ -9,6 +9,7 @@ import gc
 from fastapi import FastAPI
 
 from services.products.compat.routes import router as compat_router
+from services.products.contributed.routes import router as contributed_router
 from services.products.datalink.routes import router as datalink_router
 from services.products.files.routes import router as files_router
 from services.products.lightcurves.routes import router as lightcurves_router
@@ -49,6 +50,7 @@ app = create_service(
         sources_router,
         files_router,
         timeseries_router,
+        contributed_router,
     ],
     on_startup=_freeze_heap,
 )

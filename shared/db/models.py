@@ -838,6 +838,49 @@ def _later_table(description: str) -> dict[str, Any]:
     }
 
 
+class ProductKind(Base):
+    """A kind of science product the archive publishes in ObsCore, and how it is published."""
+
+    __tablename__ = "product_kinds"
+    __table_args__ = (
+        _later_table(
+            "Kinds of science products published in ivoa.obscore, with their ObsCore "
+            "classification. Products of other kinds (responses, previews) are reached through "
+            "the DataLink document of their product."
+        ),
+    )
+
+    kind: Mapped[str] = col(
+        String(32),
+        "Product kind (isla.products.kind).",
+        ucd="meta.code.class;meta.main",
+        principal=True,
+        primary_key=True,
+    )
+    dataproduct_type: Mapped[str] = col(
+        String(16),
+        "ObsCore dataproduct_type of the kind (timeseries, spectrum, image, cube, ...).",
+        ucd="meta.code.class",
+        principal=True,
+    )
+    calib_level: Mapped[int] = col(
+        SmallInteger,
+        "ObsCore calib_level of the kind (3 science products, 4 analysis products).",
+        ucd="meta.code;obs.calib",
+        principal=True,
+    )
+    o_ucd: Mapped[str] = col(
+        String(64), "UCD of the product's observable (ObsCore o_ucd).", ucd="meta.ucd"
+    )
+    field_image: Mapped[bool] = col(
+        Boolean,
+        "True for images of an instrument's field: their s_fov and default s_region come from "
+        "the instrument's field of view.",
+        ucd="meta.code",
+    )
+    description: Mapped[str] = col(Text, "What a product of this kind is.", ucd="meta.note")
+
+
 class LightCurvePoint(Base):
     """One light-curve point: a source's count rate in one band during one science window."""
 
@@ -1097,3 +1140,137 @@ class TimeseriesSegment(Base):
         ucd="meta.code",
         server_default=text("false"),
     )
+
+
+# Contributed products: community collections that are not ISLA pipeline output. Only
+# published versions are here (what TAP serves); deliveries under review live in
+# ``isla_ops.contributed_deliveries`` (shared.db.ingest).
+
+COLLECTION_NAME_PATTERN = "^[a-z0-9][a-z0-9-]{1,62}$"
+"""A collection's name: lower-case letters, digits and hyphens (it appears in URLs)."""
+
+
+class ContributedCollection(Base):
+    """One published version of a contributed collection."""
+
+    __tablename__ = "contributed_collections"
+    __table_args__ = (
+        CheckConstraint(f"collection ~ '{COLLECTION_NAME_PATTERN}'", name="name_form"),
+        _later_table(
+            "Published versions of contributed collections: community products that are not "
+            "ISLA pipeline output (pulsar timing, burst catalogues, line maps, polarisation), "
+            "with their documentation and the software that made them."
+        ),
+    )
+
+    collection: Mapped[str] = col(
+        String(64), "Collection name.", ucd="meta.id;meta.main", principal=True, primary_key=True
+    )
+    version: Mapped[int] = col(
+        Integer,
+        "Archive version of the collection (1, 2, ...).",
+        ucd="meta.version",
+        principal=True,
+        primary_key=True,
+    )
+    title: Mapped[str] = col(Text, "Title of the collection.", ucd="meta.title", principal=True)
+    team: Mapped[str] = col(Text, "Team that delivered it.", ucd="meta.curation", principal=True)
+    authors: Mapped[str] = col(Text, "Authors, separated by semicolons.", ucd="meta.bib.author")
+    description: Mapped[str] = col(Text, "What the collection holds.", ucd="meta.note")
+    licence: Mapped[str] = col(
+        String(64), "Licence of the product files (SPDX identifier).", ucd="meta.note"
+    )
+    instrument: Mapped[str] = col(
+        String(16),
+        "Instrument whose data the products come from.",
+        ForeignKey("instruments.name"),
+        ucd="meta.id;instr",
+        principal=True,
+    )
+    version_label: Mapped[str | None] = col(
+        Text, "The team's own version label, if any.", ucd="meta.version", nullable=True
+    )
+    documentation: Mapped[str] = col(
+        Text, "File name of the documentation (README).", ucd="meta.ref;meta.file"
+    )
+    software: Mapped[str | None] = col(
+        Text,
+        "File name of the software archive, if delivered.",
+        ucd="meta.ref;meta.file",
+        nullable=True,
+    )
+    software_licence: Mapped[str | None] = col(
+        String(64), "Licence of the software (SPDX identifier).", ucd="meta.note", nullable=True
+    )
+    software_version: Mapped[str | None] = col(
+        Text, "Version of the software.", ucd="meta.version", nullable=True
+    )
+    n_files: Mapped[int] = col(Integer, "Product files in this version.", ucd="meta.number")
+    size: Mapped[int] = col(
+        BigInteger, "Bytes of every file of this version.", unit="byte", ucd="phys.size;meta.file"
+    )
+    submitted_at: Mapped[dt.datetime] = col(
+        DateTime, "When the version was delivered (UTC).", ucd="time.creation"
+    )
+    published_at: Mapped[dt.datetime] = col(
+        DateTime, "When an operator published it (UTC).", ucd="time.release", principal=True
+    )
+    latest: Mapped[bool] = col(
+        Boolean,
+        "True for the newest published version of the collection.",
+        ucd="meta.code",
+        principal=True,
+    )
+    simulated: Mapped[bool] = simulated_col("collection")
+
+
+class ContributedFile(Base):
+    """One file of a published version of a contributed collection."""
+
+    __tablename__ = "contributed_files"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["collection", "version"],
+            ["contributed_collections.collection", "contributed_collections.version"],
+            ondelete="CASCADE",
+        ),
+        CheckConstraint("role IN ('product', 'documentation', 'software')", name="role_known"),
+        _later_table(
+            "Files of the published contributed collections: products, documentation and "
+            "software archives, with sizes and checksums."
+        ),
+    )
+
+    collection: Mapped[str] = col(
+        String(64), "Collection name.", ucd="meta.id", principal=True, primary_key=True
+    )
+    version: Mapped[int] = col(
+        Integer,
+        "Archive version of the collection.",
+        ucd="meta.version",
+        principal=True,
+        primary_key=True,
+    )
+    file_name: Mapped[str] = col(
+        Text, "File name.", ucd="meta.id;meta.file", principal=True, primary_key=True
+    )
+    role: Mapped[str] = col(
+        String(16), "product, documentation or software.", ucd="meta.code.class", principal=True
+    )
+    format: Mapped[str] = col(
+        String(16),
+        "File format (fits, csv, ecsv, votable, markdown, text, pdf, tar, zip).",
+        ucd="meta.code.mime",
+    )
+    content_type: Mapped[str] = col(Text, "Media type of the file.", ucd="meta.code.mime")
+    size: Mapped[int] = col(BigInteger, "File size.", unit="byte", ucd="phys.size;meta.file")
+    sha256: Mapped[str] = col(String(64), "SHA-256 checksum.", ucd="meta.checksum")
+    bucket: Mapped[str] = col(Text, "Object-store bucket.", ucd="meta.ref")
+    object_key: Mapped[str] = col(Text, "Object-store key.", ucd="meta.ref.url")
+    product_id: Mapped[str | None] = col(
+        Text,
+        "The product's identifier in isla.products (product files).",
+        ucd="meta.id",
+        nullable=True,
+    )
+    simulated: Mapped[bool] = simulated_col("file")
