@@ -1,8 +1,9 @@
-"""``python -m bench [raw|ingest|ingest-products|products|tap|timeseries]``: run, print JSON."""
+"""``python -m bench [raw|ingest|ingest-products|products|tap|timeseries|maps]``: run, print
+JSON."""
 
 import sys
 
-from bench import ingest, ingest_products, products, raw_bench, tap_bench, timeseries
+from bench import ingest, ingest_products, maps, products, raw_bench, tap_bench, timeseries
 
 BENCHES = {
     "raw": raw_bench.main,
@@ -11,6 +12,7 @@ BENCHES = {
     "products": products.main,
     "tap": tap_bench.main,
     "timeseries": timeseries.main,
+    "maps": maps.main,
 }
 
 

@@ -126,6 +126,10 @@ def prepare_archive(load_demo: bool, scale: str, say: Callable[[str], None] = _s
             say(f"DOIs: {assign_archive_dois(engine)}")
         elif load_demo:
             say("archive already holds data: reusing it")
+        # Every map has its HiPS (built at delivery; an interrupted build is finished here).
+        from shared.maps.publish import publish_missing
+
+        publish_missing(engine, store, say)
     finally:
         engine.dispose()
 
@@ -404,6 +408,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 3
 
 
+def cmd_hips(args: argparse.Namespace) -> int:
+    """Build the HiPS of every stored all-sky map that has none for its current file."""
+    from shared.db.engine import make_sync_engine
+    from shared.maps.publish import publish_missing
+    from shared.storage import ObjectStore
+
+    if not cfg.database_settings().database_url:
+        _say("ISLA_DATABASE_URL is not set")
+        return 2
+    engine = make_sync_engine(cfg.database_settings())
+    try:
+        built = publish_missing(engine, ObjectStore.from_settings(cfg.storage_settings()), _say)
+    finally:
+        engine.dispose()
+    _say(f"{sum(1 for p in built if p.built)} HiPS built; every map has one")
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply migrations to the configured database and create the buckets."""
     from shared.db import migrate
@@ -469,6 +491,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop a running `isla up`").set_defaults(func=cmd_down)
     sub.add_parser("status", help="is the archive running?").set_defaults(func=cmd_status)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser(
+        "build-hips", help="build the HiPS of every all-sky map that lacks one"
+    ).set_defaults(func=cmd_hips)
     worker = sub.add_parser("worker", help="run a job-queue worker (TAP async, ingestion)")
     worker.add_argument("--name", help="worker name shown in the queue (default isla-worker)")
     worker.add_argument(

@@ -319,6 +319,21 @@ class IngestSettings(BaseSettings):
     )
 
 
+class MapsSettings(BaseSettings):
+    """All-sky maps and their HiPS (environment prefix ``ISLA_MAPS_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="ISLA_MAPS_", env_file=".env", extra="ignore")
+
+    cache_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Folder where the products service keeps the HiPS it serves (one tar per map, "
+            "fetched once from the object store and reused after a restart); unset: "
+            "`isla-hips` in the system's temporary folder."
+        ),
+    )
+
+
 class SecuritySettings(BaseSettings):
     """Accounts, sessions and the refusal of development secrets."""
 
@@ -522,6 +537,12 @@ def tap_settings() -> TapSettings:
 
 
 @lru_cache
+def maps_settings() -> MapsSettings:
+    """The process-wide all-sky map settings."""
+    return MapsSettings()
+
+
+@lru_cache
 def account_settings() -> SecuritySettings:
     """The process-wide account and secret settings."""
     return SecuritySettings()
@@ -535,6 +556,7 @@ def clear_caches() -> None:
         peer_settings,
         limit_settings,
         tap_settings,
+        maps_settings,
         account_settings,
         doi_settings,
     ):
@@ -549,6 +571,7 @@ ALL_SETTINGS = (
     TapSettings,
     WorkerSettings,
     IngestSettings,
+    MapsSettings,
     SecuritySettings,
     DoiSettings,
     RuntimeSettings,

@@ -30,7 +30,11 @@ The rules (docs/INGEST.md lists them for teams):
   there); responses: energy bins increasing (ENERG_LO < ENERG_HI, strictly increasing), finite
   values; ARF and RMF of a spectrum on the same energy grid, RMF channels = the spectrum's
   DETCHANS; images: no infinite pixel and at least one finite one (NaN marks blank pixels),
-  a valid celestial WCS; TSTART < TSTOP.
+  a valid celestial WCS; TSTART < TSTOP; HEALPix all-sky maps: ``PIXTYPE = 'HEALPIX'``,
+  ``ORDERING`` NESTED or RING, ``NSIDE`` a power of 2, ``COORDSYS`` celestial (``C``, the
+  default when absent), 12 NSIDE² pixels per column when implicitly indexed, no infinite
+  value (NaN or ``UNSEEN`` mark unobserved pixels); ``MAPTYPE`` (``exposure``,
+  ``sensitivity``, ``line``...) names the map's variant.
 - **Checksums**: DATASUM and CHECKSUM are verified whenever present. A checksum stamped by the
   program that last wrote the HDU (cfitsio and astropy write the comment ``HDU checksum
   updated <date>``) must verify, otherwise the file is refused. ISLA's post-processing re-sorted
@@ -63,6 +67,7 @@ from astropy.wcs import WCS
 
 from shared import simulation
 from shared.integral.time import MJDREF
+from shared.maps import healpix
 
 EXPANSION_LIMIT = 10
 """A gzip-compressed upload may expand to at most this many times the upload size limit."""
@@ -199,6 +204,8 @@ class FileFacts:
     """The file says it is simulated (``SIMDATA = T`` in any HDU): the demo archive's."""
     results: ResultsRows | None = None
     """The rows of a source-results table (kind ``lc_results``)."""
+    healpix: dict[str, Any] | None = None
+    """A HEALPix map's layout: nside, order, ordering, coordsys and its (column, unit) list."""
 
     def meta(self) -> dict[str, Any]:
         """Facts kept in ``isla.products.meta`` (JSON-safe)."""
@@ -216,6 +223,8 @@ class FileFacts:
             out["creator"] = creator
         if self.rate is not None:
             out["n_points"] = len(self.rate)
+        if self.healpix is not None:
+            out["healpix"] = self.healpix
         if self.results is not None:
             out["n_points"] = len(self.results.source_id)
             out["n_sources"] = len(np.unique(self.results.source_id))
@@ -884,20 +893,37 @@ def _check_images(f: FileFacts, hdul: fits.HDUList, problems: list[Problem]) -> 
 
 
 def _check_healpix(f: FileFacts, hdu: Any, problems: list[Problem]) -> None:
-    nside = _number(hdu.header.get("NSIDE"))
-    if nside is None or nside < 1 or int(nside) & (int(nside) - 1):
-        problems.append(Problem(f.file_name, "healpix", "NSIDE must be a power of 2"))
+    """A HEALPix all-sky map: PIXTYPE, ORDERING (NESTED or RING), NSIDE (a power of 2),
+    COORDSYS (celestial only: the archive's maps and HiPS are ICRS), the pixel count of an
+    implicit index, no infinite value; records the map's layout for the archive."""
+    layout = healpix.header_problems(hdu.header)
+    problems += [Problem(f.file_name, "healpix", message) for message in layout]
+    if any("NSIDE" in message for message in layout):
         return
-    first = hdu.data.columns.names[0]
-    values = np.asarray(hdu.data[first], dtype=np.float64)
-    if str(hdu.header.get("INDXSCHM", "IMPLICIT")).strip().upper() == "IMPLICIT" and (
-        values.size != 12 * int(nside) ** 2
-    ):
-        problems.append(
-            Problem(f.file_name, "healpix", f"{values.size} pixels for NSIDE {int(nside)}")
-        )
-    if np.any(np.isinf(values)):
-        problems.append(Problem(f.file_name, "non_finite", "map has infinite pixels"))
+    nside = int(hdu.header["NSIDE"])
+    columns = healpix.value_columns(hdu)
+    if not columns:
+        problems.append(Problem(f.file_name, "healpix", "no numeric map column"))
+        return
+    implicit = str(hdu.header.get("INDXSCHM", "IMPLICIT")).strip().upper() == "IMPLICIT"
+    for name, _unit in columns:
+        values = np.asarray(hdu.data[name], dtype=np.float64)
+        if implicit and values.size != 12 * nside**2:
+            problems.append(
+                Problem(f.file_name, "healpix", f"{values.size} pixels for NSIDE {nside}")
+            )
+        if np.any(np.isinf(values)):
+            problems.append(Problem(f.file_name, "non_finite", f"{name}: infinite pixels"))
+    f.healpix = {
+        "nside": nside,
+        "order": healpix.order_of(nside),
+        "ordering": str(hdu.header.get("ORDERING", "")).strip().upper(),
+        "coordsys": str(hdu.header.get("COORDSYS", "C")).strip().upper(),
+        "columns": [[name, unit] for name, unit in columns],
+    }
+    maptype = str(hdu.header.get("MAPTYPE", "")).strip().lower()
+    if maptype:
+        f.variant = re.sub(r"[^a-z0-9]+", "_", maptype).strip("_") or None
 
 
 # --- One file --------------------------------------------------------------------------------

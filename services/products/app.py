@@ -15,6 +15,7 @@ from services.products.doi.routes import router as doi_router
 from services.products.files.routes import router as files_router
 from services.products.grbs.routes import router as grbs_router
 from services.products.lightcurves.routes import router as lightcurves_router
+from services.products.maps.routes import router as maps_router
 from services.products.mosaics.routes import router as mosaics_router
 from services.products.portal.routes import router as portal_router
 from services.products.publications.routes import router as publications_router
@@ -48,6 +49,7 @@ app = create_service(
         lightcurves_router,
         spectra_router,
         mosaics_router,
+        maps_router,
         sources_router,
         files_router,
         timeseries_router,

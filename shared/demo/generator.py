@@ -292,6 +292,7 @@ class GenerationReport:
     lightcurve_points: int = 0
     omc_points: int = 0
     products: int = 0
+    maps: int = 0
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -301,7 +302,7 @@ class GenerationReport:
             f"{self.observations} observations, {self.science_windows} science windows, "
             f"{self.sources} sources, {self.files} files ({self.bytes / 1e6:.1f} MB), "
             f"{self.lightcurve_points} light-curve and {self.omc_points} OMC points, "
-            f"{self.products} product files in {self.seconds:.1f} s"
+            f"{self.products} product files, {self.maps} all-sky maps in {self.seconds:.1f} s"
         )
 
 
@@ -1473,6 +1474,9 @@ def generate(
         lc = deliver_points(engine, deliver, scale, seed, bright, say)
         report.lightcurve_points, report.omc_points = lc.points, lc.omc_points
         report.products = deliver_products(engine, deliver, bright, say)
+        from shared.demo.maps import deliver_maps
+
+        report.maps = deliver_maps(engine, deliver, say)
     report.seconds = round(time.monotonic() - began, 3)
     say(report.summary())
     return report

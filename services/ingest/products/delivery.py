@@ -7,6 +7,7 @@ demo pipeline all call.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Sequence
 
@@ -26,7 +27,10 @@ from services.ingest.products.plan import (
     results_problems,
 )
 from shared.demo.delivery import Deliver, DeliveryOptions
+from shared.maps.publish import publish_product
 from shared.storage import ObjectNotFound, ObjectStore
+
+log = logging.getLogger("isla.ingest")
 
 PIPELINE_UPLOAD_LIMIT = 64 * 1024 * 1024
 """Largest file a pipeline run beside the archive may deliver (as the ingest API's default)."""
@@ -141,6 +145,7 @@ def ingest_delivery(
         plan.row["meta"]["ingestion"] = result.ingestion
     if to_write:
         result.points = write_delivery(engine, store, result.ingestion, to_write)
+    _publish_maps(store, planned)
     for plan in planned:
         result.products.append(
             {
@@ -154,6 +159,19 @@ def ingest_delivery(
             }
         )
     return result
+
+
+def _publish_maps(store: ObjectStore, planned: Sequence[PlannedFile]) -> None:
+    """Build the HiPS of every map of the delivery (kept when already built from the same
+    file). The products are stored by now: a failed build is logged, not a refusal, and
+    ``isla build-hips`` (:func:`shared.maps.publish.publish_missing`) makes it later."""
+    for plan in planned:
+        if plan.row["kind"] != "allsky_map":
+            continue
+        try:
+            publish_product(store, {**plan.row, "sha256": plan.sha256}, plan.data)
+        except Exception:  # a map the HiPS builder cannot read must not undo its delivery
+            log.exception("HiPS of %s not built", plan.product_id)
 
 
 def _intact(store: ObjectStore, plan: PlannedFile) -> bool:

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, text
 
 from services.ingest import qc
 from shared.integral.ids import InvalidIdentifier, parse_epoch
+from shared.maps import healpix
 from shared.sources import find_sources_sync
 
 SOURCE_MATCH_DEG = 0.25
@@ -168,6 +169,23 @@ def _match_band(
     return None
 
 
+def _map_band(
+    bands: list[dict[str, Any]], facts: qc.FileFacts, name: str | None
+) -> dict[str, Any] | None:
+    """The archive band of a map: named, or matching its E_MIN/E_MAX; None without edges."""
+    if name is None and (facts.e_min is None or facts.e_max is None):
+        return None
+    assert facts.instrument is not None
+    return _match_band(bands, facts.instrument, facts, name)
+
+
+def _band_words(facts: qc.FileFacts) -> str:
+    """A band's name from its edges (``508_514``), or ``all`` without them."""
+    if facts.e_min is None or facts.e_max is None:
+        return "all"
+    return "_".join(f"{e:g}".replace(".", "p") for e in (facts.e_min, facts.e_max))
+
+
 def _resolve_source(
     conn: Connection, facts: qc.FileFacts, given: str | None
 ) -> tuple[str | None, str | None]:
@@ -281,7 +299,18 @@ def plan_delivery(
             )
             continue
         band = None
-        if kind != "omc_lightcurve" and kind != "omc_image":
+        map_band: str | None = None
+        if kind == "allsky_map":
+            # A map's band: one of the archive's when it matches, else its own edges (SPI's
+            # line maps, an instrument without light-curve bands); none for an exposure map.
+            band = _map_band(bands, facts, params.band)
+            map_band = _band_words(facts) if band is None else band["name"]
+            if band is None and params.band is not None:
+                problems.append(
+                    qc.Problem(name, "band", f"no {facts.instrument} band named {params.band!r}")
+                )
+                continue
+        elif kind != "omc_lightcurve" and kind != "omc_image":
             band = _match_band(bands, facts.instrument, facts, params.band)
             if band is None:
                 problems.append(
@@ -336,6 +365,8 @@ def plan_delivery(
             scope = f"interval{interval:02d}"
         default_band = band is not None and band["isla_default"]
         subject = source_id if source_id is not None else (band["name"] if band else "all")
+        if map_band is not None:
+            subject = map_band
         if kind in ("arf", "rmf") and source_id is None:
             subject = "instrument"  # the instrument's own response, for every source
         extra_band = (
@@ -355,6 +386,18 @@ def plan_delivery(
                     meta[key] = value
             if interval is not None:
                 meta["interval"] = interval
+        if kind == "allsky_map" and facts.healpix is not None:
+            meta["maps"] = [
+                {
+                    "map_id": m.map_id,
+                    "column": m.column,
+                    "unit": m.unit,
+                    "error_column": m.error_column,
+                }
+                for m in healpix.map_columns(
+                    pid, [(str(c), u) for c, u in facts.healpix["columns"]]
+                )
+            ]
         nscw = qc._number(facts.keywords.get("NSCW"))
         if nscw is not None:
             meta["nscw"] = int(nscw)

@@ -330,6 +330,8 @@ async def product_links(conn: AsyncConnection, raw: str, target: Target) -> list
                 "image/png",
             )
         )
+    if row.kind == "allsky_map":
+        links += _map_links(raw, products_base, meta)
     if row.source_id:
         links.append(
             Link(
@@ -407,6 +409,48 @@ async def _doi_link(
             "text/html",
         )
     ]
+
+
+def _map_links(raw: str, base: str, meta: dict[str, Any]) -> list[Link]:
+    """The HiPS of every map of an all-sky map product (its tree, Allsky preview and MOC)
+    and its value service."""
+    links = []
+    for entry in meta.get("maps") or []:
+        map_id = quote(str(entry.get("map_id", "")))
+        hips = f"{base}/hips/{map_id}"
+        column = str(entry.get("column", "")).lower()
+        links += [
+            Link(
+                raw,
+                hips,
+                "#auxiliary",
+                f"HiPS of the {column} map {entry.get('map_id')} (HiPS 1.0, FITS and PNG "
+                "tiles; this URL is its properties, for Aladin and ESASky)",
+                "text/plain",
+            ),
+            Link(
+                raw,
+                f"{hips}/Norder3/Allsky.png",
+                "#preview",
+                f"all-sky preview of the {column} map (the HiPS's Allsky image)",
+                "image/png",
+            ),
+            Link(
+                raw,
+                f"{hips}/Moc.fits",
+                "#coverage",
+                f"sky coverage of the {column} map (MOC)",
+                "application/fits",
+            ),
+            Link(
+                raw,
+                f"{base}/products/maps/{map_id}/value",
+                "#auxiliary",
+                f"the {column} map's value at a position (?ra=&dec=, JSON or VOTable)",
+                "application/json",
+            ),
+        ]
+    return links
 
 
 def _progenitors(raw: str, raw_base: str, row: Any) -> list[Link]:

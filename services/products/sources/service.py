@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from services.products.common import BadRequest, NotFound, SourceRecord, meta_of, simulated_of
 from services.products.sources import store
 from shared.integral.time import ijd_to_utc
+from shared.maps.esasky import esasky_url
 from shared.products.bands import DEFAULT_BAND
 
 
@@ -105,4 +106,5 @@ def source_page(conn: Connection, source_id: str) -> dict[str, Any]:
         "simulated_products": sum(1 for f in flags if f is True),
         "delivered_products": sum(1 for f in flags if f is False),
         "links": links,
+        "esasky_url": esasky_url(source.ra, source.dec),
     }
