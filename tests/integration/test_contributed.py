@@ -208,7 +208,7 @@ def test_published_collection_is_in_tap_and_obscore(
     }
     obscore = tap.run_sync(
         "SELECT obs_publisher_did, dataproduct_type, calib_level, access_url, instrument_name "
-        f"FROM ivoa.obscore WHERE obs_publisher_did LIKE '%contributed/{NAME}/{version}/%' "
+        f"FROM ivoa.obscore WHERE obs_publisher_did LIKE '%/{NAME}/{version}/%' "
         "ORDER BY obs_publisher_did"
     ).to_table()
     assert list(obscore["dataproduct_type"]) == ["measurements", "image"]
@@ -353,7 +353,9 @@ def test_the_demo_collections_are_published_and_labelled_simulated(http: httpx.C
     assert timing["software"]["licence"] == "MIT"
     assert timing["software"]["file_name"].endswith(".tar.gz")
     did = timing["files"][0]["obs_publisher_did"]
-    assert did.startswith(f"ivo://{AUTHORITY}/isla?product/contributed/crab-pulsar-timing-sim/")
+    assert did.startswith(
+        f"ivo://{AUTHORITY}/isla?product/contributed_table/ISGRI/crab-pulsar-timing-sim/"
+    )
 
 
 def test_recovery_removes_what_a_dead_delivery_left(

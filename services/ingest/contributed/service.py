@@ -433,11 +433,6 @@ def review(
             )
         files = store.delivery_files(conn, row.delivery_id)
         if state == "published":
-            product_ids = {
-                f.file_name: product_id(collection, version, f.file_name)
-                for f in files
-                if f.role == "product"
-            }
             kinds = {
                 f.file_name: formats.PRODUCT_KINDS[
                     "map" if (f.facts or {}).get("holds") == "map" else "table"
@@ -445,15 +440,20 @@ def review(
                 for f in files
                 if f.role == "product"
             }
+            product_ids = {
+                name: product_id(kind, row.metadata["instrument"], collection, version, name)
+                for name, kind in kinds.items()
+            }
             store.publish(conn, row, files, product_ids, kinds)
         store.set_state(conn, row.delivery_id, state, _history_entry(state, actor, note))
         updated = store.delivery(conn, collection, version)
         return delivery_view(updated, files)
 
 
-def product_id(collection: str, version: int, file_name: str) -> str:
-    """The ``isla.products`` id of a published product file."""
-    return f"contributed/{collection}/{version}/{file_name}"
+def product_id(kind: str, instrument: str, collection: str, version: int, file_name: str) -> str:
+    """The ``isla.products`` id of a published product file: ``kind/instrument/...`` like
+    every product's (docs/PRODUCTS.md), then the collection, its version and the file."""
+    return f"{kind}/{instrument}/{collection}/{version}/{file_name}"
 
 
 def not_found(conn: Any, collection: str, version: int | None) -> ContributedRefused:
