@@ -9,10 +9,26 @@
 // the hub (the hub asks its user to accept) and sends the message. After one successful send,
 // this browser remembers that a hub was seen (local storage) and later pages check for it when
 // they load, so their buttons are disabled, and say why, while no hub runs.
-import sampjs from "sampjs";
+//
+// sampjs is served as its own classic script (/static/sampjs.js, built apart because it is
+// sloppy-mode code) and loaded on first use, so pages that never send anything never load it.
 import { el } from "./util.js";
 
-const { samp } = sampjs;
+let loading = null;
+
+/** sampjs's `samp` namespace, loading /static/sampjs.js the first time. */
+function sampjs() {
+  if (!loading) {
+    loading = new Promise((resolve, reject) => {
+      const script = el("script", { src: "/static/sampjs.js" });
+      script.addEventListener("load", () => resolve(window.islaSampjs.samp));
+      script.addEventListener("error", () => reject(new Error("the SAMP client did not load")));
+      document.head.append(script);
+    });
+  }
+  return loading;
+}
+
 const SEEN = "isla-samp-hub-seen";
 const MTYPES = {
   votable: "table.load.votable",
@@ -22,7 +38,7 @@ const MTYPES = {
 
 let connector = null;
 
-function theConnector() {
+function theConnector(samp) {
   if (!connector) {
     connector = new samp.Connector("ISLA", {
       "samp.name": "ISLA",
@@ -51,12 +67,19 @@ function remember() {
 }
 
 /** Send the file behind a link to every SAMP client that takes its kind (TOPCAT, Aladin, DS9). */
-function send(link, button, status) {
+async function send(link, status) {
   const mtype = MTYPES[link.dataset.samp];
   const url = new URL(link.getAttribute("href"), location.href).href;
   const name = link.dataset.sampName || link.textContent.trim();
   status.textContent = "Contacting the SAMP hub …";
-  theConnector().runWithConnection((connection) => {
+  let samp;
+  try {
+    samp = await sampjs();
+  } catch (err) {
+    status.textContent = `${err.message}.`;
+    return;
+  }
+  theConnector(samp).runWithConnection((connection) => {
     connection.notifyAll([new samp.Message(mtype, { url, name })], () => {
       remember();
       status.textContent = `Sent ${name} to the SAMP hub (${mtype}).`;
@@ -83,17 +106,17 @@ export function initSamp() {
       "data-samp-send": "",
       "aria-label": `Send ${name} to TOPCAT (SAMP)`,
       title: "Send to TOPCAT or another SAMP tool",
-      onclick: () => send(link, button, status),
+      onclick: () => send(link, status),
     }, "→ TOPCAT");
     link.after(" ", button);
     buttons.push(button);
   }
   if (remembered()) {
-    samp.ping((running) => {
+    sampjs().then((samp) => samp.ping((running) => {
       for (const button of buttons) {
         button.disabled = !running;
         button.title = running ? "Send to TOPCAT or another SAMP tool" : "No SAMP hub is running (start TOPCAT)";
       }
-    });
+    }), () => {});
   }
 }

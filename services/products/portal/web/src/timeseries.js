@@ -5,7 +5,7 @@
 // shaded and the status line says what the view holds; the download links, the summary and
 // the table view follow the view.
 import uPlot from "uplot";
-import { el, errorText, isoUTCms, mjdTTtoUnix, unixToMjdTT } from "./util.js";
+import { el, errorText, isoUTCms, isoUTCus, mjdTTtoUnix, unixToMjdTT } from "./util.js";
 
 const IJD0_MJD = 51544; // IJD 0 = MJD 51544.0 (TT)
 const TABLE_ROWS = 2000;
@@ -141,10 +141,10 @@ export function initTimeseries() {
   }
 
   function updateLinks(a, b) {
-    const start = isoUTCms(ijdToUnix(a)), stop = isoUTCms(ijdToUnix(b));
-    form.querySelector("[data-ts-start]").value = start;
-    form.querySelector("[data-ts-stop]").value = stop;
-    const common = { dataset, start: `${start}Z`, stop: `${stop}Z` };
+    form.querySelector("[data-ts-start]").value = isoUTCms(ijdToUnix(a));
+    form.querySelector("[data-ts-stop]").value = isoUTCms(ijdToUnix(b));
+    // The downloads cut the plotted range to the microsecond (the plot asked for it in IJD).
+    const common = { dataset, start: `${isoUTCus(ijdToUnix(a))}Z`, stop: `${isoUTCus(ijdToUnix(b))}Z` };
     const links = {
       csv: new URLSearchParams({ ...common, parameters: parameter() }),
       fits: new URLSearchParams({ ...common, format: "x_fits" }),

@@ -74,3 +74,11 @@ export function unixToMjdTT(seconds) {
 export function isoUTCms(seconds) {
   return new Date(Math.round(seconds * 1000)).toISOString().slice(0, 23);
 }
+
+/** ISO 8601 UTC with microseconds of a Unix time (HAPI takes them; Date stops at ms). */
+export function isoUTCus(seconds) {
+  let ms = Math.floor(seconds * 1000);
+  let us = Math.round((seconds * 1000 - ms) * 1000);
+  if (us >= 1000) { ms += 1; us -= 1000; }
+  return `${new Date(ms).toISOString().slice(0, 23)}${String(us).padStart(3, "0")}`;
+}
