@@ -238,7 +238,7 @@ export function initTimeseries() {
     target.dataset.columns = String(series.count.filter((c) => c > 0).length);
     target.dataset.start = a.toFixed(9);
     target.dataset.stop = b.toFixed(9);
-    target.dataset.span = String((b - a) * 86400);
+    target.dataset.span = ((b - a) * 86400).toFixed(3);
     updateLinks(a, b);
     describe(answer, series);
     table(answer, series);
