@@ -64,6 +64,26 @@ function fmt(value) {
   return Math.abs(value) >= 1e5 || (value !== 0 && Math.abs(value) < 1e-2) ? value.toExponential(3) : value.toFixed(2);
 }
 
+/** Tick labels of the time axis, in UTC and 24 h, as precise as the span needs. */
+function timeTicks(splits, span) {
+  return splits.map((t) => {
+    const iso = isoUTCms(t);
+    if (span > 3 * 365 * 86400) return iso.slice(0, 4);
+    if (span > 4 * 86400) return iso.slice(0, 10);
+    if (span > 600) return `${iso.slice(5, 10)} ${iso.slice(11, 16)}`;
+    if (span > 10) return iso.slice(11, 19);
+    return iso.slice(14, 23);
+  });
+}
+
+/** A count rate in a few characters (1.75M, 820k, 12.5). */
+function compact(value) {
+  const a = Math.abs(value);
+  if (a >= 1e6) return `${+(value / 1e6).toPrecision(3)}M`;
+  if (a >= 1e4) return `${+(value / 1e3).toPrecision(3)}k`;
+  return `${+value.toPrecision(3)}`;
+}
+
 function describeSpan(seconds) {
   if (seconds >= 2 * 86400) return `${(seconds / 86400).toFixed(1)} days`;
   if (seconds >= 2 * 3600) return `${(seconds / 3600).toFixed(1)} hours`;
@@ -89,7 +109,7 @@ export function initTimeseries() {
   const stretches = [...document.querySelectorAll("#ts-stretches tbody tr")].map((row) => ({
     a: Number(row.dataset.tStart), b: Number(row.dataset.tStop),
     simulated: row.dataset.simulated === "true",
-    label: row.querySelector("td a").textContent.trim(),
+    label: row.dataset.label,
   }));
   const parameter = () => form.querySelector("[name=parameter]").value;
   let plot = null;
@@ -119,7 +139,10 @@ export function initTimeseries() {
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
       cursor: { drag: { x: true, y: false, setScale: false } },
       scales: { x: { time: true } },
-      axes: [{ label: "time (UTC)" }, { label: article.querySelector("h2").textContent.trim(), size: 70 }],
+      axes: [
+        { label: "time (UTC)", values: (u, splits, _i, space) => timeTicks(splits, u.scales.x.max - u.scales.x.min, space) },
+        { label: article.querySelector("h2").textContent.trim(), size: 64, values: (u, splits) => splits.map(compact) },
+      ],
       series: [
         {},
         { label: "max", stroke: "rgba(29, 79, 145, 0.5)", width: 1, spanGaps: false, points: { show: false } },
