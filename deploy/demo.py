@@ -15,15 +15,24 @@ migrated, empty archive database) and ``ISLA_S3_*`` (the object store; not neede
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import tempfile
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
-from services.ingest.products import pipeline_delivery
+from services.ingest.catalogues import CatalogueDelivery, load_catalogue
+from services.ingest.grb_reference import ingest_reference_grbs
+from services.ingest.products import ensure_team, pipeline_delivery
+from services.ingest.products.delivery import PIPELINE_UPLOAD_LIMIT
 from shared.db.engine import DatabaseNotConfiguredError, make_sync_engine
-from shared.demo.delivery import Deliver
+from shared.demo.delivery import CatalogueFile, Deliver, DeliverCatalogue
 from shared.demo.generator import DEFAULT_SEED, SCALES, ArchiveNotEmpty, GenerationReport, generate
+from shared.demo.grbs import deliver_grbs
 from shared.demo.products import DEMO_TEAM, DEMO_TEAM_DESCRIPTION
 from shared.settings import DatabaseSettings, StorageSettings
 from shared.storage import ObjectStore, StorageUnavailable
@@ -34,6 +43,76 @@ def demo_delivery(engine: Engine, store: ObjectStore) -> Deliver:
     return pipeline_delivery(engine, store, DEMO_TEAM, DEMO_TEAM_DESCRIPTION)
 
 
+DEMO_OPERATOR = "isla-operators"
+"""Team the demo loader reviews contributed collections as (with the operator role)."""
+
+
+def load_contributed(engine: Engine, store: ObjectStore) -> list[str]:
+    """Deliver the demo's simulated contributed collections through ingestion (as the demo
+    team), then accept and publish them as an operator; returns ``collection@version`` of
+    each (a collection already delivered is left alone)."""
+    from services.ingest.contributed import service as contributed
+    from shared.demo.contributed import demo_collections
+
+    ensure_team(engine, DEMO_TEAM, DEMO_TEAM_DESCRIPTION)
+    team = contributed.Actor(DEMO_TEAM, "isdc")
+    operator = contributed.Actor(DEMO_OPERATOR, "operator")
+    delivered = {d["collection"] for d in contributed.list_deliveries(engine, operator, None)}
+    published = []
+    for demo in demo_collections():
+        name = demo.fields["collection"]
+        if name in delivered:
+            continue
+        made = contributed.deliver(
+            engine,
+            store,
+            team,
+            demo.fields,
+            demo.products,
+            demo.documentation,
+            demo.software,
+            PIPELINE_UPLOAD_LIMIT,
+        )
+        for state in ("accepted", "published"):
+            contributed.review(
+                engine, operator, name, made["version"], state, "demo loader: simulated data"
+            )
+        published.append(f"{name}@{made['version']}")
+    return published
+
+
+_log = logging.getLogger(__name__)
+
+
+def conninfo_of(engine: Engine) -> str:
+    """The libpq URL of ``engine``'s database (catalogue loading speaks psycopg directly)."""
+    url = engine.url.render_as_string(hide_password=False)
+    scheme, rest = url.split("://", 1)
+    return f"{scheme.split('+', 1)[0]}://{rest}"
+
+
+def demo_catalogue_delivery(engine: Engine) -> DeliverCatalogue:
+    """Catalogue ingestion for the demo pipeline (as the demo's team, made current)."""
+    conninfo = conninfo_of(engine)
+
+    def deliver(catalogue: CatalogueFile) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="isla-demo-cat-") as folder:
+            path = Path(folder) / catalogue.file_name
+            path.write_bytes(catalogue.data)
+            delivery = CatalogueDelivery(
+                name=catalogue.name,
+                version=catalogue.version,
+                kind=catalogue.kind,
+                team=DEMO_TEAM,
+                reference=catalogue.reference,
+                description=catalogue.description,
+                filename=catalogue.file_name,
+            )
+            return load_catalogue(conninfo, path, delivery, lambda team: team == DEMO_TEAM)
+
+    return deliver
+
+
 def load_demo(
     engine: Engine,
     store: ObjectStore | None,
@@ -42,9 +121,21 @@ def load_demo(
     progress: Callable[[str], None] | None = None,
 ) -> GenerationReport:
     """Generate the demo archive (:func:`shared.demo.generate`); with a store, its products
-    are delivered through ingestion."""
+    are delivered through ingestion, then its gamma-ray bursts (catalogues and products,
+    :mod:`shared.demo.grbs`) and the real GRB 230307A row."""
     deliver = demo_delivery(engine, store) if store is not None else None
-    return generate(engine, store, scale, seed, progress=progress, deliver=deliver)
+    report = generate(engine, store, scale, seed, progress=progress, deliver=deliver)
+    if store is not None:
+        load_contributed(engine, store)
+    if deliver is not None:
+        # The bursts are placed in the demo's pointings, so they come after them; the real
+        # GRB 230307A row is delivered beside them (its SPI-ACS light curve is a time series).
+        say = progress or _log.info
+        began = time.monotonic()
+        deliver_grbs(engine, demo_catalogue_delivery(engine), deliver, seed, say)
+        ingest_reference_grbs(conninfo_of(engine))
+        _log.info("gamma-ray bursts loaded in %.1f s", time.monotonic() - began)
+    return report
 
 
 def _progress(message: str) -> None:

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from deploy.ports import LOOPBACK, free_port, wait_for_port
+from deploy.ports import LOOPBACK, free_port, port_is_open
 
 
 @contextmanager
 def service_process(
-    app: str, env: Mapping[str, str], timeout: float = 30, workers: int = 1
+    app: str, env: Mapping[str, str], timeout: float = 120, workers: int = 1
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """Start ``uvicorn app`` with ``env``; yield the process and its base URL; stop it after.
 
     ``workers``: uvicorn worker processes (as ``isla up`` runs them, see ``ISLA_WEB_WORKERS``).
+    ``timeout`` is generous because importing the app takes seconds on a loaded machine; a
+    process that exits before it listens is reported at once.
     """
     port = free_port()
     proc = subprocess.Popen(
@@ -41,7 +44,13 @@ def service_process(
         env=dict(env),
     )
     try:
-        wait_for_port(LOOPBACK, port, timeout)
+        deadline = time.monotonic() + timeout
+        while not port_is_open(LOOPBACK, port, timeout=1.0):
+            if proc.poll() is not None:
+                raise RuntimeError(f"{app} exited with code {proc.returncode} before listening")
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{app}: nothing listens on port {port} after {timeout:g} s")
+            time.sleep(0.1)
         yield proc, f"http://{LOOPBACK}:{port}"
     finally:
         proc.terminate()

@@ -26,7 +26,11 @@ from shared.settings import IngestSettings, limit_settings
 
 log = logging.getLogger("isla.ingest")
 
-OPTIONAL_ROUTERS = ("services.ingest.delivery_routes", "services.ingest.timeseries_routes")
+OPTIONAL_ROUTERS = (
+    "services.ingest.delivery_routes",
+    "services.ingest.timeseries_routes",
+    "services.ingest.contributed.routes",
+)
 """Modules of further ingestion kinds; each contributes its ``router`` when present."""
 
 
@@ -136,6 +140,13 @@ BODY_RULES = [
         lambda scope: limit_settings().upload_max_bytes,
         MULTIPART_SLACK,
         # Product deliveries list their problems per file, with a code.
+        lambda text: [{"file": "-", "code": "size", "message": text}],
+    ),
+    # Contributed collections: products, documentation and software in one delivery.
+    Rule(
+        "/ingest/contributed",
+        lambda scope: limit_settings().upload_max_bytes,
+        MULTIPART_SLACK,
         lambda text: [{"file": "-", "code": "size", "message": text}],
     ),
     # One revolution of SPI-ACS at 50 ms is tens of MB (services.ingest.timeseries_routes).

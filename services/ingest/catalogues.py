@@ -24,7 +24,14 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from services.ingest.interface import CatalogueInterface, Column, get_interface, unit_factor
+from services.ingest import grbs
+from services.ingest.interface import (
+    INTERFACES,
+    CatalogueInterface,
+    Column,
+    get_interface,
+    unit_factor,
+)
 from services.ingest.readers import Chunk, Format, MalformedFileError, TableReader, open_table
 
 MAX_PROBLEMS = 50
@@ -604,8 +611,9 @@ def load_catalogue(
         ).fetchone()[0]  # type: ignore[index]
         cur.execute(_insert_statement(interface, present, catalogue_id, delivery.version))
         loaded = cur.rowcount
+        published = None
         if delivery.make_current:
-            switch_current(cur, delivery.name, catalogue_id)
+            published = switch_current(cur, delivery.name, catalogue_id)
         conn.commit()
     say(1.0, f"{loaded} entries loaded")
     return {
@@ -622,13 +630,30 @@ def load_catalogue(
         "converted_units": {k: f for k, f in mapping.factor.items() if f != 1.0},
         "ignored_columns": mapping.ignored,
         "already_loaded": False,
+        **({"published": published} if published is not None else {}),
     }
 
 
-def switch_current(cur: psycopg.Cursor[Any], name: str, catalogue_id: int) -> None:
-    """Make ``catalogue_id`` the current version of catalogue ``name`` (one statement)."""
+def switch_current(cur: psycopg.Cursor[Any], name: str, catalogue_id: int) -> dict[str, Any] | None:
+    """Make ``catalogue_id`` the current version of catalogue ``name`` (one statement).
+
+    A GRB catalogue's current version is also written to its table (:mod:`services.ingest.
+    grbs`); the report of that is returned (None for source catalogues, which are merged into
+    the source list on request instead). Raises :class:`CatalogueRefusedError` when an entry
+    cannot be published (the caller's transaction then writes nothing).
+    """
     cur.execute(
         "UPDATE isla.catalogues SET is_current = (catalogue_id = %s) "
         "WHERE name = %s AND is_current IS DISTINCT FROM (catalogue_id = %s)",
         (catalogue_id, name, catalogue_id),
     )
+    kind = cur.execute(
+        "SELECT kind FROM isla.catalogues WHERE catalogue_id = %s", (catalogue_id,)
+    ).fetchone()
+    target = get_interface(str(kind[0])).target if kind and kind[0] in INTERFACES else None
+    if target is None:
+        return None
+    report = grbs.publish(cur, catalogue_id, target, lambda p: CatalogueRefusedError(p, 422))
+    if target == "grbs":
+        grbs.refresh_fit_links(cur)
+    return report

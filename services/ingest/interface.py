@@ -1,12 +1,13 @@
 """The declared, versioned catalogue interfaces: what a team's catalogue file must contain.
 
 Each kind (``isgri_results/1``, ``jemx_results/1``, ``spi_results/1``, ``omc_variables/1``,
-``reference/1``) lists its columns with accepted aliases, type, unit, whether it is required,
-and its valid range. A delivered file (FITS, VOTable or CSV) is checked against its kind before
-anything is written. Units come from the file (FITS ``TUNITn``, VOTable ``unit``, a CSV header
-``name [unit]``); a column without a unit is taken in the declared unit. A unit that differs
-from the declared one is refused unless the interface declares that unit convertible (e.g.
-position errors in arcsec are converted to arcmin; a right ascension in arcmin is refused).
+``reference/1``; the GRB catalogues ``ibas_grbs/1`` and ``spi_grb_fits/1``) lists its columns
+with accepted aliases, type, unit, whether it is required, and its valid range. A delivered
+file (FITS, VOTable or CSV) is checked against its kind before anything is written. Units
+come from the file (FITS ``TUNITn``, VOTable ``unit``, a CSV header ``name [unit]``); a column
+without a unit is taken in the declared unit. A unit that differs from the declared one is
+refused unless the interface declares that unit convertible (e.g. position errors in arcsec
+are converted to arcmin; a right ascension in arcmin is refused).
 
 A new version of an interface is a new entry here (``isgri_results/2``); old ones stay so that
 older deliveries can be re-validated.
@@ -70,6 +71,14 @@ class CatalogueInterface:
     columns: tuple[Column, ...]
     flag_columns: dict[str, str] = field(default_factory=dict)
     """Boolean columns that set further instrument flags per entry (column -> flag)."""
+    target: str | None = None
+    """Archive table a current version is also written to (``grbs``, ``grb_spectral_fits``,
+    by :mod:`services.ingest.grbs`); None for source catalogues."""
+
+    @property
+    def merges(self) -> bool:
+        """Whether the kind is merged into the source list (source catalogues only)."""
+        return self.target is None
 
     @property
     def name(self) -> str:
@@ -93,6 +102,7 @@ class CatalogueInterface:
             "key": self.key,
             "detections": list(self.detections),
             "flag_columns": self.flag_columns,
+            "target": self.target,
             "columns": [
                 {
                     "name": c.name,
@@ -232,6 +242,185 @@ def _flag(name: str, what: str) -> Column:
 # Crab units are no astropy unit; they are declared here so that units in files parse.
 CRAB = u.def_unit("Crab", doc="Flux of the Crab in the same band")
 MCRAB = u.def_unit("mCrab", CRAB / 1000, doc="1/1000 of the Crab flux")
+
+
+# --- Gamma-ray burst catalogues ------------------------------------------------------------------
+
+
+def _opt_float(
+    name: str,
+    description: str,
+    unit: str | None,
+    aliases: tuple[str, ...] = (),
+    convertible: tuple[str, ...] = (),
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> Column:
+    return Column(
+        name,
+        "float",
+        description,
+        unit=unit,
+        aliases=aliases,
+        convertible=convertible,
+        minimum=minimum,
+        maximum=maximum,
+    )
+
+
+def _text(
+    name: str, description: str, aliases: tuple[str, ...] = (), required: bool = False
+) -> Column:
+    return Column(
+        name, "str", description, required=required, nullable=not required, aliases=aliases
+    )
+
+
+_GRB_NAME = _text(
+    "grb_name", "Burst name (GRB YYMMDDX).", ("name", "grb", "burst", "grbname"), required=True
+)
+_TRIGGER = _text(
+    "trigger_time",
+    "Trigger time, ISO 8601 UTC (2023-03-07T15:44:06).",
+    ("t0", "trigger", "trig_time", "time_utc"),
+)
+_SIMULATED = Column(
+    "simulated",
+    "bool",
+    "True for simulated rows (the demo archive's); absent or false for real ones.",
+    aliases=("simdata",),
+)
+
+GRB_INTERFACES = (
+    CatalogueInterface(
+        kind="ibas_grbs",
+        version=1,
+        title="IBAS gamma-ray burst catalogue",
+        description=(
+            "Gamma-ray bursts of the INTEGRAL Burst Alert System: one row per burst with trigger "
+            "time, position and error radius, peak flux, fluence, T90, significance and alert "
+            "type (IBIS: localised by IBAS; SPI-ACS: a shield trigger, no localisation; "
+            "external: found and localised by another mission), and where the position and "
+            "time come from. obsid / scw_id, when given, must name an observation / science "
+            "window of the archive (unknown ones are reported)."
+        ),
+        roles=("ibis", "isdc"),
+        key="grb_name",
+        detections=(),
+        target="grbs",
+        columns=(
+            _GRB_NAME,
+            Column(
+                "trigger_time",
+                "str",
+                _TRIGGER.description,
+                required=True,
+                nullable=False,
+                aliases=_TRIGGER.aliases,
+            ),
+            *_POSITION,
+            _pos_err(True),
+            _text(
+                "alert_type",
+                "IBIS, SPI-ACS or external.",
+                ("alert", "trigger_type", "type"),
+                required=True,
+            ),
+            _opt_float(
+                "peak_flux",
+                "Peak photon flux (20-200 keV, 1 s).",
+                "ph/(cm2 s)",
+                ("peakflux", "flux_peak"),
+                minimum=0.0,
+            ),
+            _opt_float("fluence", "Fluence.", "erg/cm2", ("flnc", "fluence_20_200"), minimum=0.0),
+            _opt_float("t90", "T90 duration.", "s", ("t_90", "duration"), ("ms",), 0.0),
+            _opt_float(
+                "significance", "Detection significance.", "", ("sigma", "snr"), minimum=0.0
+            ),
+            _text("obsid", "Observation of the trigger (11 digits).", ("obs_id",)),
+            _text("scw_id", "Science window of the trigger (12 digits).", ("scw", "swid")),
+            _text("position_ref", "Where the position comes from.", ("pos_ref", "position_source")),
+            _text("time_ref", "Where the trigger time comes from.", ("trigger_ref",)),
+            _text("notes", "Remarks.", ("remarks", "comment")),
+            _SIMULATED,
+        ),
+    ),
+    CatalogueInterface(
+        kind="spi_grb_fits",
+        version=1,
+        title="SPI GRB catalogue: time-resolved spectral fits",
+        description=(
+            "Time-resolved spectral fits of bursts seen by SPI (Biltzinger et al. 2023, A&A "
+            "675, A175): one row per burst, time bin and model (band, cpl: empirical; "
+            "synchrotron: physical), with the time bin relative to the trigger, E_peak, alpha, "
+            "beta and their errors, the energy flux, the synchrotron parameters and the fit "
+            "statistic. ra/dec: the burst position used for the response."
+        ),
+        roles=("spi", "isdc"),
+        key="fit_id",
+        detections=(),
+        target="grb_spectral_fits",
+        columns=(
+            _text("fit_id", "Identifier of the fit (unique in the catalogue).", ("id",), True),
+            _GRB_NAME,
+            *_POSITION,
+            _pos_err(False),
+            _text("model", "band, cpl or synchrotron.", ("spectral_model", "func"), True),
+            Column(
+                "bin_index",
+                "int",
+                "Time bin number (1-based).",
+                required=True,
+                nullable=False,
+                aliases=("bin", "interval"),
+                minimum=1.0,
+            ),
+            Column(
+                "t_start",
+                "float",
+                "Start of the bin after the trigger.",
+                unit="s",
+                required=True,
+                nullable=False,
+                aliases=("tstart", "t_min"),
+            ),
+            Column(
+                "t_stop",
+                "float",
+                "End of the bin after the trigger.",
+                unit="s",
+                required=True,
+                nullable=False,
+                aliases=("tstop", "t_max"),
+            ),
+            _opt_float("e_peak", "Peak energy.", "keV", ("epeak", "ep"), ("MeV",), 0.0),
+            _opt_float(
+                "e_peak_err", "Error of e_peak.", "keV", ("epeak_err", "e_ep"), ("MeV",), 0.0
+            ),
+            _opt_float(
+                "alpha", "Low-energy photon index.", "", ("index1",), minimum=-10, maximum=10
+            ),
+            _opt_float("alpha_err", "Error of alpha.", "", ("e_alpha",), minimum=0.0),
+            _opt_float(
+                "beta", "High-energy photon index.", "", ("index2",), minimum=-20, maximum=10
+            ),
+            _opt_float("beta_err", "Error of beta.", "", ("e_beta",), minimum=0.0),
+            _opt_float(
+                "energy_flux",
+                "Energy flux (20 keV - 2 MeV).",
+                "erg/(cm2 s)",
+                ("flux",),
+                minimum=0.0,
+            ),
+            _opt_float("synch_b", "Synchrotron magnetic field.", "G", ("b_field",), minimum=0.0),
+            _opt_float("synch_index", "Electron spectral index p.", "", ("p_index",)),
+            _opt_float("cstat", "Fit statistic.", "", ("stat", "pgstat")),
+            Column("dof", "int", "Degrees of freedom.", aliases=("ndof",), minimum=0.0),
+            _SIMULATED,
+        ),
+    ),
+)
 
 
 INTERFACES: dict[str, CatalogueInterface] = {
@@ -396,6 +585,7 @@ INTERFACES: dict[str, CatalogueInterface] = {
             ),
             flag_columns={f"det_{flag}": flag for flag in INSTRUMENT_FLAGS},
         ),
+        *GRB_INTERFACES,
     )
 }
 """Every catalogue interface, by ``kind/version``."""

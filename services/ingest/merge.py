@@ -177,7 +177,8 @@ def _current_catalogues(cur: psycopg.Cursor[Any]) -> list[dict[str, Any]]:
             "rows": r[5],
         }
         for r in rows
-        if r[4] in INTERFACES
+        # GRB catalogues are no source lists: they are written to their own tables.
+        if r[4] in INTERFACES and INTERFACES[r[4]].merges
     ]
     order = {kind: i for i, kind in enumerate(KIND_ORDER)}
     found.sort(key=lambda c: (order.get(INTERFACES[c["kind"]].kind, 99), c["catalogue_id"]))

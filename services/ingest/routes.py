@@ -24,7 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.ingest import audit, jobs, store
 from services.ingest.auth import Principal, forbidden, require_principal, require_role
-from services.ingest.catalogues import CatalogueDelivery, check_delivery, switch_current
+from services.ingest.catalogues import (
+    CatalogueDelivery,
+    CatalogueRefusedError,
+    check_delivery,
+    switch_current,
+)
 from services.ingest.interface import INTERFACES, get_interface
 from services.ingest.settings import IngestRuntime, runtime
 from shared.service import db_engine, object_store, problem
@@ -278,11 +283,15 @@ async def set_current(
             match = [r for r in rows if r[1] == version]
             if not match:
                 raise HTTPException(404, f"catalogue {name!r} has no version {version!r}")
-            switch_current(cur, name, match[0][0])
+            try:
+                published = switch_current(cur, name, match[0][0])
+            except CatalogueRefusedError as exc:
+                raise HTTPException(exc.status, {"problems": exc.problems}) from None
             store.audit_switch(
                 cur, principal.token_id, principal.team, principal.role, f"{name}@{version}"
             )
-            return {"catalogue": name, "current": version, "catalogue_id": match[0][0]}
+            answer = {"catalogue": name, "current": version, "catalogue_id": match[0][0]}
+            return answer | ({"published": published} if published is not None else {})
 
     result = await asyncio.to_thread(switch)
     if result is None:

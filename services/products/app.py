@@ -9,8 +9,10 @@ import gc
 from fastapi import FastAPI
 
 from services.products.compat.routes import router as compat_router
+from services.products.contributed.routes import router as contributed_router
 from services.products.datalink.routes import router as datalink_router
 from services.products.files.routes import router as files_router
+from services.products.grbs.routes import router as grbs_router
 from services.products.lightcurves.routes import router as lightcurves_router
 from services.products.mosaics.routes import router as mosaics_router
 from services.products.portal.routes import router as portal_router
@@ -33,8 +35,8 @@ app = create_service(
     "/products",
     title="ISLA products service",
     description=(
-        "INTEGRAL science products (light curves, spectra, mosaics, maps), DataLink, the target "
-        "resolver and the archive's web pages."
+        "INTEGRAL science products (light curves, spectra, mosaics, maps, gamma-ray bursts), "
+        "DataLink, the target resolver and the archive's web pages."
     ),
     routers=[
         portal_router,
@@ -47,6 +49,8 @@ app = create_service(
         sources_router,
         files_router,
         timeseries_router,
+        contributed_router,
+        grbs_router,
     ],
     on_startup=_freeze_heap,
 )

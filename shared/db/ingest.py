@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Double,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -29,7 +31,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from shared.db.ops import OpsBase
 
 __all__ = [
+    "CONTRIBUTED_STATES",
     "ROLES",
+    "ContributedDelivery",
+    "ContributedDeliveryFile",
+    "ContributedStaging",
     "IngestAudit",
     "IngestJob",
     "IngestTeam",
@@ -318,4 +324,104 @@ class RawIndexProgress(OpsBase):
     files: Mapped[int] = mapped_column(Integer, nullable=False, comment="Raw files.")
     done_at: Mapped[dt.datetime] = mapped_column(
         DateTime, server_default=_NOW, nullable=False, comment="When committed (UTC)."
+    )
+
+
+CONTRIBUTED_STATES = ("submitted", "accepted", "published", "rejected")
+"""Review states of a contributed delivery (services.ingest.contributed.service: the edges)."""
+
+_STATE_LIST = ", ".join(f"'{s}'" for s in CONTRIBUTED_STATES)
+
+
+class ContributedDelivery(OpsBase):
+    """One delivered version of a contributed collection, in review or decided."""
+
+    __tablename__ = "contributed_deliveries"
+    __table_args__ = (
+        UniqueConstraint("collection", "version"),
+        CheckConstraint(f"state IN ({_STATE_LIST})", name="state_known"),
+        Index("ix_contributed_deliveries_team", "team"),
+        {"comment": "Deliveries of contributed collections and their review state."},
+    )
+
+    delivery_id: Mapped[str] = mapped_column(
+        String(36), primary_key=True, comment="Delivery identifier (UUID)."
+    )
+    collection: Mapped[str] = mapped_column(String(64), nullable=False, comment="Collection.")
+    version: Mapped[int] = mapped_column(Integer, nullable=False, comment="Archive version.")
+    team: Mapped[str] = mapped_column(
+        Text, ForeignKey("ingest_teams.name"), nullable=False, comment="Owning team."
+    )
+    token_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("ingest_tokens.token_id"), comment="Token that delivered it."
+    )
+    state: Mapped[str] = mapped_column(String(16), nullable=False, comment="Review state.")
+    metadata_: Mapped[dict[str, Any]] = mapped_column(
+        "metadata",
+        JSONB,
+        nullable=False,
+        comment="Title, authors, description, licences, instrument, versions.",
+    )
+    report: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default="{}", comment="QC warnings and facts."
+    )
+    history: Mapped[list[Any]] = mapped_column(
+        JSONB, nullable=False, server_default="[]", comment="State changes: who, when, note."
+    )
+    simulated: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default="false", comment="Simulated (demo) files."
+    )
+    submitted_at: Mapped[dt.datetime] = mapped_column(
+        DateTime, server_default=_NOW, nullable=False, comment="Delivery time (UTC)."
+    )
+    changed_at: Mapped[dt.datetime] = mapped_column(
+        DateTime, server_default=_NOW, nullable=False, comment="Last state change (UTC)."
+    )
+
+
+class ContributedDeliveryFile(OpsBase):
+    """One file of a contributed delivery, stored under its delivery's key prefix."""
+
+    __tablename__ = "contributed_delivery_files"
+    __table_args__ = ({"comment": "Files of contributed deliveries (all states)."},)
+
+    delivery: Mapped[str] = mapped_column(
+        String(36),
+        ForeignKey("contributed_deliveries.delivery_id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="Delivery.",
+    )
+    file_name: Mapped[str] = mapped_column(Text, primary_key=True, comment="File name.")
+    role: Mapped[str] = mapped_column(
+        String(16), nullable=False, comment="product, documentation or software."
+    )
+    format: Mapped[str] = mapped_column(String(16), nullable=False, comment="File format.")
+    content_type: Mapped[str] = mapped_column(Text, nullable=False, comment="Media type.")
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False, comment="Bytes.")
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False, comment="SHA-256, hex.")
+    bucket: Mapped[str] = mapped_column(Text, nullable=False, comment="Object-store bucket.")
+    object_key: Mapped[str] = mapped_column(Text, nullable=False, comment="Object-store key.")
+    facts: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default="{}", comment="What QC found (HDUs, columns)."
+    )
+    simulated: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default="false", comment="Simulated (SIMDATA = T)."
+    )
+
+
+class ContributedStaging(OpsBase):
+    """Journal of a contributed delivery in flight: objects put before its rows commit."""
+
+    __tablename__ = "contributed_staging"
+    __table_args__ = (
+        {"comment": "Objects of contributed deliveries not yet committed (crash recovery)."},
+    )
+
+    ingestion: Mapped[str] = mapped_column(
+        String(36), primary_key=True, comment="Delivery identifier (UUID)."
+    )
+    bucket: Mapped[str] = mapped_column(Text, nullable=False, comment="Object-store bucket.")
+    object_key: Mapped[str] = mapped_column(Text, primary_key=True, comment="Object put.")
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime, server_default=_NOW, nullable=False, comment="When journaled (UTC)."
     )

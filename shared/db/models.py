@@ -838,6 +838,49 @@ def _later_table(description: str) -> dict[str, Any]:
     }
 
 
+class ProductKind(Base):
+    """A kind of science product the archive publishes in ObsCore, and how it is published."""
+
+    __tablename__ = "product_kinds"
+    __table_args__ = (
+        _later_table(
+            "Kinds of science products published in ivoa.obscore, with their ObsCore "
+            "classification. Products of other kinds (responses, previews) are reached through "
+            "the DataLink document of their product."
+        ),
+    )
+
+    kind: Mapped[str] = col(
+        String(32),
+        "Product kind (isla.products.kind).",
+        ucd="meta.code.class;meta.main",
+        principal=True,
+        primary_key=True,
+    )
+    dataproduct_type: Mapped[str] = col(
+        String(16),
+        "ObsCore dataproduct_type of the kind (timeseries, spectrum, image, cube, ...).",
+        ucd="meta.code.class",
+        principal=True,
+    )
+    calib_level: Mapped[int] = col(
+        SmallInteger,
+        "ObsCore calib_level of the kind (3 science products, 4 analysis products).",
+        ucd="meta.code;obs.calib",
+        principal=True,
+    )
+    o_ucd: Mapped[str] = col(
+        String(64), "UCD of the product's observable (ObsCore o_ucd).", ucd="meta.ucd"
+    )
+    field_image: Mapped[bool] = col(
+        Boolean,
+        "True for images of an instrument's field: their s_fov and default s_region come from "
+        "the instrument's field of view.",
+        ucd="meta.code",
+    )
+    description: Mapped[str] = col(Text, "What a product of this kind is.", ucd="meta.note")
+
+
 class LightCurvePoint(Base):
     """One light-curve point: a source's count rate in one band during one science window."""
 
@@ -1097,3 +1140,331 @@ class TimeseriesSegment(Base):
         ucd="meta.code",
         server_default=text("false"),
     )
+
+
+# Contributed products: community collections that are not ISLA pipeline output. Only
+# published versions are here (what TAP serves); deliveries under review live in
+# ``isla_ops.contributed_deliveries`` (shared.db.ingest).
+
+COLLECTION_NAME_PATTERN = "^[a-z0-9][a-z0-9-]{1,62}$"
+"""A collection's name: lower-case letters, digits and hyphens (it appears in URLs)."""
+
+
+class ContributedCollection(Base):
+    """One published version of a contributed collection."""
+
+    __tablename__ = "contributed_collections"
+    __table_args__ = (
+        CheckConstraint(f"collection ~ '{COLLECTION_NAME_PATTERN}'", name="name_form"),
+        _later_table(
+            "Published versions of contributed collections: community products that are not "
+            "ISLA pipeline output (pulsar timing, burst catalogues, line maps, polarisation), "
+            "with their documentation and the software that made them."
+        ),
+    )
+
+    collection: Mapped[str] = col(
+        String(64), "Collection name.", ucd="meta.id;meta.main", principal=True, primary_key=True
+    )
+    version: Mapped[int] = col(
+        Integer,
+        "Archive version of the collection (1, 2, ...).",
+        ucd="meta.version",
+        principal=True,
+        primary_key=True,
+    )
+    title: Mapped[str] = col(Text, "Title of the collection.", ucd="meta.title", principal=True)
+    team: Mapped[str] = col(Text, "Team that delivered it.", ucd="meta.curation", principal=True)
+    authors: Mapped[str] = col(Text, "Authors, separated by semicolons.", ucd="meta.bib.author")
+    description: Mapped[str] = col(Text, "What the collection holds.", ucd="meta.note")
+    licence: Mapped[str] = col(
+        String(64), "Licence of the product files (SPDX identifier).", ucd="meta.note"
+    )
+    instrument: Mapped[str] = col(
+        String(16),
+        "Instrument whose data the products come from.",
+        ForeignKey("instruments.name"),
+        ucd="meta.id;instr",
+        principal=True,
+    )
+    version_label: Mapped[str | None] = col(
+        Text, "The team's own version label, if any.", ucd="meta.version", nullable=True
+    )
+    documentation: Mapped[str] = col(
+        Text, "File name of the documentation (README).", ucd="meta.ref;meta.file"
+    )
+    software: Mapped[str | None] = col(
+        Text,
+        "File name of the software archive, if delivered.",
+        ucd="meta.ref;meta.file",
+        nullable=True,
+    )
+    software_licence: Mapped[str | None] = col(
+        String(64), "Licence of the software (SPDX identifier).", ucd="meta.note", nullable=True
+    )
+    software_version: Mapped[str | None] = col(
+        Text, "Version of the software.", ucd="meta.version", nullable=True
+    )
+    n_files: Mapped[int] = col(Integer, "Product files in this version.", ucd="meta.number")
+    size: Mapped[int] = col(
+        BigInteger, "Bytes of every file of this version.", unit="byte", ucd="phys.size;meta.file"
+    )
+    submitted_at: Mapped[dt.datetime] = col(
+        DateTime, "When the version was delivered (UTC).", ucd="time.creation"
+    )
+    published_at: Mapped[dt.datetime] = col(
+        DateTime, "When an operator published it (UTC).", ucd="time.release", principal=True
+    )
+    latest: Mapped[bool] = col(
+        Boolean,
+        "True for the newest published version of the collection.",
+        ucd="meta.code",
+        principal=True,
+    )
+    simulated: Mapped[bool] = simulated_col("collection")
+
+
+class ContributedFile(Base):
+    """One file of a published version of a contributed collection."""
+
+    __tablename__ = "contributed_files"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["collection", "version"],
+            ["contributed_collections.collection", "contributed_collections.version"],
+            ondelete="CASCADE",
+        ),
+        CheckConstraint("role IN ('product', 'documentation', 'software')", name="role_known"),
+        _later_table(
+            "Files of the published contributed collections: products, documentation and "
+            "software archives, with sizes and checksums."
+        ),
+    )
+
+    collection: Mapped[str] = col(
+        String(64), "Collection name.", ucd="meta.id", principal=True, primary_key=True
+    )
+    version: Mapped[int] = col(
+        Integer,
+        "Archive version of the collection.",
+        ucd="meta.version",
+        principal=True,
+        primary_key=True,
+    )
+    file_name: Mapped[str] = col(
+        Text, "File name.", ucd="meta.id;meta.file", principal=True, primary_key=True
+    )
+    role: Mapped[str] = col(
+        String(16), "product, documentation or software.", ucd="meta.code.class", principal=True
+    )
+    format: Mapped[str] = col(
+        String(16),
+        "File format (fits, csv, ecsv, votable, markdown, text, pdf, tar, zip).",
+        ucd="meta.code.mime",
+    )
+    content_type: Mapped[str] = col(Text, "Media type of the file.", ucd="meta.code.mime")
+    size: Mapped[int] = col(BigInteger, "File size.", unit="byte", ucd="phys.size;meta.file")
+    sha256: Mapped[str] = col(String(64), "SHA-256 checksum.", ucd="meta.checksum")
+    bucket: Mapped[str] = col(Text, "Object-store bucket.", ucd="meta.ref")
+    object_key: Mapped[str] = col(Text, "Object-store key.", ucd="meta.ref.url")
+    product_id: Mapped[str | None] = col(
+        Text,
+        "The product's identifier in isla.products (product files).",
+        ucd="meta.id",
+        nullable=True,
+    )
+    simulated: Mapped[bool] = simulated_col("file")
+
+
+# --- Gamma-ray bursts (migration 0032) ----------------------------------------------------------
+# Both tables are made from the current versions of the GRB catalogues (interfaces
+# ``ibas_grbs/1`` and ``spi_grb_fits/1``) when such a version is loaded or made current
+# (``services/ingest/grbs.py``); the delivered rows stay in ``catalogue_entries``.
+
+
+class Grb(Base):
+    """One gamma-ray burst of a current GRB catalogue version (the IBAS catalogue)."""
+
+    __tablename__ = "grbs"
+    __table_args__ = (
+        CheckConstraint("pos_err >= 0", name="pos_err"),
+        CheckConstraint("t90 > 0", name="t90"),
+        Index("ix_grbs_trigger_ijd", "trigger_ijd"),
+        _radec_index("grbs"),
+        _later_table(
+            "Gamma-ray bursts: the IBAS catalogue (INTEGRAL Burst Alert System triggers and "
+            "localisations) with trigger time, position, error radius, peak flux, fluence, "
+            "T90, significance and alert type; one row per burst of the current catalogue "
+            "versions."
+        ),
+    )
+
+    grb_name: Mapped[str] = col(
+        Text,
+        "Burst name as the catalogue gives it (GRB YYMMDDX).",
+        ucd="meta.id;meta.main",
+        principal=True,
+        primary_key=True,
+    )
+    trigger_time: Mapped[dt.datetime] = col(
+        DateTime, "Trigger time (UTC).", ucd="time.epoch;obs", principal=True
+    )
+    trigger_ijd: Mapped[float] = col(
+        Double, "Trigger time as INTEGRAL Julian Date (TT).", unit="d", ucd="time.epoch"
+    )
+    ra: Mapped[float] = ra_col("the burst")
+    dec: Mapped[float] = dec_col("the burst")
+    pos_err: Mapped[float | None] = col(
+        Double,
+        "Radius of the error circle (90% confidence).",
+        unit="arcmin",
+        ucd="stat.error;pos",
+        principal=True,
+    )
+    alert_type: Mapped[str] = col(
+        String(16),
+        "How the burst was found: IBIS (localised by IBAS in the IBIS field of view), SPI-ACS "
+        "(a shield trigger without a localisation) or external (a burst another mission "
+        "found and localised).",
+        ucd="meta.code.class",
+        principal=True,
+    )
+    ibis_localised: Mapped[bool] = col(
+        Boolean, "True when IBIS (IBAS) localised the burst.", ucd="meta.code", principal=True
+    )
+    peak_flux: Mapped[float | None] = col(
+        Double, "Peak photon flux (20-200 keV, 1 s).", unit="ph/(cm2.s)", ucd="phot.flux;stat.max"
+    )
+    fluence: Mapped[float | None] = col(
+        Double, "Fluence (20-200 keV unless noted).", unit="erg/cm2", ucd="phot.fluence"
+    )
+    t90: Mapped[float | None] = col(
+        Double,
+        "Duration holding 90% of the counts (T90).",
+        unit="s",
+        ucd="time.duration",
+        principal=True,
+    )
+    significance: Mapped[float | None] = col(
+        Double, "Detection significance of the trigger.", ucd="stat.snr"
+    )
+    obsid: Mapped[str | None] = col(
+        String(11), "Observation the burst fell in, as the catalogue says.", ucd="meta.id;obs"
+    )
+    scw_id: Mapped[str | None] = col(
+        String(12), "Science window of the trigger, as the catalogue says.", ucd="meta.id;obs"
+    )
+    observation_known: Mapped[bool | None] = col(
+        Boolean,
+        "Whether the observation (or science window) the catalogue names is in the archive; "
+        "NULL when it names none. Unknown ones are listed in the ingestion report.",
+        ucd="meta.code.qual",
+    )
+    position_ref: Mapped[str | None] = col(
+        Text, "Where the position comes from (instrument, circular).", ucd="meta.bib"
+    )
+    time_ref: Mapped[str | None] = col(Text, "Where the trigger time comes from.", ucd="meta.bib")
+    notes: Mapped[str | None] = col(Text, "Remarks (approximate values, ...).", ucd="meta.note")
+    catalogue_id: Mapped[int] = col(
+        Integer,
+        "Catalogue version the row comes from.",
+        ForeignKey("catalogues.catalogue_id", ondelete="CASCADE"),
+        nullable=False,
+        ucd="meta.id",
+    )
+    catalogue_name: Mapped[str] = col(Text, "Catalogue the row comes from.", ucd="meta.dataset")
+    entry_id: Mapped[int] = col(BigInteger, "Catalogue entry the row comes from.", ucd="meta.id")
+    simulated: Mapped[bool] = simulated_col("burst")
+
+
+class GrbSpectralFit(Base):
+    """One spectral fit of one time bin of a burst (the SPI GRB catalogue)."""
+
+    __tablename__ = "grb_spectral_fits"
+    __table_args__ = (
+        UniqueConstraint("catalogue_id", "fit_id"),
+        CheckConstraint("t_start < t_stop", name="ordered"),
+        Index("ix_grb_spectral_fits_grb_name", "grb_name"),
+        _later_table(
+            "Time-resolved spectral fits of gamma-ray bursts seen by SPI (the SPI GRB "
+            "catalogue, Biltzinger et al. 2023, A&A 675, A175): per burst, time bin and model "
+            "(empirical: Band function, cutoff power law; physical: synchrotron), the peak "
+            "energy and photon indices."
+        ),
+    )
+
+    fit_no: Mapped[int] = col(
+        BigInteger, "Row identifier.", ucd="meta.id", primary_key=True, autoincrement=True
+    )
+    fit_id: Mapped[str] = col(
+        Text, "Fit identifier as the catalogue gives it.", ucd="meta.id;meta.main", principal=True
+    )
+    grb_name: Mapped[str] = col(Text, "Burst name.", ucd="meta.id;src", principal=True)
+    grb_known: Mapped[bool] = col(
+        Boolean, "Whether the burst is in isla.grbs.", ucd="meta.code.qual"
+    )
+    model: Mapped[str] = col(
+        String(16), "Spectral model: band, cpl or synchrotron.", ucd="meta.code", principal=True
+    )
+    model_class: Mapped[str] = col(
+        String(16), "empirical (band, cpl) or physical (synchrotron).", ucd="meta.code.class"
+    )
+    bin_index: Mapped[int] = col(
+        Integer, "Time bin number within the burst (1-based).", ucd="meta.number", principal=True
+    )
+    t_start: Mapped[float] = col(
+        Double,
+        "Start of the time bin after the trigger.",
+        unit="s",
+        ucd="time.start",
+        principal=True,
+    )
+    t_stop: Mapped[float] = col(
+        Double,
+        "End of the time bin after the trigger.",
+        unit="s",
+        ucd="time.end",
+        principal=True,
+    )
+    e_peak: Mapped[float | None] = col(
+        Double,
+        "Peak energy of the nuF_nu spectrum.",
+        unit="keV",
+        ucd="em.energy",
+        principal=True,
+    )
+    e_peak_err: Mapped[float | None] = col(
+        Double, "1-sigma error of e_peak.", unit="keV", ucd="stat.error;em.energy"
+    )
+    alpha: Mapped[float | None] = col(
+        Double, "Low-energy photon index.", ucd="spect.index", principal=True
+    )
+    alpha_err: Mapped[float | None] = col(Double, "1-sigma error of alpha.", ucd="stat.error")
+    beta: Mapped[float | None] = col(
+        Double,
+        "High-energy photon index (Band function only).",
+        ucd="spect.index",
+        principal=True,
+    )
+    beta_err: Mapped[float | None] = col(Double, "1-sigma error of beta.", ucd="stat.error")
+    energy_flux: Mapped[float | None] = col(
+        Double, "Energy flux in the bin (20 keV - 2 MeV).", unit="erg/(cm2.s)", ucd="phot.flux"
+    )
+    synch_b: Mapped[float | None] = col(
+        Double, "Magnetic field of the synchrotron model.", unit="G", ucd="phys.magField"
+    )
+    synch_index: Mapped[float | None] = col(
+        Double, "Electron spectral index p of the synchrotron model.", ucd="spect.index"
+    )
+    cstat: Mapped[float | None] = col(Double, "Fit statistic (C-stat / PG-stat).", ucd="stat.fit")
+    dof: Mapped[int | None] = col(Integer, "Degrees of freedom of the fit.", ucd="stat.fit.dof")
+    catalogue_id: Mapped[int] = col(
+        Integer,
+        "Catalogue version the row comes from.",
+        ForeignKey("catalogues.catalogue_id", ondelete="CASCADE"),
+        nullable=False,
+        ucd="meta.id",
+    )
+    catalogue_name: Mapped[str] = col(Text, "Catalogue the row comes from.", ucd="meta.dataset")
+    entry_id: Mapped[int] = col(BigInteger, "Catalogue entry the row comes from.", ucd="meta.id")
+    simulated: Mapped[bool] = simulated_col("fit")

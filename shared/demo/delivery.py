@@ -45,3 +45,26 @@ class Deliver(Protocol):
     def __call__(self, files: Sequence[tuple[str, bytes]], options: DeliveryOptions) -> Delivered:
         """Quality-check and store ``files``; return what was stored."""
         ...
+
+
+@dataclass(frozen=True)
+class CatalogueFile:
+    """One catalogue version as a team delivers it: the table and what the form says."""
+
+    kind: str
+    """Interface ``kind/version`` (``ibas_grbs/1``)."""
+    name: str
+    version: str
+    file_name: str
+    data: bytes
+    reference: str | None = None
+    description: str | None = None
+
+
+class DeliverCatalogue(Protocol):
+    """Load one catalogue version through ingestion (validated against its interface, made
+    current); return the ingestion report; raise when it is refused."""
+
+    def __call__(self, catalogue: CatalogueFile) -> dict[str, Any]:
+        """Validate and load ``catalogue``; return the report."""
+        ...

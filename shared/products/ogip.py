@@ -34,7 +34,7 @@ DETNAM = {"ISGRI": "ISGRI", "JEM-X": "JMX", "OMC": "OMC"}
 
 @dataclass(frozen=True)
 class Target:
-    """The source a product belongs to."""
+    """The source a product belongs to (``source_id`` empty for a gamma-ray burst)."""
 
     source_id: str
     name: str
@@ -76,7 +76,8 @@ def _common(header: fits.Header, instrument: str, target: Target | None) -> None
     header["DETNAM"] = DETNAM.get(instrument, instrument)
     if target is not None:
         header["OBJECT"] = target.name
-        header["SOURCEID"] = (target.source_id, "ISLA source identifier")
+        if target.source_id:  # a burst, unlike a catalogue source, has no source id
+            header["SOURCEID"] = (target.source_id, "ISLA source identifier")
         header["RA_OBJ"] = (round(target.ra, 6), "[deg] source right ascension (ICRS)")
         header["DEC_OBJ"] = (round(target.dec, 6), "[deg] source declination (ICRS)")
         header["RADESYS"] = "ICRS"

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 from services.ingest import qc
 from services.ingest.products.journal import recover_pending, write_delivery
 from services.ingest.products.plan import (
+    SCOPES,
     Caller,
     DeliveryParams,
     IngestRefused,
@@ -52,11 +53,11 @@ def ingest_delivery(
                 )
             ],
         )
-    if params.scope is not None and params.scope not in ("epoch", "mission", "time_resolved"):
+    if params.scope is not None and params.scope not in SCOPES:
         raise IngestRefused(
             422,
             "Quality control failed",
-            [qc.Problem("-", "scope", "scope must be epoch, mission or time_resolved")],
+            [qc.Problem("-", "scope", f"scope must be one of {', '.join(SCOPES)}")],
         )
     recover_pending(engine, store)
     with engine.connect() as conn:

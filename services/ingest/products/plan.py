@@ -33,6 +33,17 @@ _POINT_KINDS = frozenset({"long_timeseries", "short_timeseries"})
 _POINT_INSTRUMENTS = frozenset({"ISGRI", "JEM-X"})
 _SOURCE_IF_NAMED = frozenset({"omc_image"})
 """Kinds that belong to a source when the file names one (OMC postage stamps)."""
+SCOPES = ("epoch", "mission", "time_resolved", "grb")
+"""What a delivery may say its files cover (``scope``); ``grb``: the products of one burst of
+``isla.grbs``, named by the files' ``OBJECT``/``NAME`` (IBAS light curves, SPI spectra)."""
+GRB_KINDS = {
+    "short_timeseries": "grb_lightcurve",
+    "long_timeseries": "grb_lightcurve",
+    "spectrum": "grb_spectrum",
+    "arf": "arf",
+    "rmf": "rmf",
+}
+"""Product kind of each file kind a GRB delivery may hold."""
 SUB_SCW_BIN_S = 600.0
 """Light curves with bins shorter than this cut science windows into pieces (sub-ScW light
 curves): they are stored as products, but are not per-ScW points and load none."""
@@ -221,6 +232,7 @@ def plan_delivery(
     spectrum_sources: dict[str | None, str] = {}
     ordered = sorted(report.files, key=lambda f: f.kind != "spectrum")  # spectra first
     resolved: dict[tuple[Any, ...], tuple[str | None, str | None]] = {}
+    bursts: list[str] = []  # the burst a GRB delivery's spectra name, for their responses
 
     def resolve(facts: qc.FileFacts) -> tuple[str | None, str | None]:
         # The files of a delivery mostly name one source: resolved once.
@@ -242,6 +254,12 @@ def plan_delivery(
             continue
         if kind == qc.RESULTS_KIND:
             plan, refused = _plan_results(conn, facts, data[name], params, caller, bucket, report)
+            problems += refused
+            if plan is not None:
+                planned.append(plan)
+            continue
+        if params.scope == "grb":
+            plan, refused = _plan_grb(conn, facts, data[name], caller, bucket, report, bursts)
             problems += refused
             if plan is not None:
                 planned.append(plan)
@@ -383,7 +401,7 @@ def plan_delivery(
         problems.append(qc.Problem(dup, "duplicate", "two files of the delivery are one product"))
     # A spectrum points to its responses by product id (the contract's meta arf/rmf).
     for plan in planned:
-        if plan.row["kind"] != "spectrum":
+        if plan.row["kind"] not in ("spectrum", "grb_spectrum"):
             continue
         for part in ("arf", "rmf"):
             given = getattr(params, part)
@@ -400,6 +418,99 @@ def plan_delivery(
             if sibling or given:
                 plan.row["meta"][part] = sibling or given
     return planned, problems
+
+
+def _find_grb(conn: Connection, name: str | None) -> tuple[Any, str | None]:
+    """The ``isla.grbs`` row a GRB product names (spaces ignored), or the problem."""
+    if not name:
+        return None, "a GRB product names its burst in OBJECT (or NAME)"
+    row = conn.execute(
+        text(
+            "SELECT grb_name, ra, dec, obsid, revolution, observation_known FROM isla.grbs g "
+            "LEFT JOIN LATERAL (SELECT revolution FROM isla.science_windows s "
+            "WHERE s.scw_id = g.scw_id LIMIT 1) s ON true "
+            "WHERE replace(upper(grb_name), ' ', '') = replace(upper(:n), ' ', '')"
+        ),
+        {"n": name},
+    ).first()
+    if row is None:
+        return None, f"no burst {name!r} in isla.grbs: deliver its catalogue row first"
+    return row, None
+
+
+def _plan_grb(
+    conn: Connection,
+    facts: qc.FileFacts,
+    data: bytes,
+    caller: Caller,
+    bucket: str,
+    report: qc.QcReport,
+    bursts: list[str],
+) -> tuple[PlannedFile | None, list[qc.Problem]]:
+    """A file of one burst's products: ``grb_lightcurve/<instrument>/<burst>/<band>``,
+    ``grb_spectrum/<instrument>/<burst>/<interval or integrated>`` and the spectra's
+    responses (``rmf/<instrument>/<burst>``), with the burst in ``meta.grb``."""
+    name = facts.file_name
+    assert facts.kind is not None and facts.instrument is not None
+    kind = GRB_KINDS.get(facts.kind)
+    if kind is None:
+        return None, [
+            qc.Problem(
+                name,
+                "kind",
+                f"a GRB delivery holds light curves, spectra and responses, not a {facts.kind}",
+            )
+        ]
+    named = facts.source_name or facts.keywords.get("GRBNAME")
+    if named is None and kind in ("arf", "rmf") and bursts:
+        named = bursts[0]  # a response belongs to the burst its spectrum names
+    grb, why = _find_grb(conn, named)
+    if why:
+        return None, [qc.Problem(name, "grb", why)]
+    if kind == "grb_spectrum":
+        bursts.append(str(grb.grb_name))
+    subject = str(grb.grb_name).replace(" ", "")
+    if kind == "grb_lightcurve":
+        extra = f"{facts.e_min:g}-{facts.e_max:g}keV" if facts.e_min and facts.e_max else None
+    elif kind == "grb_spectrum":
+        number = qc._number(facts.keywords.get("INTERVAL"))
+        extra = f"interval{int(number):02d}" if number else "integrated"
+    else:
+        extra = None
+    pid = product_id(kind, facts.instrument, "grb", subject, extra)
+    meta = facts.meta()
+    meta["team"] = caller.team
+    meta["grb"] = grb.grb_name
+    # The burst's position (ObsCore takes a product's position from meta when it has no source).
+    meta["ra"], meta["dec"] = float(grb.ra), float(grb.dec)
+    meta["qc_warnings"] = sorted({w.code for w in report.warnings if w.file == name})
+    if facts.timedel_s is not None and kind == "grb_lightcurve":
+        meta["bin_s"] = round(facts.timedel_s, 3)
+    if kind == "grb_spectrum":
+        exposure = qc._number(facts.keywords.get("EXPOSURE"))
+        if exposure is not None:
+            meta["exposure"] = exposure
+    row = {
+        "product_id": pid,
+        "kind": kind,
+        "instrument": facts.instrument,
+        "band_id": None,
+        "source_id": None,
+        "epoch": None,
+        "revolution": grb.revolution,
+        "obsid": grb.obsid if grb.observation_known else None,
+        "t_min": facts.t_min_mjd,
+        "t_max": facts.t_max_mjd,
+        "bucket": bucket,
+        "object_key": f"products/{pid}/{name}",
+        "file_name": name,
+        "size": len(data),
+        "sha256": "",
+        "content_type": _content_type(name),
+        "meta": meta,
+        "simulated": facts.simulated,
+    }
+    return PlannedFile(facts, data, "", row, load_points=False), []
 
 
 def results_lookups(

@@ -340,6 +340,51 @@ async def product_links(conn: AsyncConnection, raw: str, target: Target) -> list
             )
         )
     links += _progenitors(raw, raw_base, row)
+    if row.kind in CONTRIBUTED_KINDS:
+        links += await _contributed(conn, raw, products_base, meta)
+    return links
+
+
+CONTRIBUTED_KINDS = frozenset({"contributed_table", "contributed_map"})
+"""Product kinds of contributed collections (``services.ingest.contributed``)."""
+
+
+async def _contributed(
+    conn: AsyncConnection, raw: str, base: str, meta: dict[str, Any]
+) -> list[Link]:
+    """The documentation and software of a contributed product's collection version."""
+    collection, version = meta.get("collection"), meta.get("version")
+    if not isinstance(collection, str) or not isinstance(version, int):
+        return []
+    page = f"{base}/products/contributed/{quote(collection)}/{version}"
+    links = [
+        Link(
+            raw,
+            page,
+            "#documentation",
+            f"collection {collection} version {version}: authors, licence, every file",
+            "application/json",
+        )
+    ]
+    for f in await store.contributed_companions(conn, collection, version):
+        if f.role == "documentation":
+            semantics, what = "#documentation", f"documentation of {f.title}"
+        else:
+            semantics = "#auxiliary"
+            what = f"software that made {f.title}" + (
+                f", version {f.software_version}" if f.software_version else ""
+            )
+            what += f" (licence {f.software_licence})"
+        links.append(
+            Link(
+                raw,
+                f"{page}/files/{quote(f.file_name)}",
+                semantics,
+                what,
+                f.content_type,
+                int(f.size),
+            )
+        )
     return links
 
 

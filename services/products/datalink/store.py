@@ -117,3 +117,21 @@ async def timeseries_file(conn: AsyncConnection, file_id: str) -> Any:
             {"f": file_id},
         )
     ).first()
+
+
+async def contributed_companions(conn: AsyncConnection, collection: str, version: int) -> list[Any]:
+    """The documentation and software files of a published contributed collection version."""
+    return list(
+        (
+            await conn.execute(
+                text(
+                    "SELECT f.file_name, f.role, f.content_type, f.size, c.title, "
+                    "c.software_licence, c.software_version FROM isla.contributed_files f "
+                    "JOIN isla.contributed_collections c USING (collection, version) "
+                    "WHERE f.collection = :c AND f.version = :v AND f.role <> 'product' "
+                    "ORDER BY f.role, f.file_name"
+                ),
+                {"c": collection, "v": version},
+            )
+        ).all()
+    )

@@ -1,0 +1,1 @@
+"""The contributed-collections room: ``/products/contributed`` (published versions only)."""
