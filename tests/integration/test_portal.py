@@ -263,7 +263,7 @@ def test_timeseries_page_labels_stretches_and_downloads_its_window(
         "WHERE dataset = 'spiacs_50ms' ORDER BY t_start"
     )
     page = client.get("/timeseries/spiacs_50ms").text
-    rows = re.findall(r'<tr data-t-start="[^"]+" data-t-stop="[^"]+" data-simulated="(\w+)">', page)
+    rows = re.findall(r'<tr data-t-start="[^"]+" data-t-stop="[^"]+" data-simulated="(\w+)"', page)
     assert rows == ["true" if sim else "false" for _, sim, _ in files]
     assert page.count('class="tag sim"') == sum(1 for _, sim, _ in files if sim)
     assert page.count('class="tag real"') == sum(1 for _, sim, _ in files if not sim)
