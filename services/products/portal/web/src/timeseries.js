@@ -140,7 +140,7 @@ export function initTimeseries() {
       cursor: { drag: { x: true, y: false, setScale: false } },
       scales: { x: { time: true } },
       axes: [
-        { label: "time (UTC)", values: (u, splits, _i, space) => timeTicks(splits, u.scales.x.max - u.scales.x.min, space) },
+        { label: "time (UTC)", space: 90, values: (u, splits, _i, space) => timeTicks(splits, u.scales.x.max - u.scales.x.min, space) },
         { label: article.querySelector("h2").textContent.trim(), size: 64, values: (u, splits) => splits.map(compact) },
       ],
       series: [
