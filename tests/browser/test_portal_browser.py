@@ -4,6 +4,7 @@ and desktop widths, and the screenshots of every page type (``make screenshots``
 
 from __future__ import annotations
 
+import html
 import io
 import os
 import re
@@ -15,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.browser.conftest import ROOT, Watch
 from tests.conftest import Archive
@@ -52,6 +53,8 @@ def page_types(ids: dict[str, str]) -> dict[str, str]:
         "query": "/query",
         "help": "/help/first-steps",
         "sky": "/sky",
+        "timeseries-index": "/timeseries",
+        "timeseries": "/timeseries/spiacs_50ms",
         "not-found": "/sources/J000000.0+000000",
     }
 
@@ -256,6 +259,185 @@ def test_sky_page_draws_the_catalogue_offline(page: Page, client: httpx.Client) 
     # The page fixture fails the test on console errors or requests outside the archive.
 
 
+def ts_ready(page: Page, **attrs: str) -> Any:
+    """The time-series plot, once the answer to the latest zoom is drawn."""
+    plot = page.locator("#ts-plot")
+    expect(plot).to_have_attribute("data-mode", re.compile("."))
+    for name, value in attrs.items():
+        expect(plot).to_have_attribute(f"data-{name}", value)
+    return plot
+
+
+def test_timeseries_explorer_zooms_from_the_mission_to_the_real_grb_samples(
+    page: Page, client: httpx.Client
+) -> None:
+    page.goto("/timeseries")
+    page.get_by_role("link", name="GRB 230307A (real data)").click()
+    page.wait_for_url("**/timeseries/spiacs_50ms?*")
+    plot = ts_ready(page)
+    status = page.locator("[data-ts-status]")
+    expect(status).to_contain_text("real data")
+    expect(status).to_have_attribute("data-content", "real data")
+
+    # Each zoom asks the plot API again at the plot's width; what is drawn is what it answers.
+    def zoom(button: str) -> dict[str, Any]:
+        with page.expect_response(lambda r: "/plot?" in r.url) as info:
+            page.get_by_role("button", name=button, exact=True).click()
+        url = info.value.url.replace("format=binary", "format=json")
+        answer = client.get(url).json()
+        expect(plot).to_have_attribute("data-mode", answer["mode"])
+        shown = answer["columns"]["count"] if answer["mode"] == "m4" else answer["samples"]["value"]
+        expect(plot).to_have_attribute("data-columns", str(len(shown)))
+        return answer
+
+    first = float(plot.get_attribute("data-span") or 0)
+    answer = zoom("Zoom in")
+    while answer["mode"] != "samples":
+        answer = zoom("Zoom in")
+    assert float(plot.get_attribute("data-span") or 0) < first / 2
+    assert answer["includes_real"] and not answer["includes_simulated"]
+
+    # The table view lists exactly the drawn samples, and the links cut the same range.
+    page.get_by_text("Table view of the plotted data").click()
+    expect(page.locator("#ts-table tbody tr")).to_have_count(len(answer["samples"]["value"]))
+    csv = client.get(page.locator("a[data-ts-link=csv]").get_attribute("href") or "")
+    assert csv.status_code == 200
+    assert len(csv.text.splitlines()) == answer["samples_in_range"]
+    fits = client.get(page.locator("a[data-ts-link=fits]").get_attribute("href") or "")
+    assert fits.status_code == 200 and fits.content[:6] == b"SIMPLE"
+
+    # A dragged range zooms in too, and the pan buttons move the window.
+    over = page.locator("#ts-plot .u-over")
+    box = over.bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    before_text = plot.get_attribute("data-span") or ""
+    before = float(before_text)
+    with page.expect_response(lambda r: "/plot?" in r.url):
+        page.mouse.move(box["x"] + box["width"] * 0.3, y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.5, y, steps=6)
+        page.mouse.up()
+    expect(plot).not_to_have_attribute("data-span", before_text)
+    assert float(plot.get_attribute("data-span") or 0) < before
+    start = plot.get_attribute("data-start")
+    with page.expect_response(lambda r: "/plot?" in r.url):
+        page.get_by_role("button", name="Pan to later times").click()
+    expect(plot).not_to_have_attribute("data-start", start or "")
+
+
+def test_timeseries_explorer_reaches_single_50ms_samples_of_simulated_data(
+    page: Page, archive: Archive
+) -> None:
+    t0, dt = archive.rows(
+        "SELECT t0, dt FROM isla.timeseries_segments WHERE dataset = 'spiacs_50ms' "
+        "AND simulated AND abs(dt - 0.05) < 1e-6 ORDER BY n_samples DESC LIMIT 1"
+    )[0]
+    centre = (t0 + 100_000 * dt) / 86400
+    page.goto(f"/timeseries/spiacs_50ms?start={centre:.9f}&stop={centre + 1 / 86400:.9f}")
+    plot = ts_ready(page, mode="samples")
+    # One second of 50 ms samples, labelled simulated.
+    assert 19 <= int(plot.get_attribute("data-columns") or 0) <= 21
+    expect(page.locator("[data-ts-status]")).to_have_attribute("data-content", "simulated data")
+    # Zooming in stops at half a second: ten 50 ms samples.
+    page.get_by_role("button", name="Zoom in", exact=True).click()
+    ts_ready(page, span="0.500")
+    expect(plot).to_have_attribute("data-columns", re.compile(r"^(9|10|11)$"))
+
+
+def test_source_spectrum_shows_the_stored_counts_with_its_responses(
+    page: Page, client: httpx.Client
+) -> None:
+    page.goto(CRAB_PAGE)
+    plot = page.locator("#spec-plot")
+    expect(plot).to_have_attribute("data-points", re.compile(r"^[1-9]\d*$"))
+    # Only stored data are drawn: the demo stores no fitted model, so none is drawn.
+    expect(plot).to_have_attribute("data-model", "none")
+    choice = page.get_by_label("Spectrum", exact=True)
+    option = choice.locator("option:checked")
+    params = {"instrument": option.get_attribute("data-instrument"), "scope": choice.input_value()}
+    spec = client.get(f"/products/spectra/{CRAB}", params={**params, "format": "json"}).json()
+    for part, key in (("arf", "arf_url"), ("rmf", "rmf_url"), ("file", "file_url")):
+        href = page.locator(f"a[data-spec-link={part}]").get_attribute("href") or ""
+        assert href == spec[key], part
+        assert client.head(href).status_code == 200, part
+    page.get_by_text("Table view of the spectrum").click()
+    expect(page.locator("#spec-table tbody tr")).to_have_count(len(spec["data"]))
+
+
+FAKE_HUB = "http://localhost:21012/"
+
+
+def xmlrpc(value: str) -> str:
+    """An XML-RPC method response carrying ``value`` (already XML)."""
+    return (
+        '<?xml version="1.0"?><methodResponse><params><param><value>'
+        f"{value}</value></param></params></methodResponse>"
+    )
+
+
+def test_send_to_topcat_goes_through_a_samp_hub(page: Page, client: httpx.Client) -> None:
+    calls: list[str] = []
+
+    def hub(route: Route) -> None:
+        cors = {
+            "Access-Control-Allow-Origin": "*",
+            "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Allow-Methods": "POST, OPTIONS",
+        }
+        if route.request.method == "OPTIONS":
+            route.fulfill(status=200, headers=cors, body="")
+            return
+        body = route.request.post_data or ""
+        method = re.search(r"<methodName>([^<]+)</methodName>", body)
+        calls.append(body)
+        name = method[1] if method else ""
+        if name.endswith(".register"):
+            value = (
+                "<struct>"
+                + "".join(
+                    f"<member><name>{k}</name><value><string>{v}</string></value></member>"
+                    for k, v in (
+                        ("samp.self-id", "c1"),
+                        ("samp.private-key", "key-1"),
+                        ("samp.hub-id", "hub"),
+                    )
+                )
+                + "</struct>"
+            )
+        elif name.endswith(".notifyAll"):
+            value = "<array><data><value><string>topcat</string></value></data></array>"
+        else:
+            value = "<string></string>"
+        route.fulfill(status=200, headers=cors, content_type="text/xml", body=xmlrpc(value))
+
+    page.route(f"{FAKE_HUB}**", hub)
+    page.goto("/query")
+    page.get_by_role("button", name="Run the query").click()
+    expect(page.locator("#query-result tbody tr").first).to_be_visible()
+    page.get_by_role("button", name="Send ISLA query result to TOPCAT (SAMP)").click()
+    expect(page.locator("#samp-status")).to_contain_text("Sent ISLA query result")
+    sent = html.unescape(next(c for c in calls if "notifyAll" in c))
+    assert "table.load.votable" in sent and "key-1" in sent
+    url = re.search(r"<name>url</name>\s*<value>\s*(?:<string>)?([^<]+)<", sent)
+    assert url and "/tap/sync?" in url[1] and "FORMAT=votable" in url[1]
+    assert client.get(url[1]).status_code == 200
+
+
+def test_without_a_hub_samp_stays_quiet_then_disabled(page: Page, watch: Watch) -> None:
+    # A browser that never met a hub does not look for one: no request, no console error.
+    page.goto(CRAB_PAGE)
+    expect(page.locator("button[data-samp-send]").first).to_be_enabled()
+    assert not watch.foreign
+    # One that has: the buttons say there is no hub now.
+    page.evaluate("localStorage.setItem('isla-samp-hub-seen', '1')")
+    page.route(f"{FAKE_HUB}**", lambda route: route.abort("connectionrefused"))
+    page.goto(CRAB_PAGE)
+    expect(page.locator("button[data-samp-send]").first).to_be_disabled()
+    # The refused connection is the browser's own report, expected here.
+    watch.errors[:] = [e for e in watch.errors if "ERR_CONNECTION_REFUSED" not in e]
+
+
 def test_every_page_type_passes_axe_and_fits_a_phone(
     page: Page, watch: Watch, ids: dict[str, str], axe_source: str
 ) -> None:
@@ -269,6 +451,11 @@ def test_every_page_type_passes_axe_and_fits_a_phone(
                 expect(page.locator("#aladin")).to_have_attribute(
                     "data-sources", re.compile(r"^\d+$"), timeout=20_000
                 )
+            if name == "timeseries":
+                expect(page.locator("#ts-plot")).to_have_attribute("data-mode", re.compile("."))
+                page.get_by_text("Table view of the plotted data").click()
+            if name == "source":
+                page.get_by_text("Table view of the spectrum").click()
             if name == "not-found":
                 # The browser reports the page's own 404 status on the console: expected here.
                 watch.errors[:] = [e for e in watch.errors if "404" not in e]
@@ -299,6 +486,7 @@ def test_screenshots(page: Page, ids: dict[str, str], archive: Archive) -> None:
     shots.pop("not-found")
     shots["search"] = "/search?q=83.63 22.01"
     shots.pop("basket")
+    shots.pop("timeseries-index")  # taken below, then the GRB window it leads to
     for name, url in shots.items():
         page.goto(url)
         page.wait_for_load_state("networkidle")
@@ -307,6 +495,8 @@ def test_screenshots(page: Page, ids: dict[str, str], archive: Archive) -> None:
                 "data-sources", re.compile(r"^\d+$"), timeout=20_000
             )
             page.locator("#aladin").scroll_into_view_if_needed()
+        if name == "timeseries":
+            ts_ready(page)
         if name == "query":
             page.get_by_role("button", name="Run the query").click()
             expect(page.locator("#query-result tbody tr").first).to_be_visible()
@@ -331,7 +521,21 @@ def test_screenshots(page: Page, ids: dict[str, str], archive: Archive) -> None:
     page.goto("/basket")
     expect(page.locator("#basket-table tbody tr")).to_have_count(3)
     page.screenshot(path=folder / "basket.png")
+    page.goto("/timeseries")
+    page.screenshot(path=folder / "timeseries-index.png")
+    page.get_by_role("link", name="GRB 230307A (real data)").click()
+    ts_ready(page)
+    page.screenshot(path=folder / "timeseries-grb.png")
+    page.goto(CRAB_PAGE)
+    expect(page.locator("#spec-plot")).to_have_attribute("data-points", re.compile(r"^[1-9]"))
+    page.evaluate("document.getElementById('h-spec').scrollIntoView()")
+    page.screenshot(path=folder / "source-spectrum.png")
     page.set_viewport_size({"width": 360, "height": 780})
+    page.goto("/timeseries/spiacs_10s")
+    ts_ready(page)
+    page.evaluate("document.getElementById('h-plot').scrollIntoView()")
+    page.screenshot(path=folder / "timeseries-phone.png")
+
     page.goto(CRAB_PAGE)
     plot_ready(page)
     page.evaluate("document.getElementById('h-lc').scrollIntoView()")

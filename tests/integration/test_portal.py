@@ -51,6 +51,9 @@ def page_urls(ids: dict[str, str]) -> dict[str, str]:
         "help": "/help",
         "help-first-steps": "/help/first-steps",
         "sky": "/sky",
+        "timeseries-index": "/timeseries",
+        "timeseries": "/timeseries/spiacs_50ms",
+        "timeseries-irem": "/timeseries/irem?parameter=S32",
     }
 
 
@@ -81,6 +84,7 @@ def test_unknown_things_are_404_pages(client: httpx.Client) -> None:
         "/revolutions/9999",
         "/scws/999999999990",
         "/help/nothing",
+        "/timeseries/nothing",
     ):
         page = client.get(url)
         assert page.status_code == 404, url
@@ -154,7 +158,7 @@ def test_source_page_lists_its_stored_products_with_working_links(
         archive.rows("SELECT product_id, file_name FROM isla.products WHERE source_id = :s", s=CRAB)
     )
     listed = {
-        unquote(m) for m in re.findall(r'<td><a href="/products/files/([^"]+)" download>', page)
+        unquote(m) for m in re.findall(r'<td><a href="/products/files/([^"]+)"[^>]*download>', page)
     }
     # The first products of the source are listed (mission and epoch spectra, time series and
     # images before time-resolved spectra); the page points to all of them.
@@ -223,3 +227,92 @@ def test_sky_page_and_its_data(client: httpx.Client, archive: Archive) -> None:
     assert len(data["observations"]) == archive.scalar("SELECT count(*) FROM isla.observations")
     assert CRAB in {s["source_id"] for s in data["sources"]}
     assert client.get("/static/sky.js").status_code == 200
+
+
+def _attr(page: str, name: str) -> str:
+    match = re.search(rf'{name}="([^"]*)"', page)
+    assert match, name
+    return html.unescape(match[1])
+
+
+def test_timeseries_index_finds_the_real_grb_file(client: httpx.Client, archive: Archive) -> None:
+    from shared.timeseries.datasets import DATASETS
+
+    index = client.get("/timeseries").text
+    for ds in DATASETS:
+        assert f'href="/timeseries/{ds}"' in index, ds
+    match = re.search(r'<a href="([^"]+)">GRB 230307A \(real data\)</a>', index)
+    assert match, "the real GRB 230307A file is findable from the index"
+    t_start, t_stop = archive.rows(
+        "SELECT t_start, t_stop FROM isla.timeseries_files WHERE NOT simulated "
+        "AND dataset = 'spiacs_50ms'"
+    )[0]
+    window = client.get(html.unescape(match[1]))
+    assert window.status_code == 200
+    start, stop = float(_attr(window.text, "data-start")), float(_attr(window.text, "data-stop"))
+    # The window opens on the real file, with a small margin either side.
+    assert start < t_start < t_stop < stop
+    assert (stop - start) < 2 * (t_stop - t_start)
+
+
+def test_timeseries_page_labels_stretches_and_downloads_its_window(
+    client: httpx.Client, archive: Archive
+) -> None:
+    files = archive.rows(
+        "SELECT revolution, simulated, file_name FROM isla.timeseries_files "
+        "WHERE dataset = 'spiacs_50ms' ORDER BY t_start"
+    )
+    page = client.get("/timeseries/spiacs_50ms").text
+    rows = re.findall(r'<tr data-t-start="[^"]+" data-t-stop="[^"]+" data-simulated="(\w+)"', page)
+    assert rows == ["true" if sim else "false" for _, sim, _ in files]
+    assert page.count('class="tag sim"') == sum(1 for _, sim, _ in files if sim)
+    assert page.count('class="tag real"') == sum(1 for _, sim, _ in files if not sim)
+    # The derived datasets label the same stretches and link the delivered files.
+    derived = client.get("/timeseries/spiacs_10s").text
+    assert "/products/timeseries/spiacs_50ms/files/" in derived
+    # A window given in UTC: its HAPI CSV and FITS cut answer with exactly that range.
+    page = client.get(
+        "/timeseries/spiacs_50ms",
+        params={"start": "2023-03-07T15:44:00Z", "stop": "2023-03-07T15:44:10Z"},
+    ).text
+    csv_url = html.unescape(re.search(r'data-ts-link="csv" href="([^"]+)"', page)[1])  # type: ignore[index]
+    fits_url = html.unescape(re.search(r'data-ts-link="fits"[^>]* href="([^"]+)"', page)[1])  # type: ignore[index]
+    lines = client.get(csv_url).text.splitlines()
+    assert lines and all("2023-03-07T15:44:0" in line[:20] for line in lines)
+    assert 95 <= len(lines) <= 105  # the real file's ~0.1 s samples over 10 s
+    fits = client.get(fits_url)
+    assert fits.status_code == 200 and fits.content[:6] == b"SIMPLE"
+    assert b"SIMDATA =                    T" not in fits.content[:28800]
+    assert 'data-samp="fits-table"' in page
+
+
+def test_timeseries_page_refuses_bad_windows(client: httpx.Client) -> None:
+    for params in (
+        {"start": "yesterday"},
+        {"start": "2023-03-08", "stop": "2023-03-07"},
+        {"parameter": "nothing"},
+    ):
+        page = client.get("/timeseries/spiacs_50ms", params=params)
+        assert page.status_code == 400, params
+        assert "Search the archive" in page.text
+
+
+def test_navigation_lists_the_families_and_each_answers(client: httpx.Client) -> None:
+    from services.products.portal.routes import NAV, NAV_END
+
+    page = client.get("/timeseries").text
+    for path, label in NAV + NAV_END:
+        assert f'href="{path}"' in page, label
+        assert client.get(path).status_code == 200, path
+    assert 'href="/timeseries" aria-current="page"' in page
+
+
+def test_samp_is_offered_on_downloads_and_only_the_local_hub_is_reachable(
+    client: httpx.Client,
+) -> None:
+    source = client.get(f"/sources/{quote(CRAB)}")
+    assert 'data-samp="fits-table"' in source.text  # spectra, light curves
+    assert 'data-samp="votable"' in source.text
+    assert 'data-samp="votable"' in client.get("/query").text
+    csp = source.headers["content-security-policy"]
+    assert "connect-src 'self' http://localhost:21012;" in csp

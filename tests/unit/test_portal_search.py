@@ -7,12 +7,20 @@ import datetime as dt
 import pytest
 
 from services.products.portal.service import (
+    MISSION_FIRST_IJD,
+    MISSION_LAST_IJD,
     human_size,
     lightcurve_choices,
     pointing_plot,
     read_entry,
+    samp_kind,
     sky_links,
+    stretch_label,
+    timeseries_links,
+    timeseries_window,
+    whole_mission,
 )
+from shared.vo.errors import UsageFault
 
 CRAB = (83.6332, 22.0145)
 
@@ -103,3 +111,34 @@ def test_human_size() -> None:
     assert human_size(512) == "512 B"
     assert human_size(2048) == "2.0 KiB"
     assert human_size(None) == "–"
+
+
+def test_time_series_stretches_are_named_after_the_burst_in_their_file() -> None:
+    assert stretch_label("spiacs_grb230307a.fits", 2618) == "GRB 230307A"
+    assert stretch_label("SPIACS_GRB_221009A.fits", 2562) == "GRB 221009A"
+    assert stretch_label("spiacs_50ms_0727.fits", 727) == "Revolution 0727"
+
+
+def test_time_series_windows() -> None:
+    lo, hi = whole_mission(None, None)
+    assert lo == MISSION_FIRST_IJD and hi == MISSION_LAST_IJD
+    # A dataset reaching beyond the mission widens "the whole mission".
+    assert whole_mission(MISSION_FIRST_IJD - 5, None)[0] == MISSION_FIRST_IJD - 5
+    assert timeseries_window(None, None, 8000.0, 8100.0) == (lo, hi)
+    a, b = timeseries_window("8466.6", "2023-03-07T16:00:00Z", None, None)
+    assert a == 8466.6 and 8466.66 < b < 8466.67
+    for start, stop in (("yesterday", None), ("8466.7", "8466.6"), ("nan", None)):
+        with pytest.raises(UsageFault):
+            timeseries_window(start, stop, None, None)
+
+
+def test_time_series_downloads_cut_the_window() -> None:
+    links = timeseries_links("spiacs_50ms", "rate", 8466.6, 8466.7)
+    assert links["csv"].startswith("/hapi/data?dataset=spiacs_50ms&start=2023-03-07T14%3A")
+    assert "parameters=rate" in links["csv"] and "format=x_fits" in links["fits"]
+
+
+def test_samp_kinds_of_product_files() -> None:
+    assert samp_kind("mosaic", "ISGRI_mosaic.fits.gz") == "fits-image"
+    assert samp_kind("spectrum", "Crab_spectrum.fits") == "fits-table"
+    assert samp_kind("preview", "Crab.png") is None

@@ -1,5 +1,6 @@
 """The web portal's pages: search, sources, observations, revolutions, science windows, the
-download basket, the query page and help; the landing page's counts; the built static assets.
+SPI-ACS and IREM time series, the download basket, the query page and help; the landing page's
+counts; the built static assets.
 
 Handlers stay thin: SQL is in ``store``, the policy in ``service``; every page is rendered on
 the server, so links and forms work without JavaScript, and the scripts under ``/static``
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import mimetypes
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -23,6 +25,8 @@ from services.products.portal import service, store
 from shared import __version__
 from shared.integral import InvalidIdentifier, parse_obsid, parse_revolution, parse_scw_id
 from shared.service import ServiceContext, context
+from shared.timeseries.datasets import DATASETS
+from shared.vo.errors import UsageFault
 
 router = APIRouter(tags=["portal"])
 
@@ -37,17 +41,37 @@ templates.env.globals["version"] = __version__
 
 SECURITY_HEADERS = {
     # Everything the pages load comes from the archive itself; plots draw on canvases and the
-    # product previews are the archive's own PNGs.
+    # product previews are the archive's own PNGs. The one other address scripts may reach is
+    # the SAMP Web Profile hub on the person's own machine ("send to TOPCAT", samp.js).
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
-        "frame-ancestors 'none'"
+        "connect-src 'self' http://localhost:21012; object-src 'none'; base-uri 'self'; "
+        "form-action 'self'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
+
+NAV: list[tuple[str, str]] = [("/", "Search"), ("/sky", "Sky")]
+"""The main navigation (path, label), in order; :func:`portal_page` with ``nav=`` adds a page.
+Query, Basket and Help close the bar (``NAV_END``)."""
+
+NAV_END: list[tuple[str, str]] = [("/query", "Query"), ("/basket", "Basket"), ("/help", "Help")]
+
+
+def portal_page(path: str, *, nav: str | None = None) -> Callable[[Any], Any]:
+    """Route decorator of an HTML page of the portal; ``nav`` names it in the main navigation.
+
+    A page of a new family (GRBs, maps, contributed products, publications, DOIs) is one
+    template extending ``family.html`` and one handler under this decorator that reads its
+    rows through ``store`` and calls :func:`page`.
+    """
+    if nav is not None and (path, nav) not in NAV:
+        NAV.append((path, nav))
+    return router.get(path, response_class=HTMLResponse, include_in_schema=False)
+
 
 HELP_TOPICS = {
     "integral": "INTEGRAL and its instruments",
@@ -105,6 +129,7 @@ async def page(
             "base": str(request.base_url).rstrip("/"),
             "simulated": await _simulated(ctx),
             "help_topics": HELP_TOPICS,
+            "nav": NAV + NAV_END,
             **data,
         },
         status_code=status_code,
@@ -422,6 +447,101 @@ async def sky_json(ctx: Annotated[ServiceContext, Depends(context)]) -> dict[str
     """Sources detected by INTEGRAL (id, name, position, class) and observation targets."""
     async with service.connection(ctx) as conn:
         return await store.sky(conn)
+
+
+# --- SPI-ACS and IREM time series --------------------------------------------------------------
+
+
+def _span(extent: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not extent or extent["t_first"] is None:
+        return None
+    return {
+        "first": service.utc_iso(float(extent["t_first"]) * 86400.0)[:19],
+        "last": service.utc_iso(float(extent["t_last"]) * 86400.0)[:19],
+        "segments": int(extent["segments"]),
+        "simulated": int(extent["simulated_segments"]),
+        "files": int(extent["files"]),
+    }
+
+
+@portal_page("/timeseries", nav="Time series")
+async def timeseries_index(
+    request: Request, ctx: Annotated[ServiceContext, Depends(context)]
+) -> HTMLResponse:
+    """The SPI-ACS and IREM datasets, their spans, and the real data among them."""
+    async with service.connection(ctx) as conn:
+        extents = await store.timeseries_extents(conn)
+        real = await store.timeseries_stretches(conn, "spiacs_50ms", real_only=True)
+    datasets = [{"ds": ds, "span": _span(extents.get(ds.id))} for ds in DATASETS.values()]
+    return await page(
+        request,
+        ctx,
+        "timeseries_index.html",
+        {
+            "title": "SPI-ACS and IREM time series",
+            "datasets": datasets,
+            "real": service.stretches(real, "spiacs_50ms"),
+        },
+    )
+
+
+@portal_page("/timeseries/{dataset}")
+async def timeseries_page(
+    dataset: str,
+    request: Request,
+    ctx: Annotated[ServiceContext, Depends(context)],
+    start: Annotated[str | None, Query(max_length=40)] = None,
+    stop: Annotated[str | None, Query(max_length=40)] = None,
+    parameter: Annotated[str | None, Query(max_length=16)] = None,
+) -> HTMLResponse:
+    """One dataset over the whole mission, zoomable down to single samples (the plot API at
+    every zoom), with its stretches labelled real or simulated and downloads of the view."""
+    ds = DATASETS.get(dataset)
+    if ds is None:
+        return await not_found(request, ctx, f"No time-series dataset {dataset!r}.")
+    chosen = parameter or ds.plot_parameters[0]
+    async with service.connection(ctx) as conn:
+        extent = (await store.timeseries_extents(conn)).get(ds.id)
+        rows = await store.timeseries_stretches(conn, ds.id)
+    try:
+        if chosen not in ds.plot_parameters:
+            raise UsageFault(f"{ds.id} plots {', '.join(ds.plot_parameters)}, not {chosen!r}")
+        a, b = service.timeseries_window(
+            start,
+            stop,
+            extent["t_first"] if extent else None,
+            extent["t_last"] if extent else None,
+        )
+    except UsageFault as exc:
+        data = {"title": "Bad request", "message": str(exc)}
+        return await page(request, ctx, "error.html", data, 400)
+    units = ds.parameter(chosen).units
+    whole = service.whole_mission(
+        extent["t_first"] if extent else None, extent["t_last"] if extent else None
+    )
+    return await page(
+        request,
+        ctx,
+        "timeseries.html",
+        {
+            "title": ds.title,
+            "ds": ds,
+            "parameter": chosen,
+            "units": units,
+            "span": _span(extent),
+            "window": {
+                "start": a,
+                "stop": b,
+                "start_utc": service.utc_iso(a * 86400.0)[:23],
+                "stop_utc": service.utc_iso(b * 86400.0)[:23],
+            },
+            "whole": whole,
+            "links": service.timeseries_links(ds.id, chosen, a, b),
+            "stretches": service.stretches(rows, ds.id),
+            "stretches_total": int(rows[0]["total"]) if rows else 0,
+            "delivered": ds.derived_from or ds.id,
+        },
+    )
 
 
 # --- static assets -----------------------------------------------------------------------------

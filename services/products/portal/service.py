@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from astropy import units as u
 from astropy.coordinates import SkyCoord
@@ -25,7 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.products.portal import store
 from shared.integral import InvalidIdentifier, normalise_source_name, parse_scw_id
+from shared.integral.time import MISSION_END, MISSION_START
 from shared.service import ServiceContext
+from shared.timeseries.times import parse_iso, tt_of_time, utc_iso
+from shared.vo.errors import UsageFault
 
 MAX_QUERY = 200
 """Longest accepted search entry."""
@@ -35,6 +38,10 @@ SUGGESTIONS = 5
 
 ESASKY_HIPS = "INTEGRAL-IBIS 25-40 keV"
 """The ESASky hard X-ray survey a source opens in."""
+
+MISSION_FIRST_IJD = tt_of_time(MISSION_START) / 86400.0
+MISSION_LAST_IJD = tt_of_time(MISSION_END) / 86400.0
+"""The mission's span (IJD, TT): a time-series page of an empty dataset opens on it."""
 
 
 @dataclass
@@ -305,8 +312,21 @@ def product_groups(products: list[dict[str, Any]]) -> dict[str, list[dict[str, A
         for part in ("arf", "rmf"):
             ref = meta.get(part) if isinstance(meta, dict) else None
             item[f"{part}_url"] = f"/products/files/{quote(str(ref))}" if ref else None
+        item["samp"] = samp_kind(product["kind"], str(product.get("file_name") or ""))
         groups.setdefault(product["kind"], []).append(item)
     return groups
+
+
+SAMP_IMAGES = frozenset({"mosaic", "allsky_map"})
+"""Product kinds that are FITS images (SAMP ``image.load.fits``); other FITS are tables."""
+
+
+def samp_kind(kind: str, file_name: str) -> str | None:
+    """How a product file is sent over SAMP (the portal's ``data-samp``): ``fits-image``,
+    ``fits-table``, or None when it is not FITS."""
+    if not file_name.lower().endswith((".fits", ".fits.gz", ".fit", ".fts")):
+        return None
+    return "fits-image" if kind in SAMP_IMAGES else "fits-table"
 
 
 def human_size(size: float | None) -> str:
@@ -357,3 +377,83 @@ async def connection(ctx: ServiceContext) -> AsyncIterator[AsyncConnection]:
     """A database connection for one page; 503 when the database is not configured."""
     async with ctx.require_engine().connect() as conn:
         yield conn
+
+
+# --- SPI-ACS and IREM time series --------------------------------------------------------------
+
+_EVENT_IN_NAME = re.compile(r"grb_?(\d{6})([a-z]?)", re.IGNORECASE)
+
+
+def stretch_label(file_name: str, revolution: int) -> str:
+    """What a delivered time-series file is about, for a link: the GRB its file name names
+    (``spiacs_grb230307a.fits`` → ``GRB 230307A``), else its revolution."""
+    match = _EVENT_IN_NAME.search(file_name)
+    if match:
+        return f"GRB {match.group(1)}{match.group(2).upper()}"
+    return f"Revolution {revolution:04d}"
+
+
+def timeseries_instant(value: str, what: str) -> float:
+    """IJD of a page's ``start``/``stop``: an ISO 8601 UTC time or an IJD number."""
+    try:
+        number = float(value)
+    except ValueError:
+        pass
+    else:
+        if math.isfinite(number):
+            return number
+    try:
+        return parse_iso(value.strip()) / 86400.0
+    except ValueError:
+        raise UsageFault(f"{what} must be an ISO 8601 UTC time or an IJD number") from None
+
+
+def whole_mission(first: float | None, last: float | None) -> tuple[float, float]:
+    """The span (IJD) "the whole mission" shows: the mission, widened to the dataset's data."""
+    lo = min(MISSION_FIRST_IJD, first) if first is not None else MISSION_FIRST_IJD
+    hi = max(MISSION_LAST_IJD, last) if last is not None else MISSION_LAST_IJD
+    return lo, hi
+
+
+def timeseries_window(
+    start: str | None, stop: str | None, first: float | None, last: float | None
+) -> tuple[float, float]:
+    """The window (IJD) a time-series page opens on: the given one, else the whole mission."""
+    lo, hi = whole_mission(first, last)
+    a = timeseries_instant(start, "start") if start else lo
+    b = timeseries_instant(stop, "stop") if stop else hi
+    if not b > a:
+        raise UsageFault("stop must be after start")
+    return a, b
+
+
+def timeseries_links(dataset: str, parameter: str, a: float, b: float) -> dict[str, str]:
+    """Downloads of a window of a dataset: HAPI CSV and the FITS cut (``x_fits``)."""
+    common = {"dataset": dataset, "start": utc_iso(a * 86400.0), "stop": utc_iso(b * 86400.0)}
+    csv = urlencode({**common, "parameters": parameter})
+    return {
+        "csv": f"/hapi/data?{csv}",
+        "fits": f"/hapi/data?{urlencode({**common, 'format': 'x_fits'})}",
+        "json": f"/hapi/data?{urlencode({**common, 'parameters': parameter, 'format': 'json'})}",
+    }
+
+
+def stretches(rows: list[dict[str, Any]], dataset: str) -> list[dict[str, Any]]:
+    """A dataset's stretches (one per delivered file) for a page: label, UTC span, the window
+    link and the delivered file's URL."""
+    out = []
+    for r in rows:
+        a, b = float(r["t_start"]), float(r["t_stop"])
+        pad = max((b - a) * 0.02, 1.0 / 86400.0)
+        out.append(
+            {
+                **r,
+                "label": stretch_label(r["file_name"], int(r["revolution"])),
+                "start_utc": utc_iso(a * 86400.0)[:19],
+                "stop_utc": utc_iso(b * 86400.0)[:19],
+                "view": f"/timeseries/{quote(dataset)}?"
+                + urlencode({"start": f"{a - pad:.9f}", "stop": f"{b + pad:.9f}"}),
+                "file_url": f"/products/timeseries/{r['delivered']}/files/{r['revolution']}",
+            }
+        )
+    return out

@@ -623,3 +623,46 @@ async def sky(conn: AsyncConnection) -> dict[str, list[dict[str, Any]]]:
         )
     )
     return {"sources": sources, "observations": observations}
+
+
+# --- SPI-ACS and IREM time series --------------------------------------------------------------
+
+_TIMESERIES_EXTENTS = text(
+    """
+    SELECT dataset, min(t_start) AS t_first, max(t_stop) AS t_last, count(*) AS segments,
+           count(*) FILTER (WHERE simulated) AS simulated_segments,
+           count(DISTINCT file_id) AS files
+      FROM isla.timeseries_segments GROUP BY dataset
+    """
+)
+
+
+async def timeseries_extents(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
+    """Per time-series dataset: first and last sample (IJD), segments (real and simulated)."""
+    return {r["dataset"]: r for r in _rows(await conn.execute(_TIMESERIES_EXTENTS))}
+
+
+_TIMESERIES_STRETCHES = text(
+    """
+    SELECT s.file_id, s.revolution, min(s.t_start) AS t_start, max(s.t_stop) AS t_stop,
+           count(*) AS segments, bool_or(s.simulated) AS simulated,
+           f.dataset AS delivered, f.file_name, f.size, f.timedel,
+           count(*) OVER () AS total
+      FROM isla.timeseries_segments s JOIN isla.timeseries_files f USING (file_id)
+     WHERE s.dataset = :d AND (:real_only = false OR NOT s.simulated)
+     GROUP BY s.file_id, s.revolution, f.dataset, f.file_name, f.size, f.timedel
+     ORDER BY min(s.t_start)
+     LIMIT :n
+    """
+)
+
+
+async def timeseries_stretches(
+    conn: AsyncConnection, dataset: str, real_only: bool = False, limit: int = PAGE_ROWS
+) -> list[dict[str, Any]]:
+    """The stretches of a time-series dataset, one per delivered file (revolution): its span
+    (IJD), segments, whether simulated, and the delivered file; the total in ``total``."""
+    result = await conn.execute(
+        _TIMESERIES_STRETCHES, {"d": dataset, "real_only": real_only, "n": limit}
+    )
+    return _rows(result)

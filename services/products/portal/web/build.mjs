@@ -17,6 +17,18 @@ await build({
   legalComments: "linked",
   logLevel: "warning",
 });
+// sampjs (the SAMP Web Profile client) as a classic, non-strict script: see src/sampjs-global.cjs.
+await build({
+  entryPoints: { sampjs: "src/sampjs-global.cjs" },
+  bundle: true,
+  format: "iife",
+  globalName: "islaSampjs",
+  minify: true,
+  target: ["es2020"],
+  outdir: out,
+  legalComments: "linked",
+  logLevel: "warning",
+});
 await build({
   entryPoints: { portal: "src/portal.css" },
   bundle: true,

@@ -5,6 +5,8 @@ import { initBasketButtons, initBasketPage, updateBasketCount } from "./basket.j
 import { initLightCurve } from "./lightcurve.js";
 import { initSpectrum } from "./spectrum.js";
 import { initQuery } from "./query.js";
+import { initSamp } from "./samp.js";
+import { initTimeseries } from "./timeseries.js";
 
 function start() {
   initSearch();
@@ -14,6 +16,8 @@ function start() {
   initLightCurve();
   initSpectrum();
   initQuery();
+  initTimeseries();
+  initSamp();
 }
 
 if (document.readyState === "loading") {

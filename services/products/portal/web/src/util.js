@@ -63,3 +63,22 @@ export function mjdTTtoUnix(mjd) {
 export function isoUTC(seconds) {
   return new Date(Math.round(seconds) * 1000).toISOString().slice(0, 19);
 }
+
+/** MJD in TT of a Unix time (UTC scale): the inverse of mjdTTtoUnix. */
+export function unixToMjdTT(seconds) {
+  for (const [since, offset] of LEAPS) if (seconds >= since) return (seconds + offset) / 86400 + 40587;
+  return (seconds + 64.184) / 86400 + 40587;
+}
+
+/** ISO 8601 UTC with milliseconds of a Unix time. */
+export function isoUTCms(seconds) {
+  return new Date(Math.round(seconds * 1000)).toISOString().slice(0, 23);
+}
+
+/** ISO 8601 UTC with microseconds of a Unix time (HAPI takes them; Date stops at ms). */
+export function isoUTCus(seconds) {
+  let ms = Math.floor(seconds * 1000);
+  let us = Math.round((seconds * 1000 - ms) * 1000);
+  if (us >= 1000) { ms += 1; us -= 1000; }
+  return `${new Date(ms).toISOString().slice(0, 23)}${String(us).padStart(3, "0")}`;
+}
