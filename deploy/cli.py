@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -275,6 +276,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     except cfg.InsecureSettingsError as exc:
         _say(f"could not start: {exc}")
         return 1
+    # A terminal, not a log collector: text lines, warnings and errors only, unless asked
+    # (ISLA_LOG_LEVEL=INFO adds one access line per request, with its request id).
+    os.environ.setdefault("ISLA_LOG_FORMAT", "text")
+    os.environ.setdefault("ISLA_LOG_LEVEL", "WARNING")
     with ExitStack() as exits:
         try:
             stack = start_stack(home, exits)
@@ -318,6 +323,13 @@ def cmd_up(args: argparse.Namespace) -> int:
             "proxy_headers": True,
             "timeout_graceful_shutdown": 5,
         }
+        # Several web worker processes: each writes its metrics' samples to one folder and
+        # /metrics adds them up, whichever process answers the scrape (prometheus-client's
+        # multiprocess mode, read by the fresh processes uvicorn spawns).
+        metrics_dir = home / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         # uvicorn re-raises the Ctrl-C it handled; the stop is already under way.
         with contextlib.suppress(KeyboardInterrupt):
             # Always uvicorn's process manager, even for one web worker: it restarts a web
@@ -420,6 +432,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run a job-queue worker (TAP async jobs, ingestion) until SIGINT/SIGTERM."""
+    from shared.observability import configure_logging
+
+    # The services' log lines (JSON or text, ISLA_LOG_FORMAT) in place of the CLI's plain ones.
+    logging.getLogger().handlers.clear()
+    configure_logging()
     logging.getLogger().setLevel(args.log_level.upper())
     if not cfg.database_settings().database_url:
         # Next to a running `isla up`, use the servers it started.

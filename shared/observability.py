@@ -49,6 +49,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy import text
@@ -149,8 +150,22 @@ _WORKERS = text(
     f"SELECT count(*) FROM {OPS_SCHEMA}.procrastinate_workers "  # noqa: S608 - a constant
     "WHERE last_heartbeat > now() - make_interval(secs => :fresh)"
 )
+QUEUE_FAMILIES = ("isla_jobs", "isla_job_oldest_age_seconds", "isla_job_workers_live")
+"""Names of the queue's metric families (:func:`queue_metrics`)."""
 QUEUE_TIMEOUT = 3.0
 """Seconds the queue query of a scrape may take; beyond, the queue's samples are left out."""
+
+
+class _Samples:
+    """A collector of fixed metric families (the queue's, read at one scrape)."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        """Hold ``families`` for one collection."""
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        """The families as read."""
+        return self.families
 
 
 async def queue_metrics(engine: AsyncEngine | None) -> bytes:
@@ -158,21 +173,9 @@ async def queue_metrics(engine: AsyncEngine | None) -> bytes:
 
     Jobs waiting (``todo``) and running (``doing``) per queue, the age of the oldest of each
     (seconds since it was deferred), and the workers with a fresh heartbeat. Empty when the
-    database does not answer (``isla_dependency_errors_total`` counts that).
+    database does not answer (``isla_dependency_errors_total`` counts that). Built as metric
+    families, not gauges: under multiprocess mode a gauge would leave a file per scrape.
     """
-    registry = CollectorRegistry()
-    jobs = Gauge(
-        "isla_jobs", "Jobs in the queue by queue and state.", ["queue", "state"], registry=registry
-    )
-    oldest = Gauge(
-        "isla_job_oldest_age_seconds",
-        "Age of the oldest job in each queue and state (seconds since it was deferred).",
-        ["queue", "state"],
-        registry=registry,
-    )
-    workers = Gauge(
-        "isla_job_workers_live", "Job workers with a fresh heartbeat.", registry=registry
-    )
     if engine is None:
         return b""
     try:
@@ -184,13 +187,27 @@ async def queue_metrics(engine: AsyncEngine | None) -> bytes:
     except Exception as exc:  # the scrape still answers the request metrics
         log.warning("metrics: the job queue could not be read: %s", type(exc).__name__)
         return b""
-    for state in ("todo", "doing"):
-        jobs.labels("default", state).set(0)
-        oldest.labels("default", state).set(0)
+    counts = {("default", "todo"): 0.0, ("default", "doing"): 0.0}
+    ages = dict(counts)
     for row in rows:
-        jobs.labels(row.queue_name, row.status).set(row.n)
-        oldest.labels(row.queue_name, row.status).set(float(row.oldest or 0))
-    workers.set(int(live or 0))
+        counts[(row.queue_name, row.status)] = float(row.n)
+        ages[(row.queue_name, row.status)] = float(row.oldest or 0)
+    jobs = GaugeMetricFamily(
+        "isla_jobs", "Jobs in the queue by queue and state.", labels=["queue", "state"]
+    )
+    oldest = GaugeMetricFamily(
+        "isla_job_oldest_age_seconds",
+        "Age of the oldest job in each queue and state (seconds since it was deferred).",
+        labels=["queue", "state"],
+    )
+    for key, value in sorted(counts.items()):
+        jobs.add_metric(list(key), value)
+        oldest.add_metric(list(key), ages[key])
+    workers = GaugeMetricFamily(
+        "isla_job_workers_live", "Job workers with a fresh heartbeat.", value=float(live or 0)
+    )
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Samples([jobs, oldest, workers]))
     return generate_latest(registry)
 
 
@@ -339,15 +356,34 @@ def peer_client(timeout: float, **kwargs: Any) -> httpx.AsyncClient:
 
 
 class RequestContext(logging.Filter):
-    """Adds ``request_id`` and ``service`` of the request being served to every record."""
+    """Adds ``request_id`` and ``service`` of the request being served to a record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Annotate ``record``; never drops it."""
+        """Annotate ``record`` (unless it has them already); never drops it."""
         if not hasattr(record, "request_id"):
             record.request_id = _request_id.get()
         if not hasattr(record, "service"):
             record.service = _service.get()
         return True
+
+
+_ANNOTATE = RequestContext()
+
+
+def _install_record_factory() -> None:
+    """Annotate every record when it is made, whichever handler (or test capture) gets it."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_isla_annotates", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        record.request_id = _request_id.get()
+        record.service = _service.get()
+        return record
+
+    factory._isla_annotates = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 class TextFormatter(logging.Formatter):
@@ -369,13 +405,14 @@ def configure_logging(settings: ObservabilitySettings | None = None) -> None:
     error log goes through the same handler; its access log gives way to ``isla.access``.
     """
     settings = settings or observability_settings()
+    _install_record_factory()
     root = logging.getLogger()
     handler = next((h for h in root.handlers if getattr(h, _HANDLER_MARK, False)), None)
     if handler is None:
         handler = logging.StreamHandler(sys.stderr)
         setattr(handler, _HANDLER_MARK, True)
         root.addHandler(handler)
-    handler.filters = [RequestContext()]
+    handler.filters = [_ANNOTATE]
     if settings.log_format == "json":
         handler.setFormatter(
             JsonFormatter(
