@@ -1,8 +1,8 @@
-"""``python -m bench [raw|ingest|ingest-products|products|tap|timeseries]``: run, print JSON."""
+"""``python -m bench [raw|ingest|ingest-products|products|tap|timeseries|scaleout]``: run."""
 
 import sys
 
-from bench import ingest, ingest_products, products, raw_bench, tap_bench, timeseries
+from bench import ingest, ingest_products, products, raw_bench, scaleout, tap_bench, timeseries
 
 BENCHES = {
     "raw": raw_bench.main,
@@ -11,6 +11,7 @@ BENCHES = {
     "products": products.main,
     "tap": tap_bench.main,
     "timeseries": timeseries.main,
+    "scaleout": scaleout.main,
 }
 
 

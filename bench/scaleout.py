@@ -1,0 +1,124 @@
+"""Scale-out benchmark: requests per second of the TAP service with 1 and 2 web workers.
+
+Starts its own embedded Postgres and SeaweedFS (schema migrated, no demo data: the tables are
+empty, so what is measured is the per-request work of the service itself, not Postgres
+scanning), runs the TAP service as its own uvicorn process with ``--workers 1`` and then
+``--workers 2``, and sends a fixed number of requests from ``--concurrency`` concurrent
+clients (one asyncio event loop in this process) to:
+
+- ``/tap/health``: the framework's floor (routing, middleware, metrics, a JSON answer);
+- a cone search in ADQL through ``/tap/sync``: parse, TAP_SCHEMA check, translation to
+  pgSphere, one query on a pooled connection and a VOTable answer, the archive's most common
+  cheap request.
+
+The load generator runs on the same machine as the service, so on a two-core machine the
+second worker competes with it for CPU: the figures are a lower bound of what a second core
+gives, which is why docs/OPERATIONS.md extrapolates per core rather than per machine.
+
+Usage: ``python -m bench scaleout [--requests 400] [--concurrency 8] [--json out.json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.stack import bench_stack
+from deploy.serve import service_process
+
+CONE = (
+    "SELECT TOP 10 source_id, ra, dec FROM isla.sources "
+    "WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 83.63, 22.01, 1))"
+)
+TARGETS = {
+    "health": "/tap/health",
+    "adql_cone": "/tap/sync?" + str(httpx.QueryParams({"LANG": "ADQL", "QUERY": CONE})),
+}
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+async def _load(base: str, path: str, requests: int, concurrency: int) -> dict[str, Any]:
+    """Send ``requests`` GETs of ``path`` from ``concurrency`` clients; figures of the run."""
+    times: list[float] = []
+    failures = 0
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(requests):
+        queue.put_nowait(n)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+        for _ in range(concurrency):  # warm-up: connections, caches, the TAP metadata
+            (await client.get(path)).raise_for_status()
+
+        async def one_client() -> None:
+            nonlocal failures
+            while not queue.empty():
+                queue.get_nowait()
+                began = time.perf_counter()
+                response = await client.get(path)
+                times.append(time.perf_counter() - began)
+                failures += response.status_code != 200
+
+        began = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    times.sort()
+    return {
+        "requests": requests,
+        "failures": failures,
+        "per_s": round(requests / elapsed, 1),
+        "p50_ms": round(statistics.median(times) * 1000, 1),
+        "p95_ms": round(times[int(0.95 * (len(times) - 1))] * 1000, 1),
+    }
+
+
+def run(requests: int, concurrency: int) -> dict[str, Any]:
+    """Set up, measure both worker counts, tear down; return the figures."""
+    result: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "requests": requests,
+        "concurrency": concurrency,
+    }
+    with bench_stack("scaleout") as stack:
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "ISLA_ACCESS_LOG": "false",  # a log line per request would be measured too
+            **stack.env(),
+        }
+        for workers in (1, 2):
+            with service_process("services.tap.app:app", env, workers=workers) as (_proc, base):
+                figures = {}
+                for name, path in TARGETS.items():
+                    _say(f"{workers} worker(s): {name}")
+                    figures[name] = asyncio.run(_load(base, path, requests, concurrency))
+                result[f"workers_{workers}"] = figures
+    for name in TARGETS:
+        one, two = result["workers_1"][name]["per_s"], result["workers_2"][name]["per_s"]
+        result[f"speedup_{name}"] = round(two / one, 2)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point (``python -m bench scaleout``)."""
+    parser = argparse.ArgumentParser(prog="python -m bench scaleout", description=__doc__)
+    parser.add_argument("--requests", type=int, default=400, help="requests per figure")
+    parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    result = run(args.requests, args.concurrency)
+    text_out = json.dumps(result, indent=2)
+    print(text_out)
+    if args.json:
+        args.json.write_text(text_out + "\n")
+    return 0
