@@ -45,12 +45,38 @@ TARGETS = {
 }
 
 
+def _cpu_seconds(root: int) -> float:
+    """CPU time (user + system) used so far by process ``root`` and its descendants (Linux)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, grown = {root}, True
+    while grown:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        grown = bool(more)
+        tree |= more
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-async def _load(base: str, path: str, requests: int, concurrency: int) -> dict[str, Any]:
-    """Send ``requests`` GETs of ``path`` from ``concurrency`` clients; figures of the run."""
+async def _load(base: str, path: str, requests: int, concurrency: int, pid: int) -> dict[str, Any]:
+    """Send ``requests`` GETs of ``path`` from ``concurrency`` clients; figures of the run.
+
+    Besides rates and latencies, the service's CPU time per request (process ``pid`` and its
+    worker processes): unlike the rate, it hardly depends on what else the machine runs.
+    """
     times: list[float] = []
     failures = 0
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -70,9 +96,11 @@ async def _load(base: str, path: str, requests: int, concurrency: int) -> dict[s
                 times.append(time.perf_counter() - began)
                 failures += response.status_code != 200
 
+        cpu_before = _cpu_seconds(pid)
         began = time.perf_counter()
         await asyncio.gather(*(one_client() for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
+        cpu = _cpu_seconds(pid) - cpu_before
     times.sort()
     return {
         "requests": requests,
@@ -80,6 +108,8 @@ async def _load(base: str, path: str, requests: int, concurrency: int) -> dict[s
         "per_s": round(requests / elapsed, 1),
         "p50_ms": round(statistics.median(times) * 1000, 1),
         "p95_ms": round(times[int(0.95 * (len(times) - 1))] * 1000, 1),
+        "service_cpu_ms_per_request": round(cpu / requests * 1000, 2),
+        "load_average_1min": round(os.getloadavg()[0], 1),
     }
 
 
@@ -97,11 +127,13 @@ def run(requests: int, concurrency: int) -> dict[str, Any]:
             **stack.env(),
         }
         for workers in (1, 2):
-            with service_process("services.tap.app:app", env, workers=workers) as (_proc, base):
+            serving = service_process("services.tap.app:app", env, timeout=180, workers=workers)
+            with serving as (proc, base):
                 figures = {}
                 for name, path in TARGETS.items():
                     _say(f"{workers} worker(s): {name}")
-                    figures[name] = asyncio.run(_load(base, path, requests, concurrency))
+                    load = _load(base, path, requests, concurrency, proc.pid)
+                    figures[name] = asyncio.run(load)
                 result[f"workers_{workers}"] = figures
     for name in TARGETS:
         one, two = result["workers_1"][name]["per_s"], result["workers_2"][name]["per_s"]
