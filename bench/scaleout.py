@@ -71,11 +71,14 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-async def _load(base: str, path: str, requests: int, concurrency: int, pid: int) -> dict[str, Any]:
+async def _load(
+    base: str, path: str, requests: int, concurrency: int, pid: int, db_pid: int
+) -> dict[str, Any]:
     """Send ``requests`` GETs of ``path`` from ``concurrency`` clients; figures of the run.
 
-    Besides rates and latencies, the service's CPU time per request (process ``pid`` and its
-    worker processes): unlike the rate, it hardly depends on what else the machine runs.
+    Besides rates and latencies, the CPU time per request of the service (process ``pid`` and
+    its worker processes) and of Postgres (``db_pid``, the postmaster, and its backends):
+    unlike the rate, it hardly depends on what else the machine runs.
     """
     times: list[float] = []
     failures = 0
@@ -96,11 +99,11 @@ async def _load(base: str, path: str, requests: int, concurrency: int, pid: int)
                 times.append(time.perf_counter() - began)
                 failures += response.status_code != 200
 
-        cpu_before = _cpu_seconds(pid)
+        cpu_before, db_before = _cpu_seconds(pid), _cpu_seconds(db_pid)
         began = time.perf_counter()
         await asyncio.gather(*(one_client() for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
-        cpu = _cpu_seconds(pid) - cpu_before
+        cpu, db_cpu = _cpu_seconds(pid) - cpu_before, _cpu_seconds(db_pid) - db_before
     times.sort()
     return {
         "requests": requests,
@@ -109,6 +112,7 @@ async def _load(base: str, path: str, requests: int, concurrency: int, pid: int)
         "p50_ms": round(statistics.median(times) * 1000, 1),
         "p95_ms": round(times[int(0.95 * (len(times) - 1))] * 1000, 1),
         "service_cpu_ms_per_request": round(cpu / requests * 1000, 2),
+        "postgres_cpu_ms_per_request": round(db_cpu / requests * 1000, 2),
         "load_average_1min": round(os.getloadavg()[0], 1),
     }
 
@@ -121,6 +125,8 @@ def run(requests: int, concurrency: int) -> dict[str, Any]:
         "concurrency": concurrency,
     }
     with bench_stack("scaleout") as stack:
+        (pidfile,) = stack.home.rglob("postmaster.pid")
+        db_pid = int(pidfile.read_text().split()[0])
         env = {
             "PATH": "/usr/bin:/bin",
             "ISLA_ACCESS_LOG": "false",  # a log line per request would be measured too
@@ -132,7 +138,7 @@ def run(requests: int, concurrency: int) -> dict[str, Any]:
                 figures = {}
                 for name, path in TARGETS.items():
                     _say(f"{workers} worker(s): {name}")
-                    load = _load(base, path, requests, concurrency, proc.pid)
+                    load = _load(base, path, requests, concurrency, proc.pid, db_pid)
                     figures[name] = asyncio.run(load)
                 result[f"workers_{workers}"] = figures
     for name in TARGETS:
