@@ -126,6 +126,10 @@ def count_dependency_error(dependency: str) -> None:
 def route_template(scope: Scope) -> str:
     """The template of the route that served ``scope`` (bounded label), or ``unmatched``."""
     route = scope.get("route")
+    if route is None and "endpoint" in scope:
+        # Plain Starlette routes (the OpenAPI document, the docs pages) set only the endpoint.
+        routes = getattr(scope.get("app"), "routes", ())
+        route = next((r for r in routes if getattr(r, "endpoint", None) is scope["endpoint"]), None)
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
     if isinstance(path, str):
         return path or "/"

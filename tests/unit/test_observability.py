@@ -172,9 +172,11 @@ async def test_metrics_are_labelled_by_route_template() -> None:
         for n in range(5):
             await c.get(f"/met/items/{n}")
         await c.get("/met/no/such/path")
+        await c.get("/met/openapi.json")
         assert (await c.get("/metrics")).status_code == 200
         text = (await c.get("/met/metrics")).text
     assert count("met", template) == before + 5
+    assert count("met", "/met/openapi.json") >= 1  # a plain Starlette route has its template too
     assert count("met", "unmatched", "404") == unmatched + 1
     families = {f.name: f for f in text_string_to_metric_families(text)}
     routes = {s.labels.get("route") for s in families["isla_http_requests"].samples}
