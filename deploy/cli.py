@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import logging
 import os
@@ -127,6 +128,9 @@ def prepare_archive(load_demo: bool, scale: str, say: Callable[[str], None] = _s
     finally:
         engine.dispose()
 
+
+WEB_WORKER_HEALTHCHECK = 60
+"""Seconds a web worker may take to answer uvicorn's liveness ping (starting up included)."""
 
 WORKER_STOP_TIMEOUT = 30.0
 """Seconds a stopping worker gets (its jobs' shutdown grace included) before SIGKILL."""
@@ -323,6 +327,12 @@ def cmd_up(args: argparse.Namespace) -> int:
             "proxy_headers": True,
             "timeout_graceful_shutdown": 5,
         }
+        if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+            # uvicorn kills a web worker that does not answer its ping within this time and
+            # starts another. Its default (5 s) is shorter than importing the services takes
+            # on a busy machine (numpy, astropy hold the interpreter): workers were killed
+            # while starting, over and over, and the archive never answered.
+            options["timeout_worker_healthcheck"] = WEB_WORKER_HEALTHCHECK
         # Several web worker processes: each writes its metrics' samples to one folder and
         # /metrics adds them up, whichever process answers the scrape (prometheus-client's
         # multiprocess mode, read by the fresh processes uvicorn spawns).
