@@ -1,9 +1,18 @@
-"""``python -m bench [raw|ingest|ingest-products|products|tap|timeseries|maps]``: run, print
-JSON."""
+"""``python -m bench [raw|ingest|ingest-products|products|tap|timeseries|maps|scaleout]``: run,
+print JSON."""
 
 import sys
 
-from bench import ingest, ingest_products, maps, products, raw_bench, tap_bench, timeseries
+from bench import (
+    ingest,
+    ingest_products,
+    maps,
+    products,
+    raw_bench,
+    scaleout,
+    tap_bench,
+    timeseries,
+)
 
 BENCHES = {
     "raw": raw_bench.main,
@@ -13,6 +22,7 @@ BENCHES = {
     "tap": tap_bench.main,
     "timeseries": timeseries.main,
     "maps": maps.main,
+    "scaleout": scaleout.main,
 }
 
 

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -133,6 +135,9 @@ def prepare_archive(load_demo: bool, scale: str, say: Callable[[str], None] = _s
     finally:
         engine.dispose()
 
+
+WEB_WORKER_HEALTHCHECK = 60
+"""Seconds a web worker may take to answer uvicorn's liveness ping (starting up included)."""
 
 WORKER_STOP_TIMEOUT = 30.0
 """Seconds a stopping worker gets (its jobs' shutdown grace included) before SIGKILL."""
@@ -282,6 +287,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     except cfg.InsecureSettingsError as exc:
         _say(f"could not start: {exc}")
         return 1
+    # A terminal, not a log collector: text lines, warnings and errors only, unless asked
+    # (ISLA_LOG_LEVEL=INFO adds one access line per request, with its request id).
+    os.environ.setdefault("ISLA_LOG_FORMAT", "text")
+    os.environ.setdefault("ISLA_LOG_LEVEL", "WARNING")
     with ExitStack() as exits:
         try:
             stack = start_stack(home, exits)
@@ -325,6 +334,19 @@ def cmd_up(args: argparse.Namespace) -> int:
             "proxy_headers": True,
             "timeout_graceful_shutdown": 5,
         }
+        if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+            # uvicorn kills a web worker that does not answer its ping within this time and
+            # starts another. Its default (5 s) is shorter than importing the services takes
+            # on a busy machine (numpy, astropy hold the interpreter): workers were killed
+            # while starting, over and over, and the archive never answered.
+            options["timeout_worker_healthcheck"] = WEB_WORKER_HEALTHCHECK
+        # Several web worker processes: each writes its metrics' samples to one folder and
+        # /metrics adds them up, whichever process answers the scrape (prometheus-client's
+        # multiprocess mode, read by the fresh processes uvicorn spawns).
+        metrics_dir = home / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         # uvicorn re-raises the Ctrl-C it handled; the stop is already under way.
         with contextlib.suppress(KeyboardInterrupt):
             # Always uvicorn's process manager, even for one web worker: it restarts a web
@@ -445,6 +467,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run a job-queue worker (TAP async jobs, ingestion) until SIGINT/SIGTERM."""
+    from shared.observability import configure_logging
+
+    # The services' log lines (JSON or text, ISLA_LOG_FORMAT) in place of the CLI's plain ones.
+    logging.getLogger().handlers.clear()
+    configure_logging()
     logging.getLogger().setLevel(args.log_level.upper())
     if not cfg.database_settings().database_url:
         # Next to a running `isla up`, use the servers it started.

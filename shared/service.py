@@ -41,10 +41,19 @@ from shared import __version__
 from shared.db.engine import make_async_engine, make_sync_engine
 from shared.db.migrate import head_revision
 from shared.jobs.health import check_worker
+from shared.observability import (
+    REQUEST_ID_HEADER,
+    Observability,
+    configure_logging,
+    current_request_id,
+    metrics_router,
+    peer_client,
+)
 from shared.security import ReadOnlyCORS, SecurityHeaders
 from shared.settings import (
     database_settings,
     limit_settings,
+    observability_settings,
     peer_settings,
     refuse_development_secrets,
     storage_settings,
@@ -206,7 +215,7 @@ def _build_context() -> ServiceContext:
         store = ObjectStore.from_settings(storage_settings())
     except Exception as exc:
         errors["object_store"] = str(exc)
-    http = httpx.AsyncClient(timeout=peer_settings().peer_timeout)
+    http = peer_client(peer_settings().peer_timeout)
     return ServiceContext(
         engine=engine, store=store, http=http, config_errors=errors, sync_engine=sync_engine
     )
@@ -317,7 +326,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Never leak SQL or stack traces to users; the log keeps the details.
         log.exception("unhandled error on %s", request.url.path)
-        return problem(500, "Internal error", "the server failed; the error has been logged")
+        response = problem(500, "Internal error", "the server failed; the error has been logged")
+        # This answer leaves outside the request-id middleware: it carries the id itself.
+        if request_id := current_request_id():
+            response.headers[REQUEST_ID_HEADER] = request_id
+        return response
 
 
 _TITLES = {
@@ -348,6 +361,7 @@ def create_service(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # A service configured with a secret published with ISLA does not start at all.
         refuse_development_secrets()
+        configure_logging()
         ctx = _build_context()
         app.state.ctx = ctx
         if on_startup is not None:
@@ -374,10 +388,14 @@ def create_service(
     # for reading only: see ReadOnlyCORS. Security headers wrap everything, CORS answers too.
     app.add_middleware(ReadOnlyCORS)
     app.add_middleware(SecurityHeaders)
+    # Outermost: the request id and the metrics cover every answer, refusals included.
+    app.add_middleware(Observability, service=name)
     _install_error_handlers(app)
     install_vo_error_handlers(app)
     _install_outage_handlers(app)
     app.include_router(_health_router(name, prefix))
+    if observability_settings().metrics_enabled:
+        app.include_router(metrics_router(name, prefix))
     for router in routers:
         app.include_router(router)
     _unique_operation_ids(app)

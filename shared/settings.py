@@ -7,8 +7,10 @@ every knob of one concern in one place. All classes read the same environment an
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -361,6 +363,70 @@ class SecuritySettings(BaseSettings):
     )
 
 
+class ObservabilitySettings(BaseSettings):
+    """Logs, metrics and the login throttle (docs/OPERATIONS.md, Observability)."""
+
+    model_config = _COMMON
+
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description=(
+            "Log lines as JSON objects (one per line: time, level, logger, message, "
+            "request_id, service, ...) for a log collector, or as text for a terminal."
+        ),
+    )
+    log_level: str = Field(default="INFO", description="Lowest level logged (DEBUG, INFO, ...).")
+    access_log: bool = Field(
+        default=True,
+        description=(
+            "One log line per request (method, route, status, duration, request id), in place "
+            "of uvicorn's access log."
+        ),
+    )
+    metrics_enabled: bool = Field(
+        default=True, description="Serve Prometheus metrics at /metrics and /<prefix>/metrics."
+    )
+    metrics_networks: str = Field(
+        default="127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7",
+        description=(
+            "Client networks (comma-separated CIDR) that may read /metrics without a token: "
+            "loopback and the private ranges of a cluster's pod network. Empty: the token only."
+        ),
+    )
+
+    @field_validator("metrics_networks")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        """Refuse a network list that does not parse, at start-up rather than at a scrape."""
+        for network in filter(None, (n.strip() for n in value.split(","))):
+            ipaddress.ip_network(network, strict=False)
+        return value
+
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "A bearer token that also opens /metrics from any address (Prometheus' "
+            "`authorization` setting). Unset: only the networks above may read it."
+        ),
+    )
+    login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description=(
+            "Failed logins per user name, and 4x as many per client address, before /login "
+            "answers 429 with Retry-After."
+        ),
+    )
+    login_backoff: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Seconds /login refuses after the limit is reached; doubled at each further "
+            "failure, up to an hour. A successful login clears the user name's count."
+        ),
+    )
+
+
 DEVELOPMENT_SECRETS = ("isla-local-secret", "isla-local-db", "change-me")
 """Secrets the project ships as examples (settings default, compose, Kubernetes): known to all."""
 
@@ -543,6 +609,12 @@ def maps_settings() -> MapsSettings:
 
 
 @lru_cache
+def observability_settings() -> ObservabilitySettings:
+    """The process-wide logging, metrics and login-throttle settings."""
+    return ObservabilitySettings()
+
+
+@lru_cache
 def account_settings() -> SecuritySettings:
     """The process-wide account and secret settings."""
     return SecuritySettings()
@@ -559,6 +631,7 @@ def clear_caches() -> None:
         maps_settings,
         account_settings,
         doi_settings,
+        observability_settings,
     ):
         fn.cache_clear()
 
@@ -574,6 +647,7 @@ ALL_SETTINGS = (
     MapsSettings,
     SecuritySettings,
     DoiSettings,
+    ObservabilitySettings,
     RuntimeSettings,
 )
 """Every settings class, in the order the configuration reference lists them."""

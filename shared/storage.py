@@ -39,6 +39,7 @@ from minio.deleteobjects import DeleteObject
 from minio.error import MinioException, S3Error, ServerError
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
+from shared.observability import count_dependency_error
 from shared.settings import StorageSettings
 
 SHA256_META = "x-amz-meta-sha256"
@@ -57,7 +58,15 @@ _AUTH_CODES = frozenset(
 
 
 class StorageUnavailable(RuntimeError):  # noqa: N818 - the name states the condition (503)
-    """The object store cannot be reached (or refuses our credentials) right now."""
+    """The object store cannot be reached (or refuses our credentials) right now.
+
+    Each one raised is counted (``isla_dependency_errors_total{dependency="object_store"}``).
+    """
+
+    def __init__(self, *args: object) -> None:
+        """Keep the message and count the failure."""
+        super().__init__(*args)
+        count_dependency_error("object_store")
 
 
 class ObjectNotFound(LookupError):  # noqa: N818 - mirrors S3's NoSuchKey; maps to 404

@@ -34,6 +34,7 @@ from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import Connection, Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.tap.login_throttle import login_throttle, refused
 from shared.db.accounts import USER_NAME_PATTERN, User, UserCredential
 from shared.service import db_engine
 from shared.settings import account_settings, peer_settings
@@ -240,7 +241,10 @@ LOGIN_FORM = {
             }
         },
     },
-    "responses": {"401": {"description": "wrong user name or password"}},
+    "responses": {
+        "401": {"description": "wrong user name or password"},
+        "429": {"description": "too many failed logins: wait for Retry-After seconds"},
+    },
 }
 """The login form as the OpenAPI document declares it (the handler reads the body itself,
 with a size limit)."""
@@ -253,6 +257,17 @@ async def login(request: Request) -> Response:
     name, password = form.get("username", "").strip(), form.get("password", "")
     if not name or not password:
         return PlainTextResponse("username and password are required", status_code=400)
+    # Guessing is braked before the password is even looked at (services/tap/login_throttle.py).
+    throttle = login_throttle()
+    address = request.client.host if request.client else "unknown"
+    if blocked := throttle.retry_after(name, address):
+        seconds, reason = blocked
+        refused(reason)
+        return PlainTextResponse(
+            f"too many failed logins; try again in {seconds} s",
+            status_code=429,
+            headers={"Retry-After": str(seconds)},
+        )
     engine = db_engine(request)
     async with engine.connect() as conn:
         row = (
@@ -263,9 +278,11 @@ async def login(request: Request) -> Response:
     known = row.password_hash if row is not None and not row.disabled else None
     # Argon2 takes tens of milliseconds of CPU on purpose: off the event loop.
     if not await asyncio.to_thread(password_matches, known, password):
+        throttle.failed(name, address)
         return PlainTextResponse(
             "wrong user name or password", status_code=401, headers={"WWW-Authenticate": "Form"}
         )
+    throttle.succeeded(name)
     settings = account_settings()
     secret = secrets.token_urlsafe(32)
     expires = now() + dt.timedelta(seconds=settings.session_lifetime)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+import psycopg
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from shared.observability import count_dependency_error
 from shared.settings import DatabaseSettings
 
 
@@ -29,9 +32,27 @@ def _connect_args(settings: DatabaseSettings) -> dict[str, Any]:
     return {"connect_timeout": max(1, round(settings.database_connect_timeout))}
 
 
+def _count_outages(engine: Engine) -> None:
+    """Count the database's failures (``isla_dependency_errors_total``) as the engine meets them.
+
+    A lost or refused connection counts; a query's own failure (a syntax error, a statement
+    timeout) does not: it says nothing about the database's health.
+    """
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        exc = context.original_exception
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            return
+        if context.is_disconnect or isinstance(
+            exc, (psycopg.OperationalError, psycopg.InterfaceError)
+        ):
+            count_dependency_error("database")
+
+
 def make_async_engine(settings: DatabaseSettings, **kwargs: Any) -> AsyncEngine:
     """The async engine a service uses for its own queries."""
-    return create_async_engine(
+    engine = create_async_engine(
         _url(settings),
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
@@ -40,13 +61,17 @@ def make_async_engine(settings: DatabaseSettings, **kwargs: Any) -> AsyncEngine:
         connect_args=_connect_args(settings),
         **kwargs,
     )
+    _count_outages(engine.sync_engine)
+    return engine
 
 
 def make_sync_engine(settings: DatabaseSettings, **kwargs: Any) -> Engine:
     """A synchronous engine for command-line tools, migrations and the demo generator."""
-    return create_engine(
+    engine = create_engine(
         _url(settings), pool_pre_ping=True, connect_args=_connect_args(settings), **kwargs
     )
+    _count_outages(engine)
+    return engine
 
 
 def database_is_empty(engine: Engine) -> bool:

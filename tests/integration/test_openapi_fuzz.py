@@ -33,7 +33,7 @@ BOUNDED = settings(
 )
 
 
-@pytest.mark.parametrize("service", ["tap", "raw", "ingest"])
+@pytest.mark.parametrize("service", ["tap", "raw", "ingest", "products"])
 def test_no_operation_answers_a_5xx(archive: Archive, service: str) -> None:
     document = httpx.get(f"{archive.base_url}/{service}/openapi.json", timeout=30).json()
     schema = schemathesis.openapi.from_dict(document)
