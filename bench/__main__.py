@@ -1,8 +1,17 @@
-"""``python -m bench [raw|ingest|ingest-products|products|tap|timeseries]``: run, print JSON."""
+"""``python -m bench [raw|ingest|ingest-products|products|tap|timeseries|upper-limits]``: run,
+print JSON."""
 
 import sys
 
-from bench import ingest, ingest_products, products, raw_bench, tap_bench, timeseries
+from bench import (
+    ingest,
+    ingest_products,
+    products,
+    raw_bench,
+    tap_bench,
+    timeseries,
+    upper_limits,
+)
 
 BENCHES = {
     "raw": raw_bench.main,
@@ -11,6 +20,7 @@ BENCHES = {
     "products": products.main,
     "tap": tap_bench.main,
     "timeseries": timeseries.main,
+    "upper-limits": upper_limits.main,
 }
 
 

@@ -1473,6 +1473,10 @@ def generate(
         lc = deliver_points(engine, deliver, scale, seed, bright, say)
         report.lightcurve_points, report.omc_points = lc.points, lc.omc_points
         report.products = deliver_products(engine, deliver, bright, say)
+        # The basis of upper limits: per-pixel sensitivity from the committed pointings.
+        from shared.demo.sensitivity import deliver_sensitivity
+
+        deliver_sensitivity(engine, deliver, say)
     report.seconds = round(time.monotonic() - began, 3)
     say(report.summary())
     return report
