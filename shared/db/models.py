@@ -838,6 +838,49 @@ def _later_table(description: str) -> dict[str, Any]:
     }
 
 
+class ProductKind(Base):
+    """A kind of science product the archive publishes in ObsCore, and how it is published."""
+
+    __tablename__ = "product_kinds"
+    __table_args__ = (
+        _later_table(
+            "Kinds of science products published in ivoa.obscore, with their ObsCore "
+            "classification. Products of other kinds (responses, previews) are reached through "
+            "the DataLink document of their product."
+        ),
+    )
+
+    kind: Mapped[str] = col(
+        String(32),
+        "Product kind (isla.products.kind).",
+        ucd="meta.code.class;meta.main",
+        principal=True,
+        primary_key=True,
+    )
+    dataproduct_type: Mapped[str] = col(
+        String(16),
+        "ObsCore dataproduct_type of the kind (timeseries, spectrum, image, cube, ...).",
+        ucd="meta.code.class",
+        principal=True,
+    )
+    calib_level: Mapped[int] = col(
+        SmallInteger,
+        "ObsCore calib_level of the kind (3 science products, 4 analysis products).",
+        ucd="meta.code;obs.calib",
+        principal=True,
+    )
+    o_ucd: Mapped[str] = col(
+        String(64), "UCD of the product's observable (ObsCore o_ucd).", ucd="meta.ucd"
+    )
+    field_image: Mapped[bool] = col(
+        Boolean,
+        "True for images of an instrument's field: their s_fov and default s_region come from "
+        "the instrument's field of view.",
+        ucd="meta.code",
+    )
+    description: Mapped[str] = col(Text, "What a product of this kind is.", ucd="meta.note")
+
+
 class LightCurvePoint(Base):
     """One light-curve point: a source's count rate in one band during one science window."""
 

@@ -66,22 +66,6 @@ ISGRI_TIME_RESOLUTION_S = 61e-6
 ISGRI_RES_POWER = 12.5
 """ISGRI's resolving power E/ΔE at 100 keV (8 % FWHM), em_res_power."""
 
-PRODUCT_TYPES = {
-    "long_timeseries": "timeseries",
-    "short_timeseries": "timeseries",
-    "omc_lightcurve": "timeseries",
-    "spectrum": "spectrum",
-    "mosaic": "image",
-    "omc_image": "image",
-    "allsky_map": "image",
-}
-"""dataproduct_type of each published product kind (``isla.products.kind``). Responses
-(ARF/RMF) and previews are reached through the DataLink document of their product."""
-
-PRODUCT_CALIB_LEVEL = 3
-"""ObsCore calib_level of the science products: enhanced, combined data (light curves over
-many science windows, epoch spectra, mosaics) beyond the calibrated science windows."""
-
 DATALINK_FORMAT = "application/x-votable+xml;content=datalink"
 """access_format of the product rows: their access_url is the product's DataLink document."""
 

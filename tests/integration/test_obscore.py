@@ -11,9 +11,7 @@ from shared.vo.obscore import (
     AUTHORITY,
     DATALINK_FORMAT,
     OBSCORE_COLUMNS,
-    PRODUCT_CALIB_LEVEL,
     PRODUCT_COLLECTION,
-    PRODUCT_TYPES,
     RAW_COLLECTION,
     SIMULATED_SUFFIX,
     TIMESERIES_COLLECTION,
@@ -132,8 +130,9 @@ def test_reader_role_can_read_obscore(archive: Archive) -> None:
 
 
 def test_every_product_is_in_obscore(tap: pyvo.dal.TAPService, archive: Archive) -> None:
-    kinds = ", ".join(f"'{k}'" for k in PRODUCT_TYPES)
-    expected = archive.scalar(f"SELECT count(*) FROM isla.products WHERE kind IN ({kinds})")
+    expected = archive.scalar(
+        "SELECT count(*) FROM isla.products JOIN isla.product_kinds USING (kind)"
+    )
     got = tap.run_sync(
         f"SELECT COUNT(*) AS n FROM ivoa.obscore WHERE obs_collection IN {PRODUCT_COLLECTIONS}"
     ).to_table()
@@ -143,9 +142,48 @@ def test_every_product_is_in_obscore(tap: pyvo.dal.TAPService, archive: Archive)
         "SELECT DISTINCT dataproduct_type, calib_level, access_format FROM ivoa.obscore "
         f"WHERE obs_collection IN {PRODUCT_COLLECTIONS}"
     ).to_table()
-    assert {str(t) for t in types["dataproduct_type"]} <= {"timeseries", "spectrum", "image"}
-    assert {int(c) for c in types["calib_level"]} == {PRODUCT_CALIB_LEVEL}
+    published = {
+        (r.dataproduct_type, r.calib_level)
+        for r in archive.rows("SELECT dataproduct_type, calib_level FROM isla.product_kinds")
+    }
+    got_types = {
+        (str(t), int(c))
+        for t, c in zip(types["dataproduct_type"], types["calib_level"], strict=True)
+    }
+    assert ("spectrum", 3) in got_types and got_types <= published
     assert {str(f) for f in types["access_format"]} == {DATALINK_FORMAT}
+
+
+def test_a_kind_is_published_by_its_row_in_product_kinds(archive: Archive) -> None:
+    """A new family of products needs one row in isla.product_kinds, not a new view."""
+    engine = create_engine(archive.database_url)
+    pid = "polarisation/ISGRI/mission/J053432.0+220052"
+    try:
+        with engine.connect() as conn:
+            tx = conn.begin()
+            conn.execute(
+                text(
+                    "INSERT INTO isla.products (product_id, kind, instrument, source_id, bucket, "
+                    "object_key, file_name, size, sha256, content_type, meta) "
+                    "SELECT :pid, 'polarisation', 'ISGRI', source_id, 'b', 'k', 'f', 1, "
+                    "repeat('0', 64), 'application/fits', '{}' FROM isla.sources "
+                    "WHERE name = 'Crab'"
+                ),
+                {"pid": pid},
+            )
+            did = f"ivo://{AUTHORITY}/isla?product/{pid}"
+            query = text("SELECT dataproduct_type FROM ivoa.obscore WHERE obs_publisher_did = :d")
+            assert conn.execute(query, {"d": did}).all() == []
+            conn.execute(
+                text(
+                    "INSERT INTO isla.product_kinds VALUES "
+                    "('polarisation', 'measurements', 4, 'phys.polarization', false, 'test')"
+                )
+            )
+            assert conn.execute(query, {"d": did}).scalar_one() == "measurements"
+            tx.rollback()
+    finally:
+        engine.dispose()
 
 
 def test_a_spectrum_row_describes_the_product(tap: pyvo.dal.TAPService, archive: Archive) -> None:
@@ -191,13 +229,9 @@ def test_obscore_tells_simulated_from_delivered(tap: pyvo.dal.TAPService, archiv
         "GROUP BY obs_collection, isla_simulated"
     ).to_table()
     got = {(str(r["obs_collection"]), int(r["isla_simulated"])): int(r["n"]) for r in rows}
-    kinds = ", ".join(f"'{k}'" for k in PRODUCT_TYPES)
-    simulated = archive.scalar(
-        f"SELECT count(*) FROM isla.products WHERE simulated AND kind IN ({kinds})"
-    )
-    delivered = archive.scalar(
-        f"SELECT count(*) FROM isla.products WHERE NOT simulated AND kind IN ({kinds})"
-    )
+    published = "isla.products JOIN isla.product_kinds USING (kind)"
+    simulated = archive.scalar(f"SELECT count(*) FROM {published} WHERE simulated")
+    delivered = archive.scalar(f"SELECT count(*) FROM {published} WHERE NOT simulated")
     assert simulated > 0 and delivered > 0
     assert got[(PRODUCT_COLLECTION + SIMULATED_SUFFIX, 1)] == simulated
     assert got[(PRODUCT_COLLECTION, 0)] == delivered
