@@ -1,7 +1,7 @@
 """Upper limits and coverage: the pixel-major sensitivity store and the coverage generations
 
 Revision ID: 0031
-Revises: 0022
+Revises: 0024
 Create Date: 2026-12-03
 
 ``isla_ops.sensitivity`` holds the delivered sensitivity tables (ingest kind ``sensitivity``)
@@ -21,7 +21,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0031"
-down_revision: str | None = "0022"
+down_revision: str | None = "0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
