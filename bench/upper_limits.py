@@ -60,7 +60,7 @@ FILL_SCW = """
 INSERT INTO isla_ops.sensitivity (band_id, binning, hpx, hpx_order, instrument, bin_id, t_start,
     t_stop, exposure, rate_sigma, nscw, crab_count_rate, simulated)
 SELECT :band, 'scw', p, :order, 'ISGRI',
-       array(SELECT (g / 35) * 100000000 + (g % 35) * 10000 + 10
+       array(SELECT (g::bigint / 35) * 100000000 + (g % 35) * 10000 + 10
              FROM generate_series(0, :scws - 1) g),
        array(SELECT 1020.0 + g * 0.028 FROM generate_series(0, :scws - 1) g),
        array(SELECT 1020.025 + g * 0.028 FROM generate_series(0, :scws - 1) g),
@@ -149,7 +149,7 @@ def run(scale: str, repeat: int, pixels: int, revolutions: int, scws: int) -> di
 
         env = {"PATH": "/usr/bin:/bin", **stack.env()}
         with (
-            service_process("services.products.app:app", env) as (_proc, base),
+            service_process("services.products.app:app", env, timeout=180) as (_proc, base),
             httpx.Client(base_url=base, timeout=300) as client,
         ):
             result: dict[str, Any] = {
