@@ -23,7 +23,6 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Double,
-    ForeignKey,
     Integer,
     SmallInteger,
     String,
@@ -52,11 +51,10 @@ class Sensitivity(OpsBase):
         },
     )
 
+    # No foreign key: the operational metadata does not hold the archive's tables; ingestion
+    # writes only bands it resolved in isla.energy_bands.
     band_id: Mapped[int] = mapped_column(
-        SmallInteger,
-        ForeignKey("isla.energy_bands.band_id"),
-        primary_key=True,
-        comment="Energy band (isla.energy_bands).",
+        SmallInteger, primary_key=True, comment="Energy band (isla.energy_bands)."
     )
     binning: Mapped[str] = mapped_column(
         String(10), primary_key=True, comment="scw or revolution: what one array element is."

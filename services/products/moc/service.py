@@ -88,13 +88,16 @@ def union(mocs: Sequence[Any]) -> Any:
 
 
 def _polygons(rows: Sequence[Any], attr: str, depth: int) -> list[MOC]:
-    if not rows:
-        return []
-    flat: list[np.ndarray] = []
+    """One MOC per polygon (mocpy takes polygons of one vertex count at a time)."""
+    by_size: dict[int, list[np.ndarray]] = {}
     for row in rows:
         vertices = np.asarray(getattr(row, attr), dtype=np.float64)
-        flat += [vertices[:, 0], vertices[:, 1]]
-    return list(MOC.from_polygons(flat, max_depth=depth))
+        by_size.setdefault(len(vertices), []).append(vertices)
+    mocs: list[MOC] = []
+    for group in by_size.values():
+        flat = [axis for v in group for axis in (v[:, 0], v[:, 1])]
+        mocs += list(MOC.from_polygons(flat, max_depth=depth))
+    return mocs
 
 
 def _cones(rows: Sequence[Any], depth: int) -> list[MOC]:

@@ -75,18 +75,18 @@ FIELDS: list[ResultField] = [
     ResultField("rate_ul", _D, "ct/s", "phot.count;stat.max", description="count-rate limit"),
     ResultField("flux_ul_mcrab", _D, "mCrab", "phot.flux;stat.max", description="flux limit"),
     ResultField(
-        "flux_ul_erg", _D, "erg/cm2/s", "phot.flux;stat.max", description="energy-flux limit"
+        "flux_ul_erg", _D, "erg.cm-2.s-1", "phot.flux;stat.max", description="energy-flux limit"
     ),
     ResultField("rate", _D, "ct/s", "phot.count", description="measured rate (detected)"),
     ResultField("rate_err", _D, "ct/s", "stat.error;phot.count", description="its 1-sigma error"),
     ResultField("flux_mcrab", _D, "mCrab", "phot.flux", description="measured flux (detected)"),
     ResultField("flux_mcrab_err", _D, "mCrab", "stat.error;phot.flux", description="its error"),
-    ResultField("flux_erg", _D, "erg/cm2/s", "phot.flux", description="measured energy flux"),
-    ResultField("flux_erg_err", _D, "erg/cm2/s", "stat.error;phot.flux", description="error"),
+    ResultField("flux_erg", _D, "erg.cm-2.s-1", "phot.flux", description="measured energy flux"),
+    ResultField("flux_erg_err", _D, "erg.cm-2.s-1", "stat.error;phot.flux", description="error"),
     # HILIGT's names for the same numbers.
     ResultField("_ul", _D, "ct/s", "phot.count;stat.max", description="HILIGT: rate limit"),
     ResultField(
-        "_ul_flux", _D, "erg/cm2/s", "phot.flux;stat.max", description="HILIGT: flux limit"
+        "_ul_flux", _D, "erg.cm-2.s-1", "phot.flux;stat.max", description="HILIGT: flux limit"
     ),
     ResultField("_exptime", _D, "s", "time.duration", description="HILIGT: exposure"),
     ResultField("_start_date", TEXT, None, "time.start", description="HILIGT: start (UTC)"),

@@ -122,11 +122,6 @@ def upgrade() -> None:
         sa.CheckConstraint("hpx_order between 0 and 13", name=op.f("ck_sensitivity_hpx_order")),
         sa.CheckConstraint("hpx >= 0", name=op.f("ck_sensitivity_hpx")),
         sa.CheckConstraint("crab_count_rate > 0", name=op.f("ck_sensitivity_crab_count_rate")),
-        sa.ForeignKeyConstraint(
-            ["band_id"],
-            ["isla.energy_bands.band_id"],
-            name=op.f("fk_sensitivity_band_id_energy_bands"),
-        ),
         sa.PrimaryKeyConstraint("band_id", "binning", "hpx", name=op.f("pk_sensitivity")),
         schema="isla_ops",
         comment=(
