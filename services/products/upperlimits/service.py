@@ -34,10 +34,9 @@ from services.products.common import Band, Bands, parse_time
 from services.products.sources.store import fetch_bands
 from services.products.upperlimits import store
 from shared.integral.revolutions import ends_ijd, starts_ijd
-from shared.integral.time import MJDREF
+from shared.integral.time import MJDREF, ijd_to_utc_iso
 from shared.products import upperlimits as ul
 from shared.products.bands import DEFAULT_BAND, DETECTION_SIGMA
-from shared.timeseries.times import SECONDS_PER_DAY, format_utc
 from shared.vo.errors import UsageFault
 from shared.vo.results import ResultField
 from shared.vo.types import BY_TYPNAME, TEXT
@@ -304,13 +303,20 @@ def _measured(query: Query, bins: ul.Bins, pts: list[Any]) -> Measured:
 
 
 def _iso(ijd: npt.NDArray[np.float64]) -> list[str]:
-    if ijd.size == 0:
-        return []
-    return [str(s) for s in format_utc(ijd * SECONDS_PER_DAY)]
+    return ijd_to_utc_iso(ijd)
 
 
 def _none(values: npt.NDArray[np.float64]) -> list[float | None]:
-    return [float(v) if math.isfinite(v) else None for v in values]
+    """A column for JSON, CSV and VOTable: NaN and infinities as None (vectorised: most
+    columns are all finite or all blank)."""
+    finite = np.isfinite(values)
+    if finite.all():
+        return list(values.tolist())
+    if not finite.any():
+        return [None] * int(values.size)
+    out = values.astype(object)
+    out[~finite] = None
+    return list(out.tolist())
 
 
 def answer(query: Query, reading: Reading) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
