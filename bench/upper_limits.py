@@ -175,7 +175,7 @@ def run(scale: str, repeat: int, pixels: int, revolutions: int, scws: int) -> di
                 ),
                 "upper_limits_mission_json": _timings(client, urls("&binning=mission"), repeat),
                 "upper_limits_scw_json": _timings(
-                    client, urls("&binning=scw", scw_positions), max(5, repeat // 3)
+                    client, urls("&binning=scw", scw_positions), max(3, repeat // 10)
                 ),
                 "moc": {},
             }

@@ -21,12 +21,11 @@ import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import astropy.units as u
 import numpy as np
 from astropy.time import Time
-from mocpy import MOC, STMOC
 from starlette.concurrency import run_in_threadpool
 
 from services.products.common import run_db
@@ -34,6 +33,9 @@ from services.products.moc import store
 from shared.integral.time import MJDREF
 from shared.service import ServiceContext
 from shared.vo.errors import NotFoundFault, UsageFault
+
+if TYPE_CHECKING:
+    from mocpy import MOC
 
 NAMES = ("archive", "isgri", "jemx", "spi", "omc")
 """The coverages served at ``/moc/<name>``."""
@@ -89,6 +91,8 @@ def union(mocs: Sequence[Any]) -> Any:
 
 def _polygons(rows: Sequence[Any], attr: str, depth: int) -> list[MOC]:
     """One MOC per polygon (mocpy takes polygons of one vertex count at a time)."""
+    from mocpy import MOC  # on first use (as below): keeps the service's start-up light
+
     by_size: dict[int, list[np.ndarray]] = {}
     for row in rows:
         vertices = np.asarray(getattr(row, attr), dtype=np.float64)
@@ -101,6 +105,8 @@ def _polygons(rows: Sequence[Any], attr: str, depth: int) -> list[MOC]:
 
 
 def _cones(rows: Sequence[Any], depth: int) -> list[MOC]:
+    from mocpy import MOC
+
     return [
         MOC.from_cone(
             float(r.ra) * u.deg,
@@ -132,11 +138,15 @@ def _read(conn: Any, name: str) -> dict[str, list[Any]]:
 
 
 def _empty_smoc() -> MOC:
+    from mocpy import MOC
+
     return MOC.new_empty(SPACE_DEPTH)
 
 
 def _build(kind: str, rows: dict[str, list[Any]], parts: Sequence[Any] = ()) -> Any:
     """The MOC of some rows, with the MOCs ``parts`` added (runs in a worker thread)."""
+    from mocpy import STMOC
+
     depth = SPACE_DEPTH if kind == "smoc" else STMOC_SPACE_DEPTH
     spaces: list[MOC] = []
     starts: list[float] = []

@@ -26,7 +26,6 @@ from typing import Any
 import astropy.units as u
 import numpy as np
 import numpy.typing as npt
-from astropy_healpix import HEALPix
 from fastapi import HTTPException
 from sqlalchemy import Connection
 
@@ -230,6 +229,8 @@ class Reading:
 
 
 def _pixel(ra: float, dec: float, order: int) -> int:
+    from astropy_healpix import HEALPix  # on first use: keeps the service's start-up light
+
     hp = HEALPix(nside=2**order, order="nested")
     return int(hp.lonlat_to_healpix(ra * u.deg, dec * u.deg))
 
