@@ -183,7 +183,14 @@ def _build(kind: str, rows: dict[str, list[Any]], parts: Sequence[Any] = ()) -> 
                 time_depth=TIME_DEPTH,
             )
         )
-    return union(built) if built else STMOC.new_empty(STMOC_SPACE_DEPTH, TIME_DEPTH)
+    if not built:
+        return STMOC.new_empty(STMOC_SPACE_DEPTH, TIME_DEPTH)
+    if len(built) == 1:
+        return built[0]
+    # A union of ST-MOCs may keep adjacent time ranges with equal space parts apart (and an
+    # empty last pair): read back from its ASCII form it is in the normal form every
+    # serialisation then shares.
+    return STMOC.from_string(union(built).to_string(format="ascii"), format="ascii")
 
 
 def _encode(moc: Any) -> dict[str, bytes]:
