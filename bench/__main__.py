@@ -1,5 +1,7 @@
-"""``python -m bench [raw|ingest|ingest-products|products|tap|timeseries|maps|scaleout]``: run,
-print JSON."""
+"""``python -m bench <name>``: run one benchmark, print JSON.
+
+Names: raw, ingest, ingest-products, products, tap, timeseries, maps, upper-limits, scaleout.
+"""
 
 import sys
 
@@ -12,6 +14,7 @@ from bench import (
     scaleout,
     tap_bench,
     timeseries,
+    upper_limits,
 )
 
 BENCHES = {
@@ -23,6 +26,7 @@ BENCHES = {
     "timeseries": timeseries.main,
     "maps": maps.main,
     "scaleout": scaleout.main,
+    "upper-limits": upper_limits.main,
 }
 
 

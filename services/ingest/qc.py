@@ -68,6 +68,7 @@ from astropy.wcs import WCS
 from shared import simulation
 from shared.integral.time import MJDREF
 from shared.maps import healpix
+from shared.products import upperlimits
 
 EXPANSION_LIMIT = 10
 """A gzip-compressed upload may expand to at most this many times the upload size limit."""
@@ -83,12 +84,18 @@ KINDS = (
     "omc_image",
     "allsky_map",
     "lc_results",
+    "sensitivity",
 )
 """Product kinds accepted as FITS deliveries (``preview`` PNGs are made by the archive)."""
 
 RESULTS_KIND = "lc_results"
 """A pipeline's per-ScW source results: one row per source, science window and band (rates;
 V magnitudes for OMC), loaded into the light-curve points tables."""
+
+SENSITIVITY_KIND = upperlimits.SENSITIVITY_KIND
+"""A pipeline's sensitivity table: per HEALPix pixel and science window, the effective exposure
+and 1σ count-rate sensitivity (the basis of upper limits), loaded pixel-major into
+``isla_ops.sensitivity``."""
 
 MAX_ROW_PROBLEMS = 50
 """Rows of a results table reported one by one; further bad rows are counted."""
@@ -98,9 +105,9 @@ SCW_TIME_SLACK_D = 1e-6
 
 LIGHTCURVE_KINDS = frozenset({"long_timeseries", "short_timeseries", "omc_lightcurve"})
 IMAGE_KINDS = frozenset({"mosaic", "omc_image", "allsky_map"})
-TIMED_KINDS = LIGHTCURVE_KINDS | IMAGE_KINDS | {"spectrum", RESULTS_KIND}
+TIMED_KINDS = LIGHTCURVE_KINDS | IMAGE_KINDS | {"spectrum", RESULTS_KIND, SENSITIVITY_KIND}
 SOURCE_KINDS = LIGHTCURVE_KINDS | {"spectrum"}
-BAND_KINDS = (LIGHTCURVE_KINDS - {"omc_lightcurve"}) | {"mosaic"}
+BAND_KINDS = (LIGHTCURVE_KINDS - {"omc_lightcurve"}) | {"mosaic", SENSITIVITY_KIND}
 
 INHERITABLE = ("TELESCOP", "INSTRUME", "DETNAM", "CREATOR", "E_MIN", "E_MAX")
 """Identity keywords a file may take from a companion of its delivery."""
@@ -168,6 +175,22 @@ class ResultsRows:
 
 
 @dataclass
+class SensitivityRows:
+    """The columns of a sensitivity table (one row per HEALPix pixel and science window);
+    times are IJD, exposures seconds, ``rate_sigma`` counts/s."""
+
+    order: int
+    crab_count_rate: float
+    hpx: npt.NDArray[np.int64]
+    scw_id: npt.NDArray[np.str_]
+    revolution: npt.NDArray[np.int64]
+    t_start: npt.NDArray[np.float64]
+    t_stop: npt.NDArray[np.float64]
+    exposure: npt.NDArray[np.float64]
+    rate_sigma: npt.NDArray[np.float64]
+
+
+@dataclass
 class FileFacts:
     """What QC learnt about one delivered file."""
 
@@ -206,6 +229,8 @@ class FileFacts:
     """The rows of a source-results table (kind ``lc_results``)."""
     healpix: dict[str, Any] | None = None
     """A HEALPix map's layout: nside, order, ordering, coordsys and its (column, unit) list."""
+    sensitivity: SensitivityRows | None = None
+    """The rows of a sensitivity table (kind ``sensitivity``)."""
 
     def meta(self) -> dict[str, Any]:
         """Facts kept in ``isla.products.meta`` (JSON-safe)."""
@@ -225,6 +250,12 @@ class FileFacts:
             out["n_points"] = len(self.rate)
         if self.healpix is not None:
             out["healpix"] = self.healpix
+        if self.sensitivity is not None:
+            out["n_rows"] = len(self.sensitivity.hpx)
+            out["n_pixels"] = len(np.unique(self.sensitivity.hpx))
+            out["n_scws"] = len(np.unique(self.sensitivity.scw_id))
+            out["hpx_order"] = self.sensitivity.order
+            out["crab_count_rate"] = self.sensitivity.crab_count_rate
         if self.results is not None:
             out["n_points"] = len(self.results.source_id)
             out["n_sources"] = len(np.unique(self.results.source_id))
@@ -426,6 +457,9 @@ def _detect_kind(hdul: fits.HDUList) -> tuple[str | None, int]:
     for i, hdu in enumerate(hdul):
         if isinstance(hdu, fits.BinTableHDU):
             names = {c.upper() for c in hdu.columns.names}
+            label = upperlimits.SENSITIVITY_EXTNAME
+            if label in (ext_or_class(hdu, "EXTNAME"), ext_or_class(hdu, "HDUCLAS1")):
+                return SENSITIVITY_KIND, i
             if str(hdu.header.get("PIXTYPE", "")).strip().upper() == "HEALPIX":
                 return "allsky_map", i
             if {"SOURCE_ID", "SCW_ID", "TIME"} <= names:
@@ -436,6 +470,11 @@ def _detect_kind(hdul: fits.HDUList) -> tuple[str | None, int]:
         if _is_image(hdu):
             return "image", i
     return None, 0
+
+
+def ext_or_class(hdu: Any, key: str) -> str:
+    """A header keyword as upper-case text ('' when absent)."""
+    return str(hdu.header.get(key, "")).strip().upper()
 
 
 def _refine_kind(detected: str, hdul: fits.HDUList, main: int, name: str) -> str:
@@ -630,6 +669,112 @@ def _check_results(f: FileFacts, hdu: Any, problems: list[Problem]) -> None:
     report.close()
     f.results = rows
     f.time_ijd = rows.time
+
+
+def _time_reference(hdu: Any) -> tuple[float, float] | None:
+    """(MJDREF, days per time unit) of a table HDU, None when unreadable."""
+    h = hdu.header
+    ref = _number(h.get("MJDREF"))
+    if ref is None and "MJDREFI" in h:
+        ref = (_number(h.get("MJDREFI")) or 0.0) + (_number(h.get("MJDREFF")) or 0.0)
+    scale = {"d": 1.0, "s": 1.0 / 86400.0}.get(str(h.get("TIMEUNIT", "d")).strip().lower())
+    if ref is None or scale is None:
+        return None
+    return ref, scale
+
+
+def _check_sensitivity(f: FileFacts, hdu: Any, problems: list[Problem]) -> None:
+    """A sensitivity table: HEALPix keywords (NESTED, ICRS, HPXORDER), the Crab's rate in the
+    band, its columns, and rows that are numbers in range, each (pixel, ScW) once. The ScWs
+    are checked against the archive by the planning step."""
+    h = hdu.header
+    table = hdu.data
+    names = {c.upper() for c in table.columns.names}
+    missing = [c for c in upperlimits.SENSITIVITY_COLUMNS if c not in names]
+    if missing:
+        problems.append(
+            Problem(f.file_name, "columns", f"a sensitivity table needs {', '.join(missing)}")
+        )
+        return
+    order = _number(h.get("HPXORDER"))
+    if order is None or order != int(order) or not 0 <= order <= upperlimits.MAX_ORDER:
+        problems.append(
+            Problem(
+                f.file_name,
+                "healpix",
+                f"HPXORDER must be an integer from 0 to {upperlimits.MAX_ORDER}",
+            )
+        )
+        return
+    if str(h.get("ORDERING", "")).strip().upper() != "NESTED":
+        problems.append(Problem(f.file_name, "healpix", "ORDERING must be NESTED"))
+    if str(h.get("COORDSYS", "C")).strip().upper() not in ("C", "CEL", "ICRS"):
+        problems.append(Problem(f.file_name, "healpix", "COORDSYS must be C (ICRS)"))
+    crab = _number(h.get("CRABRATE"))
+    if crab is None or not math.isfinite(crab) or crab <= 0:
+        problems.append(
+            Problem(f.file_name, "keyword", "CRABRATE (the Crab's count rate) must be > 0")
+        )
+        return
+    reference = _time_reference(hdu)
+    if reference is None:
+        problems.append(Problem(f.file_name, "keyword", "MJDREF and TIMEUNIT (d or s) needed"))
+        return
+    if len(table) == 0:
+        problems.append(Problem(f.file_name, "empty", "the sensitivity table has no rows"))
+        return
+    ref, scale = reference
+
+    def number(name: str) -> npt.NDArray[np.float64]:
+        return np.asarray(_column(table, name), dtype=np.float64).reshape(-1)
+
+    hpx = number("HPX")
+    rows = SensitivityRows(
+        order=int(order),
+        crab_count_rate=float(crab),
+        hpx=np.nan_to_num(hpx, nan=-1).astype(np.int64),
+        scw_id=_text_column(table, "SCW_ID"),  # type: ignore[arg-type]
+        revolution=np.nan_to_num(number("REVOL"), nan=-1).astype(np.int64),
+        t_start=number("TSTART") * scale + (ref - MJDREF),
+        t_stop=number("TSTOP") * scale + (ref - MJDREF),
+        exposure=number("EXPOSURE"),
+        rate_sigma=number("RATE_SIG"),
+    )
+    bad = _RowProblems(f, problems)
+    npix = 12 * 4 ** int(order)
+    bad.add(
+        "healpix",
+        (hpx != np.floor(hpx)) | (hpx < 0) | (hpx >= npix),
+        lambda i: f"HPX {hpx[i]} is no pixel of order {int(order)}",
+    )
+    bad.add(
+        "scw_id",
+        (np.char.str_len(rows.scw_id) != 12) | ~np.char.isdigit(rows.scw_id),
+        lambda i: f"SCW_ID {rows.scw_id[i]!r} is not RRRRPPPPSSSF",
+    )
+    bad.add(
+        "time",
+        ~(np.isfinite(rows.t_start) & np.isfinite(rows.t_stop)) | (rows.t_start >= rows.t_stop),
+        lambda i: "TSTART must be before TSTOP",
+    )
+    bad.add(
+        "exposure",
+        ~np.isfinite(rows.exposure) | (rows.exposure < 0),
+        lambda i: f"EXPOSURE {rows.exposure[i]} is not a non-negative number",
+    )
+    bad.add(
+        "rate_sig",
+        ~np.isfinite(rows.rate_sigma) | (rows.rate_sigma <= 0),
+        lambda i: f"RATE_SIG {rows.rate_sigma[i]} is not a positive number",
+    )
+    keys = np.char.add(np.char.add(rows.hpx.astype(str), "/"), rows.scw_id)
+    _unique, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    twice = np.zeros(len(keys), dtype=bool)
+    twice[np.setdiff1d(np.arange(len(keys)), first)] = True
+    if np.any(counts > 1):
+        bad.add("duplicate", twice, lambda i: f"pixel {rows.hpx[i]} and ScW {rows.scw_id[i]} again")
+    bad.close()
+    f.sensitivity = rows
 
 
 def _seconds_per_unit(hdu: Any, column: str) -> float:
@@ -1018,6 +1163,8 @@ def inspect_file(
                 _check_lightcurve(facts, hdu, problems)
             elif facts.kind == RESULTS_KIND:
                 _check_results(facts, hdu, problems)
+            elif facts.kind == SENSITIVITY_KIND:
+                _check_sensitivity(facts, hdu, problems)
             elif facts.kind == "spectrum":
                 _check_spectrum(facts, hdu, problems)
             elif facts.kind == "arf":

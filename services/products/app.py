@@ -1,6 +1,6 @@
 """The products service app (``uvicorn services.products.app:app``).
 
-Owner of ``/`` (the portal), ``/products``, ``/datalink``, ``/doi``, ``/hips`` and
+Owner of ``/`` (the portal), ``/products``, ``/datalink``, ``/doi``, ``/hips``, ``/moc`` and
 ``/servlet/target-resolver``.
 """
 
@@ -16,6 +16,7 @@ from services.products.files.routes import router as files_router
 from services.products.grbs.routes import router as grbs_router
 from services.products.lightcurves.routes import router as lightcurves_router
 from services.products.maps.routes import router as maps_router
+from services.products.moc.routes import router as moc_router
 from services.products.mosaics.routes import router as mosaics_router
 from services.products.portal.routes import router as portal_router
 from services.products.publications.routes import router as publications_router
@@ -23,6 +24,7 @@ from services.products.resolver import router as resolver_router
 from services.products.sources.routes import router as sources_router
 from services.products.spectra.routes import router as spectra_router
 from services.products.timeseries.routes import router as timeseries_router
+from services.products.upperlimits.routes import router as upperlimits_router
 from shared.service import create_service
 
 
@@ -57,6 +59,8 @@ app = create_service(
         grbs_router,
         publications_router,
         doi_router,
+        upperlimits_router,
+        moc_router,
     ],
     on_startup=_freeze_heap,
 )

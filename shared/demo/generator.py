@@ -1477,6 +1477,11 @@ def generate(
         from shared.demo.maps import deliver_maps
 
         report.maps = deliver_maps(engine, deliver, say)
+
+        # The basis of upper limits: per-pixel sensitivity from the committed pointings.
+        from shared.demo.sensitivity import deliver_sensitivity
+
+        deliver_sensitivity(engine, deliver, say)
     report.seconds = round(time.monotonic() - began, 3)
     say(report.summary())
     return report

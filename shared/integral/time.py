@@ -11,6 +11,7 @@ real INTEGRAL files; their functions are also reachable from this module under t
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 import numpy as np
@@ -138,6 +139,50 @@ def ijd_to_utc(ijd: float) -> datetime:
     """
     result: datetime = ijd_to_time(ijd).utc.to_datetime(timezone=UTC)
     return result
+
+
+TT_MINUS_TAI_S = 32.184
+"""TT − TAI (seconds)."""
+
+
+@lru_cache(maxsize=1)
+def _leap_table() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(UTC calendar seconds since 2000-01-01 at which TAI − UTC changes, the new value), from
+    ERFA's leap-second table (the one astropy uses)."""
+    import erfa
+
+    table = erfa.leap_seconds.get()
+    epoch = np.datetime64("2000-01-01", "s")
+    starts = np.array(
+        [(np.datetime64(f"{y:04d}-{m:02d}-01", "s") - epoch).astype(np.int64) for y, m, _ in table],
+        dtype=np.float64,
+    )
+    return starts, np.asarray(table["tai_utc"], dtype=np.float64)
+
+
+def ijd_to_utc_iso(ijd: npt.ArrayLike) -> list[str]:
+    """UTC ISO 8601 strings (milliseconds, ``Z``) of many IJDs at once.
+
+    Vectorised with numpy (a few microseconds per value, where astropy's ``Time`` takes about a
+    hundred): UTC = TT − 32.184 s − (TAI − UTC) from the leap-second table; an instant inside a
+    leap second is shown as the second after it.
+    """
+    values = np.asarray(ijd, dtype=np.float64)
+    if values.size == 0:
+        return []
+    starts, offsets = _leap_table()
+    tt = values * 86400.0
+    # TAI − UTC at the instant: found from the UTC estimate with the latest offset, then again
+    # from the estimate with the offset found (exact away from the leap second itself).
+    delta = offsets[
+        np.clip(np.searchsorted(starts, tt - TT_MINUS_TAI_S - offsets[-1], "right") - 1, 0, None)
+    ]
+    delta = offsets[
+        np.clip(np.searchsorted(starts, tt - TT_MINUS_TAI_S - delta, "right") - 1, 0, None)
+    ]
+    micro = np.round((tt - TT_MINUS_TAI_S - delta) * 1e6).astype(np.int64)
+    stamps = np.datetime64("2000-01-01T00:00:00", "us") + micro.astype("timedelta64[us]")
+    return list(np.char.add(np.datetime_as_string(stamps, unit="ms"), "Z").tolist())
 
 
 def utc_to_ijd(t: datetime | str) -> float:

@@ -38,6 +38,7 @@ from sqlalchemy import Connection, Engine, text
 from services.ingest import qc
 from services.ingest.products.plan import PlannedFile
 from services.ingest.products.points import load_points, load_results
+from services.ingest.products.sensitivity import load_sensitivity
 from shared.storage import ObjectNotFound, ObjectStore
 
 log = logging.getLogger("isla.ingest.products")
@@ -126,6 +127,9 @@ def _commit(
             if entry.load_points:
                 plan = (planned or {}).get(entry.product_id)
                 facts = plan.facts if plan is not None else _refacts(store, entry, row)
+                if row["kind"] == qc.SENSITIVITY_KIND:
+                    points += load_sensitivity(conn, facts, row)
+                    continue
                 load = load_results if row["kind"] == qc.RESULTS_KIND else load_points
                 points += load(conn, facts, row)
         # Objects last: a database error above leaves no object behind.

@@ -276,6 +276,14 @@ def plan_delivery(
             if plan is not None:
                 planned.append(plan)
             continue
+        if kind == qc.SENSITIVITY_KIND:
+            plan, refused = _plan_sensitivity(
+                conn, facts, data[name], params, caller, bucket, report, bands
+            )
+            problems += refused
+            if plan is not None:
+                planned.append(plan)
+            continue
         if params.scope == "grb":
             plan, refused = _plan_grb(conn, facts, data[name], caller, bucket, report, bursts)
             problems += refused
@@ -657,6 +665,113 @@ def _plan_results(
         "simulated": facts.simulated,
     }
     return PlannedFile(facts, data, "", row, load_points=params.points), []
+
+
+def sensitivity_order(conn: Connection, band_id: int) -> int | None:
+    """The HEALPix order of the sensitivity data stored for a band (None when none is)."""
+    value = conn.execute(
+        text("SELECT hpx_order FROM isla_ops.sensitivity WHERE band_id = :b LIMIT 1"),
+        {"b": band_id},
+    ).scalar()
+    return None if value is None else int(value)
+
+
+def _plan_sensitivity(
+    conn: Connection,
+    facts: qc.FileFacts,
+    data: bytes,
+    params: DeliveryParams,
+    caller: Caller,
+    bucket: str,
+    report: qc.QcReport,
+    bands: list[dict[str, Any]],
+) -> tuple[PlannedFile | None, list[qc.Problem]]:
+    """A sensitivity table: its band, every science window it names checked against the
+    archive (revolution too), its HEALPix order the band's (one order per band, so that a
+    position is one pixel); one product per instrument, band and revolution span
+    (``sensitivity/<instrument>/revolutions/<first>-<last>/<band>``)."""
+    rows = facts.sensitivity
+    assert rows is not None and facts.instrument is not None
+    name = facts.file_name
+    band = _match_band(bands, facts.instrument, facts, params.band)
+    if band is None:
+        return None, [
+            qc.Problem(
+                name,
+                "band",
+                f"no {facts.instrument} band matches "
+                f"{params.band or f'{facts.e_min}-{facts.e_max} keV'}",
+            )
+        ]
+    problems: list[qc.Problem] = []
+    stored = sensitivity_order(conn, int(band["band_id"]))
+    if stored is not None and stored != rows.order:
+        problems.append(
+            qc.Problem(
+                name,
+                "healpix",
+                f"the archive holds {facts.instrument} {band['name']} sensitivity at HEALPix "
+                f"order {stored}, not {rows.order}",
+            )
+        )
+    ids = np.unique(rows.scw_id).tolist()
+    known = {
+        str(r.scw_id): int(r.revolution)
+        for r in conn.execute(
+            text("SELECT scw_id, revolution FROM isla.science_windows WHERE scw_id = ANY(:ids)"),
+            {"ids": ids},
+        )
+    }
+    unknown = [s for s in ids if s not in known]
+    if unknown:
+        listed = ", ".join(unknown[:10]) + (
+            f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        )
+        problems.append(qc.Problem(name, "scw", f"science windows not in the archive: {listed}"))
+    else:
+        wrong = [s for s, r in zip(rows.scw_id, rows.revolution, strict=True) if known[str(s)] != r]
+        if wrong:
+            problems.append(
+                qc.Problem(
+                    name, "revolution", f"REVOL disagrees with the archive for ScW {wrong[0]}"
+                )
+            )
+    if problems:
+        return None, problems
+    first, last = int(rows.revolution.min()), int(rows.revolution.max())
+    pid = product_id(
+        qc.SENSITIVITY_KIND,
+        facts.instrument,
+        "revolutions",
+        f"{first:04d}-{last:04d}",
+        band["name"],
+        facts.unit,
+    )
+    meta = facts.meta()
+    meta["team"] = caller.team
+    meta["qc_warnings"] = sorted({w.code for w in report.warnings if w.file == name})
+    meta["revfirst"], meta["revlast"] = first, last
+    row = {
+        "product_id": pid,
+        "kind": qc.SENSITIVITY_KIND,
+        "instrument": facts.instrument,
+        "band_id": band["band_id"],
+        "source_id": None,
+        "epoch": None,
+        "revolution": first if first == last else None,
+        "obsid": None,
+        "t_min": facts.t_min_mjd,
+        "t_max": facts.t_max_mjd,
+        "bucket": bucket,
+        "object_key": f"products/{pid}/{name}",
+        "file_name": name,
+        "size": len(data),
+        "sha256": "",
+        "content_type": _content_type(name),
+        "meta": meta,
+        "simulated": facts.simulated,
+    }
+    return PlannedFile(facts, data, "", row, load_points=True), []
 
 
 def existing_responses(conn: Connection, params: DeliveryParams) -> dict[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, pool, text
 
 from shared.db import accounts as _account_tables  # noqa: F401 - registers the user tables
 from shared.db import ingest as _ingest_tables  # noqa: F401 - registers the ingest tables
+from shared.db import serving as _serving_tables  # noqa: F401 - registers the serving copies
 from shared.db import uws as _uws_tables  # noqa: F401 - registers the UWS tables
 from shared.db.models import SCHEMA, Base
 from shared.db.ops import OPS_SCHEMA, OpsBase

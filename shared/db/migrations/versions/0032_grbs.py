@@ -1,7 +1,7 @@
 """Gamma-ray bursts: the IBAS catalogue and the SPI GRB catalogue's spectral fits
 
 Revision ID: 0032
-Revises: 0024
+Revises: 0031
 Create Date: 2026-12-03
 
 ``isla.grbs`` (one row per burst of the current ``ibas_grbs`` catalogue versions) and
@@ -22,7 +22,7 @@ from alembic import op
 from shared.db.tap_schema_rows import TAP_SCHEMA_COLUMNS, TAP_SCHEMA_KEY, change_tap_schema
 
 revision: str = "0032"
-down_revision: str | None = "0024"
+down_revision: str | None = "0031"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""Upper limits anywhere on the sky: ``/products/upper-limits`` (from stored sensitivity data)."""

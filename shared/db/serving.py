@@ -1,0 +1,125 @@
+"""Serving copies (schema ``isla_ops``): delivered data kept in the shape requests read.
+
+- ``sensitivity``: the delivered sensitivity tables (ingest kind ``sensitivity``, see
+  :mod:`shared.products.upperlimits`) stored **pixel-major**: per energy band, HEALPix pixel and
+  binning (``scw`` or ``revolution``) one row of arrays over time, so that the upper-limit curve
+  of a position over the whole mission is one primary-key read. The delivered FITS file is the
+  product (``isla.products``); these rows are its index, written by ingestion in the same
+  transaction as the product row, and not published through TAP (arrays of thousands of values
+  per row are no table for ADQL).
+- ``coverage_state``: a generation number per table the coverage MOCs are made from
+  (``science_windows``, ``products``), bumped by a deferred trigger in every transaction that
+  changes the table (migration 0031), so that the products service rebuilds a MOC once per
+  state of the archive and never per request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Double,
+    Integer,
+    SmallInteger,
+    String,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db.ops import OpsBase
+
+
+class Sensitivity(OpsBase):
+    """A sensitivity curve at one HEALPix pixel in one band, over science windows or
+    revolutions."""
+
+    __tablename__ = "sensitivity"
+    __table_args__ = (
+        CheckConstraint("binning in ('scw', 'revolution')", name="binning"),
+        CheckConstraint("hpx_order between 0 and 13", name="hpx_order"),
+        CheckConstraint("hpx >= 0", name="hpx"),
+        CheckConstraint("crab_count_rate > 0", name="crab_count_rate"),
+        {
+            "comment": "Delivered sensitivity tables, pixel-major (one row per band, binning and "
+            "HEALPix pixel, arrays over time)."
+        },
+    )
+
+    # No foreign key: the operational metadata does not hold the archive's tables; ingestion
+    # writes only bands it resolved in isla.energy_bands.
+    band_id: Mapped[int] = mapped_column(
+        SmallInteger, primary_key=True, comment="Energy band (isla.energy_bands)."
+    )
+    binning: Mapped[str] = mapped_column(
+        String(10), primary_key=True, comment="scw or revolution: what one array element is."
+    )
+    hpx: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, comment="HEALPix pixel (ICRS, NESTED) at hpx_order."
+    )
+    hpx_order: Mapped[int] = mapped_column(
+        SmallInteger, nullable=False, comment="HEALPix order of the band's pixels."
+    )
+    instrument: Mapped[str] = mapped_column(
+        String(16), nullable=False, comment="Instrument (ISGRI or JEM-X)."
+    )
+    bin_id: Mapped[list[int]] = mapped_column(
+        ARRAY(BigInteger),
+        nullable=False,
+        comment="Science window ids (as integers) or revolution numbers, in time order.",
+    )
+    t_start: Mapped[list[float]] = mapped_column(
+        ARRAY(Double), nullable=False, comment="Start of each bin (IJD, TT)."
+    )
+    t_stop: Mapped[list[float]] = mapped_column(
+        ARRAY(Double), nullable=False, comment="End of each bin (IJD, TT)."
+    )
+    exposure: Mapped[list[float]] = mapped_column(
+        ARRAY(Double), nullable=False, comment="Effective exposure at the pixel (s)."
+    )
+    rate_sigma: Mapped[list[float]] = mapped_column(
+        ARRAY(Double), nullable=False, comment="1-sigma count-rate sensitivity (count/s)."
+    )
+    nscw: Mapped[list[int]] = mapped_column(
+        ARRAY(Integer), nullable=False, comment="Science windows in each bin."
+    )
+    crab_count_rate: Mapped[float] = mapped_column(
+        Double, nullable=False, comment="Count rate of the Crab in the band (count/s)."
+    )
+    simulated: Mapped[bool] = mapped_column(
+        Boolean,
+        nullable=False,
+        server_default=text("false"),
+        comment="True when made by the simulated pipeline (the demo archive).",
+    )
+
+
+class CoverageState(OpsBase):
+    """The generation of a table the coverage MOCs are built from."""
+
+    __tablename__ = "coverage_state"
+    __table_args__ = ({"comment": "Generation numbers of the tables coverage MOCs come from."},)
+
+    scope: Mapped[str] = mapped_column(
+        String(32), primary_key=True, comment="science_windows or products."
+    )
+    generation: Mapped[int] = mapped_column(
+        BigInteger,
+        nullable=False,
+        server_default=text("0"),
+        comment="Bumped once by every committed transaction that changes the table.",
+    )
+    xact: Mapped[int | None] = mapped_column(
+        BigInteger, nullable=True, comment="The transaction that bumped it last."
+    )
+    changed_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=func.now(),
+        comment="When it was bumped last.",
+    )
