@@ -211,7 +211,8 @@ def test_published_collection_is_in_tap_and_obscore(
         f"FROM ivoa.obscore WHERE obs_publisher_did LIKE '%/{NAME}/{version}/%' "
         "ORDER BY obs_publisher_did"
     ).to_table()
-    assert list(obscore["dataproduct_type"]) == ["measurements", "image"]
+    # Ordered by DID, which starts with the kind: the map, then the table.
+    assert list(obscore["dataproduct_type"]) == ["image", "measurements"]
     assert set(obscore["calib_level"]) == {4}
     assert set(obscore["instrument_name"]) == {"JEM-X"}
     # The access URL is the product's DataLink document: documentation and software linked.
