@@ -21,6 +21,8 @@ wrappers are provided on purpose.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import builtins
 import contextlib
 import hashlib
@@ -83,6 +85,9 @@ class StoredObject:
     etag: str | None
     content_type: str | None = None
     last_modified: datetime | None = None
+    s3_sha256: str | None = None
+    """The object store's own SHA-256 of the whole object (``x-amz-checksum-sha256``, as hex),
+    when the uploading client asked for one; None otherwise (and for multipart composites)."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,10 @@ class ObjectStream(Iterator[bytes]):
         length = response.headers.get("Content-Length")
         self.content_length: int | None = int(length) if length is not None else None
         self.content_range: str | None = response.headers.get("Content-Range")
+        etag = response.headers.get("ETag")
+        self.etag: str | None = etag.strip('"') if etag else None
+        """The ETag of the object version being read (to notice an object replaced since it
+        was listed)."""
 
     def __iter__(self) -> Self:
         """The stream is its own iterator (it can be consumed once)."""
@@ -443,7 +452,8 @@ class ObjectStore:
         """
         validate_key(key)
         with self._errors(bucket, key):
-            info = self.client.stat_object(bucket, key)
+            # Checksum mode: S3 returns the SHA-256 it verified on upload, when there is one.
+            info = self.client.stat_object(bucket, key, extra_headers=_CHECKSUM_MODE)
         metadata: Any = info.metadata or {}
         sha256 = metadata.get(SHA256_META) if hasattr(metadata, "get") else None
         return StoredObject(
@@ -454,6 +464,7 @@ class ObjectStore:
             etag=info.etag,
             content_type=info.content_type,
             last_modified=info.last_modified,
+            s3_sha256=s3_checksum_sha256(metadata),
         )
 
     def exists(self, bucket: str, key: str) -> bool:
@@ -591,6 +602,30 @@ class ObjectStore:
             raise StorageUnavailable(
                 f"object store at {self.endpoint} is not reachable for {where}: {exc}"
             ) from exc
+
+
+_CHECKSUM_MODE = {"x-amz-checksum-mode": "ENABLED"}
+
+
+def s3_checksum_sha256(headers: Any) -> str | None:
+    """The whole-object SHA-256 of S3's ``x-amz-checksum-sha256`` header as hex, or None.
+
+    S3 gives the checksum base64-encoded; a multipart upload's checksum is a checksum of the
+    parts' checksums (marked ``-N`` or ``x-amz-checksum-type: COMPOSITE``), not of the object,
+    and is ignored.
+    """
+    if not hasattr(headers, "get"):
+        return None
+    value = headers.get("x-amz-checksum-sha256")
+    if not value or "-" in value:
+        return None
+    if str(headers.get("x-amz-checksum-type", "FULL_OBJECT")).upper() == "COMPOSITE":
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error):
+        return None
+    return raw.hex() if len(raw) == 32 else None
 
 
 def _hash_stream(
