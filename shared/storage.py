@@ -604,7 +604,7 @@ class ObjectStore:
             ) from exc
 
 
-_CHECKSUM_MODE = {"x-amz-checksum-mode": "ENABLED"}
+_CHECKSUM_MODE: dict[str, str | list[str] | tuple[str]] = {"x-amz-checksum-mode": "ENABLED"}
 
 
 def s3_checksum_sha256(headers: Any) -> str | None:

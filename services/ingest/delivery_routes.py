@@ -271,7 +271,9 @@ async def _queued(
     return JSONResponse(view, status_code=202, headers={"Location": view["url"]})
 
 
-_QUEUED = {202: {"description": "queued: follow the job URL for progress and the report"}}
+_QUEUED: dict[int | str, dict[str, Any]] = {
+    202: {"description": "queued: follow the job URL for progress and the report"}
+}
 
 
 @router.post(

@@ -98,14 +98,15 @@ def _record(engine: Engine, row: Any, found: tuple[int, str] | None, report: Ver
     table = "aux_files" if row.tbl == "aux_files" else "scw_files"
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     report.checked += 1
+    values: dict[str, str] = {}
     if found is None:
-        state, values = "missing", {}
+        state = "missing"
         report.missing.append(row.object_key)
     else:
         size, sha = found
         report.bytes += size
         if size != row.size or (row.sha256 is not None and sha != row.sha256):
-            state, values = "corrupt", {}
+            state = "corrupt"
             report.corrupt.append(
                 {"object": row.object_key, "expected": row.sha256, "found": sha, "size": size}
             )
