@@ -1,11 +1,21 @@
-"""``python -m bench [raw|ingest|ingest-products|products|tap|timeseries]``: run, print JSON."""
+"""``python -m bench [raw|raw-index|ingest|ingest-products|products|tap|timeseries]``: run, print
+JSON."""
 
 import sys
 
-from bench import ingest, ingest_products, products, raw_bench, tap_bench, timeseries
+from bench import (
+    ingest,
+    ingest_products,
+    products,
+    raw_bench,
+    raw_index_bench,
+    tap_bench,
+    timeseries,
+)
 
 BENCHES = {
     "raw": raw_bench.main,
+    "raw-index": raw_index_bench.main,
     "ingest": ingest.main,
     "ingest-products": ingest_products.main,
     "products": products.main,

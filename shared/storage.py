@@ -165,6 +165,8 @@ class ObjectStream(Iterator[bytes]):
         length = response.headers.get("Content-Length")
         self.content_length: int | None = int(length) if length is not None else None
         self.content_range: str | None = response.headers.get("Content-Range")
+        self.headers: Any = response.headers
+        """The response headers (user metadata, S3 checksums)."""
         etag = response.headers.get("ETag")
         self.etag: str | None = etag.strip('"') if etag else None
         """The ETag of the object version being read (to notice an object replaced since it
@@ -482,13 +484,16 @@ class ObjectStore:
         start: int = 0,
         end: int | None = None,
         chunk_size: int = CHUNK_SIZE,
+        *,
+        checksums: bool = False,
     ) -> ObjectStream:
         """Stream bytes ``start``..``end`` of an object, **end inclusive** as in HTTP Range.
 
         ``end=None`` reads to the end of the object; an ``end`` past the end is clamped, as
         HTTP does. Raises ``ObjectNotFound``, or ``InvalidRange`` when ``start`` lies beyond
         the last byte. The returned stream always releases its connection (see
-        :class:`ObjectStream`); close it explicitly when stopping early.
+        :class:`ObjectStream`); close it explicitly when stopping early. ``checksums`` asks S3
+        for its own checksum of the object in the response headers (``stream.headers``).
         """
         validate_key(key)
         if start < 0:
@@ -500,7 +505,13 @@ class ObjectStore:
         # minio sends no Range header for offset=0, length=0 (the whole object).
         length = 0 if end is None else end - start + 1
         with self._errors(bucket, key):
-            response = self.client.get_object(bucket, key, offset=start, length=length)
+            response = self.client.get_object(
+                bucket,
+                key,
+                offset=start,
+                length=length,
+                request_headers=_CHECKSUM_MODE if checksums else None,
+            )
         return ObjectStream(response, chunk_size, f"{bucket}/{key}")
 
     def read_bytes(self, bucket: str, key: str, start: int = 0, length: int | None = None) -> bytes:

@@ -7,10 +7,12 @@ metadata. For each listed object :func:`checksum` decides, cheapest first:
    verified): the registered SHA-256 is kept, nothing is read;
 2. **a checksum the store already holds**: ISLA's own ``x-amz-meta-sha256`` (computed while
    ISLA wrote the object) or S3's native ``x-amz-checksum-sha256`` (verified by the server on
-   upload, when the client asked for it): one HEAD;
-3. **streamed**: the object is read once and hashed, in the indexer's worker threads. The GET
-   must return the very version that was listed (same ETag, same length), or the object
-   changed between listing and hashing and is reported (:class:`ObjectChangedError`).
+   upload, when the client asked for it): one HEAD, for objects over :data:`SMALL_OBJECT`;
+3. **streamed**: the object is read once and hashed, in the indexer's worker threads (small
+   objects at once: one GET costs what the HEAD would, and a checksum in its headers is
+   checked against the bytes). The GET must return the very version that was listed (same
+   ETag, same length), or the object changed between listing and hashing and is reported
+   (:class:`ObjectChangedError`).
 
 Without hashing (``hash_files=False``) step 3 is skipped and the file is registered
 ``unverified``: served with its size, flagged in manifests, hashed later by ``isla raw verify``.
@@ -19,9 +21,9 @@ Without hashing (``hash_files=False``) step 3 is skipped and the file is registe
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from shared.storage import ListedObject, ObjectStore
+from shared.storage import SHA256_META, ListedObject, ObjectStore, s3_checksum_sha256
 
 
 class ObjectChangedError(RuntimeError):
@@ -52,6 +54,8 @@ class FileSum:
     """streamed, s3, isla, or None while unverified."""
     hashed_bytes: int = 0
     """Bytes read to compute the checksum in this run (0 when it came from elsewhere)."""
+    data: bytes | None = field(default=None, repr=False, compare=False)
+    """The object's bytes, when they were read and asked for."""
 
     @property
     def state(self) -> str:
@@ -63,21 +67,41 @@ def _etag(value: str | None) -> str | None:
     return value.strip('"') if value else None
 
 
-def stream_sha256(store: ObjectStore, bucket: str, key: str, size: int, etag: str | None) -> str:
-    """Hash the object by reading it once; ObjectChangedError when it is not the listed one."""
+SMALL_OBJECT = 4 * 1024 * 1024
+"""Objects up to this size are read at once (one GET, whose headers also carry any stored
+checksum); larger ones are asked for a stored checksum first (a HEAD), so that an object
+whose checksum the store holds is never read."""
+
+
+def stream_sha256(
+    store: ObjectStore, bucket: str, key: str, size: int, etag: str | None, keep: bool = False
+) -> tuple[str, bytes | None]:
+    """Hash the object by reading it once: (SHA-256, the bytes when ``keep``);
+    ObjectChangedError when it is not the listed object.
+
+    When the GET's headers carry ISLA's or S3's checksum, it is compared with the bytes.
+    """
     digest = hashlib.sha256()
     count = 0
-    with store.iter_object(bucket, key) as stream:
+    kept: list[bytes] = []
+    with store.iter_object(bucket, key, checksums=True) as stream:
         if etag and stream.etag and stream.etag != etag:
             raise ObjectChangedError(
                 f"{key}: changed since it was listed (ETag {etag} then, {stream.etag} now)"
             )
+        stored = s3_checksum_sha256(stream.headers), stream.headers.get(SHA256_META)
         for block in stream:
             digest.update(block)
             count += len(block)
+            if keep:
+                kept.append(block)
     if count != size:
         raise ObjectChangedError(f"{key}: {count} bytes read, {size} listed")
-    return digest.hexdigest()
+    sha = digest.hexdigest()
+    for claimed in stored:
+        if claimed and claimed != sha:
+            raise ObjectChangedError(f"{key}: its bytes do not match the checksum stored with it")
+    return sha, b"".join(kept) if keep else None
 
 
 def checksum(
@@ -87,8 +111,10 @@ def checksum(
     listed: ListedObject,
     known: Known | None,
     hash_files: bool = True,
+    keep: bool = False,
 ) -> FileSum:
-    """What the archive records about one listed object (see the module text)."""
+    """What the archive records about one listed object (see the module text); ``keep``: also
+    return the bytes when the object is read."""
     etag = _etag(listed.etag)
     if (
         known is not None
@@ -99,6 +125,10 @@ def checksum(
         and known.etag == etag
     ):
         return FileSum(name, listed.key, listed.size, etag, known.sha256, known.source)
+    if hash_files and listed.size <= SMALL_OBJECT:
+        # One GET: reading a small object costs about what asking for its checksum does.
+        sha, data = stream_sha256(store, bucket, listed.key, listed.size, etag, keep)
+        return FileSum(name, listed.key, listed.size, etag, sha, "streamed", listed.size, data)
     stored = store.stat(bucket, listed.key)
     if stored.size != listed.size or (etag and stored.etag and _etag(stored.etag) != etag):
         raise ObjectChangedError(f"{listed.key}: changed since it was listed")
@@ -108,5 +138,5 @@ def checksum(
         return FileSum(name, listed.key, listed.size, etag, stored.sha256, "isla")
     if not hash_files:
         return FileSum(name, listed.key, listed.size, etag, None, None)
-    sha = stream_sha256(store, bucket, listed.key, listed.size, etag)
-    return FileSum(name, listed.key, listed.size, etag, sha, "streamed", listed.size)
+    sha, data = stream_sha256(store, bucket, listed.key, listed.size, etag, keep)
+    return FileSum(name, listed.key, listed.size, etag, sha, "streamed", listed.size, data)

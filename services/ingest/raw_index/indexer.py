@@ -206,8 +206,9 @@ def _aux_of(store: ObjectStore, revolution: int) -> tuple[str | None, dict[str, 
 # --- reading one science window (in a worker thread) --------------------------------------------
 
 
-def _header(store: ObjectStore, key: str) -> fits.Header:
-    data = store.read_bytes(store.raw_bucket, key)
+def _header(store: ObjectStore, key: str, data: bytes | None = None) -> fits.Header:
+    if data is None:
+        data = store.read_bytes(store.raw_bucket, key)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)
@@ -289,8 +290,10 @@ def _read_scw(
         before = known.get(entry.key)
         if before is not None and before.state == "corrupt" and before.etag == entry.etag:
             raise RawIndexError(f"{name} failed verification and was not uploaded again")
-        files.append(checksum(store, bucket, name, entry, before, hash_files))
-    header = _header(store, meta.files["swg.fits"].key)
+        # The group file's bytes are kept when they are read for hashing: parsed, not re-read.
+        files.append(checksum(store, bucket, name, entry, before, hash_files, name == "swg.fits"))
+    group = next(f for f in files if f.name == "swg.fits")
+    header = _header(store, group.key, group.data)
     row = _scw_row(meta, header, files)
     times: dict[str, float] = {}
     orbit = None
@@ -597,14 +600,17 @@ def _commit_progress(
             delivered = index_times(conn, [(r["scw_id"], r["version"]) for r in rows])
         else:
             delivered = {}
+        # One statement per kind of row, executed for all the revolution's rows at once
+        # (psycopg pipelines them): a revolution is a few round trips, not thousands.
+        if rows:
+            conn.execute(_SCW_UPSERT, rows)
+        file_params: list[dict[str, Any]] = []
         for result in results:
             row = result.row
-            conn.execute(_SCW_UPSERT, row)
             times = {**result.times, **delivered.get((row["scw_id"], row["version"]), {})}
             set_times(conn, row["scw_id"], row["version"], times)
             for f in result.files:
-                conn.execute(
-                    _FILE_UPSERT,
+                file_params.append(
                     {
                         **_file_params(f, now),
                         "scw_id": row["scw_id"],
@@ -612,34 +618,45 @@ def _commit_progress(
                         "name": f.name,
                         "ctype": _content_type(f.name),
                         "simulated": row["simulated"],
-                    },
+                    }
                 )
                 report.hashed_files += int(f.hashed_bytes > 0)
                 report.hashed_bytes += f.hashed_bytes
                 report.unverified_files += int(f.sha256 is None)
+            n_files += len(result.files)
+        if file_params:
+            conn.execute(_FILE_UPSERT, file_params)
+            # Files of these ScWs no longer in the store are no longer registered.
             conn.execute(
                 text(
-                    "DELETE FROM isla.scw_files WHERE scw_id = :s AND version = :v "
-                    "AND NOT (name = ANY(:names))"
+                    "DELETE FROM isla.scw_files f USING unnest(CAST(:ids AS text[]), "
+                    "CAST(:vers AS text[])) AS w(id, ver) WHERE f.scw_id = w.id "
+                    "AND f.version = w.ver AND NOT (f.object_key = ANY(:keys))"
                 ),
-                {"s": row["scw_id"], "v": row["version"], "names": [f.name for f in result.files]},
+                {
+                    "ids": [r["scw_id"] for r in rows],
+                    "vers": [r["version"] for r in rows],
+                    "keys": [p["key"] for p in file_params],
+                },
             )
-            n_files += len(result.files)
         if aux_sums:
             # Auxiliary files have no group file of their own: the revolution's ScWs speak
             # for them (the demo's are simulated, ISDC's are not).
             simulated = any(r["simulated"] for r in rows)
-            for f in aux_sums:
-                conn.execute(
-                    _AUX_UPSERT,
+            conn.execute(
+                _AUX_UPSERT,
+                [
                     {
                         **_file_params(f, now),
                         "revolution": revolution,
                         "name": f.name,
                         "version": aux_version,
                         "simulated": simulated,
-                    },
-                )
+                    }
+                    for f in aux_sums
+                ],
+            )
+            for f in aux_sums:
                 report.hashed_files += int(f.hashed_bytes > 0)
                 report.hashed_bytes += f.hashed_bytes
                 report.unverified_files += int(f.sha256 is None)

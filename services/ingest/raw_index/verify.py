@@ -83,41 +83,57 @@ def verify_raw(
     with engine.connect() as conn:
         rows = conn.execute(text(sql), {"n": sample} if sample is not None else {}).all()
     report = VerifyReport()
+    pending: list[tuple[str, dict[str, Any]]] = []
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="isla-verify") as pool:
         futures = [(row, pool.submit(_hash, store, row.object_key)) for row in rows]
         for i, (row, future) in enumerate(futures, 1):
-            found = future.result()
-            _record(engine, row, found, report)
-            if i % 100 == 0 or i == len(futures):
+            pending.append(_outcome(row, future.result(), report))
+            if i % BATCH == 0 or i == len(futures):
+                _write(engine, pending)
+                pending.clear()
                 say(i / max(1, len(futures)), f"{i} of {len(futures)} files checked")
     report.seconds = round(_time.monotonic() - began, 3)
     return report
 
 
-def _record(engine: Engine, row: Any, found: tuple[int, str] | None, report: VerifyReport) -> None:
+BATCH = 200
+"""Outcomes written per transaction (what an interrupted verification keeps)."""
+
+_UPDATE = (
+    "UPDATE isla.{table} SET state = :state, verified_at = :now, "
+    "sha256 = coalesce(sha256, :sha256), checksum_source = coalesce(:source, checksum_source) "
+    "WHERE object_key = :key"
+)
+
+
+def _outcome(
+    row: Any, found: tuple[int, str] | None, report: VerifyReport
+) -> tuple[str, dict[str, Any]]:
+    """The update one file's check calls for, counted in ``report``."""
     table = "aux_files" if row.tbl == "aux_files" else "scw_files"
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     report.checked += 1
-    values: dict[str, str] = {}
+    values: dict[str, Any] = {"key": row.object_key, "now": now, "sha256": None, "source": None}
     if found is None:
-        state = "missing"
         report.missing.append(row.object_key)
-    else:
-        size, sha = found
-        report.bytes += size
-        if size != row.size or (row.sha256 is not None and sha != row.sha256):
-            state = "corrupt"
-            report.corrupt.append(
-                {"object": row.object_key, "expected": row.sha256, "found": sha, "size": size}
-            )
-        else:
-            state = "verified"
-            values = {"sha256": sha, "checksum_source": "streamed"} if row.sha256 is None else {}
-            report.ok += 1
-            report.newly_verified += int(row.sha256 is None)
-    sets = ", ".join(["state = :state", "verified_at = :now", *(f"{k} = :{k}" for k in values)])
-    with engine.begin() as conn:
-        conn.execute(
-            text(f"UPDATE isla.{table} SET {sets} WHERE object_key = :key"),  # noqa: S608
-            {"state": state, "now": now, "key": row.object_key, **values},
+        return table, {**values, "state": "missing"}
+    size, sha = found
+    report.bytes += size
+    if size != row.size or (row.sha256 is not None and sha != row.sha256):
+        report.corrupt.append(
+            {"object": row.object_key, "expected": row.sha256, "found": sha, "size": size}
         )
+        return table, {**values, "state": "corrupt"}
+    report.ok += 1
+    if row.sha256 is None:
+        report.newly_verified += 1
+        return table, {**values, "state": "verified", "sha256": sha, "source": "streamed"}
+    return table, {**values, "state": "verified"}
+
+
+def _write(engine: Engine, outcomes: list[tuple[str, dict[str, Any]]]) -> None:
+    with engine.begin() as conn:
+        for table in ("scw_files", "aux_files"):
+            params = [p for t, p in outcomes if t == table]
+            if params:
+                conn.execute(text(_UPDATE.format(table=table)), params)
