@@ -12,7 +12,7 @@ file ``swg.fits`` plus ``--files`` instrument files of ``--file-kb`` KiB of synt
 - ``reindex``: the same run again (nothing changed: sizes and ETags match, nothing is read);
 - ``verify``: ``verify_raw`` of every file (every object read and hashed again).
 
-Usage: ``python -m bench raw-index [--scws 10000] [--files 3] [--file-kb 16] [--per-rev 100]
+Usage: ``python -m bench raw-index [--scws 10000] [--files 2] [--file-kb 16] [--per-rev 100]
 [--workers 8] [--json out.json]``.
 """
 
@@ -149,7 +149,7 @@ def main(argv: list[str]) -> None:
     """Entry point of ``python -m bench raw-index``."""
     parser = argparse.ArgumentParser(prog="python -m bench raw-index")
     parser.add_argument("--scws", type=int, default=10_000, help="science windows to upload")
-    parser.add_argument("--files", type=int, default=3, help="instrument files per ScW")
+    parser.add_argument("--files", type=int, default=2, help="instrument files per ScW")
     parser.add_argument("--file-kb", type=int, default=16, help="size of an instrument file")
     parser.add_argument("--per-rev", type=int, default=100, help="ScWs per revolution")
     parser.add_argument("--workers", type=int, default=8, help="hashing threads")
