@@ -3,7 +3,8 @@
 ``index`` and ``verify`` queue a background job (run by ``isla worker``, progress and report
 on the job row, ``GET /ingest/jobs/<id>``) and, with ``--wait``, follow it until it ends;
 ``--inline`` runs the work in this process instead (an archive without a worker). ``scw-index``
-loads a ScW index file (good times and exposures) into the configured database directly.
+and ``revolutions`` load a ScW index (good times and exposures) or ISDC's revolution table into
+the configured database directly.
 """
 
 from __future__ import annotations
@@ -158,6 +159,28 @@ def cmd_scw_index(args: argparse.Namespace) -> int:
     return 1 if report.problems else 0
 
 
+def cmd_revolutions(args: argparse.Namespace) -> int:
+    """Load a revolution table into the configured database."""
+    if not cfg.database_settings().database_url:
+        _err("ISLA_DATABASE_URL is not set")
+        return 2
+    from services.ingest.raw_index.exposures import ScwIndexError
+    from services.ingest.raw_index.scw_index import load_revolution_table
+    from shared.db.engine import make_sync_engine
+
+    path = Path(args.file)
+    engine = make_sync_engine(cfg.database_settings())
+    try:
+        report = load_revolution_table(engine, path, path.name)
+    except ScwIndexError as exc:
+        _err(f"refused, nothing written: {exc}")
+        return 1
+    finally:
+        engine.dispose()
+    print(json.dumps(report.as_dict(), indent=2))
+    return 1 if report.problems else 0
+
+
 def cmd_job(args: argparse.Namespace) -> int:
     """Follow a raw-data job until it ends."""
     if not cfg.database_settings().database_url:
@@ -192,6 +215,9 @@ def add_commands(sub: Any) -> None:
     scw.add_argument("--name", default="isdc_scw_index", help="name of the index")
     scw.add_argument("--version", required=True, help="version of this delivery")
     scw.set_defaults(func=cmd_scw_index)
+    revs = rsub.add_parser("revolutions", help="load ISDC's revolution table")
+    revs.add_argument("file", help="FITS, VOTable or CSV: revolution, start and end (UTC or IJD)")
+    revs.set_defaults(func=cmd_revolutions)
     job = rsub.add_parser("job", help="follow a raw-data job")
     job.add_argument("job_id", type=int)
     job.set_defaults(func=cmd_job)

@@ -10,7 +10,8 @@
 - ``POST /ingest/products/recover``: finish or undo interrupted deliveries (operators).
 - ``POST /ingest/raw-index[?revolution=R]``, ``POST /ingest/raw-verify[?sample=N]``: queue the
   indexing or the verification of the raw bucket (operators and ISDC; 202 with the job URL).
-- ``POST /ingest/scw-index?name=&version=``: deliver the ScW index (good times, exposures).
+- ``POST /ingest/scw-index?name=&version=``, ``POST /ingest/revolution-table?version=``: deliver
+  the ScW index (good times, exposures) or the revolution table (jobs, 202).
 - ``GET /ingest/raw-index/runs``: the latest indexer runs.
 
 Every product delivery, accepted or refused, is recorded in the audit trail.
@@ -324,6 +325,35 @@ async def scw_index_interface() -> dict[str, Any]:
     return SCW_INDEX_INTERFACE.describe()
 
 
+async def _staged_job(
+    request: Request,
+    principal: Principal,
+    kind: str,
+    target: str,
+    params: dict[str, Any],
+) -> JSONResponse:
+    """Stage the request body (a table) in the object store and queue its job."""
+    from services.ingest.raw_index import jobs as raw_jobs
+
+    limit = limit_settings().upload_max_bytes
+    body = await _body(request, limit)
+    if body is None:
+        too_big = [{"file": "-", "code": "size", "message": f"larger than {limit} bytes"}]
+        return _refusal(413, "Payload too large", too_big)
+    if not body:
+        return _refusal(400, "Bad request", [{"file": "-", "code": "empty", "message": "no body"}])
+    store = object_store(request)
+    bucket = storage_settings().s3_products_bucket
+
+    async def stage(job_id: int) -> None:
+        await run_in_threadpool(store.put_bytes, bucket, raw_jobs.staging_key(job_id), body)
+
+    return await _queued(request, kind, target, params, principal, stage)
+
+
+_NAME = r"^[A-Za-z0-9_.-]+$"
+
+
 @router.post(
     "/scw-index",
     summary="Deliver the ScW index (good times, exposures) as a background job",
@@ -333,30 +363,36 @@ async def scw_index_interface() -> dict[str, Any]:
 async def deliver_scw_index(
     request: Request,
     principal: Annotated[Principal, Depends(require_role("isdc"))],
-    name: Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")],
-    version: Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")],
-    file_name: Annotated[str | None, Query(max_length=255)] = None,
+    name: Annotated[str, Query(min_length=1, max_length=64, pattern=_NAME)],
+    version: Annotated[str, Query(min_length=1, max_length=64, pattern=_NAME)],
+    file_name: Annotated[str | None, Query(max_length=255, pattern=_NAME)] = None,
 ) -> JSONResponse:
     """Stage the ScW index (request body: FITS, VOTable or CSV) and queue its load."""
-    from services.ingest.raw_index import jobs as raw_jobs
     from services.ingest.raw_index.scw_index import ScwIndexDelivery
 
-    limit = limit_settings().upload_max_bytes
-    body = await _body(request, limit)
-    if body is None:
-        too_big = [{"file": "-", "code": "size", "message": f"larger than {limit} bytes"}]
-        return _refusal(413, "Payload too large", too_big)
-    if not body:
-        return _refusal(400, "Bad request", [{"file": "-", "code": "empty", "message": "no body"}])
     delivery = ScwIndexDelivery(name=name, version=version, filename=file_name)
-    store = object_store(request)
-    bucket = storage_settings().s3_products_bucket
-
-    async def stage(job_id: int) -> None:
-        await run_in_threadpool(store.put_bytes, bucket, raw_jobs.staging_key(job_id), body)
-
     params = {"delivery": dataclasses.asdict(delivery)}
-    return await _queued(request, "scw-index", delivery.label(), params, principal, stage)
+    return await _staged_job(request, principal, "scw-index", delivery.label(), params)
+
+
+@router.post(
+    "/revolution-table",
+    summary="Deliver ISDC's revolution table (start and end of each revolution) as a job",
+    status_code=202,
+    responses=_QUEUED,
+)
+async def deliver_revolution_table(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_role("isdc"))],
+    version: Annotated[str, Query(min_length=1, max_length=64, pattern=_NAME)],
+    file_name: Annotated[str | None, Query(max_length=255, pattern=_NAME)] = None,
+) -> JSONResponse:
+    """Stage the table (revolution, start/end as UTC or IJD) and queue its load; its rows
+    replace the bounds from orbit files and from the model (``bounds_source``)."""
+    params = {"version": version, "file_name": file_name}
+    return await _staged_job(
+        request, principal, "revolution-table", f"revolutions@{version}", params
+    )
 
 
 @router.get("/raw-index/runs", summary="The latest raw-index runs")

@@ -79,3 +79,12 @@ def scw_index(job_id: int) -> dict[str, Any]:
 
     final = raw_jobs.run(conninfo(database_settings()), job_id, raw_jobs.scw_index_work)
     return {"status": final["status"]}
+
+
+@app.task(name="isla.ingest.revolution_table", queue=QUEUE)
+def revolution_table(job_id: int) -> dict[str, Any]:
+    """Load the revolution table staged for ``job_id``."""
+    from services.ingest.raw_index import jobs as raw_jobs
+
+    final = raw_jobs.run(conninfo(database_settings()), job_id, raw_jobs.revolution_table_work)
+    return {"status": final["status"]}

@@ -142,7 +142,7 @@ class Manifest:
 
     def as_csv(self, base_url: str) -> str:
         """One row per file: scw_id, version, name, path, size, sha256 (empty while
-        unverified), verified, url."""
+        unverified), url, verified (a column added last, so that older readers keep theirs)."""
         return "".join(self.iter_csv(base_url))
 
     def iter_csv(self, base_url: str, rows_per_chunk: int = 1000) -> Iterator[str]:
@@ -152,7 +152,7 @@ class Manifest:
         writer.writerow(["scw_id", "version", "name", "path", "size", "sha256", "verified", "url"])
         for i, f in enumerate(self.files, 1):
             url = f"{base_url}/raw/scw/{f.scw_id}/files/{f.name}"
-            row = [f.scw_id, f.version, f.name, f.path, f.size, f.sha256 or "", f.verified, url]
+            row = [f.scw_id, f.version, f.name, f.path, f.size, f.sha256 or "", url, f.verified]
             writer.writerow(row)
             if i % rows_per_chunk == 0:
                 yield out.getvalue()

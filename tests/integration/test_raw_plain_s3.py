@@ -341,3 +341,35 @@ def test_the_raw_index_route_answers_202_and_never_indexes_in_the_request(plain:
             headers=plain.headers(),
         )
         assert bad.status_code in (400, 422)
+
+
+def test_a_delivered_revolution_table_replaces_model_and_orbit_bounds(plain: Plain) -> None:
+    table = (
+        "revolution,start_time,end_time\n"
+        "0789,2009-03-30T04:50:36,2009-04-02T04:37:35\n"
+        "0790,2009-04-02T04:37:35,2009-04-05T04:24:34\n"
+        "0791,2009-04-06T00:00:00,2009-04-05T00:00:00\n"
+    )
+    job = _run_job(
+        plain,
+        "/ingest/revolution-table",
+        params={"version": "2025-03", "file_name": "revolutions.csv"},
+        content=table.encode(),
+        headers={"Content-Type": "text/csv"},
+    )
+    assert job["status"] == "done", job
+    assert job["report"]["rows"] == 2
+    assert job["report"]["problems"][0]["problem"].startswith("row 3")
+    rows = plain.server.query(
+        "SELECT revolution, bounds_source, start_time FROM isla.revolutions "
+        "WHERE revolution IN (789, 790, 791) ORDER BY 1"
+    )
+    assert [(r[0], r[1]) for r in rows] == [(789, "revolution_table"), (790, "revolution_table")]
+    assert rows[0][2].isoformat() == "2009-03-30T04:50:36"
+    # A later index keeps the delivered bounds (an orbit file does not replace them).
+    job = _run_job(plain, "/ingest/raw-index", params={"revolution": 789})
+    assert job["status"] == "done", job
+    ((source,),) = plain.server.query(
+        "SELECT bounds_source FROM isla.revolutions WHERE revolution = 789"
+    )
+    assert source == "revolution_table"

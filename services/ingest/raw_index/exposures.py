@@ -137,7 +137,8 @@ class ScwIndexRow:
     modes: dict[str, str]
 
 
-def _cell(value: Any) -> Any:
+def cell(value: Any) -> Any:
+    """A table cell as a Python value (text stripped, empty and NaN as None)."""
     if isinstance(value, bytes):
         value = value.decode(errors="replace")
     if isinstance(value, np.generic):
@@ -175,10 +176,10 @@ def read_scw_index(path: Path, filename: str | None = None) -> tuple[list[ScwInd
     problems: list[str] = []
     for chunk in table.chunks:
         for i in range(chunk.size):
-            cells = {name: _cell(chunk.columns[source][i]) for name, source in found.items()}
+            cells = {name: cell(chunk.columns[source][i]) for name, source in found.items()}
             try:
                 rows.append(
-                    _row(cells.get, {m: _cell(chunk.columns[c][i]) for m, c in modes.items()})
+                    _row(cells.get, {m: cell(chunk.columns[c][i]) for m, c in modes.items()})
                 )
             except (InvalidIdentifier, ValueError, TypeError) as exc:
                 problems.append(f"row {chunk.first_row + i}: {exc}")

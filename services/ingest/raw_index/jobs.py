@@ -22,7 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.ingest import jobs
 from services.ingest.auth import Principal
 from services.ingest.raw_index.indexer import index_raw
-from services.ingest.raw_index.scw_index import ScwIndexDelivery, load_scw_index
+from services.ingest.raw_index.scw_index import (
+    ScwIndexDelivery,
+    load_revolution_table,
+    load_scw_index,
+)
 from services.ingest.raw_index.verify import verify_raw
 from shared.jobs.store import classify
 from shared.settings import storage_settings
@@ -32,17 +36,18 @@ TASKS = {
     "raw-index": "isla.ingest.raw_index",
     "raw-verify": "isla.ingest.raw_verify",
     "scw-index": "isla.ingest.scw_index",
+    "revolution-table": "isla.ingest.revolution_table",
 }
 """Queue task of each job kind (deferred by name: this module does not import the tasks)."""
 
-STAGING_PREFIX = "_ingest-staging/scw-index/"
-"""Where a delivered ScW index waits for its job (products bucket)."""
+STAGING_PREFIX = "_ingest-staging/raw-tables/"
+"""Where a delivered ScW index or revolution table waits for its job (products bucket)."""
 
 Work = Callable[[Engine, ObjectStore, dict[str, Any], jobs.ProgressWriter], dict[str, Any]]
 
 
 def staging_key(job_id: int) -> str:
-    """Object key of the ScW index staged for ``job_id``."""
+    """Object key of the table staged for ``job_id``."""
     return f"{STAGING_PREFIX}{job_id}/upload"
 
 
@@ -132,20 +137,38 @@ def verify_work(
     return report
 
 
+def _staged(store: ObjectStore, job_id: int, directory: str) -> Path:
+    path = Path(directory) / "upload"
+    with path.open("wb") as out:
+        for block in store.iter_object(storage_settings().s3_products_bucket, staging_key(job_id)):
+            out.write(block)
+    return path
+
+
 def scw_index_work(
     engine: Engine, store: ObjectStore, params: dict[str, Any], progress: jobs.ProgressWriter
 ) -> dict[str, Any]:
     """The ScW-index job: load the staged table and apply it to the indexed ScWs."""
     job_id = int(params["job_id"])
-    bucket = storage_settings().s3_products_bucket
     delivery = ScwIndexDelivery(**params["delivery"])
     with tempfile.TemporaryDirectory(prefix="isla-scw-index-") as tmp:
-        path = Path(tmp) / "upload"
-        with path.open("wb") as out:
-            for block in store.iter_object(bucket, staging_key(job_id)):
-                out.write(block)
+        path = _staged(store, job_id, tmp)
         progress(0.1, "staged ScW index read")
         report = load_scw_index(engine, path, delivery).as_dict()
-    store.delete(bucket, staging_key(job_id))
+    store.delete(storage_settings().s3_products_bucket, staging_key(job_id))
     report["message"] = f"{report['rows']} ScWs in the index, {report['applied']} applied"
+    return report
+
+
+def revolution_table_work(
+    engine: Engine, store: ObjectStore, params: dict[str, Any], progress: jobs.ProgressWriter
+) -> dict[str, Any]:
+    """The revolution-table job: load the staged table into ``isla.revolutions``."""
+    job_id = int(params["job_id"])
+    with tempfile.TemporaryDirectory(prefix="isla-revolutions-") as tmp:
+        path = _staged(store, job_id, tmp)
+        progress(0.1, "staged revolution table read")
+        report = load_revolution_table(engine, path, params.get("file_name")).as_dict()
+    store.delete(storage_settings().s3_products_bucket, staging_key(job_id))
+    report["message"] = f"{report['rows']} revolutions loaded"
     return report
