@@ -2,6 +2,8 @@
 JSON."""
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from bench import (
     ingest,
@@ -13,7 +15,7 @@ from bench import (
     timeseries,
 )
 
-BENCHES = {
+BENCHES: dict[str, Callable[[list[str]], Any]] = {
     "raw": raw_bench.main,
     "raw-index": raw_index_bench.main,
     "ingest": ingest.main,

@@ -142,7 +142,9 @@ def load_revolution_table(
     rev_col = _pick(table.columns, _REV_NAMES)
     utc = (_pick(table.columns, _START_UTC), _pick(table.columns, _END_UTC))
     ijd = (_pick(table.columns, _START_IJD), _pick(table.columns, _END_IJD))
-    if rev_col is None or not (all(utc) or all(ijd)):
+    columns = ijd if all(ijd) else utc
+    start_col, end_col = columns
+    if rev_col is None or start_col is None or end_col is None:
         raise ScwIndexError(
             "a revolution table needs a revolution column and start/end as UTC "
             "(start_time, end_time) or IJD (start_ijd, end_ijd); found: " + ", ".join(table.columns)
@@ -153,12 +155,11 @@ def load_revolution_table(
         for i in range(chunk.size):
             try:
                 rev = int(cell(chunk.columns[rev_col][i]))
-                if all(ijd):
-                    start = ijd_to_time(float(cell(chunk.columns[ijd[0]][i]))).utc
-                    end = ijd_to_time(float(cell(chunk.columns[ijd[1]][i]))).utc
+                first, last = cell(chunk.columns[start_col][i]), cell(chunk.columns[end_col][i])
+                if columns is ijd:
+                    start, end = ijd_to_time(float(first)).utc, ijd_to_time(float(last)).utc
                 else:
-                    start = Time(str(cell(chunk.columns[utc[0]][i])), scale="utc")
-                    end = Time(str(cell(chunk.columns[utc[1]][i])), scale="utc")
+                    start, end = Time(str(first), scale="utc"), Time(str(last), scale="utc")
                 if not 0 <= rev <= 9999 or not start < end:
                     raise ValueError("revolution out of range or start not before end")
             except (TypeError, ValueError) as exc:
