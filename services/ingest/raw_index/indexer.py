@@ -439,15 +439,26 @@ def _content_type(name: str) -> str:
     return "application/gzip" if name.endswith(".gz") else "application/fits"
 
 
-def _known(conn: Connection, table: str, prefix: str) -> dict[str, Known]:
-    rows = conn.execute(
+def _known(conn: Connection, revolution: int) -> tuple[dict[str, Known], dict[str, Known]]:
+    """The registered files and auxiliary files of a revolution, by object key (found
+    through the primary keys: a revolution's ScW ids are the range RRRR00000000-RRRR99999999)."""
+    columns = "object_key, size, etag, sha256, state, checksum_source"
+    scw = conn.execute(
         text(
-            f"SELECT object_key, size, etag, sha256, state, checksum_source "  # noqa: S608
-            f"FROM isla.{table} WHERE object_key LIKE :p"
+            f"SELECT {columns} FROM isla.scw_files "  # noqa: S608 - fixed column names
+            "WHERE scw_id >= :lo AND scw_id < :hi"
         ),
-        {"p": prefix + "%"},
+        {"lo": f"{revolution:04d}", "hi": f"{revolution + 1:04d}"},
     )
-    return {r[0]: Known(int(r[1]), r[2], r[3], r[4], r[5]) for r in rows}
+    aux = conn.execute(
+        text(f"SELECT {columns} FROM isla.aux_files WHERE revolution = :r"),  # noqa: S608
+        {"r": revolution},
+    )
+
+    def by_key(rows: Any) -> dict[str, Known]:
+        return {r[0]: Known(int(r[1]), r[2], r[3], r[4], r[5]) for r in rows}
+
+    return by_key(scw), by_key(aux)
 
 
 def index_times(conn: Connection, scws: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
@@ -509,8 +520,7 @@ def _index_revolution(ctx: _Context, revolution: int) -> None:
         _commit_progress(ctx, revolution, [], [], None, None, {})
         return
     with ctx.engine.connect() as conn:
-        known = _known(conn, "scw_files", f"scw/{revolution:04d}/")
-        known_aux = _known(conn, "aux_files", f"aux/adp/{revolution:04d}.")
+        known, known_aux = _known(conn, revolution)
     aux_jobs = [
         (
             path,

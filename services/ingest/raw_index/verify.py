@@ -31,10 +31,10 @@ from sqlalchemy import Engine, text
 from shared.storage import ObjectNotFound, ObjectStore
 
 _CANDIDATES = (
-    "SELECT 'scw_files' AS tbl, object_key, size, sha256, state, verified_at "
-    "FROM isla.scw_files WHERE state IN ('verified', 'unverified') "
-    "UNION ALL SELECT 'aux_files', object_key, size, sha256, state, verified_at "
-    "FROM isla.aux_files WHERE state IN ('verified', 'unverified') "
+    "SELECT 'scw_files' AS tbl, scw_id, version, name, NULL::int AS revolution, object_key, "
+    "size, sha256, verified_at FROM isla.scw_files WHERE state IN ('verified', 'unverified') "
+    "UNION ALL SELECT 'aux_files', NULL, NULL, name, revolution, object_key, size, sha256, "
+    "verified_at FROM isla.aux_files WHERE state IN ('verified', 'unverified') "
     "ORDER BY verified_at NULLS FIRST, object_key"
 )
 
@@ -99,11 +99,19 @@ def verify_raw(
 BATCH = 200
 """Outcomes written per transaction (what an interrupted verification keeps)."""
 
-_UPDATE = (
-    "UPDATE isla.{table} SET state = :state, verified_at = :now, "
-    "sha256 = coalesce(sha256, :sha256), checksum_source = coalesce(:source, checksum_source) "
-    "WHERE object_key = :key"
+# Rows are updated by their primary keys (an object key is not indexed).
+_SET = (
+    "SET state = :state, verified_at = :now, sha256 = coalesce(sha256, :sha256), "
+    "checksum_source = coalesce(:source, checksum_source) "
 )
+_UPDATES = {
+    "scw_files": "UPDATE isla.scw_files "
+    + _SET
+    + "WHERE scw_id = :scw_id AND version = :version AND name = :name",
+    "aux_files": "UPDATE isla.aux_files "
+    + _SET
+    + "WHERE revolution = :revolution AND name = :name",
+}
 
 
 def _outcome(
@@ -113,7 +121,11 @@ def _outcome(
     table = "aux_files" if row.tbl == "aux_files" else "scw_files"
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     report.checked += 1
-    values: dict[str, Any] = {"key": row.object_key, "now": now, "sha256": None, "source": None}
+    values: dict[str, Any] = {"now": now, "sha256": None, "source": None, "name": row.name}
+    if table == "scw_files":
+        values.update(scw_id=row.scw_id, version=row.version)
+    else:
+        values["revolution"] = row.revolution
     if found is None:
         report.missing.append(row.object_key)
         return table, {**values, "state": "missing"}
@@ -136,4 +148,4 @@ def _write(engine: Engine, outcomes: list[tuple[str, dict[str, Any]]]) -> None:
         for table in ("scw_files", "aux_files"):
             params = [p for t, p in outcomes if t == table]
             if params:
-                conn.execute(text(_UPDATE.format(table=table)), params)
+                conn.execute(text(_UPDATES[table]), params)
