@@ -23,7 +23,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from shared.storage import SHA256_META, ListedObject, ObjectStore, s3_checksum_sha256
+from shared.storage import (
+    SHA256_META,
+    ListedObject,
+    ObjectNotFound,
+    ObjectStore,
+    s3_checksum_sha256,
+)
 
 
 class ObjectChangedError(RuntimeError):
@@ -114,7 +120,23 @@ def checksum(
     keep: bool = False,
 ) -> FileSum:
     """What the archive records about one listed object (see the module text); ``keep``: also
-    return the bytes when the object is read."""
+    return the bytes when the object is read. An object deleted since the listing is an
+    :class:`ObjectChangedError` too."""
+    try:
+        return _checksum(store, bucket, name, listed, known, hash_files, keep)
+    except ObjectNotFound as exc:
+        raise ObjectChangedError(f"{listed.key}: deleted since it was listed") from exc
+
+
+def _checksum(
+    store: ObjectStore,
+    bucket: str,
+    name: str,
+    listed: ListedObject,
+    known: Known | None,
+    hash_files: bool,
+    keep: bool,
+) -> FileSum:
     etag = _etag(listed.etag)
     if (
         known is not None

@@ -65,7 +65,7 @@ from shared.integral.ids import InvalidIdentifier, ObsId, ScwId
 from shared.integral.orbit import OrbitBounds, OrbitFileError, revolution_bounds_from_fits
 from shared.integral.revolutions import last_revolution, revolution_end, revolution_start
 from shared.integral.time import ijd_to_utc, time_to_ijd
-from shared.storage import ListedObject, ObjectStore, StorageUnavailable
+from shared.storage import ListedObject, ObjectNotFound, ObjectStore
 
 log = logging.getLogger("isla.ingest.raw_index")
 
@@ -541,19 +541,21 @@ def _index_revolution(ctx: _Context, revolution: int) -> None:
     for path, future in aux_jobs:
         try:
             aux_sums.append(future.result())
-        except (ObjectChangedError, OSError, ValueError) as exc:
-            if isinstance(exc, StorageUnavailable):
-                raise
+        except (ObjectChangedError, ValueError) as exc:
+            # StorageUnavailable is not caught: the store went away, the job fails (transient).
             report.problem(aux_listed[path].key, str(exc))
     results: list[_ScwResult] = []
     for meta, scw_future in scw_jobs:
         try:
             results.append(scw_future.result())
-        except (RawIndexError, ObjectChangedError, InvalidIdentifier, KeyError, ValueError) as exc:
-            report.problem(meta.folder, str(exc))
-        except OSError as exc:
-            if isinstance(exc, StorageUnavailable):
-                raise
+        except (
+            RawIndexError,
+            ObjectChangedError,
+            InvalidIdentifier,
+            LookupError,
+            ValueError,
+        ) as exc:
+            # KeyError and ObjectNotFound (a GTI or orbit file deleted meanwhile) are lookups.
             report.problem(meta.folder, str(exc))
     bounds = _orbit_bounds(store, revolution, aux_version, aux_sums, results, report)
     _commit_progress(ctx, revolution, results, aux_sums, aux_version, bounds, known_aux)
@@ -575,7 +577,7 @@ def _orbit_bounds(
                 candidates.append(
                     revolution_bounds_from_fits(store.read_bytes(store.raw_bucket, f.key))
                 )
-            except OrbitFileError as exc:
+            except (OrbitFileError, ObjectNotFound) as exc:
                 report.problem(f.key, f"orbit file not used: {exc}")
     candidates += [r.orbit for r in results if r.orbit is not None]
     for bounds in candidates:
