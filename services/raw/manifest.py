@@ -149,7 +149,7 @@ class Manifest:
         """:meth:`as_csv` in chunks of rows (for streaming)."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["scw_id", "version", "name", "path", "size", "sha256", "verified", "url"])
+        writer.writerow(["scw_id", "version", "name", "path", "size", "sha256", "url", "verified"])
         for i, f in enumerate(self.files, 1):
             url = f"{base_url}/raw/scw/{f.scw_id}/files/{f.name}"
             row = [f.scw_id, f.version, f.name, f.path, f.size, f.sha256 or "", url, f.verified]
