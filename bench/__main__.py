@@ -1,9 +1,11 @@
 """``python -m bench <name>``: run one benchmark, print JSON.
 
-Names: raw, ingest, ingest-products, products, tap, timeseries, maps, upper-limits, scaleout.
+Names: raw, raw-index, ingest, ingest-products, products, tap, timeseries, maps, upper-limits, scaleout.
 """
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from bench import (
     ingest,
@@ -11,14 +13,16 @@ from bench import (
     maps,
     products,
     raw_bench,
+    raw_index_bench,
     scaleout,
     tap_bench,
     timeseries,
     upper_limits,
 )
 
-BENCHES = {
+BENCHES: dict[str, Callable[[list[str]], Any]] = {
     "raw": raw_bench.main,
+    "raw-index": raw_index_bench.main,
     "ingest": ingest.main,
     "ingest-products": ingest_products.main,
     "products": products.main,

@@ -530,9 +530,10 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="load the demo archive into an empty database")
     demo.add_argument("--scale", choices=["demo", "bench", "full"], default="demo")
     demo.set_defaults(func=cmd_demo)
-    from deploy import ingest_cli, user_cli
+    from deploy import ingest_cli, raw_cli, user_cli
 
     ingest_cli.add_commands(sub)
+    raw_cli.add_commands(sub)
     user_cli.add_commands(sub)
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func

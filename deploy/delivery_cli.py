@@ -46,7 +46,9 @@ def cmd_raw_index(args: argparse.Namespace) -> int:
         return 2
     engine, store = backend
     try:
-        report = index_raw(engine, store, args.revolution, progress=_err)
+        report = index_raw(
+            engine, store, args.revolution, progress=lambda _f, message: _err(message)
+        )
     finally:
         engine.dispose()
     print(json.dumps(report.as_dict(), indent=2))

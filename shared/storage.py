@@ -21,6 +21,8 @@ wrappers are provided on purpose.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import builtins
 import contextlib
 import hashlib
@@ -92,6 +94,9 @@ class StoredObject:
     etag: str | None
     content_type: str | None = None
     last_modified: datetime | None = None
+    s3_sha256: str | None = None
+    """The object store's own SHA-256 of the whole object (``x-amz-checksum-sha256``, as hex),
+    when the uploading client asked for one; None otherwise (and for multipart composites)."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,12 @@ class ObjectStream(Iterator[bytes]):
         length = response.headers.get("Content-Length")
         self.content_length: int | None = int(length) if length is not None else None
         self.content_range: str | None = response.headers.get("Content-Range")
+        self.headers: Any = response.headers
+        """The response headers (user metadata, S3 checksums)."""
+        etag = response.headers.get("ETag")
+        self.etag: str | None = etag.strip('"') if etag else None
+        """The ETag of the object version being read (to notice an object replaced since it
+        was listed)."""
 
     def __iter__(self) -> Self:
         """The stream is its own iterator (it can be consumed once)."""
@@ -452,7 +463,8 @@ class ObjectStore:
         """
         validate_key(key)
         with self._errors(bucket, key):
-            info = self.client.stat_object(bucket, key)
+            # Checksum mode: S3 returns the SHA-256 it verified on upload, when there is one.
+            info = self.client.stat_object(bucket, key, extra_headers=_CHECKSUM_MODE)
         metadata: Any = info.metadata or {}
         sha256 = metadata.get(SHA256_META) if hasattr(metadata, "get") else None
         return StoredObject(
@@ -463,6 +475,7 @@ class ObjectStore:
             etag=info.etag,
             content_type=info.content_type,
             last_modified=info.last_modified,
+            s3_sha256=s3_checksum_sha256(metadata),
         )
 
     def exists(self, bucket: str, key: str) -> bool:
@@ -480,13 +493,16 @@ class ObjectStore:
         start: int = 0,
         end: int | None = None,
         chunk_size: int = CHUNK_SIZE,
+        *,
+        checksums: bool = False,
     ) -> ObjectStream:
         """Stream bytes ``start``..``end`` of an object, **end inclusive** as in HTTP Range.
 
         ``end=None`` reads to the end of the object; an ``end`` past the end is clamped, as
         HTTP does. Raises ``ObjectNotFound``, or ``InvalidRange`` when ``start`` lies beyond
         the last byte. The returned stream always releases its connection (see
-        :class:`ObjectStream`); close it explicitly when stopping early.
+        :class:`ObjectStream`); close it explicitly when stopping early. ``checksums`` asks S3
+        for its own checksum of the object in the response headers (``stream.headers``).
         """
         validate_key(key)
         if start < 0:
@@ -498,7 +514,13 @@ class ObjectStore:
         # minio sends no Range header for offset=0, length=0 (the whole object).
         length = 0 if end is None else end - start + 1
         with self._errors(bucket, key):
-            response = self.client.get_object(bucket, key, offset=start, length=length)
+            response = self.client.get_object(
+                bucket,
+                key,
+                offset=start,
+                length=length,
+                request_headers=_CHECKSUM_MODE if checksums else None,
+            )
         return ObjectStream(response, chunk_size, f"{bucket}/{key}")
 
     def read_bytes(self, bucket: str, key: str, start: int = 0, length: int | None = None) -> bytes:
@@ -600,6 +622,30 @@ class ObjectStore:
             raise StorageUnavailable(
                 f"object store at {self.endpoint} is not reachable for {where}: {exc}"
             ) from exc
+
+
+_CHECKSUM_MODE: dict[str, str | list[str] | tuple[str]] = {"x-amz-checksum-mode": "ENABLED"}
+
+
+def s3_checksum_sha256(headers: Any) -> str | None:
+    """The whole-object SHA-256 of S3's ``x-amz-checksum-sha256`` header as hex, or None.
+
+    S3 gives the checksum base64-encoded; a multipart upload's checksum is a checksum of the
+    parts' checksums (marked ``-N`` or ``x-amz-checksum-type: COMPOSITE``), not of the object,
+    and is ignored.
+    """
+    if not hasattr(headers, "get"):
+        return None
+    value = headers.get("x-amz-checksum-sha256")
+    if not value or "-" in value:
+        return None
+    if str(headers.get("x-amz-checksum-type", "FULL_OBJECT")).upper() == "COMPOSITE":
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error):
+        return None
+    return raw.hex() if len(raw) == 32 else None
 
 
 def _hash_stream(

@@ -8,7 +8,10 @@
   unchanged), 422 with the full ``problems`` list when QC refuses, 403/409 for replacements.
 - ``GET /ingest/products/{product_id}``: the registered row (the owning team and operators).
 - ``POST /ingest/products/recover``: finish or undo interrupted deliveries (operators).
-- ``POST /ingest/raw-index[?revolution=R]``: index the raw bucket (operators and ISDC).
+- ``POST /ingest/raw-index[?revolution=R]``, ``POST /ingest/raw-verify[?sample=N]``: queue the
+  indexing or the verification of the raw bucket (operators and ISDC; 202 with the job URL).
+- ``POST /ingest/scw-index?name=&version=``, ``POST /ingest/revolution-table?version=``: deliver
+  the ScW index (good times, exposures) or the revolution table (jobs, 202).
 - ``GET /ingest/raw-index/runs``: the latest indexer runs.
 
 Every product delivery, accepted or refused, is recorded in the audit trail.
@@ -16,6 +19,7 @@ Every product delivery, accepted or refused, is recorded in the audit trail.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import AsyncGenerator
 from typing import Annotated, Any
@@ -27,11 +31,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from services.ingest import audit, products, raw_index
+from services.ingest import audit, jobs, products, raw_index
 from services.ingest.auth import Principal, require_principal, require_role
 from shared.body import BodyTooLargeError, read_limited
 from shared.service import db_engine, object_store, problem, sync_db_engine
-from shared.settings import limit_settings
+from shared.settings import limit_settings, storage_settings
 
 router = APIRouter(prefix="/ingest", tags=["products and raw index"])
 
@@ -241,18 +245,154 @@ async def product_row(
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
 
 
-@router.post("/raw-index", summary="Register the ScWs of the raw bucket (operators, ISDC)")
+async def _queued(
+    request: Request,
+    kind: str,
+    target: str,
+    params: dict[str, Any],
+    principal: Principal,
+    stage: Any = None,
+) -> JSONResponse:
+    """Queue a raw-data job and answer 202 with its URL (``stage``: work to do in the same
+    transaction once the job id is known, e.g. staging an upload)."""
+    from services.ingest.raw_index import jobs as raw_jobs
+    from services.ingest.routes import job_view
+
+    async with db_engine(request).begin() as conn:
+        job_id = await raw_jobs.submit(conn, kind, target, params, principal)
+        if stage is not None:
+            await stage(job_id)
+        await audit.record(
+            conn, principal, f"{kind}.request", target, None, "accepted", {"job_id": job_id}
+        )
+    async with db_engine(request).connect() as conn:
+        row = await jobs.STORE.get(conn, job_id)
+    assert row is not None
+    view = job_view(dict(row), request)
+    return JSONResponse(view, status_code=202, headers={"Location": view["url"]})
+
+
+_QUEUED: dict[int | str, dict[str, Any]] = {
+    202: {"description": "queued: follow the job URL for progress and the report"}
+}
+
+
+@router.post(
+    "/raw-index",
+    summary="Index the raw bucket as a background job (operators, ISDC)",
+    status_code=202,
+    responses=_QUEUED,
+)
 async def run_raw_index(
     request: Request,
     principal: Annotated[Principal, Depends(require_role("isdc"))],
     revolution: Annotated[int | None, Query(ge=0, le=9999)] = None,
-) -> dict[str, Any]:
-    """Index one revolution (or all) of the raw bucket; resumes an interrupted run."""
-    del principal
-    report = await run_in_threadpool(
-        raw_index.index_raw, sync_db_engine(request), object_store(request), revolution
+    hash: Annotated[bool, Query(description="Hash objects without a stored checksum now.")] = True,
+    workers: Annotated[int, Query(ge=1, le=64, description="Hashing threads.")] = 8,
+) -> JSONResponse:
+    """Queue the indexing of one revolution (or all); resumes an interrupted run."""
+    target = "raw:all" if revolution is None else f"raw:{revolution:04d}"
+    params = {"revolution": revolution, "hash": hash, "workers": workers}
+    return await _queued(request, "raw-index", target, params, principal)
+
+
+@router.post(
+    "/raw-verify",
+    summary="Verify stored raw files as a background job (operators, ISDC)",
+    status_code=202,
+    responses=_QUEUED,
+)
+async def run_raw_verify(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_role("isdc"))],
+    sample: Annotated[
+        int | None, Query(ge=1, description="Files to check; all when absent.")
+    ] = None,
+    workers: Annotated[int, Query(ge=1, le=64, description="Hashing threads.")] = 8,
+) -> JSONResponse:
+    """Queue a verification of ``sample`` files (checked longest ago first) or of all."""
+    target = "raw:all" if sample is None else f"raw:sample:{sample}"
+    return await _queued(
+        request, "raw-verify", target, {"sample": sample, "workers": workers}, principal
     )
-    return report.as_dict()
+
+
+@router.get("/scw-index/interface", summary="The ScW index interface (scw_index/1)")
+async def scw_index_interface() -> dict[str, Any]:
+    """Columns of the ScW index interface, with the ISDC and HEASARC names it accepts."""
+    from services.ingest.raw_index.exposures import SCW_INDEX_INTERFACE
+
+    return SCW_INDEX_INTERFACE.describe()
+
+
+async def _staged_job(
+    request: Request,
+    principal: Principal,
+    kind: str,
+    target: str,
+    params: dict[str, Any],
+) -> JSONResponse:
+    """Stage the request body (a table) in the object store and queue its job."""
+    from services.ingest.raw_index import jobs as raw_jobs
+
+    limit = limit_settings().upload_max_bytes
+    body = await _body(request, limit)
+    if body is None:
+        too_big = [{"file": "-", "code": "size", "message": f"larger than {limit} bytes"}]
+        return _refusal(413, "Payload too large", too_big)
+    if not body:
+        return _refusal(400, "Bad request", [{"file": "-", "code": "empty", "message": "no body"}])
+    store = object_store(request)
+    bucket = storage_settings().s3_products_bucket
+
+    async def stage(job_id: int) -> None:
+        await run_in_threadpool(store.put_bytes, bucket, raw_jobs.staging_key(job_id), body)
+
+    return await _queued(request, kind, target, params, principal, stage)
+
+
+_NAME = r"^[A-Za-z0-9_.-]+$"
+
+
+@router.post(
+    "/scw-index",
+    summary="Deliver the ScW index (good times, exposures) as a background job",
+    status_code=202,
+    responses=_QUEUED,
+)
+async def deliver_scw_index(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_role("isdc"))],
+    name: Annotated[str, Query(min_length=1, max_length=64, pattern=_NAME)],
+    version: Annotated[str, Query(min_length=1, max_length=64, pattern=_NAME)],
+    file_name: Annotated[str | None, Query(max_length=255, pattern=_NAME)] = None,
+) -> JSONResponse:
+    """Stage the ScW index (request body: FITS, VOTable or CSV) and queue its load."""
+    from services.ingest.raw_index.scw_index import ScwIndexDelivery
+
+    delivery = ScwIndexDelivery(name=name, version=version, filename=file_name)
+    params = {"delivery": dataclasses.asdict(delivery)}
+    return await _staged_job(request, principal, "scw-index", delivery.label(), params)
+
+
+@router.post(
+    "/revolution-table",
+    summary="Deliver ISDC's revolution table (start and end of each revolution) as a job",
+    status_code=202,
+    responses=_QUEUED,
+)
+async def deliver_revolution_table(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_role("isdc"))],
+    version: Annotated[str, Query(min_length=1, max_length=64, pattern=_NAME)],
+    file_name: Annotated[str | None, Query(max_length=255, pattern=_NAME)] = None,
+) -> JSONResponse:
+    """Stage the table (revolution, start/end as UTC or IJD) and queue its load; its rows
+    replace the bounds from orbit files and from the model (``bounds_source``)."""
+    params = {"version": version, "file_name": file_name}
+    return await _staged_job(
+        request, principal, "revolution-table", f"revolutions@{version}", params
+    )
 
 
 @router.get("/raw-index/runs", summary="The latest raw-index runs")

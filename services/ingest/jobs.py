@@ -175,8 +175,11 @@ def finish(
     report: dict[str, Any],
     checksum: str | None = None,
 ) -> None:
-    """End the job with ``status`` and ``report``, and audit the outcome (one transaction)."""
-    principal = principal_of(job["params"])
+    """End the job with ``status`` and ``report``, and audit the outcome (one transaction).
+
+    A job an operator queued from the command line acts for no token (its principal is None).
+    """
+    principal = principal_of(job["params"]) if job["params"].get("principal") else None
     detail = {"job_id": job["job_id"], **{k: v for k, v in report.items() if k != "columns"}}
     progress = 1 if status == "done" else JOBS.c.progress
     with _engine(conninfo).begin() as conn:

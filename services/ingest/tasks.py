@@ -52,3 +52,39 @@ def ingest_merge(job_id: int) -> dict[str, Any]:
     """Merge the current catalogues into the source list, for ``job_id``."""
     final = jobs.run_merge_job(conninfo(database_settings()), job_id)
     return {"status": final["status"]}
+
+
+@app.task(name="isla.ingest.raw_index", queue=QUEUE)
+def raw_index(job_id: int) -> dict[str, Any]:
+    """Index the raw bucket for ``job_id`` (resumes the run an earlier attempt left)."""
+    from services.ingest.raw_index import jobs as raw_jobs
+
+    final = raw_jobs.run(conninfo(database_settings()), job_id, raw_jobs.index_work)
+    return {"status": final["status"]}
+
+
+@app.task(name="isla.ingest.raw_verify", queue=QUEUE)
+def raw_verify(job_id: int) -> dict[str, Any]:
+    """Verify raw files for ``job_id``."""
+    from services.ingest.raw_index import jobs as raw_jobs
+
+    final = raw_jobs.run(conninfo(database_settings()), job_id, raw_jobs.verify_work)
+    return {"status": final["status"]}
+
+
+@app.task(name="isla.ingest.scw_index", queue=QUEUE)
+def scw_index(job_id: int) -> dict[str, Any]:
+    """Load the ScW index staged for ``job_id``."""
+    from services.ingest.raw_index import jobs as raw_jobs
+
+    final = raw_jobs.run(conninfo(database_settings()), job_id, raw_jobs.scw_index_work)
+    return {"status": final["status"]}
+
+
+@app.task(name="isla.ingest.revolution_table", queue=QUEUE)
+def revolution_table(job_id: int) -> dict[str, Any]:
+    """Load the revolution table staged for ``job_id``."""
+    from services.ingest.raw_index import jobs as raw_jobs
+
+    final = raw_jobs.run(conninfo(database_settings()), job_id, raw_jobs.revolution_table_work)
+    return {"status": final["status"]}

@@ -27,14 +27,28 @@ class ManifestFile:
     name: str
     object_key: str
     size: int
-    sha256: str
+    sha256: str | None
+    """None while the file is unverified (its checksum not yet computed)."""
     mtime: int
     """Modification time written into the tarball (the end of the ScW, Unix seconds)."""
+    etag: str | None = None
+    """The object's ETag when indexed: the identity of an unverified file's content."""
 
     @property
     def path(self) -> str:
         """Path inside tarballs and download folders: the archive's own layout."""
         return self.object_key
+
+    @property
+    def verified(self) -> bool:
+        """Whether the file's SHA-256 is known (unverified files are served with their size
+        only, and listed without a checksum)."""
+        return self.sha256 is not None
+
+    @property
+    def identity(self) -> str:
+        """What stands for the content: the SHA-256, else the object's ETag and size."""
+        return self.sha256 or f"unverified:{self.etag}:{self.size}"
 
 
 @dataclass(frozen=True)
@@ -58,7 +72,7 @@ class Manifest:
         """SHA-256 over the file list and checksums: the identity of the content."""
         h = hashlib.sha256()
         for f in self.files:
-            h.update(f"{f.path}\0{f.size}\0{f.sha256}\0{f.mtime}\n".encode())
+            h.update(f"{f.path}\0{f.size}\0{f.identity}\0{f.mtime}\n".encode())
         return h.hexdigest()
 
     def sha256sums(self) -> str:
@@ -66,9 +80,16 @@ class Manifest:
         return "".join(self.iter_sha256sums())
 
     def iter_sha256sums(self) -> Iterator[str]:
-        """:meth:`sha256sums` line by line (for streaming)."""
+        """:meth:`sha256sums` line by line (for streaming); unverified files have no line
+        (their checksum is not known yet), so ``sha256sum -c`` checks every line it gets."""
         for f in self.files:
-            yield f"{f.sha256}  {f.path}\n"
+            if f.sha256 is not None:
+                yield f"{f.sha256}  {f.path}\n"
+
+    @property
+    def unverified(self) -> int:
+        """Files of the manifest whose checksum is not known yet."""
+        return sum(1 for f in self.files if not f.verified)
 
     def by_scw(self) -> dict[str, list[ManifestFile]]:
         """The files of each ScW (``id.version``), in one pass over the files."""
@@ -92,6 +113,7 @@ class Manifest:
             "file_count": len(self.files),
             "total_size": self.total_size,
             "digest": self.digest,
+            "unverified_files": self.unverified,
         }
         yield json.dumps(head)[:-1] + ', "scws": ['
         by_scw = self.by_scw() if groups is None else groups
@@ -109,6 +131,7 @@ class Manifest:
                         "path": f.path,
                         "size": f.size,
                         "sha256": f.sha256,
+                        "verified": f.verified,
                         "url": f"{base_url}/raw/scw/{f.scw_id}/files/{f.name}",
                     }
                     for f in files
@@ -118,17 +141,19 @@ class Manifest:
         yield "]}"
 
     def as_csv(self, base_url: str) -> str:
-        """One row per file: scw_id, version, name, path, size, sha256, url."""
+        """One row per file: scw_id, version, name, path, size, sha256 (empty while
+        unverified), url, verified (a column added last, so that older readers keep theirs)."""
         return "".join(self.iter_csv(base_url))
 
     def iter_csv(self, base_url: str, rows_per_chunk: int = 1000) -> Iterator[str]:
         """:meth:`as_csv` in chunks of rows (for streaming)."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["scw_id", "version", "name", "path", "size", "sha256", "url"])
+        writer.writerow(["scw_id", "version", "name", "path", "size", "sha256", "url", "verified"])
         for i, f in enumerate(self.files, 1):
             url = f"{base_url}/raw/scw/{f.scw_id}/files/{f.name}"
-            writer.writerow([f.scw_id, f.version, f.name, f.path, f.size, f.sha256, url])
+            row = [f.scw_id, f.version, f.name, f.path, f.size, f.sha256 or "", url, f.verified]
+            writer.writerow(row)
             if i % rows_per_chunk == 0:
                 yield out.getvalue()
                 out.seek(0)

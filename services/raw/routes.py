@@ -14,11 +14,12 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
+from services.raw import aux as raw_aux
 from services.raw import store as raw_store
 from services.raw import tarball
 from services.raw.limits import StreamLimiter, TooManyStreamsError
@@ -165,8 +166,19 @@ async def stream_plan(
 # --- one science window ------------------------------------------------------------------------
 
 
-async def _single_scw_manifest(engine: AsyncEngine, scw: ScwId) -> Manifest:
-    return await resolve_params({"scw": [scw.full]}, engine)
+async def _single_scw_manifest(engine: AsyncEngine, scw: ScwId, aux: bool = False) -> Manifest:
+    manifest = await resolve_params({"scw": [scw.full]}, engine)
+    if not aux:
+        return manifest
+    async with engine.connect() as conn:
+        rows = await raw_store.revolution_aux_files(conn, scw.revolution)
+    return raw_aux.with_aux(manifest, rows)
+
+
+AuxParam = Annotated[
+    bool,
+    Query(description="Add the revolution's auxiliary files (aux/adp/RRRR.VVV/), as OSA needs."),
+]
 
 
 @router.get(
@@ -176,10 +188,13 @@ async def _single_scw_manifest(engine: AsyncEngine, scw: ScwId) -> Manifest:
     responses=answers(TAR_GZ, description="The compressed tarball."),
 )
 async def get_scw_targz(
-    scw: Annotated[ScwId, Depends(scw_id_param)], engine: Database, store: Store
+    scw: Annotated[ScwId, Depends(scw_id_param)],
+    engine: Database,
+    store: Store,
+    aux: AuxParam = False,
 ) -> Response:
     """All files of one ScW plus SHA256SUMS, compressed on the fly (no ranges, no length)."""
-    manifest = await _single_scw_manifest(engine, scw)
+    manifest = await _single_scw_manifest(engine, scw, aux)
     await run_in_threadpool(store.ping)  # an outage is a 503 before the first byte
     members = tarball.tarball_members(manifest)
     return StreamingResponse(
@@ -201,9 +216,10 @@ async def get_scw_tar(
     scw: Annotated[ScwId, Depends(scw_id_param)],
     engine: Database,
     store: Store,
+    aux: AuxParam = False,
 ) -> Response:
     """All files of one ScW plus SHA256SUMS; resumable (Range), with exact length and ETag."""
-    manifest = await _single_scw_manifest(engine, scw)
+    manifest = await _single_scw_manifest(engine, scw, aux)
     return await stream_plan(request, store, tarball.tarball(manifest), f"{scw.id}.tar", TAR)
 
 
@@ -247,26 +263,47 @@ async def get_scw_file(
     # Only names registered for this ScW are served, so no path can reach other objects.
     entry = next((f for f in manifest.files if f.name == name), None)
     if entry is None:
+        async with engine.connect() as conn:
+            withheld = await raw_store.withheld_file(conn, scw, name)
+        if withheld is not None:
+            raise HTTPException(
+                410,
+                f"{scw.full}/{name} is withheld: a verification found it {withheld.state}; "
+                "it is served again once it is uploaded and indexed anew",
+            )
         known = ", ".join(f.name for f in manifest.files) or "none"
         raise HTTPException(404, f"ScW {scw.full} has no file {name!r}; files: {known}")
     media = "application/gzip" if name.endswith(".gz") else "application/fits"
-    plan = tarball.single_file(entry.object_key, entry.size, entry.sha256)
+    plan = tarball.single_file(entry.object_key, entry.size, entry.identity)
     return await stream_plan(request, store, plan, f"{scw.id}_{entry.name}", media)
 
 
-@router.get("/revolutions/{revolution}", summary="Science windows of one revolution")
-async def get_revolution(revolution: str, engine: Database) -> dict[str, Any]:
-    """The ScWs of a revolution in time order (ids, types, times, sizes)."""
+def _revolution_param(revolution: str) -> int:
     try:
-        rev = parse_revolution(revolution)
+        return parse_revolution(revolution)
     except InvalidIdentifier as exc:
         raise HTTPException(400, str(exc)) from exc
+
+
+@router.get(
+    "/revolutions/{revolution}", summary="Science windows and auxiliary files of one revolution"
+)
+async def get_revolution(request: Request, revolution: str, engine: Database) -> dict[str, Any]:
+    """The ScWs of a revolution in time order (ids, types, times, sizes) and its auxiliary
+    files (orbit, attitude, time correlation) with their tarball."""
+    rev = _revolution_param(revolution)
     async with engine.connect() as conn:
         rows = await raw_store.revolution_scws(conn, rev)
-    if not rows:
+        aux_rows = await raw_store.revolution_aux_files(conn, rev)
+        row = await raw_store.revolution_row(conn, rev)
+    if not rows and not aux_rows:
         raise HTTPException(404, f"no science windows in revolution {format_revolution(rev)}")
+    base = base_url(request)
     return {
         "revolution": format_revolution(rev),
+        "start_time": row.start_time.isoformat() if row else None,
+        "end_time": row.end_time.isoformat() if row else None,
+        "bounds_source": row.bounds_source if row else None,
         "count": len(rows),
         "total_size": sum(r.raw_size for r in rows),
         "scws": [
@@ -281,7 +318,64 @@ async def get_revolution(revolution: str, engine: Database) -> dict[str, Any]:
             }
             for r in rows
         ],
+        "aux_files": raw_aux.describe(base, rev, aux_rows),
+        "aux_size": sum(r.size for r in aux_rows),
+        "aux_tar_url": f"{base}/raw/revolutions/{format_revolution(rev)}/aux.tar"
+        if aux_rows
+        else None,
     }
+
+
+async def _aux_rows(engine: AsyncEngine, rev: int) -> list[Any]:
+    async with engine.connect() as conn:
+        rows = await raw_store.revolution_aux_files(conn, rev)
+    if not rows:
+        raise HTTPException(
+            404, f"revolution {format_revolution(rev)} has no auxiliary files in the archive"
+        )
+    return rows
+
+
+@router.api_route(
+    "/revolutions/{revolution}/aux.tar",
+    methods=["GET", "HEAD"],
+    summary="The auxiliary files of one revolution as a tarball",
+    response_class=StreamingResponse,
+    responses=answers(TAR, description="The tarball (ranges supported)."),
+)
+async def get_revolution_aux_tar(
+    request: Request, revolution: str, engine: Database, store: Store
+) -> Response:
+    """aux/adp/RRRR.VVV/... plus SHA256SUMS; resumable (Range), with exact length and ETag."""
+    rev = _revolution_param(revolution)
+    manifest = raw_aux.aux_manifest(rev, await _aux_rows(engine, rev))
+    return await stream_plan(
+        request, store, tarball.tarball(manifest), f"{manifest.label}.tar", TAR
+    )
+
+
+@router.api_route(
+    "/revolutions/{revolution}/aux/{name:path}",
+    methods=["GET", "HEAD"],
+    summary="One auxiliary file of a revolution (supports HTTP Range)",
+    response_class=StreamingResponse,
+    responses=answers("application/fits", "application/gzip", description="The file."),
+)
+async def get_revolution_aux_file(
+    request: Request, revolution: str, name: str, engine: Database, store: Store
+) -> Response:
+    """Stream one auxiliary file; only registered names are served."""
+    rev = _revolution_param(revolution)
+    rows = await _aux_rows(engine, rev)
+    entry = next((r for r in rows if r.name == name), None)
+    if entry is None:
+        raise HTTPException(
+            404, f"revolution {format_revolution(rev)} has no auxiliary file {name!r}"
+        )
+    media = "application/gzip" if name.endswith(".gz") else "application/fits"
+    (item,) = raw_aux.aux_files([entry])
+    plan = tarball.single_file(item.object_key, item.size, item.identity)
+    return await stream_plan(request, store, plan, name.rsplit("/", 1)[-1], media)
 
 
 # --- selections --------------------------------------------------------------------------------
@@ -289,7 +383,8 @@ async def get_revolution(revolution: str, engine: Database) -> dict[str, Any]:
 SELECTION_DOC = (
     " Select with any of: scw (ids, repeated or comma separated), obsid, revolution (81 or "
     "81-85), proposal, source (name, alias or source id) or ra+dec, radius / max_offaxis "
-    "(deg, default 15), start/end (ISO UTC), instrument (isgri, jemx, spi), type (pointing, "
+    "(deg, default 15), start/end (ISO UTC), instrument (isgri, picsit, jemx, jemx1, jemx2, spi, "
+    "omc: ScWs with exposure of it), type (pointing, "
     "slew). GET with query parameters, or POST a form, JSON, or a text/CSV list of ScW ids."
 )
 

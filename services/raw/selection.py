@@ -36,12 +36,28 @@ SHOWN_IDS = 20
 DEFAULT_RADIUS = 15.0
 """Default largest angle between a source and the pointing axis (deg): the ISGRI field."""
 
-FOV_COLUMN = {"isgri": "fov_isgri", "jemx": "fov_jemx", "spi": "fov_spi"}
+FOV_COLUMN = {
+    "isgri": "fov_isgri",
+    "picsit": "fov_isgri",
+    "jemx": "fov_jemx",
+    "jemx1": "fov_jemx",
+    "jemx2": "fov_jemx",
+    "spi": "fov_spi",
+    "omc": "fov_jemx",
+}
+"""Field of view that must hold a selected position, per instrument (PICsIT shares ISGRI's
+mask; OMC's 5 deg field lies inside JEM-X's, the nearest footprint the archive keeps)."""
 EXPOSURE = {
     "isgri": "isgri_exposure",
+    "picsit": "picsit_exposure",
     "jemx": "coalesce(jemx1_exposure, 0) + coalesce(jemx2_exposure, 0)",
+    "jemx1": "jemx1_exposure",
+    "jemx2": "jemx2_exposure",
     "spi": "spi_exposure",
+    "omc": "omc_exposure",
 }
+"""An instrument selection keeps the ScWs with exposure of that instrument (from the ScW
+index or the ScW's GTI files; a ScW without any is not selected)."""
 
 
 class SelectionError(ValueError):
@@ -294,11 +310,13 @@ async def resolve(conn: AsyncConnection, sel: Selection) -> Manifest:
         binds["scw_type"] = sel.scw_type
     # Only fixed SQL fragments are joined here; every value travels as a bound parameter.
     sql = (
-        "SELECT sw.scw_id, sw.version, f.name, f.object_key, f.size, f.sha256, "  # noqa: S608
+        "SELECT sw.scw_id, sw.version, f.name, f.object_key, f.size, f.sha256, f.etag, "  # noqa: S608
         "extract(epoch FROM sw.end_time)::bigint AS mtime "
         "FROM isla.science_windows sw "
         f"{join}"
-        "LEFT JOIN isla.scw_files f USING (scw_id, version) "
+        # Files a verification found corrupt or missing are not served.
+        "LEFT JOIN isla.scw_files f ON f.scw_id = sw.scw_id AND f.version = sw.version "
+        "AND f.state IN ('verified', 'unverified') "
         f"WHERE {' AND '.join(where) or 'true'} "
         "ORDER BY sw.start_time, sw.scw_id, f.name"
     )
@@ -313,7 +331,7 @@ async def resolve(conn: AsyncConnection, sel: Selection) -> Manifest:
     if not scws:
         raise NothingSelectedError(f"no science windows match {sel.describe()}")
     files = tuple(
-        ManifestFile(r.scw_id, r.version, r.name, r.object_key, r.size, r.sha256, r.mtime)
+        ManifestFile(r.scw_id, r.version, r.name, r.object_key, r.size, r.sha256, r.mtime, r.etag)
         for r in rows
         if r.name is not None
     )

@@ -34,3 +34,45 @@ async def revolution_scws(conn: AsyncConnection, revolution: int) -> list[Row[An
         {"rev": revolution},
     )
     return list(rows.all())
+
+
+async def revolution_aux_files(conn: AsyncConnection, revolution: int) -> list[Row[Any]]:
+    """The served auxiliary files of one revolution (not those found corrupt or missing), with
+    the end of the revolution as their tarball time."""
+    rows = await conn.execute(
+        text(
+            "SELECT a.name, a.version, a.object_key, a.size, a.sha256, a.etag, a.state, "
+            "extract(epoch FROM r.end_time)::bigint AS mtime "
+            "FROM isla.aux_files a JOIN isla.revolutions r USING (revolution) "
+            "WHERE a.revolution = :rev AND a.state IN ('verified', 'unverified') "
+            "ORDER BY a.name"
+        ),
+        {"rev": revolution},
+    )
+    return list(rows.all())
+
+
+async def revolution_row(conn: AsyncConnection, revolution: int) -> Row[Any] | None:
+    """The revolution's row (start, end, where they come from), or None."""
+    return (
+        await conn.execute(
+            text(
+                "SELECT revolution, start_time, end_time, bounds_source FROM isla.revolutions "
+                "WHERE revolution = :rev"
+            ),
+            {"rev": revolution},
+        )
+    ).first()
+
+
+async def withheld_file(conn: AsyncConnection, scw: ScwId, name: str) -> Row[Any] | None:
+    """A file of the ScW that a verification found corrupt or missing (None otherwise)."""
+    return (
+        await conn.execute(
+            text(
+                "SELECT state, verified_at FROM isla.scw_files WHERE scw_id = :id "
+                "AND version = :version AND name = :name AND state IN ('corrupt', 'missing')"
+            ),
+            {"id": scw.id, "version": scw.version, "name": name},
+        )
+    ).first()

@@ -30,6 +30,7 @@ def tarball(manifest: Manifest) -> Plan:
     return tar_plan(tarball_members(manifest), f'"{manifest.digest}"')
 
 
-def single_file(object_key: str, size: int, sha256: str) -> Plan:
-    """One stored raw file as it is; its checksum is its entity tag."""
-    return Plan.single(storage_settings().s3_raw_bucket, object_key, size, f'"{sha256}"')
+def single_file(object_key: str, size: int, identity: str) -> Plan:
+    """One stored raw file as it is; its checksum (or, unverified, its ETag and size:
+    :attr:`ManifestFile.identity`) is its entity tag."""
+    return Plan.single(storage_settings().s3_raw_bucket, object_key, size, f'"{identity}"')

@@ -43,6 +43,7 @@ __all__ = [
     "MergeConflict",
     "MergeRun",
     "OpsBase",
+    "ScwIndexEntry",
 ]
 
 ROLES = ("operator", "isdc", "ibis", "jemx", "omc", "spi")
@@ -424,4 +425,45 @@ class ContributedStaging(OpsBase):
     object_key: Mapped[str] = mapped_column(Text, primary_key=True, comment="Object put.")
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime, server_default=_NOW, nullable=False, comment="When journaled (UTC)."
+    )
+
+
+SCW_INDEX_INSTRUMENTS = ("isgri", "picsit", "jemx1", "jemx2", "spi", "omc")
+"""Instruments whose good time and exposure a delivered ScW index gives (science_windows'
+``<instrument>_good_time`` and ``<instrument>_exposure`` columns)."""
+
+
+class ScwIndexEntry(OpsBase):
+    """One science window of a delivered ScW index (ISDC's or HEASARC's ScW table).
+
+    Kept apart from ``isla.science_windows`` so that an index delivered before the raw data is
+    indexed (or for ScWs not mirrored yet) is applied when they are: the raw indexer reads the
+    good times and exposures of a ScW from here.
+    """
+
+    __tablename__ = "scw_index_entries"
+    __table_args__ = (
+        CheckConstraint("scw_id ~ '^[0-9]{12}$'", name="scw_id_form"),
+        {"comment": "Science windows of the delivered ScW index (good times and exposures)."},
+    )
+
+    scw_id: Mapped[str] = mapped_column(String(12), primary_key=True, comment="ScW id.")
+    version: Mapped[str] = mapped_column(String(3), primary_key=True, comment="ScW version.")
+    delivery: Mapped[str] = mapped_column(
+        Text, nullable=False, comment="The delivery (interface, name and version) it came from."
+    )
+    scw_type: Mapped[str | None] = mapped_column(String(8), comment="pointing or slew.")
+    ra: Mapped[float | None] = mapped_column(Double, comment="Pointing axis RA (deg).")
+    dec: Mapped[float | None] = mapped_column(Double, comment="Pointing axis Dec (deg).")
+    times: Mapped[dict[str, Any]] = mapped_column(
+        JSONB,
+        nullable=False,
+        server_default="{}",
+        comment="Good time and exposure per instrument (s): {'isgri_exposure': ..., ...}.",
+    )
+    modes: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default="{}", comment="Instrument modes and other columns."
+    )
+    delivered_at: Mapped[dt.datetime] = mapped_column(
+        DateTime, server_default=_NOW, nullable=False, comment="When delivered (UTC)."
     )

@@ -203,6 +203,9 @@ class Revolution(Base):
     __tablename__ = "revolutions"
     __table_args__ = (
         CheckConstraint("start_time < end_time", name="ordered"),
+        CheckConstraint(
+            "bounds_source IN ('orbit_file', 'revolution_table', 'model')", name="bounds_source"
+        ),
         table_info("INTEGRAL revolutions (orbits of about three days)."),
     )
 
@@ -228,6 +231,16 @@ class Revolution(Base):
     )
     end_ijd: Mapped[float] = col(
         Double, "End of the revolution as INTEGRAL Julian Date (TT).", unit="d", ucd="time.end"
+    )
+    bounds_source: Mapped[str] = col(
+        Text,
+        "Where the start and end come from: orbit_file (the revolution's auxiliary orbit file), "
+        "revolution_table (a delivered revolution table) or model (the archive's calibrated "
+        "revolution table, until the mission's own data arrive).",
+        ucd="meta.ref",
+        nullable=False,
+        default="model",
+        server_default=text("'model'"),
     )
 
 
@@ -422,6 +435,57 @@ class ScienceWindow(Base):
     )
 
 
+FILE_STATES = ("verified", "unverified", "corrupt", "missing")
+"""States of a raw file: its SHA-256 is known (verified), not yet computed (unverified: served
+with its size, flagged in manifests), or a verification found it changed (corrupt) or gone
+(missing): those two are no longer served."""
+_FILE_STATE_LIST = ", ".join(f"'{s}'" for s in FILE_STATES)
+
+
+def _file_sha256() -> Any:
+    return col(
+        String(64),
+        "SHA-256 checksum of the file (NULL while the file is unverified).",
+        ucd="meta.checksum",
+        nullable=True,
+    )
+
+
+def _file_state() -> Any:
+    return col(
+        String(10),
+        "verified (checksum known), unverified (not yet hashed: served with its size only), "
+        "corrupt or missing (found so by a verification: not served).",
+        ucd="meta.code.status",
+        nullable=False,
+        default="verified",
+        server_default=text("'verified'"),
+    )
+
+
+def _checksum_source() -> Any:
+    return col(
+        Text,
+        "Where the checksum comes from: streamed (hashed by the indexer), s3 (the object "
+        "store's own SHA-256 checksum) or isla (computed by ISLA while writing the object).",
+        ucd="meta.ref",
+    )
+
+
+def _verified_at() -> Any:
+    return col(
+        DateTime, "When the checksum was last computed or checked (UTC).", ucd="time.processing"
+    )
+
+
+def _file_etag() -> Any:
+    return col(
+        Text,
+        "The object's ETag when it was indexed (a changed object is hashed again).",
+        ucd="meta.id",
+    )
+
+
 class ScwFile(Base):
     """One raw data file of a science window, as stored in the object store."""
 
@@ -433,6 +497,8 @@ class ScwFile(Base):
             ondelete="CASCADE",
         ),
         CheckConstraint("size >= 0", name="size"),
+        CheckConstraint(f"state IN ({_FILE_STATE_LIST})", name="state"),
+        CheckConstraint("state <> 'verified' OR sha256 IS NOT NULL", name="verified_sha256"),
         table_info("Raw data files of each science window, with sizes and checksums."),
     )
 
@@ -459,7 +525,11 @@ class ScwFile(Base):
     size: Mapped[int] = col(
         BigInteger, "File size.", unit="byte", ucd="phys.size;meta.file", principal=True
     )
-    sha256: Mapped[str] = col(String(64), "SHA-256 checksum of the file.", ucd="meta.checksum")
+    sha256: Mapped[str | None] = _file_sha256()
+    state: Mapped[str] = _file_state()
+    checksum_source: Mapped[str | None] = _checksum_source()
+    verified_at: Mapped[dt.datetime | None] = _verified_at()
+    etag: Mapped[str | None] = _file_etag()
     content_type: Mapped[str] = col(
         Text, "MIME type of the file.", ucd="meta.code.mime", default="application/fits"
     )
@@ -470,7 +540,11 @@ class AuxFile(Base):
     """Auxiliary per-revolution file (orbit, attitude) in ``aux/adp/RRRR.001/``."""
 
     __tablename__ = "aux_files"
-    __table_args__ = (table_info("Auxiliary per-revolution files (orbit, attitude)."),)
+    __table_args__ = (
+        CheckConstraint(f"state IN ({_FILE_STATE_LIST})", name="state"),
+        CheckConstraint("state <> 'verified' OR sha256 IS NOT NULL", name="verified_sha256"),
+        table_info("Auxiliary per-revolution files (orbit, attitude, time correlation)."),
+    )
 
     revolution: Mapped[int] = col(
         Integer,
@@ -487,8 +561,20 @@ class AuxFile(Base):
         Text, "Key of the file in the raw-data bucket.", ucd="meta.ref.url"
     )
     size: Mapped[int] = col(BigInteger, "File size.", unit="byte", ucd="phys.size;meta.file")
-    sha256: Mapped[str] = col(String(64), "SHA-256 checksum of the file.", ucd="meta.checksum")
+    sha256: Mapped[str | None] = _file_sha256()
     simulated: Mapped[bool] = simulated_col("file")
+    version: Mapped[str] = col(
+        String(3),
+        "Version of the revolution's auxiliary folder (aux/adp/RRRR.VVV).",
+        ucd="meta.version",
+        nullable=False,
+        default="001",
+        server_default=text("'001'"),
+    )
+    state: Mapped[str] = _file_state()
+    checksum_source: Mapped[str | None] = _checksum_source()
+    verified_at: Mapped[dt.datetime | None] = _verified_at()
+    etag: Mapped[str | None] = _file_etag()
 
 
 class Catalogue(Base):

@@ -137,7 +137,8 @@ def test_manifest_formats_agree(client: httpx.Client) -> None:
     files = [f for s in doc["scws"] for f in s["files"]]
     assert doc["file_count"] == len(files) and doc["total_size"] == sum(f["size"] for f in files)
     rows = client.get("/raw/manifest.csv", params=params).text.splitlines()
-    assert rows[0] == "scw_id,version,name,path,size,sha256,url"
+    assert rows[0] == "scw_id,version,name,path,size,sha256,url,verified"
+    assert all(row.endswith(",True") for row in rows[1:])
     assert len(rows) == len(files) + 1
     sums = client.get("/raw/SHA256SUMS", params=params).text.splitlines()
     assert sums == [f"{f['sha256']}  {f['path']}" for f in files]

@@ -1,7 +1,7 @@
 """TAP_SCHEMA in one order again after the families added side by side.
 
 Revision ID: 0040
-Revises: 0034
+Revises: 0035
 Create Date: 2026-12-03
 
 The revisions that added the gamma-ray bursts, contributed collections, maps, upper limits,
@@ -19,7 +19,7 @@ from alembic import op
 from shared.db.tap_schema_rows import TAP_SCHEMA_COLUMNS, TAP_SCHEMA_KEY, change_tap_schema
 
 revision: str = "0040"
-down_revision: str | None = "0034"
+down_revision: str | None = "0035"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
