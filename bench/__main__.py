@@ -1,6 +1,7 @@
 """``python -m bench <name>``: run one benchmark, print JSON.
 
-Names: raw, raw-index, ingest, ingest-products, products, tap, timeseries, maps, upper-limits, scaleout.
+Names: raw, raw-index, ingest, ingest-products, products, tap, timeseries, maps,
+upper-limits, scaleout.
 """
 
 import sys
