@@ -8,9 +8,10 @@ made (HEALPix, ICRS, NESTED):
 - **ISGRI**, NSIDE 512 (6.9′ pixels for the 12′ PSF): the exposure map; a mosaic in each of
   20–35, 35–60 and 60–200 keV (``INTENSITY`` in mCrab, ``VARIANCE``, ``SIGNIFICANCE``); the
   20–35 keV sensitivity map (5σ point-source sensitivity, mCrab);
+- **PICsIT**, NSIDE 256: the exposure map (IBIS's second layer, the same coded field as ISGRI);
 - **JEM-X**, NSIDE 256 (13.7′: JEM-X sees a small part of the sky and its 3′ PSF would need
   NSIDE 2048, sixty times the pixels, for little more than the sources' own pixels): the
-  exposure map (both units) and mosaics in 3–10 and 10–20 keV;
+  exposure map (both units), mosaics in 3–10 and 10–20 keV and the 3–10 keV sensitivity map;
 - **SPI**, NSIDE 64 (55′, for a 2.5° PSF): the exposure map.
 
 Exposure: every pointing science window adds its instrument's exposure (``isla.science_windows``)
@@ -51,11 +52,12 @@ from shared.products.ogip import Provenance
 Progress = Callable[[str], None]
 FloatArray = npt.NDArray[np.float64]
 
-NSIDE = {"ISGRI": 512, "JEM-X": 256, "SPI": 64}
+NSIDE = {"ISGRI": 512, "PICsIT": 256, "JEM-X": 256, "SPI": 64}
 """HEALPix resolution of each instrument's maps."""
 ISGRI_BANDS = ("20_35", "35_60", "60_200")
 JEMX_BANDS = ("3_10", "10_20")
-SENSITIVITY_BAND = "20_35"
+SENSITIVITY_BANDS = {"ISGRI": "20_35", "JEM-X": "3_10"}
+"""The band of each instrument's sensitivity map."""
 SENSITIVITY_SIGMA = 5.0
 """The sensitivity map gives the flux of a 5σ point source."""
 ISGRI_FULLY_CODED_HALF = 4.5
@@ -64,9 +66,15 @@ JEMX_FULLY_CODED = 2.4
 """Radius of JEM-X's fully coded field."""
 EXPOSURE_NSIDE = 256
 """Resolution the exposure is summed at (finer maps interpolate it)."""
-_INSTRUME = {"ISGRI": ("IBIS", "ISGRI"), "JEM-X": ("JEMX", "JEMX"), "SPI": ("SPI", "SPI")}
+_INSTRUME = {
+    "ISGRI": ("IBIS", "ISGRI"),
+    "PICsIT": ("IBIS", "PICsIT"),
+    "JEM-X": ("JEMX", "JEMX"),
+    "SPI": ("SPI", "SPI"),
+}
 _EXPOSURE_COLUMNS = {
     "ISGRI": "isgri_exposure",
+    "PICsIT": "picsit_exposure",
     "JEM-X": "coalesce(jemx1_exposure, 0) + coalesce(jemx2_exposure, 0)",
     "SPI": "spi_exposure",
 }
@@ -115,7 +123,8 @@ def _unit_vectors(hp: HEALPix) -> npt.NDArray[np.float32]:
 
 def _response(instrument: str, y: FloatArray, z: FloatArray) -> FloatArray:
     """The instrument's relative response at tangent-plane offsets (tan of the angles)."""
-    if instrument == "ISGRI":
+    # PICsIT is IBIS's second detector layer, behind the same coded mask: the same field.
+    if instrument in ("ISGRI", "PICsIT"):
         ay, az = np.degrees(np.arctan(np.abs(y))), np.degrees(np.arctan(np.abs(z)))
         span = _ISGRI_HALF - ISGRI_FULLY_CODED_HALF
         fy = np.clip((_ISGRI_HALF - ay) / span, 0.0, 1.0)
@@ -134,7 +143,10 @@ def _response(instrument: str, y: FloatArray, z: FloatArray) -> FloatArray:
     return inside.astype(np.float64)
 
 
-_REACH = {"ISGRI": math.degrees(math.atan(math.sqrt(2) * math.tan(math.radians(_ISGRI_HALF))))}
+_REACH = dict.fromkeys(
+    ("ISGRI", "PICsIT"),
+    math.degrees(math.atan(math.sqrt(2) * math.tan(math.radians(_ISGRI_HALF)))),
+)
 """Largest off-axis angle of each field of view (the square's corner for ISGRI)."""
 
 
@@ -351,7 +363,7 @@ def instrument_maps(
                 ),
             )
         )
-        if instrument == "ISGRI" and band == SENSITIVITY_BAND:
+        if band == SENSITIVITY_BANDS.get(instrument):
             files.append(
                 (
                     f"isla_{slug}_allsky_{band}_sensitivity.fits",
@@ -379,7 +391,7 @@ def deliver_maps(engine: Engine, deliver: Deliver, say: Progress) -> int:
     count = 0
     with ThreadPoolExecutor(2, thread_name_prefix="isla-demo-maps") as pool:
         jobs = []
-        for instrument in ("ISGRI", "JEM-X", "SPI"):
+        for instrument in ("ISGRI", "PICsIT", "JEM-X", "SPI"):
             for name, data in instrument_maps(engine, instrument, sources, PRODUCT_DATE):
                 jobs.append(pool.submit(deliver, [(name, data)], options))
                 count += 1
