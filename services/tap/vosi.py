@@ -4,7 +4,7 @@ and the service's VOResource record (``vs:CatalogService``) for the IVOA Registr
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lxml import etree
 from pydantic import AnyUrl
@@ -37,7 +37,9 @@ from vo_models.vosi.tables.models import VOSITable, VOSITableSet
 
 from services.tap.metadata import Metadata, PublishedTable
 from shared.settings import LimitSettings, TapSettings, peer_settings, tap_settings
+from shared.vo import registry
 from shared.vo.obscore import AUTHORITY
+from shared.vo.registry import Curation
 
 AVAILABILITY_PROBE = "SELECT 1 FROM tap_schema.schemas LIMIT 1"
 """The query VOSI availability runs: the service answers when TAP_SCHEMA is readable."""
@@ -248,13 +250,6 @@ def single_table(meta: Metadata, name: str) -> bytes | None:
     return _xml(_table(table, meta, True, VOSITable))
 
 
-RI = "http://www.ivoa.net/xml/RegistryInterface/v1.0"
-VR = "http://www.ivoa.net/xml/VOResource/v1.0"
-VS = "http://www.ivoa.net/xml/VODataService/v1.1"
-TR = "http://www.ivoa.net/xml/TAPRegExt/v1.0"
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
-
-
 @dataclass(frozen=True)
 class RecordInfo:
     """What a data centre says about its TAP service in the Registry (curation, content).
@@ -267,10 +262,7 @@ class RecordInfo:
     created: str = "2026-11-25T00:00:00Z"
     title: str = "INTEGRAL Science Legacy Archive (ISLA) TAP service"
     short_name: str = "ISLA TAP"
-    publisher: str = "INTEGRAL Science Legacy Archive"
-    creator: str = "INTEGRAL Science Legacy Archive"
-    contact_name: str = "ISLA helpdesk"
-    contact_email: str | None = None
+    curation: Curation = field(default_factory=Curation)
     reference_url: str | None = None
     subjects: tuple[str, ...] = ("gamma-ray-astronomy", "x-ray-astronomy", "space-observatories")
     description: str = (
@@ -302,50 +294,22 @@ def resource_record(
     is simulated; it leads the description when the archive holds simulated data.
     """
     info = info or RecordInfo()
-    stamp = updated.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    nsmap = {"ri": RI, "vr": VR, "vs": VS, "tr": TR, "xsi": XSI}
-    root = etree.Element(
-        f"{{{RI}}}Resource",
-        nsmap=nsmap,
-        attrib={
-            f"{{{XSI}}}type": "vs:CatalogService",
-            "created": info.created,
-            "updated": stamp,
-            "status": "active",
-        },
-    )
-
-    def sub(
-        parent: etree._Element, tag: str, value: str | None = None, **attrs: str
-    ) -> etree._Element:
-        element = etree.SubElement(parent, tag, attrib=attrs)
-        if value is not None:
-            element.text = value
-        return element
-
-    sub(root, "title", info.title)
-    sub(root, "shortName", info.short_name)
-    sub(root, "identifier", info.identifier)
-    curation = sub(root, "curation")
-    sub(curation, "publisher", info.publisher)
-    sub(sub(curation, "creator"), "name", info.creator)
-    sub(curation, "date", stamp[:10], role="Updated")
-    contact = sub(curation, "contact")
-    sub(contact, "name", info.contact_name)
-    if info.contact_email:
-        sub(contact, "email", info.contact_email)
-    content = sub(root, "content")
-    for subject in info.subjects:
-        sub(content, "subject", subject)
     description = info.description
     if simulation_note:
         description = f"{simulation_note} {description.replace('the final archive', 'an archive')}"
-    sub(content, "description", description)
-    sub(content, "referenceURL", info.reference_url or f"{base}/examples")
-    sub(content, "type", "Archive")
-    sub(content, "type", "Catalog")
-    sub(content, "contentLevel", "Research")
-    sub(root, "rights", "public")
+    root = registry.catalog_service(
+        identifier=info.identifier,
+        title=info.title,
+        short_name=info.short_name,
+        created=info.created,
+        updated=updated,
+        curation=info.curation,
+        subjects=info.subjects,
+        description=description,
+        reference_url=info.reference_url or f"{base}/examples",
+        types=("Archive", "Catalog"),
+    )
+    sub = registry.sub
     capabilities_doc = etree.fromstring(capabilities(base, limits, timeout))
     for capability in capabilities_doc:
         root.append(capability)
@@ -356,4 +320,4 @@ def resource_record(
     tables = sub(root, "tableset")
     for schema in tables_doc:
         tables.append(schema)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return registry.serialise(root)

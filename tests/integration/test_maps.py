@@ -22,9 +22,12 @@ from astropy import units as u
 from astropy.io import fits
 from astropy.io.votable import parse_single_table
 from astropy_healpix import lonlat_to_healpix
+from lxml import etree
 from PIL import Image
 
+from shared.vo.registry import RI, XSI
 from tests.conftest import Archive
+from tests.integration.test_tap_registry import schema  # noqa: F401 - the VOResource schemas
 
 pytestmark = pytest.mark.integration
 
@@ -132,6 +135,28 @@ def test_the_demo_maps_are_listed(maps: dict[str, dict[str, Any]]) -> None:
     assert maps["jemx_exposure"]["healpix"]["nside"] == 256
     assert maps["spi_exposure"]["healpix"]["nside"] == 64
     assert all(m["simulated"] for m in maps.values())
+
+
+def test_each_hips_has_a_valid_registry_record(
+    client: httpx.Client,
+    maps: dict[str, dict[str, Any]],
+    schema: etree.XMLSchema,  # noqa: F811 - the fixture imported above
+) -> None:
+    for map_id, waveband in (("isgri_exposure", "Gamma-ray"), ("jemx_exposure", "X-ray")):
+        response = client.get(f"/hips/{map_id}/resource.xml")
+        assert response.status_code == 200
+        record = etree.fromstring(response.content)
+        schema.assertValid(record)
+        assert record.tag == f"{{{RI}}}Resource"
+        assert record.get(f"{{{XSI}}}type") == "vs:CatalogService"
+        assert record.findtext("identifier") == f"ivo://isla.integral/hips/{map_id}"
+        capability = record.find("capability")
+        assert capability is not None
+        assert capability.get("standardID") == "ivo://ivoa.net/std/hips#hips-1.0"
+        assert capability.findtext("interface/accessURL") == maps[map_id]["hips_url"]
+        assert record.findtext("coverage/waveband") == waveband
+        assert record.findtext("content/description", "").startswith("Simulated demo data")
+    assert client.get("/hips/no_such_map/resource.xml").status_code == 404
 
 
 def test_map_files_are_healpix_and_simulated(

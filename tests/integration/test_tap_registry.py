@@ -15,7 +15,8 @@ import httpx
 import pytest
 from lxml import etree
 
-from services.tap.vosi import OUTPUT_FORMATS, RI, TR, UPLOAD_METHODS, VR, VS, XSI
+from services.tap.vosi import OUTPUT_FORMATS, UPLOAD_METHODS
+from shared.vo.registry import RI, TR, VR, VS, XSI
 from tests.conftest import Archive
 
 pytestmark = pytest.mark.integration

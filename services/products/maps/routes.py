@@ -151,6 +151,20 @@ async def hips_root(
     return await service.member(ctx, map_id, "properties", _base(request), None)
 
 
+@router.get(
+    "/hips/{map_id}/resource.xml",
+    summary="A HiPS's VOResource record for the IVOA Registry",
+    response_class=Response,
+    responses={200: {"content": {"application/xml": {}}}},
+)
+async def hips_resource(
+    map_id: str, request: Request, ctx: Annotated[ServiceContext, Depends(context)]
+) -> Response:
+    """The map's HiPS as a ``vs:CatalogService`` record with a HiPS 1.0 capability."""
+    body = await service.resource_record(ctx, map_id, _base(request))
+    return Response(body, media_type="application/xml", headers=service.CORS)
+
+
 @router.get("/hips/{map_id}/{path:path}", summary="A member of a map's HiPS tree")
 async def hips_member(
     map_id: str,

@@ -12,6 +12,7 @@ position is read from the deepest FITS tiles of that tar: the tiles hold every p
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import math
 import os
@@ -28,7 +29,11 @@ import numpy as np
 from astropy import units as u
 from astropy_healpix import lonlat_to_healpix
 from fastapi.responses import Response
+from lxml import etree
+from pydantic import AnyUrl
 from starlette.concurrency import run_in_threadpool
+from vo_models.vodataservice.models import ParamHTTP
+from vo_models.voresource.models import AccessURL, Capability
 
 from services.products.common import run_db
 from services.products.maps import store
@@ -38,7 +43,9 @@ from shared.maps.publish import hips_key, properties_key
 from shared.service import ServiceContext
 from shared.settings import maps_settings
 from shared.storage import ObjectNotFound, ObjectStore
+from shared.vo import registry
 from shared.vo.errors import NotFoundFault, UsageFault
+from shared.vo.obscore import AUTHORITY
 
 CATALOGUE_TTL_S = 10.0
 """Seconds the list of maps is reused before the database is asked again."""
@@ -310,6 +317,59 @@ async def hips_list(ctx: ServiceContext, base: str) -> str:
         for info, text in zip(maps.values(), texts, strict=True)
     ]
     return "# ISLA HiPS list (IVOA HiPS 1.0)\n\n" + "\n".join(records)
+
+
+HIPS_STANDARD = "ivo://ivoa.net/std/hips#hips-1.0"
+"""standardID of a HiPS capability in the Registry (HiPS 1.0, §6)."""
+WAVEBAND = {"ISGRI": "Gamma-ray", "PICsIT": "Gamma-ray", "SPI": "Gamma-ray", "JEM-X": "X-ray"}
+"""VODataService waveband of each instrument's maps."""
+TELESCOPE = {"ISGRI": "IBIS", "PICsIT": "IBIS", "JEM-X": "JEM-X", "SPI": "SPI", "OMC": "OMC"}
+"""The INTEGRAL instrument each map's detector belongs to."""
+
+
+def _properties(text: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs if not k.lstrip().startswith("#")}
+
+
+async def resource_record(ctx: ServiceContext, map_id: str, base: str) -> bytes:
+    """The map's HiPS as a VOResource 1.1 record (``vs:CatalogService`` with a HiPS 1.0
+    capability), so that a publishing registry can list it beside the TAP service."""
+    info = await CATALOGUE.get(ctx, map_id)
+    props = _properties(await properties_of(ctx, info))
+    try:
+        released = dt.datetime.strptime(props.get("hips_release_date", ""), "%Y-%m-%dT%H:%MZ")
+    except ValueError:
+        released = dt.datetime(2026, 1, 1)
+    released = released.replace(tzinfo=dt.UTC)
+    description = props.get("obs_description") or props.get("obs_title") or map_id
+    if info.simulated:
+        description = f"Simulated demo data, not INTEGRAL measurements. {description}"
+    url = f"{base}/hips/{quote(map_id)}"
+    root = registry.catalog_service(
+        identifier=f"ivo://{AUTHORITY}/hips/{map_id}",
+        title=props.get("obs_title") or f"ISLA all-sky map {map_id}",
+        # shortName is at most 16 characters (VOResource 1.1).
+        short_name=f"ISLA {info.instrument} map"[:16],
+        created=released.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        updated=released,
+        curation=registry.Curation(),
+        subjects=("gamma-ray-astronomy", "all-sky-surveys"),
+        description=description,
+        reference_url=f"{base}/products/maps/{quote(map_id)}",
+        types=("Survey",),
+    )
+    capability = Capability(
+        standard_id=AnyUrl(HIPS_STANDARD),
+        interface=[ParamHTTP(role="std", access_url=[AccessURL(value=AnyUrl(url), use="base")])],
+    )
+    out = capability.to_xml(skip_empty=True)
+    root.append(etree.fromstring(out if isinstance(out, bytes) else out.encode()))
+    registry.sub(root, "facility", "INTEGRAL")
+    registry.sub(root, "instrument", TELESCOPE.get(info.instrument, info.instrument))
+    coverage = registry.sub(root, "coverage")
+    registry.sub(coverage, "waveband", WAVEBAND.get(info.instrument, "Gamma-ray"))
+    return registry.serialise(root)
 
 
 # --- values --------------------------------------------------------------------------------------
