@@ -223,8 +223,9 @@ def test_crab_source_and_aliases(report: GenerationReport, engine: Engine) -> No
         s=FIXED_CONTENT.crab_source_id,
     )
     assert {(f["instrument"], f["name"]) for f in fluxes} >= {("ISGRI", "28_40"), ("JEM-X", "3_10")}
-    (catalogue,) = rows(engine, "SELECT * FROM isla.catalogues")
-    assert catalogue["is_current"] and catalogue["kind"] == "reference"
+    # The source catalogue; the demo's GRB catalogues are the others.
+    (catalogue,) = rows(engine, "SELECT * FROM isla.catalogues WHERE kind = 'reference'")
+    assert catalogue["is_current"]
     assert catalogue["n_rows"] == report.sources
     faint = scalar(engine, "SELECT count(*) FROM isla.sources WHERE name LIKE 'IGR J%'")
     assert faint >= 990
@@ -438,10 +439,13 @@ def test_second_run_is_refused(
     report: GenerationReport, engine: Engine, store: ObjectStore
 ) -> None:
     """Generating into a database that already holds an archive raises and changes nothing."""
+    catalogues = scalar(engine, "SELECT count(*) FROM isla.catalogues")
+    products = scalar(engine, "SELECT count(*) FROM isla.products")
     with pytest.raises(ArchiveNotEmpty, match="already holds"):
         generate(engine, store, "demo", SEED)
     assert scalar(engine, "SELECT count(*) FROM isla.revolutions") == report.revolutions
-    assert scalar(engine, "SELECT count(*) FROM isla.catalogues") == 1
+    assert scalar(engine, "SELECT count(*) FROM isla.catalogues") == catalogues
+    assert scalar(engine, "SELECT count(*) FROM isla.products") == products
 
 
 def _hdus(data: bytes) -> fits.HDUList:
@@ -472,10 +476,7 @@ def test_every_product_is_simulated_and_delivered_through_ingestion(
     """Each product row came from an ingestion of the demo team, is flagged simulated, and
     its file says SIMDATA = T in every HDU; nothing is left in the delivery journal."""
     products = rows(engine, "SELECT * FROM isla.products ORDER BY product_id")
-    assert len([p for p in products if p["kind"] != "lc_results"]) == report.products > 300
-    kinds = {p["kind"] for p in products}
-    assert kinds == {
-        "lc_results",
+    per_source = {
         "spectrum",
         "arf",
         "rmf",
@@ -485,12 +486,27 @@ def test_every_product_is_simulated_and_delivered_through_ingestion(
         "omc_image",
         "omc_lightcurve",
     }
+    # The per-source products, then what later stages of the demo deliver: all-sky maps and
+    # the sensitivity tables of the upper limits, gamma-ray bursts, contributed collections.
+    burst_kinds = {"grb_lightcurve", "grb_spectrum"}
+    later = {"allsky_map", "sensitivity", "contributed_table", "contributed_map"} | burst_kinds
+    assert len([p for p in products if p["kind"] in per_source]) == report.products > 300
+    maps = [
+        p for p in products if p["kind"] == "allsky_map" and "upper_limit" not in p["product_id"]
+    ]
+    assert len(maps) == report.maps > 0
+    kinds = {p["kind"] for p in products}
+    assert per_source | {"lc_results", "allsky_map", "sensitivity"} <= kinds
+    assert kinds <= per_source | later | {"lc_results"}
     for p in products:
         assert p["simulated"] is True, p["product_id"]
         assert p["meta"]["team"] == DEMO_TEAM and p["meta"]["ingestion"], p["product_id"]
+        if not p["file_name"].endswith((".fits", ".fits.gz")):
+            continue  # a contributed table (ECSV), labelled in its own text
         with _hdus(store.read_bytes(p["bucket"], p["object_key"])) as hdus:
             assert all(hdu.header.get("SIMDATA") is True for hdu in hdus), p["product_id"]
-            assert hdus[0].header["CREATOR"] == simulation.PIPELINE
+            if not p["kind"].startswith("contributed_"):
+                assert hdus[0].header["CREATOR"] == simulation.PIPELINE
     assert scalar(engine, "SELECT count(*) FROM isla_ops.product_staging") == 0
 
 
