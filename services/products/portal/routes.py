@@ -111,9 +111,6 @@ async def _simulated(ctx: ServiceContext) -> dict[str, bool] | None:
     return answer
 
 
-DEFAULT_HIPS = "isgri_20_35_significance"
-"""The map the sky page shows behind the catalogue when none is chosen."""
-
 SKY_CSP = (
     # Aladin Lite compiles its WebAssembly core from the bundle and sets inline styles.
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
@@ -449,7 +446,7 @@ async def help_page(
 async def sky_page(
     request: Request,
     ctx: Annotated[ServiceContext, Depends(context)],
-    hips_choice: Annotated[str | None, Query(alias="hips", max_length=80)] = None,
+    hips_choice: Annotated[str, Query(alias="hips", max_length=80)] = "",
 ) -> HTMLResponse:
     """The sky viewer: the catalogue and the observations' fields, on one of the archive's
     all-sky maps (its HiPS, the same list as ``/hips/hipslist``) when it holds any."""
@@ -458,10 +455,7 @@ async def sky_page(
     except Exception:  # the sky page still shows the catalogue without the maps
         catalogue = {}
     hips = [{"map_id": m.map_id, "simulated": m.simulated} for m in catalogue.values()]
-    if hips_choice is None:  # first visit: the default map, when the archive has it
-        chosen = DEFAULT_HIPS if DEFAULT_HIPS in catalogue else ""
-    else:
-        chosen = hips_choice if hips_choice in catalogue else ""
+    chosen = hips_choice if hips_choice in catalogue else ""
     data = {"title": "The sky", "hips": hips, "chosen": chosen}
     return await page(request, ctx, "sky.html", data, csp=SKY_CSP)
 
