@@ -295,6 +295,11 @@ def test_from_the_grb_list_to_its_spiacs_light_curve(page: Page) -> None:
     page.get_by_role("link", name="GRB 230307A").click()
     expect(page.locator("h1")).to_have_text("GRB 230307A")
     expect(page.locator("#grb-spiacs")).to_contain_text("real data")
+    # The burst page draws SPI-ACS at T0 +- 300 s with the explorer's own plot...
+    plot = ts_ready(page)
+    assert 599 <= float(plot.get_attribute("data-span") or 0) <= 601
+    expect(page.locator("[data-ts-status]")).to_contain_text("real data")
+    # ...and the explorer opens on the same window.
     page.get_by_role("link", name="Plot it in the time-series explorer").click()
     plot = ts_ready(page)
     span = float(plot.get_attribute("data-span") or 0)

@@ -367,6 +367,7 @@ def test_grb_page_shows_the_real_burst_with_its_provenance_and_data(
     window = "start=2023-03-07T15%3A39%3A06Z&amp;stop=2023-03-07T15%3A49%3A06Z"
     assert f"/timeseries/spiacs_50ms?{window}" in page.text
     assert "real data" in text.split('id="grb-spiacs"')[1].split("</p>")[0]
+    assert 'data-timeseries="spiacs_50ms"' in page.text  # the explorer's plot, on this window
     assert client.get(html.unescape(api["spiacs"]["links"]["hapi_data"])).status_code == 200
     # The raw data selections are the API's links, and they answer.
     for link in api["raw_data"]["in_isgri_field_of_view"].values():

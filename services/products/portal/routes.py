@@ -654,6 +654,10 @@ async def grbs_page(
     )
 
 
+ACS = "spiacs_50ms"
+"""The time-series dataset a burst page plots around its trigger."""
+
+
 @portal_page("/grbs/{name}")
 async def grb_page(
     name: str, request: Request, ctx: Annotated[ServiceContext, Depends(context)]
@@ -667,6 +671,7 @@ async def grb_page(
             # The pointings that had the burst in the ISGRI field, nearest the trigger first.
             in_view = [s["scw_id"] for s in grb["fields_of_view"].get("ISGRI", {}).get("scws", [])]
             pointings = await store.scw_positions(conn, in_view[:40]) if in_view else []
+            acs_extent = (await store.timeseries_extents(conn)).get(ACS)
     except NotFound as exc:
         return await not_found(request, ctx, str(exc))
     except BadRequest as exc:
@@ -674,6 +679,23 @@ async def grb_page(
     ra, dec = grb["ra"], grb["dec"]
     window = grb["spiacs"]["window"]
     marks = [(p["ra"], p["dec"], f"pointing of ScW {p['scw_id']}") for p in pointings]
+    # The SPI-ACS plot of the burst is the time-series explorer's, opened on T0 +- 300 s.
+    half = grb["spiacs"]["window"]["half_width_s"] / 86400.0
+    a, b = grb["trigger"]["ijd"] - half, grb["trigger"]["ijd"] + half
+    rate = DATASETS[ACS].plot_parameters[0]
+    acs = {
+        "start": a,
+        "stop": b,
+        "start_utc": service.utc_iso(a * 86400.0)[:23],
+        "stop_utc": service.utc_iso(b * 86400.0)[:23],
+        "whole": service.whole_mission(
+            acs_extent["t_first"] if acs_extent else None,
+            acs_extent["t_last"] if acs_extent else None,
+        ),
+        "parameter": rate,
+        "units": DATASETS[ACS].parameter(rate).units,
+        **service.timeseries_links(ACS, rate, a, b),
+    }
     return await page(
         request,
         ctx,
@@ -685,6 +707,7 @@ async def grb_page(
             "gal": service.galactic(ra, dec),
             "sky": service.sky_links(ra, dec, 5),
             "plot": service.pointing_plot(marks, (ra, dec), 15.0),
+            "acs": acs,
             "explorer": "/timeseries/spiacs_50ms?"
             + urlencode({"start": window["start"], "stop": window["stop"]}),
             "api_url": "/products/grbs/" + quote(grb["name"].replace(" ", ""), safe=""),
