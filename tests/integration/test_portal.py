@@ -54,6 +54,13 @@ def page_urls(ids: dict[str, str]) -> dict[str, str]:
         "timeseries-index": "/timeseries",
         "timeseries": "/timeseries/spiacs_50ms",
         "timeseries-irem": "/timeseries/irem?parameter=S32",
+        "grbs": "/grbs",
+        "grb": "/grbs/GRB230307A",
+        "maps": "/maps",
+        "maps-value": "/maps?map=isgri_exposure&ra=266.4168&dec=-29.0078",
+        "contributed-index": "/contributed",
+        "contributed": "/contributed/crab-pulsar-timing-sim",
+        "publications": "/publications",
     }
 
 
@@ -85,6 +92,9 @@ def test_unknown_things_are_404_pages(client: httpx.Client) -> None:
         "/scws/999999999990",
         "/help/nothing",
         "/timeseries/nothing",
+        "/grbs/GRB991231Z",
+        "/contributed/no-such-collection",
+        "/publications/2099NOPE...1..1X",
     ):
         page = client.get(url)
         assert page.status_code == 404, url
@@ -316,3 +326,171 @@ def test_samp_is_offered_on_downloads_and_only_the_local_hub_is_reachable(
     assert 'data-samp="votable"' in client.get("/query").text
     csp = source.headers["content-security-policy"]
     assert "connect-src 'self' http://localhost:21012;" in csp
+
+
+def test_grb_list_filters_with_a_plain_form(client: httpx.Client, archive: Archive) -> None:
+    every = client.get("/grbs").text
+    (total,) = archive.rows("SELECT count(*) FROM isla.grbs")[0]
+    names = [n for (n,) in archive.rows("SELECT grb_name FROM isla.grbs")]
+    assert f"{total} bursts" in every
+    for name in names[:100]:
+        assert f">{name}</a>" in every, name
+    assert 'href="/grbs/GRB230307A"' in every
+    # The form's fields are the API's parameters; empty fields are no bounds.
+    empty = dict.fromkeys(("ra", "dec", "radius", "t90_min", "t90_max", "alert_type"), "")
+    march = client.get("/grbs", params={"start": "2023-03-07", "end": "2023-03-08", **empty})
+    assert march.status_code == 200
+    assert "1 burst." in march.text and ">GRB 230307A</a>" in march.text
+    assert "real data" in march.text
+    real = client.get("/grbs", params={"simulated": "false"}).text
+    assert ">GRB 230307A</a>" in real and 'class="tag sim"' not in real
+    cone = client.get("/grbs", params={"ra": "60.8", "dec": "-75.4", "radius": "1"}).text
+    assert ">GRB 230307A</a>" in cone
+    for bad in ({"ra": "60"}, {"t90_min": "abc"}, {"start": "yesterday"}, {"alert_type": "x"}):
+        page = client.get("/grbs", params=bad)
+        assert page.status_code == 400, bad
+        assert "Search the archive" in page.text
+
+
+def test_grb_page_shows_the_real_burst_with_its_provenance_and_data(
+    client: httpx.Client,
+) -> None:
+    api = client.get("/products/grbs/GRB230307A").json()
+    page = client.get("/grbs/GRB%20230307A")
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    assert "real data" in text
+    assert api["position"]["source"] in text and api["trigger"]["source"] in text
+    assert "60.85935" in text and "-75.37880" in text
+    assert 'id="grb-error"' in text and "3.4″" in text
+    # The SPI-ACS window: the explorer opened on T0 +- 300 s, and the HAPI cut.
+    window = "start=2023-03-07T15%3A39%3A06Z&amp;stop=2023-03-07T15%3A49%3A06Z"
+    assert f"/timeseries/spiacs_50ms?{window}" in page.text
+    assert "real data" in text.split('id="grb-spiacs"')[1].split("</p>")[0]
+    assert 'data-timeseries="spiacs_50ms"' in page.text  # the explorer's plot, on this window
+    assert client.get(html.unescape(api["spiacs"]["links"]["hapi_data"])).status_code == 200
+    # The raw data selections are the API's links, and they answer.
+    for link in api["raw_data"]["in_isgri_field_of_view"].values():
+        if link.startswith("/raw/"):
+            assert html.escape(link) in page.text, link
+    for scws in api["fields_of_view"].values():
+        for scw in scws["scws"][:3]:
+            assert f'href="/scws/{scw["scw_id"]}"' in page.text
+
+
+def test_simulated_grb_page_lists_its_fits_and_products(
+    client: httpx.Client, archive: Archive
+) -> None:
+    rows = archive.rows(
+        "SELECT g.grb_name FROM isla.grbs g WHERE g.simulated AND EXISTS "
+        "(SELECT 1 FROM isla.grb_spectral_fits f WHERE f.grb_name = g.grb_name) LIMIT 1"
+    )
+    if not rows:
+        pytest.skip("the demo drew no burst bright enough for spectral fits")
+    name = rows[0][0]
+    api = client.get(f"/products/grbs/{quote(name)}").json()
+    page = client.get(f"/grbs/{quote(name.replace(' ', ''))}").text
+    assert 'class="tag sim">simulated' in page
+    assert page.count('<tr><td class="n">') >= len(api["spectral_fits"])
+    for product in api["products"]:
+        assert f'href="{product["url"]}"' in page
+        assert client.head(product["url"]).status_code == 200
+
+
+def test_maps_page_lists_every_map_with_its_hips_and_looks_up_values(
+    client: httpx.Client,
+) -> None:
+    described = client.get("/products/maps").json()["maps"]
+    assert described
+    page = client.get("/maps").text
+    for m in described:
+        assert f"<td>{m['map_id']}</td>" in page, m["map_id"]
+        assert html.escape(m["hips_url"]) in page
+        assert f"/sky?hips={m['map_id']}" in page
+    assert page.count("Open in ESASky") >= len(described)
+    assert page.count("Open in Aladin") >= len(described)
+    assert 'class="tag sim">simulated' in page  # the demo's maps are simulated
+    # The value form, answered on the server: the same value as the API's.
+    where = {"map": "isgri_exposure", "ra": "266.4168", "dec": "-29.0078"}
+    api = client.get(
+        "/products/maps/isgri_exposure/value", params={"ra": where["ra"], "dec": where["dec"]}
+    ).json()
+    answer = client.get("/maps", params=where).text
+    shown = answer.split('id="map-value"')[1].split("</p>")[0]
+    if api["covered"]:
+        assert f"<strong>{api['value']:.6g}</strong>" in shown
+    else:
+        assert "no value" in shown
+    assert f"HEALPix pixel {api['healpix_pixel']}" in shown
+    assert client.get("/maps", params={**where, "map": "nothing"}).status_code == 404
+    for bad in ({"dec": "100"}, {"ra": "x"}):
+        assert client.get("/maps", params={**where, **bad}).status_code == 400, bad
+
+
+def test_sky_page_offers_the_archives_hips(client: httpx.Client) -> None:
+    described = client.get("/products/maps").json()["maps"]
+    page = client.get("/sky").text
+    for m in described:
+        assert f'<option value="{m["map_id"]}" data-url="/hips/{m["map_id"]}"' in page
+    chosen = client.get("/sky", params={"hips": "isgri_exposure"}).text
+    assert 'value="isgri_exposure" data-url="/hips/isgri_exposure" selected' in chosen
+    assert client.get("/hips/isgri_exposure/properties").status_code == 200
+
+
+def test_contributed_pages_list_collections_and_their_files(client: httpx.Client) -> None:
+    listed = client.get("/products/contributed").json()
+    assert listed["count"] >= 1
+    index = client.get("/contributed").text
+    for c in listed["collections"]:
+        assert f'href="/contributed/{c["collection"]}"' in index
+        assert html.escape(c["title"]) in index and c["licence"] in index
+        one = client.get(f"/products/contributed/{c['collection']}").json()
+        page = client.get(f"/contributed/{c['collection']}")
+        assert page.status_code == 200
+        text = page.text
+        for author in one["authors"]:
+            assert html.escape(author) in text
+        assert f'id="contributed-licence">{one["licence"]}<' in text
+        assert ('class="tag sim">simulated' in text) == one["simulated"]
+        for f in one["files"]:
+            assert f'href="{html.escape(f["url"])}"' in text, f["file_name"]
+        assert client.get(one["files"][0]["url"]).status_code == 200
+        if one["documentation"]:
+            assert f'href="{html.escape(one["documentation"]["url"])}"' in text
+        if one["software"]:
+            assert f'href="{html.escape(one["software"]["url"])}"' in text
+            assert one["software"]["licence"] in text
+
+
+def test_papers_pages_and_the_papers_of_an_observation_and_a_source(
+    client: httpx.Client,
+) -> None:
+    listed = client.get("/products/publications").json()["papers"]
+    assert listed
+    index = client.get("/publications").text
+    for paper in listed:
+        assert f'href="/publications/{quote(paper["bibcode"], safe="")}"' in index
+        assert html.escape(paper["title"]) in index
+    # Observation 06340000001 always has a paper in the demo.
+    used = client.get("/products/publications/observations/06340000001").json()["papers"]
+    assert used
+    obs_page = client.get("/observations/06340000001").text
+    assert "Papers that used these data" in obs_page
+    for paper in used:
+        assert f'href="/publications/{quote(paper["bibcode"], safe="")}"' in obs_page
+    one = client.get(f"/publications/{quote(used[0]['bibcode'], safe='')}")
+    assert one.status_code == 200
+    data = client.get(f"/products/publications/{quote(used[0]['bibcode'], safe='')}").json()
+    assert 'href="/observations/06340000001"' in one.text
+    for rev in data["revolutions"]:
+        assert f'href="/revolutions/{rev["revolution"]}"' in one.text
+        if rev["landing"]:
+            landing = "/doi/" + rev["landing"].split("/doi/", 1)[1]
+            assert f'href="{landing}"' in one.text
+            assert client.get(landing).status_code == 200
+    source = data["sources"][0]["source_id"] if data["sources"] else CRAB
+    by_source = client.get(f"/products/publications/sources/{quote(source)}").json()["papers"]
+    src_page = client.get(f"/sources/{quote(source)}").text
+    assert "Papers that used these data" in src_page
+    for paper in by_source[:50]:
+        assert f'href="/publications/{quote(paper["bibcode"], safe="")}"' in src_page

@@ -15,13 +15,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from services.products.common import BadRequest, NotFound, parse_time
+from services.products.contributed import service as contributed
+from services.products.grbs import service as grbs
+from services.products.grbs.store import GrbFilter
+from services.products.maps import service as maps
 from services.products.portal import service, store
+from services.products.publications import service as publications
 from shared import __version__
 from shared.integral import InvalidIdentifier, parse_obsid, parse_revolution, parse_scw_id
 from shared.service import ServiceContext, context
@@ -283,6 +289,7 @@ async def source_page(
             "sky": service.sky_links(src["ra"], src["dec"]),
             "coverage": coverage,
             "products_total": products_total,
+            "papers": await papers_using(ctx, "source", source_id),
         },
     )
 
@@ -327,6 +334,7 @@ async def observation_page(
             "plot": _plot(scws, (obs["ra"], obs["dec"])),
             "totals": totals,
             "sky": service.sky_links(obs["ra"], obs["dec"], 30),
+            "papers": await papers_using(ctx, "observation", obsid),
         },
     )
 
@@ -436,10 +444,20 @@ async def help_page(
 
 @router.get("/sky", response_class=HTMLResponse, include_in_schema=False)
 async def sky_page(
-    request: Request, ctx: Annotated[ServiceContext, Depends(context)]
+    request: Request,
+    ctx: Annotated[ServiceContext, Depends(context)],
+    hips_choice: Annotated[str, Query(alias="hips", max_length=80)] = "",
 ) -> HTMLResponse:
-    """The sky viewer: the catalogue and the observations' fields."""
-    return await page(request, ctx, "sky.html", {"title": "The sky"}, csp=SKY_CSP)
+    """The sky viewer: the catalogue and the observations' fields, on one of the archive's
+    all-sky maps (its HiPS, the same list as ``/hips/hipslist``) when it holds any."""
+    try:
+        catalogue = await maps.CATALOGUE.maps(ctx)
+    except Exception:  # the sky page still shows the catalogue without the maps
+        catalogue = {}
+    hips = [{"map_id": m.map_id, "simulated": m.simulated} for m in catalogue.values()]
+    chosen = hips_choice if hips_choice in catalogue else ""
+    data = {"title": "The sky", "hips": hips, "chosen": chosen}
+    return await page(request, ctx, "sky.html", data, csp=SKY_CSP)
 
 
 @router.get("/api/sky", tags=["portal"], summary="Sources and observation fields for the sky page")
@@ -542,6 +560,278 @@ async def timeseries_page(
             "delivered": ds.derived_from or ds.id,
         },
     )
+
+
+# --- gamma-ray bursts --------------------------------------------------------------------------
+
+GRB_FILTERS = (
+    "start",
+    "end",
+    "ra",
+    "dec",
+    "radius",
+    "t90_min",
+    "t90_max",
+    "fluence_min",
+    "fluence_max",
+    "alert_type",
+    "simulated",
+)
+"""The list page's form fields: the parameters of ``/products/grbs``, by the same names."""
+
+
+def _number(value: str | None, name: str) -> float | None:
+    """A form field as a number; an empty field is no bound."""
+    if value is None or value.strip() == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise BadRequest(f"{name}={value!r} is not a number") from None
+
+
+def _grb_filter(form: dict[str, str]) -> GrbFilter:
+    """The list page's form as the GRB API's filter (the same checks as the API's)."""
+    try:
+        start = parse_time(form.get("start") or None, "start")
+        end = parse_time(form.get("end") or None, "end")
+    except HTTPException as exc:
+        raise BadRequest(str(exc.detail)) from None
+    simulated = {"": None, "true": True, "false": False}.get(form.get("simulated", ""))
+    if simulated is None and form.get("simulated"):
+        raise BadRequest("simulated must be true, false or empty")
+    return GrbFilter(
+        start_ijd=start,
+        end_ijd=end,
+        ra=_number(form.get("ra"), "ra"),
+        dec=_number(form.get("dec"), "dec"),
+        radius=_number(form.get("radius"), "radius"),
+        t90_min=_number(form.get("t90_min"), "t90_min"),
+        t90_max=_number(form.get("t90_max"), "t90_max"),
+        fluence_min=_number(form.get("fluence_min"), "fluence_min"),
+        fluence_max=_number(form.get("fluence_max"), "fluence_max"),
+        alert_type=form.get("alert_type") or None,
+        simulated=simulated,
+    )
+
+
+async def bad_request(request: Request, ctx: ServiceContext, message: str) -> HTMLResponse:
+    """The portal's 400 page."""
+    return await page(request, ctx, "error.html", {"title": "Bad request", "message": message}, 400)
+
+
+@portal_page("/grbs", nav="GRBs")
+async def grbs_page(
+    request: Request,
+    ctx: Annotated[ServiceContext, Depends(context)],
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> HTMLResponse:
+    """The gamma-ray bursts, filtered by a plain form (the ``/products/grbs`` parameters)."""
+    form = {k: request.query_params.get(k, "")[:40] for k in GRB_FILTERS}
+    try:
+        wanted, paging = grbs.check_filter(_grb_filter(form), 100, offset)
+    except BadRequest as exc:
+        return await bad_request(request, ctx, str(exc))
+    query = {k: v for k, v in form.items() if v}
+    async with service.connection(ctx) as conn:
+        listed = await conn.run_sync(grbs.list_grbs, wanted, paging, query)
+    following = None
+    if listed["next"]:
+        following = "/grbs?" + urlencode(query | {"offset": str(offset + len(listed["grbs"]))})
+    api = "/products/grbs" + ("?" + urlencode(query) if query else "")
+    return await page(
+        request,
+        ctx,
+        "grbs.html",
+        {
+            "title": "Gamma-ray bursts",
+            "form": form,
+            "listed": listed,
+            "following": following,
+            "api_url": api,
+            "for_page": lambda name: "/grbs/" + quote(name.replace(" ", ""), safe=""),
+        },
+    )
+
+
+ACS = "spiacs_50ms"
+"""The time-series dataset a burst page plots around its trigger."""
+
+
+@portal_page("/grbs/{name}")
+async def grb_page(
+    name: str, request: Request, ctx: Annotated[ServiceContext, Depends(context)]
+) -> HTMLResponse:
+    """One burst: facts with where they come from, position and error circle, the ScWs that
+    had it in view, raw-data selections, the SPI-ACS window around the trigger, spectral fits
+    and the stored light curves and spectra (``/products/grbs/<name>`` drawn)."""
+    try:
+        async with service.connection(ctx) as conn:
+            grb = await conn.run_sync(grbs.grb_page, name)
+            # The pointings that had the burst in the ISGRI field, nearest the trigger first.
+            in_view = [s["scw_id"] for s in grb["fields_of_view"].get("ISGRI", {}).get("scws", [])]
+            pointings = await store.scw_positions(conn, in_view[:40]) if in_view else []
+            acs_extent = (await store.timeseries_extents(conn)).get(ACS)
+    except NotFound as exc:
+        return await not_found(request, ctx, str(exc))
+    except BadRequest as exc:
+        return await bad_request(request, ctx, str(exc))
+    ra, dec = grb["ra"], grb["dec"]
+    window = grb["spiacs"]["window"]
+    marks = [(p["ra"], p["dec"], f"pointing of ScW {p['scw_id']}") for p in pointings]
+    # The SPI-ACS plot of the burst is the time-series explorer's, opened on T0 +- 300 s.
+    half = grb["spiacs"]["window"]["half_width_s"] / 86400.0
+    a, b = grb["trigger"]["ijd"] - half, grb["trigger"]["ijd"] + half
+    rate = DATASETS[ACS].plot_parameters[0]
+    acs = {
+        "start": a,
+        "stop": b,
+        "start_utc": service.utc_iso(a * 86400.0)[:23],
+        "stop_utc": service.utc_iso(b * 86400.0)[:23],
+        "whole": service.whole_mission(
+            acs_extent["t_first"] if acs_extent else None,
+            acs_extent["t_last"] if acs_extent else None,
+        ),
+        "parameter": rate,
+        "units": DATASETS[ACS].parameter(rate).units,
+        **service.timeseries_links(ACS, rate, a, b),
+    }
+    return await page(
+        request,
+        ctx,
+        "grb.html",
+        {
+            "title": grb["name"],
+            "grb": grb,
+            "hms": service.sexagesimal(ra, dec),
+            "gal": service.galactic(ra, dec),
+            "sky": service.sky_links(ra, dec, 5),
+            "plot": service.pointing_plot(marks, (ra, dec), 15.0),
+            "acs": acs,
+            "explorer": "/timeseries/spiacs_50ms?"
+            + urlencode({"start": window["start"], "stop": window["stop"]}),
+            "api_url": "/products/grbs/" + quote(grb["name"].replace(" ", ""), safe=""),
+        },
+    )
+
+
+# --- all-sky maps ------------------------------------------------------------------------------
+
+
+@portal_page("/maps", nav="Maps")
+async def maps_page(
+    request: Request,
+    ctx: Annotated[ServiceContext, Depends(context)],
+    map_id: Annotated[str, Query(alias="map", max_length=80)] = "",
+    ra: Annotated[str, Query(max_length=40)] = "",
+    dec: Annotated[str, Query(max_length=40)] = "",
+) -> HTMLResponse:
+    """The all-sky maps with their HiPS, sky-viewer links, and a map's value at a position
+    (looked up on the server, so the form works without JavaScript)."""
+    catalogue = await maps.CATALOGUE.maps(ctx)
+    base = str(request.base_url).rstrip("/")
+    described = [info.describe(base) for info in catalogue.values()]
+    lookup: dict[str, Any] | None = None
+    if map_id or ra or dec:
+        info = catalogue.get(map_id)
+        if info is None:
+            return await not_found(request, ctx, f"No all-sky map {map_id!r}.")
+        try:
+            position = maps.parse_position(ra, dec)
+        except UsageFault as exc:
+            return await bad_request(request, ctx, str(exc))
+        value = (await maps.values(ctx, info, [position]))[0]
+        lookup = {"map": info.describe(base), **value}
+    return await page(
+        request,
+        ctx,
+        "maps.html",
+        {
+            "title": "All-sky maps",
+            "maps": described,
+            "form": {"map": map_id, "ra": ra, "dec": dec},
+            "lookup": lookup,
+            "aladin": {
+                m["map_id"]: "https://aladin.cds.unistra.fr/AladinLite/?"
+                + urlencode({"survey": m["hips_url"], "target": "266.4168 -29.0078", "fov": "60"})
+                for m in described
+            },
+        },
+    )
+
+
+# --- contributed collections ---------------------------------------------------------------------
+
+
+@portal_page("/contributed", nav="Contributed")
+async def contributed_index(
+    request: Request, ctx: Annotated[ServiceContext, Depends(context)]
+) -> HTMLResponse:
+    """The published collections contributed by teams and the community (newest versions)."""
+    async with service.connection(ctx) as conn:
+        listed = await conn.run_sync(contributed.collection_list)
+    data = {"title": "Contributed collections", "listed": listed}
+    return await page(request, ctx, "contributed_index.html", data)
+
+
+@portal_page("/contributed/{collection}")
+async def contributed_page(
+    collection: str,
+    request: Request,
+    ctx: Annotated[ServiceContext, Depends(context)],
+    version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+) -> HTMLResponse:
+    """One collection: who made it, its licence, its files with download links, its
+    documentation and software, and its earlier versions."""
+    try:
+        async with service.connection(ctx) as conn:
+            found = await conn.run_sync(contributed.collection_page, collection, version)
+    except NotFound as exc:
+        return await not_found(request, ctx, str(exc))
+    data = {"title": found["title"], "c": found}
+    return await page(request, ctx, "contributed.html", data)
+
+
+# --- publications ---------------------------------------------------------------------------------
+
+
+@portal_page("/publications", nav="Papers")
+async def publications_index(
+    request: Request,
+    ctx: Annotated[ServiceContext, Depends(context)],
+    year: Annotated[int | None, Query(ge=1990, le=2100)] = None,
+) -> HTMLResponse:
+    """The papers of the literature survey, newest first, each linked to the data it used."""
+    async with service.connection(ctx) as conn:
+        # Links relative to the portal (base ""), so they stay on the site the page came from.
+        listed = await conn.run_sync(publications.listing, "", year, None, 1000, 0)
+    data = {"title": "Papers that used INTEGRAL data", "listed": listed, "year": year}
+    return await page(request, ctx, "publications.html", data)
+
+
+@portal_page("/publications/{bibcode}")
+async def publication_page(
+    bibcode: str, request: Request, ctx: Annotated[ServiceContext, Depends(context)]
+) -> HTMLResponse:
+    """One paper: the observations, science windows, revolutions, sources and products it
+    used, with their pages, raw-data links and DOI landing pages."""
+    try:
+        async with service.connection(ctx) as conn:
+            paper = await conn.run_sync(publications.paper_page, bibcode, "")
+    except NotFound as exc:
+        return await not_found(request, ctx, str(exc))
+    return await page(request, ctx, "publication.html", {"title": paper["title"], "p": paper})
+
+
+async def papers_using(ctx: ServiceContext, what: str, key: str) -> list[dict[str, Any]] | None:
+    """The papers that used a source's or an observation's data (None: the survey is not
+    reachable, and the page goes on without the list)."""
+    try:
+        async with service.connection(ctx) as conn:
+            found = await conn.run_sync(publications.papers_of, what, key, "")
+    except Exception:  # a page never breaks for want of its papers
+        return None
+    return list(found["papers"])
 
 
 # --- static assets -----------------------------------------------------------------------------

@@ -666,3 +666,16 @@ async def timeseries_stretches(
         _TIMESERIES_STRETCHES, {"d": dataset, "real_only": real_only, "n": limit}
     )
     return _rows(result)
+
+
+async def scw_positions(conn: AsyncConnection, scw_ids: list[str]) -> list[dict[str, Any]]:
+    """The pointing axes of the named science windows (for the sky plot of a GRB page)."""
+    return _rows(
+        await conn.execute(
+            text(
+                "SELECT scw_id, ra, dec FROM isla.science_windows "
+                "WHERE scw_id = ANY(:ids) AND ra IS NOT NULL ORDER BY scw_id"
+            ),
+            {"ids": list(scw_ids)},
+        )
+    )

@@ -1,6 +1,7 @@
 // The sky page: Aladin Lite (bundled, no survey fetched from elsewhere) with the source
 // catalogue and the observations' fields as overlays; clicking a source opens its page.
-// The archive has no HiPS of its own yet, so the sky behind the overlays is blank.
+// Behind them, one of the archive's own all-sky maps (HiPS), chosen from the list the page
+// renders (the maps of /hips/hipslist); without a map the sky is blank.
 import A from "aladin-lite";
 
 const ISGRI_FULLY_CODED_HALF = 4.5; // deg: half the side of ISGRI's fully coded field
@@ -40,6 +41,24 @@ async function start() {
     showFrame: false,
     showCooGrid: true,
   });
+  const select = document.querySelector("[data-sky-hips-select]");
+  const showHips = () => {
+    const option = select && select.selectedOptions[0];
+    const url = option && option.dataset.url;
+    if (!url) {
+      // Back to a blank sky: Aladin has no empty base layer to switch to, so reload without.
+      if (box.dataset.hips) select.form.submit();
+      box.dataset.hips = "";
+      return;
+    }
+    // The HiPS are the archive's own: absolute URLs on this origin, PNG tiles.
+    aladin.setBaseImageLayer(A.imageHiPS(`${location.origin}${url}`, { name: option.value, imgFormat: "png" }));
+    box.dataset.hips = option.value;
+  };
+  if (select) {
+    showHips();
+    select.addEventListener("change", showHips);
+  }
   const fields = A.graphicOverlay({ name: "observations", color: "#6fa8dc", lineWidth: 1 });
   aladin.addOverlay(fields);
   for (const o of sky.observations) {
