@@ -69,3 +69,33 @@ def change_tap_schema(
             conn.execute(
                 text(sql), [{f"v{i}": v for i, v in enumerate(row)} for row in rows[table]]
             )
+
+
+def apply_changes(
+    conn: Connection, changes: dict[str, dict[str, Any]], removed: str, added: str
+) -> None:
+    """Turn the ``removed`` rows of a revision's frozen ``changes`` into its ``added`` ones
+    (``upgrade``: ``"removed", "added"``; ``downgrade``: the other way round).
+
+    ``changes`` maps a TAP_SCHEMA table to its rows on each side, optionally with the order of
+    their values (``"columns"``; default :data:`TAP_SCHEMA_COLUMNS`). Rows whose key stays are
+    updated in place (deleting a table's row would cascade to its columns); the others are
+    deleted.
+    """
+
+    def as_written(side: str) -> dict[str, list[tuple[Any, ...]]]:
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        for table, change in changes.items():
+            names = [n.strip('"') for n in change.get("columns", TAP_SCHEMA_COLUMNS[table])]
+            order = [names.index(n.strip('"')) for n in TAP_SCHEMA_COLUMNS[table]]
+            out[table] = [tuple(row[k] for k in order) for row in change[side]]
+        return out
+
+    rows = as_written(added)
+    gone: dict[str, list[tuple[Any, ...]]] = {}
+    for table, old in as_written(removed).items():
+        names = [n.strip('"') for n in TAP_SCHEMA_COLUMNS[table]]
+        key = [names.index(n) for n in TAP_SCHEMA_KEY[table]]
+        kept = {tuple(r[k] for k in key) for r in rows.get(table, [])}
+        gone[table] = [k for k in (tuple(r[k] for k in key) for r in old) if k not in kept]
+    change_tap_schema(conn, rows, gone)

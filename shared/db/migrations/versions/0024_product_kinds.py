@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from shared.db.tap_schema_rows import TAP_SCHEMA_COLUMNS, TAP_SCHEMA_KEY, change_tap_schema
+from shared.db.tap_schema_rows import apply_changes
 
 revision: str = "0024"
 down_revision: str | None = "0022"
@@ -565,23 +565,8 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
 }
 
 
-def _as_written(side: str) -> dict[str, list[tuple[Any, ...]]]:
-    out: dict[str, list[tuple[Any, ...]]] = {}
-    for table, change in TAP_SCHEMA_CHANGES.items():
-        out[table] = [tuple(r) for r in change[side]]
-    return out
-
-
 def _apply(removed: str, added: str) -> None:
-    """Turn the ``removed`` rows into the ``added`` ones (rows keep their key when updated)."""
-    rows = _as_written(added)
-    gone: dict[str, list[tuple[Any, ...]]] = {}
-    for table, old in _as_written(removed).items():
-        names = [n.strip('"') for n in TAP_SCHEMA_COLUMNS[table]]
-        key = [names.index(n) for n in TAP_SCHEMA_KEY[table]]
-        kept = {tuple(r[k] for k in key) for r in rows.get(table, [])}
-        gone[table] = [k for k in (tuple(r[k] for k in key) for r in old) if k not in kept]
-    change_tap_schema(op.get_bind(), rows, gone)
+    apply_changes(op.get_bind(), TAP_SCHEMA_CHANGES, removed, added)
 
 
 def upgrade() -> None:

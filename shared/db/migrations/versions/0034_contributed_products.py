@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from shared.db.tap_schema_rows import TAP_SCHEMA_COLUMNS, TAP_SCHEMA_KEY, change_tap_schema
+from shared.db.tap_schema_rows import apply_changes
 
 revision: str = "0034"
 down_revision: str | None = "0033"
@@ -1096,27 +1096,8 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
 }
 
 
-def _as_written(side: str) -> dict[str, list[tuple[Any, ...]]]:
-    """The ``side`` rows of :data:`TAP_SCHEMA_CHANGES` in the writer's column order."""
-    out: dict[str, list[tuple[Any, ...]]] = {}
-    for table, change in TAP_SCHEMA_CHANGES.items():
-        names = [n.strip('"') for n in change["columns"]]
-        order = [names.index(n.strip('"')) for n in TAP_SCHEMA_COLUMNS[table]]
-        out[table] = [tuple(row[k] for k in order) for row in change[side]]
-    return out
-
-
 def _apply(removed: str, added: str) -> None:
-    """Turn the ``removed`` rows into the ``added`` ones: rows whose key stays are updated in
-    place (deleting a table's row would cascade to its columns), the others deleted."""
-    rows = _as_written(added)
-    gone: dict[str, list[tuple[Any, ...]]] = {}
-    for table, old in _as_written(removed).items():
-        names = [n.strip('"') for n in TAP_SCHEMA_COLUMNS[table]]
-        key = [names.index(n) for n in TAP_SCHEMA_KEY[table]]
-        kept = {tuple(r[k] for k in key) for r in rows.get(table, [])}
-        gone[table] = [k for k in (tuple(r[k] for k in key) for r in old) if k not in kept]
-    change_tap_schema(op.get_bind(), rows, gone)
+    apply_changes(op.get_bind(), TAP_SCHEMA_CHANGES, removed, added)
 
 
 _KINDS_TABLE = sa.table(

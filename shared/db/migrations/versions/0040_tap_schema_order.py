@@ -16,7 +16,7 @@ from typing import Any
 
 from alembic import op
 
-from shared.db.tap_schema_rows import TAP_SCHEMA_COLUMNS, TAP_SCHEMA_KEY, change_tap_schema
+from shared.db.tap_schema_rows import apply_changes
 
 revision: str = "0040"
 down_revision: str | None = "0035"
@@ -568,16 +568,7 @@ TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
 
 
 def _apply(removed: str, added: str) -> None:
-    """Turn the ``removed`` rows into the ``added`` ones (rows keep their key when updated)."""
-    rows = {t: [tuple(r) for r in c[added]] for t, c in TAP_SCHEMA_CHANGES.items()}
-    gone: dict[str, list[tuple[Any, ...]]] = {}
-    for table, change in TAP_SCHEMA_CHANGES.items():
-        names = [n.strip('"') for n in TAP_SCHEMA_COLUMNS[table]]
-        key = [names.index(n) for n in TAP_SCHEMA_KEY[table]]
-        kept = {tuple(r[k] for k in key) for r in rows[table]}
-        old = (tuple(r[k] for k in key) for r in change[removed])
-        gone[table] = [k for k in old if k not in kept]
-    change_tap_schema(op.get_bind(), rows, gone)
+    apply_changes(op.get_bind(), TAP_SCHEMA_CHANGES, removed, added)
 
 
 def upgrade() -> None:
