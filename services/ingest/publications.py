@@ -36,6 +36,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from services.ingest.refusal import DeliveryRefused
 from shared.storage import ObjectStore
 
 MAX_PAPERS = 100_000
@@ -59,15 +60,8 @@ OBSID = re.compile(r"^\d{11}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class PublicationsRefused(Exception):  # noqa: N818 - a refusal, not a crash; maps to 4xx
+class PublicationsRefused(DeliveryRefused):
     """The delivery is refused; ``problems`` lists every reason."""
-
-    def __init__(self, status: int, title: str, problems: list[dict[str, str]]) -> None:
-        """Refuse with an HTTP ``status``."""
-        super().__init__(title)
-        self.status = status
-        self.title = title
-        self.problems = problems
 
 
 @dataclass

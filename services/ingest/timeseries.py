@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, Engine, text
 
+from services.ingest.refusal import DeliveryRefused
 from shared.integral.time import ijd_to_time, revolution_at
 from shared.storage import ObjectStore
 from shared.timeseries.datasets import DATASETS, Dataset
@@ -64,15 +65,8 @@ MAX_ROWS = 20_000_000
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.fits(\.gz)?")
 
 
-class TimeseriesRefused(Exception):  # noqa: N818 - a refusal, not a crash; maps to 4xx
+class TimeseriesRefused(DeliveryRefused):
     """The delivery is refused; ``problems`` lists every reason."""
-
-    def __init__(self, status: int, title: str, problems: list[dict[str, str]]) -> None:
-        """Refuse with an HTTP ``status``."""
-        super().__init__(title)
-        self.status = status
-        self.title = title
-        self.problems = problems
 
 
 @dataclass
