@@ -400,7 +400,14 @@ def results_fits(
     h["TSTOP"] = (float((times + half).max()), "[d] end, IJD (MJD - 51544), TT")
     h["REVFIRST"] = (revolutions[0], "first revolution of the rows")
     h["REVLAST"] = (revolutions[1], "last revolution of the rows")
-    hdul = fits.HDUList([primary, table])
+    return simulated_file(fits.HDUList([primary, table]))
+
+
+def simulated_file(hdul: fits.HDUList) -> bytes:
+    """The bytes of a demo pipeline table file: ``SIMDATA = T`` and the simulated-data
+    comment in its headers, checksums stamped at the demo's product date."""
+    from shared.demo.products import PRODUCT_DATE
+
     when = PRODUCT_DATE.strftime("%Y-%m-%dT%H:%M:%S")
     for index, hdu in enumerate(hdul):
         hdu.header[simulation.SIMDATA] = (True, simulation.SIMDATA_COMMENT)

@@ -17,7 +17,6 @@ Nothing here writes to the database: the tables and maps are files handed to ``d
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,10 +28,10 @@ from astropy.io import fits
 from astropy_healpix import HEALPix
 from sqlalchemy import Connection, Engine, text
 
-from shared import simulation
 from shared.demo import model
 from shared.demo.delivery import Deliver, DeliveryOptions
 from shared.demo.generator import _ISGRI_HALF, _frame
+from shared.demo.lightcurves import simulated_file
 from shared.integral.time import MJDREF
 from shared.products import ogip, upperlimits
 
@@ -161,21 +160,6 @@ def _header_common(header: fits.Header, instrument: str, band: tuple[float, floa
     header["MJDREFF"] = (0.0, "fractional part of the reference MJD")
 
 
-def _finish(hdul: fits.HDUList) -> bytes:
-    from shared.demo.products import PRODUCT_DATE
-
-    when = PRODUCT_DATE.strftime("%Y-%m-%dT%H:%M:%S")
-    for index, hdu in enumerate(hdul):
-        hdu.header[simulation.SIMDATA] = (True, simulation.SIMDATA_COMMENT)
-        if index == 0:
-            for line in simulation.comment_lines():
-                hdu.header.add_comment(line)
-        hdu.add_checksum(when=when)
-    out = io.BytesIO()
-    hdul.writeto(out, output_verify="exception")
-    return out.getvalue()
-
-
 def sensitivity_table(
     instrument: str,
     band: str,
@@ -219,7 +203,7 @@ def sensitivity_table(
     revs = columns["revolution"]
     h["REVFIRST"] = (int(np.min(revs)), "first revolution of the rows")
     h["REVLAST"] = (int(np.max(revs)), "last revolution of the rows")
-    return _finish(fits.HDUList([primary, table]))
+    return simulated_file(fits.HDUList([primary, table]))
 
 
 def upper_limit_map(
@@ -256,7 +240,7 @@ def upper_limit_map(
     h["LASTPIX"] = 12 * 4**order - 1
     h["MAPTYPE"] = (UL_MAP_TYPE, "mission-average 3-sigma upper limit")
     h["BUNIT"] = ("mCrab", "unit of the map")
-    return _finish(fits.HDUList([primary, table]))
+    return simulated_file(fits.HDUList([primary, table]))
 
 
 def _chunks(revolution: npt.NDArray[np.int64], max_rows: int) -> Iterator[npt.NDArray[np.bool_]]:

@@ -327,16 +327,11 @@ TELESCOPE = {"ISGRI": "IBIS", "PICsIT": "IBIS", "JEM-X": "JEM-X", "SPI": "SPI", 
 """The INTEGRAL instrument each map's detector belongs to."""
 
 
-def _properties(text: str) -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
-    return {k.strip(): v.strip() for k, v in pairs if not k.lstrip().startswith("#")}
-
-
 async def resource_record(ctx: ServiceContext, map_id: str, base: str) -> bytes:
     """The map's HiPS as a VOResource 1.1 record (``vs:CatalogService`` with a HiPS 1.0
     capability), so that a publishing registry can list it beside the TAP service."""
     info = await CATALOGUE.get(ctx, map_id)
-    props = _properties(await properties_of(ctx, info))
+    props = hips.parse_properties(await properties_of(ctx, info))
     try:
         released = dt.datetime.strptime(props.get("hips_release_date", ""), "%Y-%m-%dT%H:%MZ")
     except ValueError:
