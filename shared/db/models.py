@@ -486,6 +486,12 @@ def _file_etag() -> Any:
     )
 
 
+IC_FILES_DESCRIPTION = (
+    "Files of ISDC's instrument-characteristics tree (ic/) and its index (idx/ic/), with "
+    "sizes and checksums."
+)
+
+
 class ScwFile(Base):
     """One raw data file of a science window, as stored in the object store."""
 
@@ -575,6 +581,57 @@ class AuxFile(Base):
     checksum_source: Mapped[str | None] = _checksum_source()
     verified_at: Mapped[dt.datetime | None] = _verified_at()
     etag: Mapped[str | None] = _file_etag()
+
+
+class IcFile(Base):
+    """A file of ISDC's instrument-characteristics tree (``ic/...``) or its index (``idx/ic/...``)
+    in the raw-data bucket (migration 0041)."""
+
+    __tablename__ = "ic_files"
+    __table_args__ = (
+        CheckConstraint(f"state IN ({_FILE_STATE_LIST})", name="state"),
+        CheckConstraint("state <> 'verified' OR sha256 IS NOT NULL", name="verified_sha256"),
+        CheckConstraint("tree IN ('ic', 'idx')", name="tree"),
+        CheckConstraint("size >= 0", name="size"),
+        {
+            "comment": IC_FILES_DESCRIPTION,
+            "info": {"description": IC_FILES_DESCRIPTION, "utype": None, "required": False},
+        },
+    )
+
+    path: Mapped[str] = col(
+        Text,
+        "Path of the file in ISDC's layout (ic/<instrument>/... or idx/ic/...), which is also "
+        "its key in the raw-data bucket.",
+        ucd="meta.id;meta.file",
+        primary_key=True,
+        principal=True,
+    )
+    tree: Mapped[str] = col(
+        String(3),
+        "ic (instrument characteristics) or idx (their index files, idx/ic/).",
+        ucd="meta.code",
+        nullable=False,
+    )
+    instrument: Mapped[str | None] = col(
+        Text,
+        "The instrument folder the file is in (ibis, jemx, spi, omc, ...; NULL at the top).",
+        ucd="meta.id;instr",
+        principal=True,
+    )
+    size: Mapped[int] = col(
+        BigInteger, "File size.", unit="byte", ucd="phys.size;meta.file", principal=True
+    )
+    sha256: Mapped[str | None] = _file_sha256()
+    state: Mapped[str] = _file_state()
+    checksum_source: Mapped[str | None] = _checksum_source()
+    verified_at: Mapped[dt.datetime | None] = _verified_at()
+    etag: Mapped[str | None] = _file_etag()
+    last_modified: Mapped[dt.datetime | None] = col(
+        DateTime,
+        "When the object was written to the store (UTC); the file's time in tarballs.",
+        ucd="time.processing",
+    )
 
 
 class Catalogue(Base):
