@@ -91,7 +91,15 @@ def cmd_index(args: argparse.Namespace) -> int:
     """Index the raw bucket (queued, or ``--inline``)."""
     if not _configured():
         return 2
-    params = {"revolution": args.revolution, "hash": not args.no_hash, "workers": args.workers}
+    if args.ic_only and args.revolution is not None:
+        _err("--ic-only and --revolution exclude each other")
+        return 2
+    params = {
+        "revolution": args.revolution,
+        "hash": not args.no_hash,
+        "workers": args.workers,
+        "ic_only": args.ic_only,
+    }
     if args.inline:
         from services.ingest.raw_index import index_raw
 
@@ -104,12 +112,19 @@ def cmd_index(args: argparse.Namespace) -> int:
                 _progress,
                 workers=args.workers,
                 hash_files=not args.no_hash,
+                ic_only=args.ic_only,
             )
         finally:
             engine.dispose()
         print(json.dumps(report.as_dict(), indent=2))
         return 1 if report.problems else 0
-    target = "raw:all" if args.revolution is None else f"raw:{args.revolution:04d}"
+    target = (
+        "raw:ic"
+        if args.ic_only
+        else "raw:all"
+        if args.revolution is None
+        else f"raw:{args.revolution:04d}"
+    )
     job_id = _queue("raw-index", target, params)
     _err(f"queued raw-index job {job_id} (GET /ingest/jobs/{job_id})")
     return _follow(job_id) if args.wait else 0
@@ -195,6 +210,11 @@ def add_commands(sub: Any) -> None:
     rsub = raw.add_subparsers(dest="raw_command", required=True)
     index = rsub.add_parser("index", help="index the raw bucket (a background job)")
     index.add_argument("--revolution", type=int, help="only this revolution")
+    index.add_argument(
+        "--ic-only",
+        action="store_true",
+        help="only the instrument-characteristics tree (ic/, idx/ic/)",
+    )
     index.add_argument(
         "--no-hash",
         action="store_true",

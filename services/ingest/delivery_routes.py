@@ -8,8 +8,9 @@
   unchanged), 422 with the full ``problems`` list when QC refuses, 403/409 for replacements.
 - ``GET /ingest/products/{product_id}``: the registered row (the owning team and operators).
 - ``POST /ingest/products/recover``: finish or undo interrupted deliveries (operators).
-- ``POST /ingest/raw-index[?revolution=R]``, ``POST /ingest/raw-verify[?sample=N]``: queue the
-  indexing or the verification of the raw bucket (operators and ISDC; 202 with the job URL).
+- ``POST /ingest/raw-index[?revolution=R|ic_only=true]``, ``POST /ingest/raw-verify[?sample=N]``:
+  queue the indexing or the verification of the raw bucket (operators and ISDC; 202 with the
+  job URL).
 - ``POST /ingest/scw-index?name=&version=``, ``POST /ingest/revolution-table?version=``: deliver
   the ScW index (good times, exposures) or the revolution table (jobs, 202).
 - ``GET /ingest/raw-index/runs``: the latest indexer runs.
@@ -289,10 +290,16 @@ async def run_raw_index(
     revolution: Annotated[int | None, Query(ge=0, le=9999)] = None,
     hash: Annotated[bool, Query(description="Hash objects without a stored checksum now.")] = True,
     workers: Annotated[int, Query(ge=1, le=64, description="Hashing threads.")] = 8,
+    ic_only: Annotated[
+        bool, Query(description="Only the instrument-characteristics tree (ic/, idx/ic/).")
+    ] = False,
 ) -> JSONResponse:
-    """Queue the indexing of one revolution (or all); resumes an interrupted run."""
-    target = "raw:all" if revolution is None else f"raw:{revolution:04d}"
-    params = {"revolution": revolution, "hash": hash, "workers": workers}
+    """Queue the indexing of one revolution, or of all and the instrument-characteristics
+    tree (or that tree alone); resumes an interrupted run."""
+    if ic_only and revolution is not None:
+        raise HTTPException(400, "ic_only and revolution exclude each other")
+    target = "raw:ic" if ic_only else "raw:all" if revolution is None else f"raw:{revolution:04d}"
+    params = {"revolution": revolution, "hash": hash, "workers": workers, "ic_only": ic_only}
     return await _queued(request, "raw-index", target, params, principal)
 
 

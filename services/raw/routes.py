@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from services.raw import aux as raw_aux
+from services.raw import ic as raw_ic
 from services.raw import store as raw_store
 from services.raw import tarball
 from services.raw.limits import StreamLimiter, TooManyStreamsError
@@ -378,6 +379,98 @@ async def get_revolution_aux_file(
     return await stream_plan(request, store, plan, name.rsplit("/", 1)[-1], media)
 
 
+# --- the instrument-characteristics tree -----------------------------------------------------
+
+IcPath = Annotated[
+    str | None,
+    Query(description="A folder of the tree: ic/, ic/ibis/, ic/ibis/rsp/, idx/ic/ (default: all)."),
+]
+IcInstrument = Annotated[
+    str | None,
+    Query(
+        description="An instrument folder of the tree (ibis, jemx, spi, omc, ...).", max_length=64
+    ),
+]
+
+
+async def _ic_selection(
+    engine: AsyncEngine, path: str | None, instrument: str | None
+) -> tuple[Manifest, list[Any]]:
+    try:
+        prefix = raw_ic.check_prefix(path)
+    except raw_ic.IcSelectionError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    async with engine.connect() as conn:
+        rows = await raw_store.ic_files(conn, prefix, instrument or None)
+    if not rows:
+        raise HTTPException(
+            404,
+            "no instrument-characteristics files in the archive"
+            + (f" for {raw_ic.label(prefix, instrument)}" if path or instrument else ""),
+        )
+    return raw_ic.ic_manifest(rows, prefix, instrument or None), rows
+
+
+@router.get("/ic", summary="Files of the instrument-characteristics tree (ic/, idx/ic/)")
+async def get_ic(
+    request: Request, engine: Database, path: IcPath = None, instrument: IcInstrument = None
+) -> dict[str, Any]:
+    """The selected files with their sizes, checksums (or the unverified flag) and URLs, the
+    folders they are in, and the tarball of the selection."""
+    manifest, rows = await _ic_selection(engine, path, instrument)
+    return raw_ic.describe(base_url(request), manifest, rows)
+
+
+@router.api_route(
+    "/ic.tar",
+    methods=["GET", "HEAD"],
+    summary="Files of the instrument-characteristics tree as a tarball",
+    response_class=StreamingResponse,
+    responses=answers(TAR, description="The tarball (ranges supported)."),
+)
+async def get_ic_tar(
+    request: Request,
+    engine: Database,
+    store: Store,
+    path: IcPath = None,
+    instrument: IcInstrument = None,
+) -> Response:
+    """The selection in ISDC's layout with SHA256SUMS first; resumable (Range), with exact
+    length and ETag; one of the client's bulk-download slots while it streams."""
+    manifest, _rows = await _ic_selection(engine, path, instrument)
+    plan = await run_in_threadpool(tarball.tarball, manifest)
+    return await stream_plan(
+        request, store, plan, f"{manifest.label}.tar", TAR, body_wrapper=bulk_slot(request)
+    )
+
+
+@router.api_route(
+    "/ic/files/{path:path}",
+    methods=["GET", "HEAD"],
+    summary="One file of the instrument-characteristics tree (supports HTTP Range)",
+    response_class=StreamingResponse,
+    responses=answers("application/fits", "application/gzip", description="The file."),
+)
+async def get_ic_file(request: Request, path: str, engine: Database, store: Store) -> Response:
+    """Stream one registered file (``ic/...`` or ``idx/ic/...``); only registered paths."""
+    async with engine.connect() as conn:
+        rows = await raw_store.ic_files(conn, path)
+        entry = next((r for r in rows if r.path == path), None)
+        withheld = None if entry is not None else await raw_store.withheld_ic_file(conn, path)
+    if withheld is not None:
+        raise HTTPException(
+            410,
+            f"{path} is withheld: a verification found it {withheld.state}; it is served "
+            "again once it is uploaded and indexed anew",
+        )
+    if entry is None:
+        raise HTTPException(404, f"no instrument-characteristics file {path!r}")
+    media = "application/gzip" if path.endswith(".gz") else "application/fits"
+    (item,) = raw_ic.ic_files([entry])
+    plan = tarball.single_file(item.object_key, item.size, item.identity)
+    return await stream_plan(request, store, plan, path.rsplit("/", 1)[-1], media)
+
+
 # --- selections --------------------------------------------------------------------------------
 
 SELECTION_DOC = (
@@ -435,6 +528,15 @@ async def bulk_tarball(request: Request, store: ObjectStore, manifest: Manifest)
                 "manifest": f"{base}/raw/manifest.json{where}",
             },
         )
+    plan = tarball.tarball(manifest)
+    return await stream_plan(
+        request, store, plan, f"{manifest.label}.tar", TAR, body_wrapper=bulk_slot(request)
+    )
+
+
+def bulk_slot(request: Request) -> BodyWrapper:
+    """A body wrapper that holds one of the client's bulk-download slots while it streams."""
+    limits = limit_settings()
     client = client_address(request)
 
     def hold_slot(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -448,10 +550,7 @@ async def bulk_tarball(request: Request, store: ObjectStore, manifest: Manifest)
             ) from exc
         return limiter.guard(client, body)
 
-    plan = tarball.tarball(manifest)
-    return await stream_plan(
-        request, store, plan, f"{manifest.label}.tar", TAR, body_wrapper=hold_slot
-    )
+    return hold_slot
 
 
 @router.api_route(

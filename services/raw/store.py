@@ -76,3 +76,37 @@ async def withheld_file(conn: AsyncConnection, scw: ScwId, name: str) -> Row[Any
             {"id": scw.id, "version": scw.version, "name": name},
         )
     ).first()
+
+
+async def ic_files(
+    conn: AsyncConnection, prefix: str | None = None, instrument: str | None = None
+) -> list[Row[Any]]:
+    """The served files of the instrument-characteristics tree (not those found corrupt or
+    missing), under ``prefix`` and of ``instrument`` when given, in path order, with the
+    time they were written as their tarball time."""
+    rows = await conn.execute(
+        text(
+            "SELECT path, tree, instrument, size, sha256, etag, state, "
+            "coalesce(extract(epoch FROM last_modified), 0)::bigint AS mtime "
+            "FROM isla.ic_files WHERE state IN ('verified', 'unverified') "
+            "AND (CAST(:prefix AS text) IS NULL OR starts_with(path, CAST(:prefix AS text))) "
+            "AND (CAST(:inst AS text) IS NULL OR instrument = CAST(:inst AS text)) "
+            "ORDER BY path"
+        ),
+        {"prefix": prefix, "inst": instrument},
+    )
+    return list(rows.all())
+
+
+async def withheld_ic_file(conn: AsyncConnection, path: str) -> Row[Any] | None:
+    """A file of the instrument-characteristics tree that a verification found corrupt or
+    missing (None otherwise)."""
+    return (
+        await conn.execute(
+            text(
+                "SELECT state, verified_at FROM isla.ic_files WHERE path = :path "
+                "AND state IN ('corrupt', 'missing')"
+            ),
+            {"path": path},
+        )
+    ).first()

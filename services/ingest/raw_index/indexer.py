@@ -5,7 +5,10 @@ The raw bucket holds ISDC's archive as it is, copied in by any S3 client (``mc m
 
 - ``scw/RRRR/RRRRPPPPSSSF.VVV/<file>``: every file of every science window, any version;
 - ``aux/adp/RRRR.VVV/<path>``: the revolution's auxiliary data (orbit, attitude, time
-  correlation); the highest version of each revolution is registered.
+  correlation); the highest version of each revolution is registered;
+- ``ic/<instrument>/...`` and ``idx/ic/...``: the instrument-characteristics tree and its
+  index, when present (:mod:`.ic`: registered after the revolutions, one folder per
+  transaction).
 
 :func:`index_raw` walks it one revolution at a time and registers, per revolution and in **one
 transaction**:
@@ -53,6 +56,7 @@ from sqlalchemy import Connection, Engine, text
 
 from services.ingest.raw_index.checksums import FileSum, Known, ObjectChangedError, checksum
 from services.ingest.raw_index.exposures import TIME_COLUMNS, gti_times, is_gti_file
+from services.ingest.raw_index.ic import index_ic
 from shared import simulation
 from shared.demo.generator import (  # the same footprint geometry as the generated archive
     _ISGRI_SHAPE,
@@ -108,6 +112,9 @@ class RawIndexReport:
     observations_created: int = 0
     revolutions_created: int = 0
     revolutions_from_orbit: int = 0
+    ic_files: int = 0
+    """Files of the instrument-characteristics tree (ic/, idx/ic/) registered."""
+    ic_folders: int = 0
     problems: list[dict[str, str]] = field(default_factory=list)
     """One entry per object (or folder) that was not registered: ``object`` and ``problem``."""
     seconds: float = 0.0
@@ -696,6 +703,22 @@ def _commit_progress(
     report.aux_files += len(aux_sums)
 
 
+def _index_ic(ctx: _Context, say: Progress, done: float) -> None:
+    """The instrument-characteristics tree, into the run's report."""
+    report = ctx.report
+    ic = index_ic(
+        ctx.engine, ctx.store, ctx.pool, ctx.hash_files, lambda message: say(done, message)
+    )
+    report.ic_files += ic.files
+    report.ic_folders += ic.folders
+    report.objects += ic.objects
+    report.hashed_files += ic.hashed_files
+    report.hashed_bytes += ic.hashed_bytes
+    report.unverified_files += ic.unverified_files
+    for problem in ic.problems:
+        report.problem(problem["object"], problem["problem"])
+
+
 # --- runs ---------------------------------------------------------------------------------------
 
 
@@ -744,22 +767,28 @@ def index_raw(
     *,
     workers: int = DEFAULT_WORKERS,
     hash_files: bool = True,
+    ic_only: bool = False,
 ) -> RawIndexReport:
-    """Register the raw bucket's ScWs and auxiliary files (all revolutions, or one).
+    """Register the raw bucket's ScWs and auxiliary files (all revolutions, or one), and,
+    for all revolutions, the instrument-characteristics tree when there is one (``ic_only``:
+    that tree alone).
 
-    Idempotent, one transaction per revolution, resumable after a crash (see the module
-    text). ``workers`` threads hash objects; ``hash_files=False`` registers files whose store
-    holds no checksum as unverified instead of reading them (``isla raw verify`` hashes them
-    later). Problems with single objects are in the report; the rest is registered.
+    Idempotent, one transaction per revolution (per folder of the tree), resumable after a
+    crash (see the module text). ``workers`` threads hash objects; ``hash_files=False``
+    registers files whose store holds no checksum as unverified instead of reading them
+    (``isla raw verify`` hashes them later). Problems with single objects are in the report;
+    the rest is registered.
     """
     say = progress or (lambda _f, _m: None)
     began = _time.monotonic()
-    scope = "all" if revolution is None else f"{revolution:04d}"
+    if ic_only and revolution is not None:
+        raise ValueError("ic_only indexes the instrument-characteristics tree, not a revolution")
+    scope = "ic" if ic_only else "all" if revolution is None else f"{revolution:04d}"
     with engine.connect() as lock_conn:
         run_id, resumed = _claim_run(engine, lock_conn, scope)
         report = RawIndexReport(run_id=run_id, scope=scope, resumed=resumed)
         try:
-            revolutions = _revolutions(store, revolution, report)
+            revolutions = [] if ic_only else _revolutions(store, revolution, report)
             with engine.begin() as conn:
                 done = set(
                     conn.execute(
@@ -776,6 +805,8 @@ def index_raw(
                     ),
                     {"n": len(revolutions), "r": run_id},
                 )
+            # The instrument-characteristics tree is the last step of a run over everything.
+            steps = max(1, len(revolutions) + int(revolution is None))
             with ThreadPoolExecutor(max(1, workers), thread_name_prefix="isla-rawidx") as pool:
                 ctx = _Context(engine, store, pool, run_id, hash_files, report)
                 for i, rev in enumerate(revolutions, 1):
@@ -784,10 +815,12 @@ def index_raw(
                         continue
                     _index_revolution(ctx, rev)
                     say(
-                        i / max(1, len(revolutions)),
+                        i / steps,
                         f"revolution {rev:04d}: {report.scws} science windows, "
                         f"{report.hashed_bytes / 1e6:.1f} MB hashed so far",
                     )
+                if revolution is None:
+                    _index_ic(ctx, say, len(revolutions) / steps)
             status = "done"
         except BaseException:
             status = "failed"
@@ -809,7 +842,8 @@ def index_raw(
     say(
         1.0,
         f"indexed {report.scws} science windows, {report.files} files and "
-        f"{report.aux_files} auxiliary files in {report.revolutions} revolutions "
+        f"{report.aux_files} auxiliary files in {report.revolutions} revolutions, "
+        f"{report.ic_files} instrument-characteristics files "
         f"({report.revolutions_skipped} already done, {len(report.problems)} problems)",
     )
     return report

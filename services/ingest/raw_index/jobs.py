@@ -118,9 +118,11 @@ def index_work(
         progress,
         workers=int(params.get("workers", 8)),
         hash_files=bool(params.get("hash", True)),
+        ic_only=bool(params.get("ic_only", False)),
     ).as_dict()
     report["message"] = (
-        f"indexed {report['scws']} science windows; {len(report['problems'])} problems"
+        f"indexed {report['scws']} science windows, {report['ic_files']} "
+        f"instrument-characteristics files; {len(report['problems'])} problems"
     )
     return report
 

@@ -35,6 +35,8 @@ _CANDIDATES = (
     "size, sha256, verified_at FROM isla.scw_files WHERE state IN ('verified', 'unverified') "
     "UNION ALL SELECT 'aux_files', NULL, NULL, name, revolution, object_key, size, sha256, "
     "verified_at FROM isla.aux_files WHERE state IN ('verified', 'unverified') "
+    "UNION ALL SELECT 'ic_files', NULL, NULL, path, NULL, path, size, sha256, verified_at "
+    "FROM isla.ic_files WHERE state IN ('verified', 'unverified') "
     "ORDER BY verified_at NULLS FIRST, object_key"
 )
 
@@ -111,6 +113,7 @@ _UPDATES = {
     "aux_files": "UPDATE isla.aux_files "
     + _SET
     + "WHERE revolution = :revolution AND name = :name",
+    "ic_files": "UPDATE isla.ic_files " + _SET + "WHERE path = :name",
 }
 
 
@@ -118,13 +121,13 @@ def _outcome(
     row: Any, found: tuple[int, str] | None, report: VerifyReport
 ) -> tuple[str, dict[str, Any]]:
     """The update one file's check calls for, counted in ``report``."""
-    table = "aux_files" if row.tbl == "aux_files" else "scw_files"
+    table = row.tbl if row.tbl in ("aux_files", "ic_files") else "scw_files"
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     report.checked += 1
     values: dict[str, Any] = {"now": now, "sha256": None, "source": None, "name": row.name}
     if table == "scw_files":
         values.update(scw_id=row.scw_id, version=row.version)
-    else:
+    elif table == "aux_files":
         values["revolution"] = row.revolution
     if found is None:
         report.missing.append(row.object_key)
@@ -145,7 +148,7 @@ def _outcome(
 
 def _write(engine: Engine, outcomes: list[tuple[str, dict[str, Any]]]) -> None:
     with engine.begin() as conn:
-        for table in ("scw_files", "aux_files"):
+        for table in _UPDATES:
             params = [p for t, p in outcomes if t == table]
             if params:
                 conn.execute(text(_UPDATES[table]), params)
