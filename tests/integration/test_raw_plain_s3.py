@@ -8,6 +8,7 @@ ScW index run as ingestion jobs in a real ``isla worker``; the raw service serve
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import subprocess
@@ -28,14 +29,19 @@ from astropy import units as u
 from astropy.io import fits
 from astropy.time import Time
 from minio import Minio
+from minio.error import S3Error
+from sqlalchemy import Engine
 
 from deploy.ports import free_port
-from services.ingest.raw_index.checksums import ObjectChangedError, checksum
+from services.ingest.raw_index import index_raw
+from services.ingest.raw_index.checksums import SMALL_OBJECT, ObjectChangedError, checksum
 from services.raw.app import compat_router, router
 from shared import settings as cfg
+from shared.db.engine import make_sync_engine
 from shared.integral.time import time_to_ijd
 from shared.service import create_service
-from shared.storage import ObjectStore
+from shared.settings import StorageSettings
+from shared.storage import ListedObject, ObjectStore
 from tests.conftest import ACCESS_KEY, SECRET_KEY, StackInfo
 from tests.integration.ingest_support import IngestServer, serve_ingest
 
@@ -102,14 +108,29 @@ class Plain:
     token: str
     raw_url: str
     store: ObjectStore
+    store_settings: StorageSettings
 
     def put(self, key: str, data: bytes) -> None:
         """Upload as any S3 client would: bytes, no metadata."""
         self.client.put_object(self.bucket, key, io.BytesIO(data), len(data))
 
+    def put_with_s3_checksum(self, key: str, data: bytes) -> None:
+        """Upload as ``aws s3 cp --checksum-algorithm SHA256`` does: the client sends the
+        SHA-256 of the bytes in ``x-amz-checksum-sha256`` and the server checks it."""
+        digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        headers: dict[str, str | list[str] | tuple[str]] = {
+            "x-amz-checksum-sha256": digest,
+            "x-amz-sdk-checksum-algorithm": "SHA256",
+        }
+        self.client.put_object(self.bucket, key, io.BytesIO(data), len(data), metadata=headers)
+
     def headers(self) -> dict[str, str]:
         """The operator's bearer header."""
         return {"Authorization": f"Bearer {self.token}"}
+
+    def engine(self) -> Engine:
+        """An engine on the test's database (for the indexer run in this process)."""
+        return make_sync_engine(cfg.DatabaseSettings(database_url=self.server.database_url))
 
 
 def _serve_raw() -> tuple[uvicorn.Server, threading.Thread, str]:
@@ -150,11 +171,10 @@ def plain(stack: StackInfo) -> Iterator[Plain]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        store = ObjectStore.from_settings(
-            stack.storage(env["ISLA_S3_RAW_BUCKET"], env["ISLA_S3_PRODUCTS_BUCKET"])
-        )
+        storage = stack.storage(env["ISLA_S3_RAW_BUCKET"], env["ISLA_S3_PRODUCTS_BUCKET"])
+        store = ObjectStore.from_settings(storage)
         try:
-            yield Plain(server, client, env["ISLA_S3_RAW_BUCKET"], token, raw_url, store)
+            yield Plain(server, client, env["ISLA_S3_RAW_BUCKET"], token, raw_url, store, storage)
         finally:
             worker.terminate()
             try:
@@ -322,6 +342,118 @@ def test_a_plain_upload_is_indexed_served_exposed_and_verified(plain: Plain) -> 
         assert len(http.get(f"/raw/SHA256SUMS?scw={OTHER}").text.splitlines()) == 2
 
 
+IC_FILES = {
+    "ic/ibis/rsp/isgr_rmf_grp_0027.fits": 30_000,
+    "ic/ibis/mod/isgr_back_bkg_0010.fits": 20_000,
+    "ic/jemx/rsp/jmx1_rmf_grp_0025.fits": 15_000,
+    "ic/spi/rsp/spi_rmf_grp_0004.fits.gz": 25_000,
+    "idx/ic/ic_master_file.fits": 8_000,
+    "idx/ic/ISGR-RMF.-RSP-IDX.fits": 4_000,
+}
+
+
+def _tar_members(content: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(content)) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}  # type: ignore[union-attr]
+
+
+def _sums_verify(members: dict[str, bytes]) -> list[str]:
+    """The paths SHA256SUMS lists, each checked against its member's bytes."""
+    lines = members["SHA256SUMS"].decode().splitlines()
+    for line in lines:
+        digest, path = line.split("  ", 1)
+        assert hashlib.sha256(members[path]).hexdigest() == digest, path
+    return [line.split("  ", 1)[1] for line in lines]
+
+
+def test_the_instrument_characteristics_tree_is_indexed_served_and_verified(
+    plain: Plain,
+) -> None:
+    files = {key: _synthetic(100 + i, size) for i, (key, size) in enumerate(IC_FILES.items())}
+    for key, data in files.items():
+        plain.put(key, data)
+    job = _run_job(plain, "/ingest/raw-index", params={"ic_only": "true"})
+    assert job["status"] == "done", job
+    report = job["report"]
+    assert report["scope"] == "ic" and report["revolutions"] == 0
+    assert report["ic_files"] == 6 and report["ic_folders"] == 4  # ibis, jemx, spi, idx/ic
+    assert report["hashed_files"] == 6 and not report["problems"]
+    rows = plain.server.query(
+        "SELECT path, tree, instrument, sha256, state, checksum_source FROM isla.ic_files"
+    )
+    assert {r[0] for r in rows} == set(files)
+    for path, tree, instrument, sha, state, source in rows:
+        assert (state, source) == ("verified", "streamed")
+        assert sha == hashlib.sha256(files[str(path)]).hexdigest()
+        assert tree == ("idx" if str(path).startswith("idx/") else "ic")
+        assert instrument == (None if tree == "idx" else str(path).split("/")[1])
+
+    with httpx.Client(base_url=plain.raw_url, timeout=30) as http:
+        listing = http.get("/raw/ic").json()
+        assert listing["file_count"] == 6 and listing["unverified_files"] == 0
+        assert {(f["tree"], f["instrument"], f["files"]) for f in listing["folders"]} == {
+            ("ic", "ibis", 2),
+            ("ic", "jemx", 1),
+            ("ic", "spi", 1),
+            ("idx", None, 2),
+        }
+        ibis = http.get("/raw/ic", params={"instrument": "ibis"}).json()
+        assert [f["path"] for f in ibis["files"]] == sorted(k for k in files if "/ibis/" in k)
+        rsp = http.get("/raw/ic", params={"path": "ic/spi/rsp"}).json()
+        assert [f["path"] for f in rsp["files"]] == ["ic/spi/rsp/spi_rmf_grp_0004.fits.gz"]
+        outside = http.get("/raw/ic", params={"path": "scw/0789/"})
+        assert outside.status_code == 400
+        assert outside.headers["content-type"].startswith("application/problem+json")
+        assert http.get("/raw/ic", params={"instrument": "irem"}).status_code == 404
+        # The whole tree as one tarball, in ISDC's layout, SHA256SUMS first and verifying.
+        whole = http.get(listing["tar_url"].replace(plain.raw_url, ""))
+        assert whole.status_code == 200 and whole.headers["etag"]
+        members = _tar_members(whole.content)
+        assert sorted(_sums_verify(members)) == sorted(files)
+        assert all(members[k] == v for k, v in files.items())
+        # Resumable: a range of the tarball is the same bytes.
+        part = http.get("/raw/ic.tar", headers={"Range": "bytes=1000-4999"})
+        assert part.status_code == 206 and part.content == whole.content[1000:5000]
+        one = http.get("/raw/ic.tar", params={"instrument": "ibis"})
+        assert sorted(_sums_verify(_tar_members(one.content))) == sorted(
+            k for k in files if "/ibis/" in k
+        )
+        key = "idx/ic/ic_master_file.fits"
+        single = http.get(f"/raw/ic/files/{key}", headers={"Range": "bytes=0-99"})
+        assert single.status_code == 206 and single.content == files[key][:100]
+        assert http.get("/raw/ic/files/ic/../scw/x").status_code == 404
+
+    # Again: nothing is read; a file removed from the store is no longer registered.
+    plain.client.remove_object(plain.bucket, "ic/ibis/mod/isgr_back_bkg_0010.fits")
+    job = _run_job(plain, "/ingest/raw-index", params={"ic_only": "true"})
+    assert job["status"] == "done", job
+    assert job["report"]["hashed_files"] == 0 and job["report"]["ic_files"] == 5
+    assert plain.server.query(
+        "SELECT count(*) FROM isla.ic_files WHERE path = 'ic/ibis/mod/isgr_back_bkg_0010.fits'"
+    ) == [(0,)]
+
+    # A verification that reads other bytes stops serving the file (410), and the
+    # tarballs leave it out.
+    bad = "ic/jemx/rsp/jmx1_rmf_grp_0025.fits"
+    plain.put(bad, _synthetic(199, 15_000))
+    job = _run_job(plain, "/ingest/raw-verify")
+    assert job["status"] == "done", job
+    assert bad in [c["object"] for c in job["report"]["corrupt"]]
+    with httpx.Client(base_url=plain.raw_url, timeout=30) as http:
+        gone = http.get(f"/raw/ic/files/{bad}")
+        assert gone.status_code == 410 and "corrupt" in gone.json()["detail"]
+        listing = http.get("/raw/ic").json()
+        assert bad not in [f["path"] for f in listing["files"]]
+        assert bad not in _sums_verify(_tar_members(http.get("/raw/ic.tar").content))
+    # Uploaded anew (another ETag), the next index takes it back.
+    plain.put(bad, files[bad])
+    job = _run_job(plain, "/ingest/raw-index", params={"ic_only": "true"})
+    assert job["status"] == "done" and job["report"]["hashed_files"] == 1, job
+    assert plain.server.query("SELECT state FROM isla.ic_files WHERE path = %s", bad) == [
+        ("verified",)
+    ]
+
+
 def test_an_object_replaced_between_listing_and_hashing_is_refused(plain: Plain) -> None:
     key = "scw/0790/079000010010.001/isgri_events.fits.gz"
     plain.put(key, _synthetic(7, 10_000))
@@ -373,3 +505,121 @@ def test_a_delivered_revolution_table_replaces_model_and_orbit_bounds(plain: Pla
         "SELECT bounds_source FROM isla.revolutions WHERE revolution = 789"
     )
     assert source == "revolution_table"
+
+
+class ConcurrentWriter(ObjectStore):
+    """The real store, with another client writing while the indexer works: right after the
+    listing of ``prefix`` has been read, each object of ``replace`` gets new bytes (as an
+    operator's ``mc mirror`` still running would write them)."""
+
+    prefix: str
+    replace: dict[str, bytes]
+    writer: Plain | None
+
+    def list(self, bucket: str, prefix: str = "", recursive: bool = True) -> Iterator[ListedObject]:
+        listed = list(super().list(bucket, prefix, recursive))
+        if recursive and prefix == self.prefix and self.writer is not None:
+            for key, data in self.replace.items():
+                self.writer.put(key, data)
+        return iter(listed)
+
+
+def test_bytes_changed_between_listing_and_hashing_are_reported_and_nothing_half_written(
+    plain: Plain,
+) -> None:
+    scw, start = "079100010010", START + 6 * u.day
+    good = "079100020010"
+    plain.put(f"scw/0791/{scw}.001/swg.fits", _swg(scw, start, 30))
+    plain.put(f"scw/0791/{scw}.001/isgri_events.fits.gz", _synthetic(20, 30_000))
+    plain.put(f"scw/0791/{good}.001/swg.fits", _swg(good, start + 0.05 * u.day, 30))
+    plain.put(f"scw/0791/{good}.001/isgri_events.fits.gz", _synthetic(21, 30_000))
+    store = ConcurrentWriter.from_settings(plain.store_settings)
+    store.prefix, store.writer = "scw/0791/", plain
+    # Same size, other bytes: only the ETag tells.
+    store.replace = {f"scw/0791/{scw}.001/isgri_events.fits.gz": _synthetic(22, 30_000)}
+    engine = plain.engine()
+    try:
+        report = index_raw(engine, store, 791)
+    finally:
+        engine.dispose()
+    (problem,) = report.problems
+    assert problem["object"] == f"scw/0791/{scw}.001/"
+    assert "changed since it was listed" in problem["problem"]
+    # The changed ScW has no row and no file; the other one of the revolution is indexed.
+    assert plain.server.query("SELECT scw_id FROM isla.science_windows WHERE revolution = 791") == [
+        (good,)
+    ]
+    assert plain.server.query("SELECT count(*) FROM isla.scw_files WHERE scw_id = %s", scw) == [
+        (0,)
+    ]
+    # The next run reads the object as it now is and registers the ScW.
+    engine = plain.engine()
+    try:
+        again = index_raw(engine, plain.store, 791)
+    finally:
+        engine.dispose()
+    assert not again.problems and again.scws == 2
+
+
+def test_an_s3_native_sha256_is_taken_from_the_store_and_otherwise_the_object_is_streamed(
+    plain: Plain,
+) -> None:
+    """SeaweedFS (as AWS S3 and MinIO) keeps the SHA-256 a client sent with its upload, checks
+    it against the bytes, and returns it (HEAD/GET with x-amz-checksum-mode: ENABLED)."""
+    scw, start = "079200010010", START + 9 * u.day
+    folder = f"scw/0792/{scw}.001/"
+    big = SMALL_OBJECT + 512 * 1024  # above the size read at once, below a multipart upload
+    with_sum, without = _synthetic(30, big), _synthetic(31, big)
+    small = _synthetic(32, 20_000)
+    plain.put(folder + "swg.fits", _swg(scw, start, 30))
+    plain.put_with_s3_checksum(folder + "isgri_events.fits.gz", with_sum)
+    plain.put(folder + "spi_oper.fits.gz", without)
+    plain.put_with_s3_checksum(folder + "jmx1_events.fits.gz", small)
+    # The server holds the checksum and checks it: one that does not match is refused.
+    stored = plain.store.stat(plain.bucket, folder + "isgri_events.fits.gz")
+    assert stored.s3_sha256 == hashlib.sha256(with_sum).hexdigest()
+    assert plain.store.stat(plain.bucket, folder + "spi_oper.fits.gz").s3_sha256 is None
+    wrong: dict[str, str | list[str] | tuple[str]] = {
+        "x-amz-checksum-sha256": base64.b64encode(bytes(32)).decode()
+    }
+    with pytest.raises(S3Error):
+        plain.client.put_object(
+            plain.bucket, folder + "x.fits", io.BytesIO(small), len(small), metadata=wrong
+        )
+
+    engine = plain.engine()
+    try:
+        report = index_raw(engine, plain.store, 792)
+    finally:
+        engine.dispose()
+    assert not report.problems and report.scws == 1
+    rows = {
+        str(r[0]): (r[1], r[2])
+        for r in plain.server.query(
+            "SELECT name, checksum_source, sha256 FROM isla.scw_files WHERE scw_id = %s", scw
+        )
+    }
+    # The large object with a native checksum is not read: its checksum comes from S3.
+    assert rows["isgri_events.fits.gz"] == ("s3", hashlib.sha256(with_sum).hexdigest())
+    # Without one, it is streamed and hashed (the fallback); small objects are read at once.
+    assert rows["spi_oper.fits.gz"] == ("streamed", hashlib.sha256(without).hexdigest())
+    assert rows["jmx1_events.fits.gz"][0] == "streamed"
+    assert report.hashed_bytes == big + len(small) + len(_swg(scw, start, 30))
+
+    # Without hashing, every object the store holds a checksum for is still verified.
+    plain.put_with_s3_checksum(folder + "jmx2_events.fits.gz", small)
+    plain.put(folder + "omc_events.fits.gz", small)
+    engine = plain.engine()
+    try:
+        quick = index_raw(engine, plain.store, 792, hash_files=False)
+    finally:
+        engine.dispose()
+    assert quick.hashed_files == 0
+    states = {
+        str(r[0]): (r[1], r[2])
+        for r in plain.server.query(
+            "SELECT name, state, checksum_source FROM isla.scw_files WHERE scw_id = %s", scw
+        )
+    }
+    assert states["jmx2_events.fits.gz"] == ("verified", "s3")
+    assert states["omc_events.fits.gz"] == ("unverified", None)

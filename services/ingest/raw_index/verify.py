@@ -58,7 +58,8 @@ class VerifyReport:
         return dict(self.__dict__)
 
 
-def _hash(store: ObjectStore, key: str) -> tuple[int, str] | None:
+def _hash(store: ObjectStore, key: str) -> tuple[int, str, str | None] | None:
+    """Size, SHA-256 and ETag of the object as it is now (None: gone)."""
     digest = hashlib.sha256()
     size = 0
     try:
@@ -66,9 +67,10 @@ def _hash(store: ObjectStore, key: str) -> tuple[int, str] | None:
             for block in stream:
                 digest.update(block)
                 size += len(block)
+            etag = stream.etag
     except ObjectNotFound:
         return None
-    return size, digest.hexdigest()
+    return size, digest.hexdigest(), etag
 
 
 def verify_raw(
@@ -101,10 +103,12 @@ def verify_raw(
 BATCH = 200
 """Outcomes written per transaction (what an interrupted verification keeps)."""
 
-# Rows are updated by their primary keys (an object key is not indexed).
+# Rows are updated by their primary keys (an object key is not indexed). The ETag read is
+# kept: a file found corrupt is taken back by the indexer once its object has another ETag
+# (uploaded again, even with the very bytes it was first indexed with).
 _SET = (
     "SET state = :state, verified_at = :now, sha256 = coalesce(sha256, :sha256), "
-    "checksum_source = coalesce(:source, checksum_source) "
+    "checksum_source = coalesce(:source, checksum_source), etag = coalesce(:etag, etag) "
 )
 _UPDATES = {
     "scw_files": "UPDATE isla.scw_files "
@@ -118,13 +122,19 @@ _UPDATES = {
 
 
 def _outcome(
-    row: Any, found: tuple[int, str] | None, report: VerifyReport
+    row: Any, found: tuple[int, str, str | None] | None, report: VerifyReport
 ) -> tuple[str, dict[str, Any]]:
     """The update one file's check calls for, counted in ``report``."""
     table = row.tbl if row.tbl in ("aux_files", "ic_files") else "scw_files"
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     report.checked += 1
-    values: dict[str, Any] = {"now": now, "sha256": None, "source": None, "name": row.name}
+    values: dict[str, Any] = {
+        "now": now,
+        "sha256": None,
+        "source": None,
+        "name": row.name,
+        "etag": None,
+    }
     if table == "scw_files":
         values.update(scw_id=row.scw_id, version=row.version)
     elif table == "aux_files":
@@ -132,7 +142,7 @@ def _outcome(
     if found is None:
         report.missing.append(row.object_key)
         return table, {**values, "state": "missing"}
-    size, sha = found
+    size, sha, values["etag"] = found
     report.bytes += size
     if size != row.size or (row.sha256 is not None and sha != row.sha256):
         report.corrupt.append(
