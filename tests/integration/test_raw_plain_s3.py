@@ -8,6 +8,7 @@ ScW index run as ingestion jobs in a real ``isla worker``; the raw service serve
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
@@ -35,9 +36,10 @@ from sqlalchemy import Engine
 from deploy.ports import free_port
 from services.ingest.raw_index import index_raw
 from services.ingest.raw_index.checksums import SMALL_OBJECT, ObjectChangedError, checksum
+from services.products.compat import store as compat_store
 from services.raw.app import compat_router, router
 from shared import settings as cfg
-from shared.db.engine import make_sync_engine
+from shared.db.engine import make_async_engine, make_sync_engine
 from shared.integral.time import time_to_ijd
 from shared.service import create_service
 from shared.settings import StorageSettings
@@ -285,8 +287,17 @@ def test_a_plain_upload_is_indexed_served_exposed_and_verified(plain: Plain) -> 
         plain_tar = http.get(f"/raw/scw/{SCW}.tar")
         assert len(plain_tar.content) < len(tarball.content)
 
-    # A ScW index delivered in HEASARC's column names replaces the GTI figures; the timeline
-    # and ObsCore show them.
+    # The epochs follow the exposures: with the GTI file's, the Crab was seen by ISGRI alone.
+    plain.server.query(
+        "INSERT INTO isla.sources (source_id, name, ra, dec, pos, source_class, det_isgri, "
+        "det_picsit, det_jemx, det_spi, det_omc) VALUES ('J053432.0+220052', 'Crab', 83.633, "
+        "22.0145, spoint(radians(83.633), radians(22.0145)), 'PSR', true, false, false, false, "
+        "false) RETURNING 1"
+    )
+    assert _epochs(plain) == [("0789_06200070001", 1)]
+
+    # A ScW index delivered in HEASARC's column names replaces the GTI figures; the timeline,
+    # the epochs, ObsCore and the raw selections by instrument show them.
     index = "scw_id,scw_ver,scw_type,ra_x,dec_x,good_isgri,exp_isgri,good_spi,exp_spi\n"
     index += f"{SCW},001,pointing,83.63,22.01,2000.5,1750.25,2100,1900\n"
     index += "123,001,pointing,0,0,1,1,1,1\n"
@@ -304,12 +315,17 @@ def test_a_plain_upload_is_indexed_served_exposed_and_verified(plain: Plain) -> 
         "SELECT t_exptime FROM ivoa.obscore WHERE obs_id = %s", SCW
     )
     assert t_exptime == pytest.approx(1750.25)
-    ((timeline_exposure, spi),) = plain.server.query(
-        "SELECT coalesce(w.isgri_exposure, 0), w.spi_exposure FROM isla.science_windows w "
-        "JOIN isla.revolutions r USING (revolution) "
-        "WHERE w.pos <@ scircle(spoint(radians(83.63), radians(22.01)), radians(10))"
-    )
-    assert timeline_exposure == pytest.approx(1750.25) and spi == pytest.approx(1900)
+    (point,) = asyncio.run(_timeline(plain, 83.633, 22.0145))
+    assert point.scw_id == SCW and point.exposure == pytest.approx(1750.25)
+    assert _epochs(plain) == [("0789_06200070001", 1), ("0789_06200070001", 4)]  # + SPI
+    with httpx.Client(base_url=plain.raw_url, timeout=30) as http:
+        for instrument, found in (("isgri", True), ("spi", True), ("jemx1", False)):
+            selected = http.get(
+                "/raw/manifest.json", params={"revolution": "789", "instrument": instrument}
+            )
+            assert selected.status_code == (200 if found else 404), instrument
+            if found:
+                assert [s["scw_id"] for s in selected.json()["scws"]] == [SCW]
 
     # A second ScW indexed without hashing is served with its size, flagged unverified.
     plain.put(f"scw/0789/{OTHER}.001/swg.fits", _swg(OTHER, START + 0.05 * u.day, 30, ra=84.0))
@@ -454,6 +470,24 @@ def test_the_instrument_characteristics_tree_is_indexed_served_and_verified(
     ]
 
 
+def _epochs(plain: Plain) -> list[tuple[object, ...]]:
+    """The Crab's epochs (ila.epoch, what ISLA's clients ask for) and their instruments."""
+    return plain.server.query(
+        "SELECT epoch, instrument_oid FROM ila.epoch WHERE source_id = 'J053432.0+220052' "
+        "ORDER BY 1, 2"
+    )
+
+
+async def _timeline(plain: Plain, ra: float, dec: float) -> list[Any]:
+    """The timeline of ISLA's REQUEST=timelines call, from the products service's own SQL."""
+    engine = make_async_engine(cfg.DatabaseSettings(database_url=plain.server.database_url))
+    try:
+        async with engine.connect() as conn:
+            return await compat_store.timeline(conn, ra, dec, 10.0)
+    finally:
+        await engine.dispose()
+
+
 def test_an_object_replaced_between_listing_and_hashing_is_refused(plain: Plain) -> None:
     key = "scw/0790/079000010010.001/isgri_events.fits.gz"
     plain.put(key, _synthetic(7, 10_000))
@@ -533,6 +567,11 @@ def test_bytes_changed_between_listing_and_hashing_are_reported_and_nothing_half
     plain.put(f"scw/0791/{scw}.001/isgri_events.fits.gz", _synthetic(20, 30_000))
     plain.put(f"scw/0791/{good}.001/swg.fits", _swg(good, start + 0.05 * u.day, 30))
     plain.put(f"scw/0791/{good}.001/isgri_events.fits.gz", _synthetic(21, 30_000))
+    # Any version of a ScW is registered; of the auxiliary folders, the highest.
+    plain.put(f"scw/0791/{good}.002/swg.fits", _swg(good, start + 0.05 * u.day, 30))
+    plain.put("aux/adp/0791.001/attitude_historic.fits", _synthetic(23, 3_000))
+    plain.put("aux/adp/0791.002/attitude_historic.fits", _synthetic(24, 3_000))
+    plain.put("aux/adp/0791.002/time_correlation.fits", _synthetic(25, 3_000))
     store = ConcurrentWriter.from_settings(plain.store_settings)
     store.prefix, store.writer = "scw/0791/", plain
     # Same size, other bytes: only the ETag tells.
@@ -546,8 +585,14 @@ def test_bytes_changed_between_listing_and_hashing_are_reported_and_nothing_half
     assert problem["object"] == f"scw/0791/{scw}.001/"
     assert "changed since it was listed" in problem["problem"]
     # The changed ScW has no row and no file; the other one of the revolution is indexed.
-    assert plain.server.query("SELECT scw_id FROM isla.science_windows WHERE revolution = 791") == [
-        (good,)
+    assert plain.server.query(
+        "SELECT scw_id, version FROM isla.science_windows WHERE revolution = 791 ORDER BY 2"
+    ) == [(good, "001"), (good, "002")]
+    assert plain.server.query(
+        "SELECT name, version, sha256 FROM isla.aux_files WHERE revolution = 791 ORDER BY 1"
+    ) == [
+        ("attitude_historic.fits", "002", hashlib.sha256(_synthetic(24, 3_000)).hexdigest()),
+        ("time_correlation.fits", "002", hashlib.sha256(_synthetic(25, 3_000)).hexdigest()),
     ]
     assert plain.server.query("SELECT count(*) FROM isla.scw_files WHERE scw_id = %s", scw) == [
         (0,)
@@ -558,7 +603,7 @@ def test_bytes_changed_between_listing_and_hashing_are_reported_and_nothing_half
         again = index_raw(engine, plain.store, 791)
     finally:
         engine.dispose()
-    assert not again.problems and again.scws == 2
+    assert not again.problems and again.scws == 3
 
 
 def test_an_s3_native_sha256_is_taken_from_the_store_and_otherwise_the_object_is_streamed(
