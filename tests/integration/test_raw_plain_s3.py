@@ -12,6 +12,7 @@ import asyncio
 import base64
 import hashlib
 import io
+import json
 import subprocess
 import sys
 import tarfile
@@ -668,3 +669,48 @@ def test_an_s3_native_sha256_is_taken_from_the_store_and_otherwise_the_object_is
     }
     assert states["jmx2_events.fits.gz"] == ("verified", "s3")
     assert states["omc_events.fits.gz"] == ("unverified", None)
+
+
+def _isla_raw(plain: Plain, *args: str) -> subprocess.CompletedProcess[str]:
+    """``isla raw ...`` as an operator runs it: queues a job for the module's worker."""
+    return subprocess.run(
+        [sys.executable, "-m", "deploy.cli", "raw", *args],
+        env=plain.server.subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_commands_queue_jobs_and_a_short_or_missing_object_stops_being_served(
+    plain: Plain,
+) -> None:
+    short, gone = "ic/omc/omc_psf_0001.fits", "ic/omc/omc_flat_0002.fits"
+    plain.put(short, _synthetic(40, 20_000))
+    plain.put(gone, _synthetic(41, 6_000))
+    indexed = _isla_raw(plain, "index", "--ic-only", "--no-hash", "--wait")
+    assert indexed.returncode == 0, indexed.stderr[-2000:]
+    assert "100.0%" in indexed.stderr  # the job's progress, followed to its end
+    report = json.loads(indexed.stdout)
+    assert report["scope"] == "ic" and report["unverified_files"] == 2
+    # Shortened behind the archive's back (before any verification): the download of the
+    # unverified file breaks off short of its Content-Length, never a silently short file.
+    plain.put(short, _synthetic(40, 10_000))
+    plain.client.remove_object(plain.bucket, gone)
+    with (
+        httpx.Client(base_url=plain.raw_url, timeout=30) as http,
+        pytest.raises(httpx.RemoteProtocolError),
+    ):
+        http.get(f"/raw/ic/files/{short}")
+    verified = _isla_raw(plain, "verify", "--all", "--wait")
+    assert verified.returncode == 1, verified.stderr[-2000:]  # it found bad objects
+    report = json.loads(verified.stdout)
+    assert [c["object"] for c in report["corrupt"]] == [short]
+    assert report["corrupt"][0]["size"] == 10_000
+    assert report["missing"] == [gone]
+    with httpx.Client(base_url=plain.raw_url, timeout=30) as http:
+        for path, state in ((short, "corrupt"), (gone, "missing")):
+            answer = http.get(f"/raw/ic/files/{path}")
+            assert answer.status_code == 410 and state in answer.json()["detail"]
+        listing = http.get("/raw/ic", params={"instrument": "omc"})
+        assert listing.status_code == 404  # nothing of the folder is served any more
