@@ -1,5 +1,5 @@
 """Parts of the raw indexer that need no server: S3 checksum headers, orbit files, GTI files,
-ScW index tables."""
+ScW index tables, the folders of the instrument-characteristics tree."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import pytest
 from astropy.io import fits
 
 from services.ingest.raw_index.exposures import ScwIndexError, gti_times, read_scw_index
+from services.ingest.raw_index.ic import Folder, folder_of
+from services.raw.ic import IcSelectionError, check_prefix, label
 from shared.integral.orbit import OrbitFileError, revolution_bounds_from_fits
 from shared.integral.revolutions import revolution_end, revolution_start
 from shared.storage import s3_checksum_sha256
@@ -93,3 +95,26 @@ def test_scw_index_reads_isdc_and_heasarc_names_and_reports_bad_rows(tmp_path: P
     no_ids.write_text("ra,dec\n1,2\n")
     with pytest.raises(ScwIndexError):
         read_scw_index(no_ids, "no_ids.csv")
+
+
+def test_keys_of_the_instrument_characteristics_tree_fall_into_their_folders() -> None:
+    assert folder_of("ic/ibis/rsp/isgr_rmf_grp_0027.fits") == Folder("ic", "ibis")
+    assert folder_of("ic/spi/spi_irf_grp_0023.fits") == Folder("ic", "spi")
+    assert folder_of("idx/ic/ic_master_file.fits") == Folder("idx", None)
+    assert folder_of("idx/ic/ibis/ISGR-RMF.-RSP-IDX.fits") == Folder("idx", "ibis")
+    assert folder_of("ic/README") == Folder("ic", None)
+    assert Folder("idx", "ibis").prefix == "idx/ic/ibis/"
+    for outside in ("scw/0789/078900560010.001/swg.fits", "icx/a", "idx/scw/a", "ic/"):
+        assert folder_of(outside) is None, outside
+
+
+def test_a_selection_of_the_tree_stays_inside_it() -> None:
+    assert check_prefix("ic/ibis/rsp") == "ic/ibis/rsp/"
+    assert check_prefix("idx/ic/") == "idx/ic/"
+    assert check_prefix(None) is None and check_prefix("") is None
+    for outside in ("scw/0789/", "ic/../scw/", "/ic/ibis", "ic//ibis", "idx/"):
+        with pytest.raises(IcSelectionError):
+            check_prefix(outside)
+    assert label("ic/ibis/rsp/", None) == "ic_ibis_rsp"
+    assert label("idx/ic/", None) == "ic_idx"
+    assert label(None, "spi") == "ic_spi"
