@@ -2,8 +2,9 @@
 
 :mod:`.indexer` walks ISDC's layout, :mod:`.checksums` decides each object's checksum,
 :mod:`.exposures` reads good times and exposures (delivered ScW index, GTI files),
-:mod:`.scw_index` loads a delivered ScW index, :mod:`.verify` checks stored objects again,
-:mod:`.jobs` runs all of them as ingestion jobs.
+:mod:`.scw_index` loads a delivered ScW index, :mod:`.ic` registers the
+instrument-characteristics tree, :mod:`.verify` checks stored objects again, :mod:`.jobs` runs
+all of them as ingestion jobs.
 """
 
 from services.ingest.raw_index.indexer import (
