@@ -714,3 +714,11 @@ def test_the_commands_queue_jobs_and_a_short_or_missing_object_stops_being_serve
             assert answer.status_code == 410 and state in answer.json()["detail"]
         listing = http.get("/raw/ic", params={"instrument": "omc"})
         assert listing.status_code == 404  # nothing of the folder is served any more
+    # The indexer does not take the corrupt object back while it is the same object.
+    again = _isla_raw(plain, "index", "--ic-only", "--wait")
+    assert again.returncode == 1, again.stderr[-2000:]
+    (problem,) = json.loads(again.stdout)["problems"]
+    assert problem["object"] == short and "stays withheld" in problem["problem"]
+    assert plain.server.query("SELECT state FROM isla.ic_files WHERE path = %s", short) == [
+        ("corrupt",)
+    ]

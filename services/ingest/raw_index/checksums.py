@@ -14,6 +14,9 @@ metadata. For each listed object :func:`checksum` decides, cheapest first:
    ETag, same length), or the object changed between listing and hashing and is reported
    (:class:`ObjectChangedError`).
 
+An object a verification found corrupt is refused while it is the same object (same ETag):
+it stays withheld until it is uploaded again (:class:`WithheldObjectError`).
+
 Without hashing (``hash_files=False``) step 3 is skipped and the file is registered
 ``unverified``: served with its size, flagged in manifests, hashed later by ``isla raw verify``.
 """
@@ -34,6 +37,11 @@ from shared.storage import (
 
 class ObjectChangedError(RuntimeError):
     """The object's bytes changed between the listing and the hashing."""
+
+
+class WithheldObjectError(ValueError):
+    """A verification found the object corrupt and it has not been uploaded again (same
+    ETag): it stays withheld rather than being registered with the checksum of bad bytes."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +129,13 @@ def checksum(
 ) -> FileSum:
     """What the archive records about one listed object (see the module text); ``keep``: also
     return the bytes when the object is read. An object deleted since the listing is an
-    :class:`ObjectChangedError` too."""
+    :class:`ObjectChangedError` too; one a verification found corrupt and that was not
+    uploaded again since is a :class:`WithheldObjectError`."""
+    if known is not None and known.state == "corrupt" and known.etag == _etag(listed.etag):
+        raise WithheldObjectError(
+            f"{listed.key}: a verification found it corrupt and it was not uploaded again; "
+            "it stays withheld"
+        )
     try:
         return _checksum(store, bucket, name, listed, known, hash_files, keep)
     except ObjectNotFound as exc:

@@ -111,21 +111,6 @@ def _known(engine: Engine) -> dict[str, Known]:
         return {r[0]: Known(int(r[1]), r[2], r[3], r[4], r[5]) for r in rows}
 
 
-def _sum(
-    store: ObjectStore, entry: ListedObject, before: Known | None, hash_files: bool
-) -> FileSum:
-    """The checksum of one object (in a worker thread)."""
-    if (
-        before is not None
-        and before.state == "corrupt"
-        and before.etag == (entry.etag or "").strip('"')
-    ):
-        raise ObjectChangedError(
-            f"{entry.key}: failed verification and was not uploaded again; not served"
-        )
-    return checksum(store, store.raw_bucket, entry.key, entry, before, hash_files)
-
-
 def index_ic(
     engine: Engine,
     store: ObjectStore,
@@ -143,7 +128,12 @@ def index_ic(
     known = _known(engine)
     for folder, listed in folders.items():
         jobs = [
-            (key, pool.submit(_sum, store, entry, known.get(key), hash_files))
+            (
+                key,
+                pool.submit(
+                    checksum, store, store.raw_bucket, key, entry, known.get(key), hash_files
+                ),
+            )
             for key, entry in sorted(listed.items())
         ]
         sums: list[FileSum] = []

@@ -295,8 +295,6 @@ def _read_scw(
     files = []
     for name, entry in sorted(meta.files.items()):
         before = known.get(entry.key)
-        if before is not None and before.state == "corrupt" and before.etag == entry.etag:
-            raise RawIndexError(f"{name} failed verification and was not uploaded again")
         # The group file's bytes are kept when they are read for hashing: parsed, not re-read.
         files.append(checksum(store, bucket, name, entry, before, hash_files, name == "swg.fits"))
     group = next(f for f in files if f.name == "swg.fits")
