@@ -29,11 +29,13 @@ def ids(archive: Archive) -> dict[str, str]:
         "ORDER BY start_time LIMIT 1",
         o=obsid,
     )[0][0]
+    bibcode = archive.rows("SELECT bibcode FROM isla.publications ORDER BY bibcode LIMIT 1")[0][0]
     return {
         "obsid": obsid,
         "revolution": f"{rev:04d}",
         "scw": scw,
         "date": start.date().isoformat(),
+        "bibcode": bibcode,
     }
 
 
@@ -51,6 +53,8 @@ def page_urls(ids: dict[str, str]) -> dict[str, str]:
         "help": "/help",
         "help-first-steps": "/help/first-steps",
         "sky": "/sky",
+        "sky-hips": "/sky?hips=isgri_exposure",
+        "search-grb": "/search?q=GRB+2303&all=1",
         "timeseries-index": "/timeseries",
         "timeseries": "/timeseries/spiacs_50ms",
         "timeseries-irem": "/timeseries/irem?parameter=S32",
@@ -61,6 +65,8 @@ def page_urls(ids: dict[str, str]) -> dict[str, str]:
         "contributed-index": "/contributed",
         "contributed": "/contributed/crab-pulsar-timing-sim",
         "publications": "/publications",
+        "publication": f"/publications/{quote(ids['bibcode'], safe='')}",
+        "doi": "/doi/isla",
     }
 
 
@@ -134,6 +140,26 @@ def test_search_by_identifiers_and_time(client: httpx.Client, ids: dict[str, str
     assert int(ids["revolution"]) in [r["revolution"] for r in day["revolutions"]]
     assert ids["obsid"] in [o["obsid"] for o in day["observations"]]
     assert day["scws"], "a date lists the science windows of that day"
+
+
+def test_search_finds_bursts_by_name_its_beginning_and_their_day(
+    client: httpx.Client, archive: Archive
+) -> None:
+    name, trigger = archive.rows(
+        "SELECT grb_name, trigger_time FROM isla.grbs WHERE NOT simulated ORDER BY grb_name LIMIT 1"
+    )[0]
+    page = f"/grbs/{quote(name.replace(' ', ''), safe='')}"
+    for entry in (name, name.replace(" ", "").lower(), name.removeprefix("GRB ")):
+        found = client.get("/api/search", params={"q": entry}).json()
+        assert [g["grb_name"] for g in found["grbs"]] == [name], entry
+        assert found["go"] == page, entry
+    typing = client.get("/api/search", params={"q": name[:8]}).json()
+    assert name in [g["grb_name"] for g in typing["grbs"]] and typing["go"] is None
+    day = client.get("/api/search", params={"q": trigger.date().isoformat()}).json()
+    assert name in [g["grb_name"] for g in day["grbs"]]
+    # The search form goes straight to the burst's page.
+    redirect = client.get("/search", params={"q": name}, follow_redirects=False)
+    assert redirect.status_code == 303 and redirect.headers["location"].endswith(page)
 
 
 def test_search_says_nothing_found_and_suggests_names(client: httpx.Client) -> None:
