@@ -228,6 +228,20 @@ def test_the_basket_bundles_verify_their_checksums(
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.count(": OK") == 2
 
+    # The product files as one streamed tar, checksums first.
+    with page.expect_download() as bundle_info:
+        page.get_by_role("button", name="Products: one tarball").click()
+    bundle_path = tmp_path / "products.tar"
+    bundle_info.value.save_as(bundle_path)
+    with tarfile.open(bundle_path) as tar:
+        assert tar.getnames()[0] == "SHA256SUMS"
+        tar.extractall(tmp_path / "bundle", filter="data")
+    verify = subprocess.run(
+        ["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path / "bundle", capture_output=True, text=True
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert verify.stdout.count(": OK") == 2
+
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Raw data: one tarball").click()
     tar_path = tmp_path / "raw.tar"
@@ -343,7 +357,6 @@ def test_clicking_the_sky_reads_the_maps_value_there(page: Page, client: httpx.C
     viewer = page.locator("#aladin")
     expect(viewer).to_have_attribute("data-sources", re.compile(r"^\d+$"), timeout=20_000)
     expect(viewer).to_have_attribute("data-hips", "isgri_exposure")
-    page.get_by_role("button", name="Zoom in").click()  # 60° around the Galactic centre
     page.wait_for_load_state("networkidle")
     viewer.scroll_into_view_if_needed()
     x, y = sky_point_without_sources(page)
@@ -354,7 +367,8 @@ def test_clicking_the_sky_reads_the_maps_value_there(page: Page, client: httpx.C
     assert page.url.endswith("/sky?hips=isgri_exposure")  # no source page opened
     ra, dec = shown.get_attribute("data-ra"), shown.get_attribute("data-dec")
     answer = client.get("/products/maps/isgri_exposure/value", params={"ra": ra, "dec": dec}).json()
-    # Near the Galactic centre, a position INTEGRAL looked at often: the map has a value.
+    # Near the Galactic centre (the view's centre), which INTEGRAL looked at often: the map
+    # has a value there.
     assert answer["covered"]
     expect(shown).to_contain_text(f"HEALPix pixel {answer['healpix_pixel']}")
     expect(shown).to_contain_text(answer["unit"])

@@ -3,9 +3,13 @@ same pages in Chromium; these run everywhere, also without a browser)."""
 
 from __future__ import annotations
 
+import hashlib
 import html
+import io
 import json
 import re
+import tarfile
+import zipfile
 from urllib.parse import quote, unquote
 
 import httpx
@@ -73,7 +77,13 @@ def page_urls(ids: dict[str, str]) -> dict[str, str]:
 def test_every_page_type_is_small_safe_and_labelled(
     client: httpx.Client, archive: Archive, ids: dict[str, str]
 ) -> None:
-    outside = ("https://sky.esa.int/", "https://aladin.cds.unistra.fr/")
+    # Links out: the sky viewers; a DOI landing page's resolver link and its papers on ADS.
+    outside = (
+        "https://sky.esa.int/",
+        "https://aladin.cds.unistra.fr/",
+        "https://doi.org/",
+        "https://ui.adsabs.harvard.edu/",
+    )
     for name, url in page_urls(ids).items():
         page = client.get(url)
         assert page.status_code == 200, (name, page.text[:300])
@@ -84,7 +94,7 @@ def test_every_page_type_is_small_safe_and_labelled(
         assert page.headers["x-content-type-options"] == "nosniff"
         assert '<label for="q">Search the archive</label>' in page.text
         assert 'id="simulated-banner"' in page.text, name  # the demo archive is simulated
-        # Nothing is loaded from another site; the only links out are the sky viewers.
+        # Nothing is loaded from another site; links out only to the sites named above.
         for link in re.findall(r'(?:src|href)="(https?://[^"]+)"', page.text):
             assert link.startswith((archive.base_url, *outside)), (name, link)
 
@@ -207,6 +217,19 @@ def test_source_page_lists_its_stored_products_with_working_links(
         assert f'href="/products/sources/{quote(CRAB)}"' in page
     head = client.head(f"/products/files/{quote(sorted(listed)[0])}")
     assert head.status_code == 200 and int(head.headers["content-length"]) > 0
+    # Each listed product with a registered DOI shows it, linked to its landing page.
+    dois = dict(
+        archive.rows(
+            "SELECT target, doi FROM isla.dois WHERE kind = 'product' AND target = ANY(:ids)",
+            ids=sorted(listed),
+        )
+    )
+    assert dois, "the demo registers a DOI for every product"
+    shown = re.findall(r'<a href="(/doi/[^"]+)" data-doi="([^"]+)"', page)
+    assert sorted(d for _, d in shown) == sorted(dois.values())
+    landing, doi = shown[0]
+    answer = client.get(landing)
+    assert answer.status_code == 200 and doi in answer.text
     # Light-curve downloads that work without JavaScript.
     for fmt in ("fits", "votable", "csv"):
         match = re.search(rf'href="([^"]*lightcurves[^"]*format={fmt})"', page)
@@ -520,3 +543,34 @@ def test_papers_pages_and_the_papers_of_an_observation_and_a_source(
     assert "Papers that used these data" in src_page
     for paper in by_source[:50]:
         assert f'href="/publications/{quote(paper["bibcode"], safe="")}"' in src_page
+
+
+def test_a_bundle_of_product_files_verifies_its_checksums(
+    client: httpx.Client, archive: Archive
+) -> None:
+    rows = archive.rows(
+        "SELECT product_id, file_name, sha256 FROM isla.products WHERE source_id = :s "
+        "AND kind IN ('spectrum', 'long_timeseries') ORDER BY product_id LIMIT 3",
+        s=CRAB,
+    )
+    ids = [r[0] for r in rows]
+    answer = client.post("/products/bundle", data={"id": ids})
+    assert answer.status_code == 200
+    assert int(answer.headers["content-length"]) == len(answer.content)  # progress can show
+    with tarfile.open(fileobj=io.BytesIO(answer.content)) as tar:
+        names = tar.getnames()
+        assert names[0] == "SHA256SUMS" and len(names) == len(ids) + 1
+        sums = (tar.extractfile("SHA256SUMS") or io.BytesIO()).read().decode().splitlines()
+        for line in sums:
+            digest, name = line.split("  ", 1)
+            data = (tar.extractfile(name) or io.BytesIO()).read()
+            assert hashlib.sha256(data).hexdigest() == digest, name
+    assert sorted(d for d, _ in (line.split("  ", 1) for line in sums)) == sorted(
+        r[2] for r in rows
+    )
+    zipped = client.post("/products/bundle", data={"id": ids, "format": "zip"})
+    with zipfile.ZipFile(io.BytesIO(zipped.content)) as z:
+        assert z.namelist()[0] == "SHA256SUMS" and len(z.namelist()) == len(ids) + 1
+    unknown = client.post("/products/bundle", data={"id": [ids[0], "spectrum/NOPE"]})
+    assert unknown.status_code == 400 and "spectrum/NOPE" in unknown.json()["detail"]
+    assert client.post("/products/bundle", data={}).status_code == 400

@@ -331,6 +331,8 @@ def product_groups(products: list[dict[str, Any]]) -> dict[str, list[dict[str, A
             ref = meta.get(part) if isinstance(meta, dict) else None
             item[f"{part}_url"] = f"/products/files/{quote(str(ref))}" if ref else None
         item["samp"] = samp_kind(product["kind"], str(product.get("file_name") or ""))
+        doi = product.get("doi")
+        item["doi_landing"] = f"/doi/{quote(str(doi).split('/', 1)[1])}" if doi else None
         groups.setdefault(product["kind"], []).append(item)
     return groups
 

@@ -429,7 +429,10 @@ async def omc_points(conn: AsyncConnection, source_id: str) -> int:
 
 _PRODUCT_COLUMNS = (
     "p.product_id, p.kind, p.instrument, p.source_id, p.epoch, p.revolution, p.obsid, "
-    "p.file_name, p.size, p.sha256, p.content_type, p.meta"
+    "p.file_name, p.size, p.sha256, p.content_type, p.meta, "
+    # The product's own DOI, where one is registered (isla.dois, indexed on kind and target).
+    "(SELECT d.doi FROM isla.dois d WHERE d.kind = 'product' AND d.target = p.product_id "
+    "LIMIT 1) AS doi"
 )
 
 
