@@ -677,12 +677,18 @@ def test_screenshots(page: Page, ids: dict[str, str], archive: Archive) -> None:
             page.locator("#aladin").scroll_into_view_if_needed()
             if name == "sky-hips":
                 page.wait_for_timeout(3000)  # the Allsky is drawn some frames after it arrives
+                x, y = sky_point_without_sources(page)
+                page.mouse.click(x, y)
+                expect(page.locator("#sky-value")).to_have_attribute("data-pixel", re.compile("."))
         if name == "timeseries":
             ts_ready(page)
         if name == "query":
             page.get_by_role("button", name="Run the query").click()
             expect(page.locator("#query-result tbody tr").first).to_be_visible()
         page.screenshot(path=folder / f"{name}.png")
+    page.goto("/grbs/GRB230307A")
+    page.evaluate("document.getElementById('h-sky').scrollIntoView()")
+    page.screenshot(path=folder / "grb-position.png")
     page.goto(CRAB_PAGE)
     plot_ready(page)
     page.locator("button[data-basket-add]").nth(0).click()
