@@ -294,21 +294,27 @@ def sky_image(page: Page) -> Any:
     return np.asarray(Image.open(io.BytesIO(shot)).convert("RGB"), dtype=np.int16)
 
 
+SKY_WAIT_MS = 120_000
+"""How long the sky tests wait for the viewer: Chromium draws WebGL in software here
+(SwiftShader), which on a busy machine keeps the page's thread busy for many seconds."""
+
+
 def test_sky_page_draws_the_archives_hips(page: Page) -> None:
+    page.set_default_timeout(SKY_WAIT_MS)
     hips: list[tuple[int, str]] = []
     page.on("response", lambda r: hips.append((r.status, r.url)) if "/hips/" in r.url else None)
     page.goto("/sky")
     choice = page.locator("select[name=hips]")
     expect(choice).to_have_value("")  # a blank sky until a map is chosen
     viewer = page.locator("#aladin")
-    expect(viewer).to_have_attribute("data-sources", re.compile(r"^\d+$"), timeout=20_000)
+    expect(viewer).to_have_attribute("data-sources", re.compile(r"^\d+$"), timeout=SKY_WAIT_MS)
     viewer.scroll_into_view_if_needed()
     blank = sky_image(page)
     # Choosing a map loads its HiPS from the archive: properties, coverage (Moc.fits, so that
     # no tile without data is asked for) and the Allsky of the low orders.
-    with page.expect_response(lambda r: r.url.endswith("/Norder3/Allsky.png"), timeout=30_000):
+    with page.expect_response(lambda r: r.url.endswith("/Norder3/Allsky.png")):
         choice.select_option("isgri_exposure")
-    expect(viewer).to_have_attribute("data-hips", "isgri_exposure")
+    expect(viewer).to_have_attribute("data-hips", "isgri_exposure", timeout=SKY_WAIT_MS)
     page.wait_for_load_state("networkidle")
 
     # The map is drawn: the sky behind the overlays changes over much of the view.
@@ -353,17 +359,18 @@ def sky_point_without_sources(page: Page) -> tuple[float, float]:
 
 
 def test_clicking_the_sky_reads_the_maps_value_there(page: Page, client: httpx.Client) -> None:
+    page.set_default_timeout(SKY_WAIT_MS)
     page.goto("/sky?hips=isgri_exposure")
     viewer = page.locator("#aladin")
-    expect(viewer).to_have_attribute("data-sources", re.compile(r"^\d+$"), timeout=20_000)
-    expect(viewer).to_have_attribute("data-hips", "isgri_exposure")
+    expect(viewer).to_have_attribute("data-sources", re.compile(r"^\d+$"), timeout=SKY_WAIT_MS)
+    expect(viewer).to_have_attribute("data-hips", "isgri_exposure", timeout=SKY_WAIT_MS)
     page.wait_for_load_state("networkidle")
     viewer.scroll_into_view_if_needed()
     x, y = sky_point_without_sources(page)
     with page.expect_response(lambda r: "/products/maps/isgri_exposure/value?" in r.url):
         page.mouse.click(x, y)
     shown = page.locator("#sky-value")
-    expect(shown).to_have_attribute("data-pixel", re.compile(r"^\d+$"))
+    expect(shown).to_have_attribute("data-pixel", re.compile(r"^\d+$"), timeout=SKY_WAIT_MS)
     assert page.url.endswith("/sky?hips=isgri_exposure")  # no source page opened
     ra, dec = shown.get_attribute("data-ra"), shown.get_attribute("data-dec")
     answer = client.get("/products/maps/isgri_exposure/value", params={"ra": ra, "dec": dec}).json()
@@ -660,6 +667,7 @@ def test_every_page_type_passes_axe_and_fits_a_phone(
     not os.environ.get("ISLA_SCREENSHOTS"), reason="screenshots are written by `make screenshots`"
 )
 def test_screenshots(page: Page, ids: dict[str, str], archive: Archive) -> None:
+    page.set_default_timeout(SKY_WAIT_MS)
     folder = ROOT / os.environ["ISLA_SCREENSHOTS"]
     folder.mkdir(parents=True, exist_ok=True)
     shots = dict(page_types(ids))
@@ -679,7 +687,9 @@ def test_screenshots(page: Page, ids: dict[str, str], archive: Archive) -> None:
                 page.wait_for_timeout(3000)  # the Allsky is drawn some frames after it arrives
                 x, y = sky_point_without_sources(page)
                 page.mouse.click(x, y)
-                expect(page.locator("#sky-value")).to_have_attribute("data-pixel", re.compile("."))
+                expect(page.locator("#sky-value")).to_have_attribute(
+                    "data-pixel", re.compile("."), timeout=SKY_WAIT_MS
+                )
         if name == "timeseries":
             ts_ready(page)
         if name == "query":
