@@ -1,7 +1,7 @@
 """``python -m bench <name>``: run one benchmark, print JSON.
 
 Names: raw, raw-index, ingest, ingest-products, products, tap, timeseries, maps,
-upper-limits, scaleout.
+upper-limits, scaleout, portal-search.
 """
 
 import sys
@@ -12,6 +12,7 @@ from bench import (
     ingest,
     ingest_products,
     maps,
+    portal_search,
     products,
     raw_bench,
     raw_index_bench,
@@ -32,6 +33,7 @@ BENCHES: dict[str, Callable[[list[str]], Any]] = {
     "maps": maps.main,
     "scaleout": scaleout.main,
     "upper-limits": upper_limits.main,
+    "portal-search": portal_search.main,
 }
 
 

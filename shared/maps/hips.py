@@ -14,7 +14,7 @@ The tree (IVOA HiPS 1.0):
   Tiles without any value are not written (clients take a missing tile as blank; ``Moc.fits``
   tells them where tiles are);
 - ``Norder3/Allsky.fits`` and ``Norder3/Allsky.png``: every order-3 tile at
-  :data:`ALLSKY_WIDTH` pixels, 27 to a row;
+  :data:`ALLSKY_WIDTH` pixels, 27 to a row (29 rows);
 - ``Moc.fits``: the MOC of the pixels with a value (finite and not 0), at the map's order;
 - ``properties``: the keywords of HiPS 1.0 and those ESASky's parser requires.
 
@@ -47,11 +47,17 @@ TILE_WIDTH = 64
 TILE_SHIFT = 6
 MIN_ORDER = 3
 """The lowest tile order written (``hips_order_min``): clients draw lower ones from Allsky."""
-ALLSKY_WIDTH = 32
-"""Pixels along each tile's side in ``Norder3/Allsky``."""
+ALLSKY_WIDTH = min(TILE_WIDTH, 64)
+"""Pixels along each tile's side in ``Norder3/Allsky``: the tile width, at most 64. Clients
+cut the Allsky image at this size (Aladin Lite computes it from ``hips_tile_width`` alone);
+an Allsky of smaller pieces makes them read past its end (Aladin Lite 3 stops with a
+WebAssembly ``unreachable``)."""
 ALLSKY_PER_ROW = 27
 """Tiles per row of an Allsky image (the HiPS convention)."""
 HIPS_VERSION = "1.4"
+LAYOUT = "2"
+"""Version of the tree this module writes, part of the stored tar's name: a tree written by an
+older builder (version 1: Allsky at 32 pixels a tile) is rebuilt rather than served."""
 KEV_METRES = 1.2398419843320026e-9
 """Wavelength (m) of a 1 keV photon: λ = hc / E."""
 FITS_BLOCK = 2880
@@ -331,7 +337,7 @@ def build(values: npt.NDArray[np.float32], order: int, spec: HipsSpec) -> BuiltH
         properties = properties_text(spec, built)
         _add(tar, "properties", properties.encode(), mtime)
         _add(tar, "Moc.fits", moc, mtime)
-        allsky = degrade(values, pixel_order - (MIN_ORDER + 5))
+        allsky = degrade(values, pixel_order - MIN_ORDER - int(math.log2(ALLSKY_WIDTH)))
         _add_allsky(tar, allsky, cut, spec, mtime)
         for tile_order in range(MIN_ORDER, hips_order + 1):
             level = degrade(values, hips_order - tile_order)
@@ -354,7 +360,8 @@ def build(values: npt.NDArray[np.float32], order: int, spec: HipsSpec) -> BuiltH
 
 
 def allsky_image(values: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """The Allsky mosaic (top-down rows) of an order-8 map: order-3 tiles of 32 pixels."""
+    """The Allsky mosaic (top-down rows) of a NESTED map at order 3 + log2(ALLSKY_WIDTH):
+    its order-3 tiles of :data:`ALLSKY_WIDTH` pixels."""
     tiles = tiles_of(values, ALLSKY_WIDTH)[:, ::-1, :]  # each tile top-down
     rows = math.ceil(len(tiles) / ALLSKY_PER_ROW)
     padded = np.full((rows * ALLSKY_PER_ROW, ALLSKY_WIDTH, ALLSKY_WIDTH), np.nan, dtype=np.float32)

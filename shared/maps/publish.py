@@ -4,7 +4,8 @@ Ingestion calls :func:`publish_product` after it has written an ``allsky_map`` p
 demo's maps and real ones alike), and :func:`publish_missing` rebuilds whatever is missing
 (``isla build-hips``, or a delivery whose HiPS build was interrupted). A HiPS is stored
 as one tar at :func:`hips_key`, named by the map id and the checksum of the product file it
-was built from, so that a replaced map gets a new HiPS and an unchanged one is never rebuilt.
+was built from and the builder's layout version, so that a replaced map (or a tree of an older
+layout) gets a new HiPS and an unchanged one is never rebuilt.
 """
 
 from __future__ import annotations
@@ -28,14 +29,15 @@ HIPS_PREFIX = "hips/"
 
 
 def hips_key(map_id: str, sha256: str) -> str:
-    """Object key of a map's HiPS built from the product file with this checksum."""
-    return f"{HIPS_PREFIX}{map_id}/{sha256[:16]}.tar"
+    """Object key of a map's HiPS built from the product file with this checksum (and by this
+    version of the builder's layout)."""
+    return f"{HIPS_PREFIX}{map_id}/{sha256[:16]}-v{hips.LAYOUT}.tar"
 
 
 def properties_key(map_id: str, sha256: str) -> str:
     """Object key of the ``properties`` of that HiPS, kept beside the tar (the HiPS list
     reads every map's properties without fetching the tiles)."""
-    return f"{HIPS_PREFIX}{map_id}/{sha256[:16]}.properties"
+    return f"{HIPS_PREFIX}{map_id}/{sha256[:16]}-v{hips.LAYOUT}.properties"
 
 
 def creator_did(map_id: str) -> str:

@@ -229,21 +229,18 @@ def test_aladin_reads_the_hips(
     # The map at the tiles' pixel order (9): coarser maps repeat their pixels.
     fine = np.repeat(sky, (512 // nside) ** 2) if nside < 512 else sky
 
-    # Allsky: 27 order-3 tiles per row, each 32 pixels: the mean of 2x2 order-9 pixels.
+    # Allsky: 27 order-3 tiles per row, each at the tile width (64 pixels, the most HiPS
+    # clients cut an Allsky into): the order-9 pixels themselves.
     allsky = fits.getdata(io.BytesIO(c.get(f"/hips/{map_id}/Norder3/Allsky.fits").content))
-    assert allsky.shape == (29 * 32, 27 * 32)
-    blocks = fine.reshape(-1, 4)
-    count = np.isfinite(blocks).sum(axis=1)
-    with np.errstate(invalid="ignore"):
-        coarse = np.where(count > 0, np.nansum(blocks, axis=1) / count, np.nan)
+    assert allsky.shape == (29 * 64, 27 * 64)
     tile = _nested(*CRAB, 3)
     top_down = allsky[::-1]
     row, col = divmod(tile, 27)
-    piece = top_down[row * 32 : (row + 1) * 32, col * 32 : (col + 1) * 32][::-1]
-    expected = coarse[tile * 1024 + _tile_index(32)]
+    piece = top_down[row * 64 : (row + 1) * 64, col * 64 : (col + 1) * 64][::-1]
+    expected = fine[tile * 4096 + _tile_index(64)]
     np.testing.assert_allclose(piece, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
     png = Image.open(io.BytesIO(c.get(f"/hips/{map_id}/Norder3/Allsky.png").content))
-    assert png.size == (27 * 32, 29 * 32)
+    assert png.size == (27 * 64, 29 * 64)
 
     # A deep tile, FITS and PNG, where the Crab is: the map's pixels, to the bit.
     r = c.get(f"/hips/{map_id}/Norder3/Dir0/Npix{tile}.fits")

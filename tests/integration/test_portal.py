@@ -3,9 +3,13 @@ same pages in Chromium; these run everywhere, also without a browser)."""
 
 from __future__ import annotations
 
+import hashlib
 import html
+import io
 import json
 import re
+import tarfile
+import zipfile
 from urllib.parse import quote, unquote
 
 import httpx
@@ -29,11 +33,13 @@ def ids(archive: Archive) -> dict[str, str]:
         "ORDER BY start_time LIMIT 1",
         o=obsid,
     )[0][0]
+    bibcode = archive.rows("SELECT bibcode FROM isla.publications ORDER BY bibcode LIMIT 1")[0][0]
     return {
         "obsid": obsid,
         "revolution": f"{rev:04d}",
         "scw": scw,
         "date": start.date().isoformat(),
+        "bibcode": bibcode,
     }
 
 
@@ -51,6 +57,8 @@ def page_urls(ids: dict[str, str]) -> dict[str, str]:
         "help": "/help",
         "help-first-steps": "/help/first-steps",
         "sky": "/sky",
+        "sky-hips": "/sky?hips=isgri_exposure",
+        "search-grb": "/search?q=GRB+2303&all=1",
         "timeseries-index": "/timeseries",
         "timeseries": "/timeseries/spiacs_50ms",
         "timeseries-irem": "/timeseries/irem?parameter=S32",
@@ -61,13 +69,21 @@ def page_urls(ids: dict[str, str]) -> dict[str, str]:
         "contributed-index": "/contributed",
         "contributed": "/contributed/crab-pulsar-timing-sim",
         "publications": "/publications",
+        "publication": f"/publications/{quote(ids['bibcode'], safe='')}",
+        "doi": "/doi/isla",
     }
 
 
 def test_every_page_type_is_small_safe_and_labelled(
     client: httpx.Client, archive: Archive, ids: dict[str, str]
 ) -> None:
-    outside = ("https://sky.esa.int/", "https://aladin.cds.unistra.fr/")
+    # Links out: the sky viewers; a DOI landing page's resolver link and its papers on ADS.
+    outside = (
+        "https://sky.esa.int/",
+        "https://aladin.cds.unistra.fr/",
+        "https://doi.org/",
+        "https://ui.adsabs.harvard.edu/",
+    )
     for name, url in page_urls(ids).items():
         page = client.get(url)
         assert page.status_code == 200, (name, page.text[:300])
@@ -78,7 +94,7 @@ def test_every_page_type_is_small_safe_and_labelled(
         assert page.headers["x-content-type-options"] == "nosniff"
         assert '<label for="q">Search the archive</label>' in page.text
         assert 'id="simulated-banner"' in page.text, name  # the demo archive is simulated
-        # Nothing is loaded from another site; the only links out are the sky viewers.
+        # Nothing is loaded from another site; links out only to the sites named above.
         for link in re.findall(r'(?:src|href)="(https?://[^"]+)"', page.text):
             assert link.startswith((archive.base_url, *outside)), (name, link)
 
@@ -136,6 +152,26 @@ def test_search_by_identifiers_and_time(client: httpx.Client, ids: dict[str, str
     assert day["scws"], "a date lists the science windows of that day"
 
 
+def test_search_finds_bursts_by_name_its_beginning_and_their_day(
+    client: httpx.Client, archive: Archive
+) -> None:
+    name, trigger = archive.rows(
+        "SELECT grb_name, trigger_time FROM isla.grbs WHERE NOT simulated ORDER BY grb_name LIMIT 1"
+    )[0]
+    page = f"/grbs/{quote(name.replace(' ', ''), safe='')}"
+    for entry in (name, name.replace(" ", "").lower(), name.removeprefix("GRB ")):
+        found = client.get("/api/search", params={"q": entry}).json()
+        assert [g["grb_name"] for g in found["grbs"]] == [name], entry
+        assert found["go"] == page, entry
+    typing = client.get("/api/search", params={"q": name[:8]}).json()
+    assert name in [g["grb_name"] for g in typing["grbs"]] and typing["go"] is None
+    day = client.get("/api/search", params={"q": trigger.date().isoformat()}).json()
+    assert name in [g["grb_name"] for g in day["grbs"]]
+    # The search form goes straight to the burst's page.
+    redirect = client.get("/search", params={"q": name}, follow_redirects=False)
+    assert redirect.status_code == 303 and redirect.headers["location"].endswith(page)
+
+
 def test_search_says_nothing_found_and_suggests_names(client: httpx.Client) -> None:
     result = client.get("/api/search", params={"q": "Crabb"}).json()
     assert not result["sources"] and not result["observations"]
@@ -181,6 +217,19 @@ def test_source_page_lists_its_stored_products_with_working_links(
         assert f'href="/products/sources/{quote(CRAB)}"' in page
     head = client.head(f"/products/files/{quote(sorted(listed)[0])}")
     assert head.status_code == 200 and int(head.headers["content-length"]) > 0
+    # Each listed product with a registered DOI shows it, linked to its landing page.
+    dois = dict(
+        archive.rows(
+            "SELECT target, doi FROM isla.dois WHERE kind = 'product' AND target = ANY(:ids)",
+            ids=sorted(listed),
+        )
+    )
+    assert dois, "the demo registers a DOI for every product"
+    shown = re.findall(r'<a href="(/doi/[^"]+)" data-doi="([^"]+)"', page)
+    assert sorted(d for _, d in shown) == sorted(dois.values())
+    landing, doi = shown[0]
+    answer = client.get(landing)
+    assert answer.status_code == 200 and doi in answer.text
     # Light-curve downloads that work without JavaScript.
     for fmt in ("fits", "votable", "csv"):
         match = re.search(rf'href="([^"]*lightcurves[^"]*format={fmt})"', page)
@@ -494,3 +543,34 @@ def test_papers_pages_and_the_papers_of_an_observation_and_a_source(
     assert "Papers that used these data" in src_page
     for paper in by_source[:50]:
         assert f'href="/publications/{quote(paper["bibcode"], safe="")}"' in src_page
+
+
+def test_a_bundle_of_product_files_verifies_its_checksums(
+    client: httpx.Client, archive: Archive
+) -> None:
+    rows = archive.rows(
+        "SELECT product_id, file_name, sha256 FROM isla.products WHERE source_id = :s "
+        "AND kind IN ('spectrum', 'long_timeseries') ORDER BY product_id LIMIT 3",
+        s=CRAB,
+    )
+    ids = [r[0] for r in rows]
+    answer = client.post("/products/bundle", data={"id": ids})
+    assert answer.status_code == 200
+    assert int(answer.headers["content-length"]) == len(answer.content)  # progress can show
+    with tarfile.open(fileobj=io.BytesIO(answer.content)) as tar:
+        names = tar.getnames()
+        assert names[0] == "SHA256SUMS" and len(names) == len(ids) + 1
+        sums = (tar.extractfile("SHA256SUMS") or io.BytesIO()).read().decode().splitlines()
+        for line in sums:
+            digest, name = line.split("  ", 1)
+            data = (tar.extractfile(name) or io.BytesIO()).read()
+            assert hashlib.sha256(data).hexdigest() == digest, name
+    assert sorted(d for d, _ in (line.split("  ", 1) for line in sums)) == sorted(
+        r[2] for r in rows
+    )
+    zipped = client.post("/products/bundle", data={"id": ids, "format": "zip"})
+    with zipfile.ZipFile(io.BytesIO(zipped.content)) as z:
+        assert z.namelist()[0] == "SHA256SUMS" and len(z.namelist()) == len(ids) + 1
+    unknown = client.post("/products/bundle", data={"id": [ids[0], "spectrum/NOPE"]})
+    assert unknown.status_code == 400 and "spectrum/NOPE" in unknown.json()["detail"]
+    assert client.post("/products/bundle", data={}).status_code == 400

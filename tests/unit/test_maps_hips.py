@@ -158,6 +158,18 @@ def test_built_hips_reads_back(tmp_path: Path) -> None:
     assert np.array_equal(png[::-1, :, 1] == 255, np.isfinite(tile))
     header = fits.getheader(io.BytesIO(pack.get("Norder3/Dir0/Npix700.fits") or b""))
     assert header["SIMDATA"] is True
+    # Allsky: 27 pieces a row of min(tile width, 64) pixels, the size HiPS clients cut it into
+    # (Aladin Lite reads past the end of a smaller one); here each piece is its order-3 tile.
+    piece = hips.ALLSKY_WIDTH
+    assert piece == min(int(props["hips_tile_width"]), 64)
+    allsky = fits.getdata(io.BytesIO(pack.get("Norder3/Allsky.fits") or b""))
+    assert allsky.shape == (29 * piece, 27 * piece)
+    row, col = divmod(700, 27)
+    top_down = allsky[::-1]
+    cut = top_down[row * piece : (row + 1) * piece, col * piece : (col + 1) * piece][::-1]
+    np.testing.assert_array_equal(cut, tile)
+    allsky_png = Image.open(io.BytesIO(pack.get("Norder3/Allsky.png") or b""))
+    assert allsky_png.size == (27 * piece, 29 * piece)
     pack.close()
 
 

@@ -9,6 +9,8 @@ import pytest
 from services.products.portal.service import (
     MISSION_FIRST_IJD,
     MISSION_LAST_IJD,
+    angle_text,
+    error_circle_plot,
     human_size,
     lightcurve_choices,
     pointing_plot,
@@ -65,6 +67,14 @@ def test_identifiers() -> None:
     assert read_entry("81").revolutions == [81]
 
 
+def test_burst_names_and_their_beginnings() -> None:
+    assert read_entry("GRB 230307A").grb == "GRB230307A"
+    assert read_entry("grb230307a").grb == "GRB230307A"
+    assert read_entry("230307A").grb == "GRB230307A"
+    assert read_entry("GRB 2303").grb == "GRB2303"  # as it is being typed
+    assert read_entry("Crab").grb is None and read_entry("230307").grb is None
+
+
 def test_dates_cover_a_day_and_times_a_moment() -> None:
     day = read_entry("2008-09-25")
     assert day.day == (dt.datetime(2008, 9, 25), dt.datetime(2008, 9, 26))
@@ -105,6 +115,22 @@ def test_pointing_plot_puts_the_centre_in_the_middle_and_east_left() -> None:
     centre, east = plot["marks"]
     assert (centre["x"], centre["y"]) == (plot["size"] / 2, plot["size"] / 2)
     assert east["x"] < centre["x"]
+
+
+def test_error_circle_drawn_at_its_true_size_in_both_plots() -> None:
+    radius = 2.5 / 60  # 2.5 arcmin
+    wide = pointing_plot([], CRAB, 15, radius)
+    assert wide["error_r"] == pytest.approx(radius * wide["scale"])
+    close = error_circle_plot(CRAB, radius, [(CRAB[0], CRAB[1] + radius / 2, "inside")])
+    assert close["error_r"] == pytest.approx(radius * close["scale"])
+    # The circle fills two thirds of the close-up; the scale bar is a round angle inside it.
+    assert close["error_r"] == pytest.approx((close["size"] / 2 - 10) / 1.5)
+    assert close["bar"]["text"] == "2′" and close["bar"]["length"] <= close["size"] / 2
+    (mark,) = close["marks"]
+    assert mark["x"] == pytest.approx(close["size"] / 2)
+    assert close["size"] / 2 - mark["y"] == pytest.approx(close["error_r"] / 2, rel=1e-3)
+    assert pointing_plot([], CRAB, 15)["error_r"] is None
+    assert (angle_text(2 / 3600), angle_text(0.5), angle_text(3.0)) == ("2″", "30′", "3°")
 
 
 def test_human_size() -> None:

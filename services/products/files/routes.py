@@ -9,10 +9,28 @@ from fastapi.responses import Response, StreamingResponse
 
 from services.products.common import BadRequest, check_format, problem
 from services.products.files import tables
-from services.products.files.service import product_row, stream_product
+from services.products.files.service import bundle, product_row, stream_product
 from shared.service import ServiceContext, context
 
 router = APIRouter(prefix="/products", tags=["product files"])
+
+
+@router.post(
+    "/bundle",
+    summary="Several product files as one streamed tar (or zip), SHA256SUMS first",
+    response_class=StreamingResponse,
+)
+async def product_bundle(
+    request: Request, ctx: Annotated[ServiceContext, Depends(context)]
+) -> Response:
+    """The product files named by the form's ``id`` fields (product ids, up to 500) as one
+    download: a ``tar`` with its exact length (``format=zip`` for a zip), ``SHA256SUMS``
+    first; the portal's basket posts this form."""
+    form = await request.form()
+    ids = [str(v) for v in form.getlist("id")]
+    for block in form.getlist("ids"):  # or one field of ids, one a line
+        ids += str(block).splitlines()
+    return await bundle(ctx, ids, str(form.get("format") or "tar").lower())
 
 
 @router.api_route(

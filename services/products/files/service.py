@@ -7,6 +7,7 @@ file's SHA-256 recorded in ``isla.products``.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import threading
@@ -20,8 +21,10 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from services.products.files import store
 from shared.http import Entity, ranged_response
+from shared.packaging import Member
 from shared.service import ServiceContext, ServiceUnavailable
 from shared.storage import ObjectNotFound, ObjectStore, StorageUnavailable
+from shared.vo.errors import UsageFault
 
 log = logging.getLogger("isla.products.files")
 
@@ -155,3 +158,51 @@ async def product_row(ctx: ServiceContext, product_id: str) -> Any:
             "source's products",
         },
     )
+
+
+BUNDLE_MAX = 500
+"""Most product files in one bundle (a basket is a handful; bigger selections use scripts)."""
+CHECKSUMS = "SHA256SUMS"
+
+
+def bundle_members(rows: list[Any]) -> list[Member]:
+    """The members of a product bundle: ``SHA256SUMS`` first (``sha256sum -c`` verifies the
+    rest), then each file by its name (prefixed by its product id where two names clash)."""
+    # Imported here: the compat room imports this module at its own import.
+    from services.products.compat.retrieval import safe_name
+
+    used: set[str] = {CHECKSUMS}
+    files: list[Member] = []
+    lines: list[str] = []
+    for r in rows:
+        name = str(r.file_name)
+        if name in used:
+            name = f"{safe_name(str(r.product_id))}/{name}"
+        used.add(name)
+        created = r.created_at or dt.datetime(2025, 3, 1)
+        mtime = int(created.replace(tzinfo=dt.UTC).timestamp())
+        files.append(Member(name, r.bucket, r.object_key, int(r.size), mtime))
+        lines.append(f"{r.sha256}  {name}\n")
+    newest = max((m.mtime for m in files), default=0)
+    return [Member.of_bytes(CHECKSUMS, "".join(lines).encode(), newest), *files]
+
+
+async def bundle(ctx: ServiceContext, product_ids: list[str], fmt: str) -> Response:
+    """Stored product files as one streamed ``tar`` (with its length, so browsers show the
+    progress) or ``zip``; 400 for no ids, too many or unknown ones."""
+    wanted = list(dict.fromkeys(p.strip() for p in product_ids if p.strip()))
+    if not wanted:
+        raise UsageFault("no product: send one id= per product file")
+    if len(wanted) > BUNDLE_MAX:
+        raise UsageFault(f"at most {BUNDLE_MAX} products per bundle; use a download script")
+    if fmt not in ("tar", "zip"):
+        raise UsageFault(f"format must be tar or zip, not {fmt!r}")
+    async with ctx.require_engine().connect() as conn:
+        rows = await store.products(conn, wanted)
+    missing = sorted(set(wanted) - {r.product_id for r in rows})
+    if missing:
+        raise UsageFault(f"no such product: {', '.join(missing[:10])}")
+    members = bundle_members(rows)
+    from services.products.compat.retrieval import package  # (see bundle_members)
+
+    return package(ctx.require_store(), members, fmt, f"isla-products.{fmt}")

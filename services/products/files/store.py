@@ -31,3 +31,14 @@ async def ids_like(conn: AsyncConnection, prefix: str, limit: int = 10) -> list[
         )
     ).all()
     return [r[0] for r in rows]
+
+
+async def products(conn: AsyncConnection, product_ids: list[str]) -> list[Any]:
+    """The rows of ``product_ids`` that exist, in the order asked."""
+    rows = (
+        await conn.execute(
+            text(f"{PRODUCT_SELECT} WHERE p.product_id = ANY(:ids)"), {"ids": product_ids}
+        )
+    ).all()
+    by_id = {r.product_id: r for r in rows}
+    return [by_id[p] for p in product_ids if p in by_id]

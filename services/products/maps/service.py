@@ -219,7 +219,8 @@ class PackCache:
                 return pack
             folder = cache_dir()
             folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"{info.map_id}-{info.sha256[:16]}.tar"
+            # The key's own name (checksum and layout version): a rebuilt tree is a new file.
+            path = folder / f"{info.map_id}-{key.rsplit('/', 1)[-1]}"
             if not path.exists():
                 partial = folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}"
                 try:

@@ -43,6 +43,7 @@ STATIC = ROOM / "static"
 templates = Jinja2Templates(directory=ROOM / "templates")
 templates.env.filters["size"] = service.human_size
 templates.env.filters["urlquote"] = lambda value: quote(str(value), safe="")
+templates.env.filters["angle"] = service.angle_text
 templates.env.globals["version"] = __version__
 
 SECURITY_HEADERS = {
@@ -672,6 +673,18 @@ async def grb_page(
             in_view = [s["scw_id"] for s in grb["fields_of_view"].get("ISGRI", {}).get("scws", [])]
             pointings = await store.scw_positions(conn, in_view[:40]) if in_view else []
             acs_extent = (await store.timeseries_extents(conn)).get(ACS)
+            radius = grb["position"]["error_circle"]["radius_arcmin"]
+            error_deg = None if radius is None else float(radius) / 60.0
+            close = None
+            if error_deg is not None:
+                # The close-up spans 1.5 error radii each way: its corners are within 2.2.
+                near = await store.sources_near(conn, grb["ra"], grb["dec"], error_deg * 2.2)
+                close = service.error_circle_plot(
+                    (grb["ra"], grb["dec"]),
+                    error_deg,
+                    [(s["ra"], s["dec"], s["name"]) for s in near],
+                )
+                close["inside"] = [s for s in near if s["distance"] <= error_deg]
     except NotFound as exc:
         return await not_found(request, ctx, str(exc))
     except BadRequest as exc:
@@ -706,7 +719,8 @@ async def grb_page(
             "hms": service.sexagesimal(ra, dec),
             "gal": service.galactic(ra, dec),
             "sky": service.sky_links(ra, dec, 5),
-            "plot": service.pointing_plot(marks, (ra, dec), 15.0),
+            "plot": service.pointing_plot(marks, (ra, dec), 15.0, error_deg),
+            "close": close,
             "acs": acs,
             "explorer": "/timeseries/spiacs_50ms?"
             + urlencode({"start": window["start"], "stop": window["stop"]}),

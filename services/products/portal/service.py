@@ -55,7 +55,12 @@ class Reading:
     obsid: str | None = None
     revolutions: list[int] = field(default_factory=list)
     day: tuple[dt.datetime, dt.datetime] | None = None
+    grb: str | None = None
+    """The start of a burst name, upper case without spaces (``GRB2303`` while typing)."""
 
+
+_GRB = re.compile(r"^\s*(?:GRB\s*(\d{0,6}[A-Z]?)|(\d{6}[A-Z]))\s*$", re.IGNORECASE)
+"""A burst name or its start (``GRB 230307A``, ``grb2303``), or a bare ``230307A``."""
 
 _DECIMAL_PAIR = re.compile(r"^\s*([+-]?\d+(?:\.\d*)?)\s*[,\s]\s*([+-]?\d+(?:\.\d*)?)\s*$")
 _GALACTIC = re.compile(
@@ -125,6 +130,9 @@ def read_entry(entry: str) -> Reading:
         else:
             length = dt.timedelta(seconds=1) if match[2] else dt.timedelta(days=1)
             reading.day = (start, start + length)
+    match = _GRB.match(cleaned)
+    if match:
+        reading.grb = "GRB" + (match[1] if match[1] is not None else match[2]).upper()
     return reading
 
 
@@ -162,6 +170,7 @@ async def search(conn: AsyncConnection, entry: str) -> dict[str, Any]:
         "observations": [],
         "revolutions": [],
         "scws": [],
+        "grbs": [],
         "did_you_mean": [],
     }
     if not reading.text:
@@ -203,11 +212,17 @@ async def search(conn: AsyncConnection, entry: str) -> dict[str, Any]:
         result["scws"] = await store.scws_at(conn, t0, t1)
         for row in await store.observations_at(conn, t0, t1):
             observations.setdefault(row["obsid"], row)
+        result["grbs"] = await store.grbs_at(conn, t0, t1)
+    if reading.grb:
+        result["grbs"] = await store.grbs_by_name(conn, reading.grb)
+        if result["grbs"]:
+            notes.append("a gamma-ray burst name")
     result["sources"] = _clean(list(sources.values()))
     result["observations"] = _clean(list(observations.values()))
     result["revolutions"] = _clean(result["revolutions"])
     result["scws"] = _clean(result["scws"])
-    if not any(result[k] for k in ("sources", "observations", "revolutions", "scws")):
+    result["grbs"] = _clean(result["grbs"])
+    if not any(result[k] for k in ("sources", "observations", "revolutions", "scws", "grbs")):
         result["did_you_mean"] = await did_you_mean(conn, reading.text)
     return result
 
@@ -217,6 +232,9 @@ def only_match(result: dict[str, Any]) -> str | None:
     sources, obs = result["sources"], result["observations"]
     revs, scws = result["revolutions"], result["scws"]
     query = result["query"]
+    grbs = result.get("grbs") or []
+    if len(grbs) == 1 and grbs[0]["grb_name"].replace(" ", "").upper() == read_entry(query).grb:
+        return "/grbs/" + quote(grbs[0]["grb_name"].replace(" ", ""), safe="")
     if scws and len(scws) == 1 and query.replace(" ", "").startswith(scws[0]["scw_id"]):
         return f"/scws/{scws[0]['scw_id']}"
     if obs and obs[0]["obsid"] == query:
@@ -313,6 +331,8 @@ def product_groups(products: list[dict[str, Any]]) -> dict[str, list[dict[str, A
             ref = meta.get(part) if isinstance(meta, dict) else None
             item[f"{part}_url"] = f"/products/files/{quote(str(ref))}" if ref else None
         item["samp"] = samp_kind(product["kind"], str(product.get("file_name") or ""))
+        doi = product.get("doi")
+        item["doi_landing"] = f"/doi/{quote(str(doi).split('/', 1)[1])}" if doi else None
         groups.setdefault(product["kind"], []).append(item)
     return groups
 
@@ -344,32 +364,100 @@ def human_size(size: float | None) -> str:
 # --- sky plots ---------------------------------------------------------------------------------
 
 
-def pointing_plot(
-    points: list[tuple[float, float, str]], centre: tuple[float, float], radius: float
-) -> dict[str, Any]:
-    """Pointings as SVG coordinates on a gnomonic-like tangent-plane view around ``centre``.
+PLOT_SIZE = 320.0
+"""Side of the sky plots (SVG user units)."""
 
-    Returns the SVG's size and the marks (x, y, label); x grows to the east (left), as on the
-    sky seen from Earth.
-    """
-    size = 320.0
-    scale = (size / 2 - 20) / max(radius, 1.0)
+
+def _tangent(ra_d: float, dec_d: float, centre: tuple[float, float]) -> tuple[float, float] | None:
+    """Gnomonic (tangent-plane) offsets in degrees of (ra, dec) from ``centre`` (xi to the
+    east, eta to the north); None on the far hemisphere."""
     ra0, dec0 = math.radians(centre[0]), math.radians(centre[1])
+    ra, dec = math.radians(ra_d), math.radians(dec_d)
+    cos_c = math.sin(dec0) * math.sin(dec) + math.cos(dec0) * math.cos(dec) * math.cos(ra - ra0)
+    if cos_c <= 0:
+        return None
+    xi = math.cos(dec) * math.sin(ra - ra0) / cos_c
+    eta = (
+        math.cos(dec0) * math.sin(dec) - math.sin(dec0) * math.cos(dec) * math.cos(ra - ra0)
+    ) / cos_c
+    return math.degrees(xi), math.degrees(eta)
+
+
+def _marks(
+    points: list[tuple[float, float, str]], centre: tuple[float, float], scale: float
+) -> list[dict[str, Any]]:
+    """SVG positions (east to the left, north up) of the points inside the plot."""
+    size = PLOT_SIZE
     marks = []
     for ra_d, dec_d, label in points:
-        ra, dec = math.radians(ra_d), math.radians(dec_d)
-        cos_c = math.sin(dec0) * math.sin(dec) + math.cos(dec0) * math.cos(dec) * math.cos(ra - ra0)
-        if cos_c <= 0:
+        offset = _tangent(ra_d, dec_d, centre)
+        if offset is None:
             continue
-        xi = math.cos(dec) * math.sin(ra - ra0) / cos_c
-        eta = (
-            math.cos(dec0) * math.sin(dec) - math.sin(dec0) * math.cos(dec) * math.cos(ra - ra0)
-        ) / cos_c
-        x = size / 2 - math.degrees(xi) * scale
-        y = size / 2 - math.degrees(eta) * scale
+        x = size / 2 - offset[0] * scale
+        y = size / 2 - offset[1] * scale
         if 0 <= x <= size and 0 <= y <= size:
             marks.append({"x": round(x, 1), "y": round(y, 1), "label": label})
-    return {"size": int(size), "marks": marks, "scale": scale, "radius": radius}
+    return marks
+
+
+def pointing_plot(
+    points: list[tuple[float, float, str]],
+    centre: tuple[float, float],
+    radius: float,
+    error_deg: float | None = None,
+) -> dict[str, Any]:
+    """Pointings as SVG coordinates on a tangent-plane view around ``centre``, with rings at 5°
+    and 10° and, when given, an error circle of ``error_deg`` around the centre.
+
+    Returns the SVG's size, the scale (units per degree), the marks (x, y, label) and the error
+    circle's radius in SVG units; x grows to the east (left), as on the sky seen from Earth.
+    """
+    scale = (PLOT_SIZE / 2 - 20) / max(radius, 1.0)
+    return {
+        "size": int(PLOT_SIZE),
+        "marks": _marks(points, centre, scale),
+        "scale": scale,
+        "radius": radius,
+        "error_r": None if error_deg is None else error_deg * scale,
+    }
+
+
+SCALE_BARS_DEG = (
+    [v / 3600 for v in (1, 2, 5, 10, 20, 30)]
+    + [v / 60 for v in (1, 2, 5, 10, 20, 30)]
+    + [1.0, 2.0, 5.0, 10.0, 20.0, 45.0]
+)
+"""Lengths a plot's scale bar may have: round numbers of arcseconds, arcminutes, degrees."""
+
+
+def angle_text(deg: float) -> str:
+    """An angle for people: arcseconds, arcminutes or degrees, whichever reads best."""
+    if deg < 1 / 60:
+        return f"{deg * 3600:.3g}″"
+    if deg < 1:
+        return f"{deg * 60:.3g}′"
+    return f"{deg:.3g}°"
+
+
+def error_circle_plot(
+    centre: tuple[float, float],
+    error_deg: float,
+    sources: list[tuple[float, float, str]],
+) -> dict[str, Any]:
+    """A close-up of a position and its error circle: the circle at its true size (filling
+    about two thirds of the plot), a scale bar, and the catalogue ``sources`` in the field."""
+    half = max(error_deg * 1.5, 1 / 3600)
+    scale = (PLOT_SIZE / 2 - 10) / half
+    bar = max((b for b in SCALE_BARS_DEG if b <= half * 0.8), default=SCALE_BARS_DEG[0])
+    return {
+        "size": int(PLOT_SIZE),
+        "scale": scale,
+        "half_width_deg": half,
+        "error_r": error_deg * scale,
+        "error_text": angle_text(error_deg),
+        "bar": {"length": bar * scale, "text": angle_text(bar)},
+        "marks": _marks(sources, centre, scale),
+    }
 
 
 @asynccontextmanager

@@ -290,6 +290,37 @@ async def scws_at(conn: AsyncConnection, t0: dt.datetime, t1: dt.datetime) -> li
     )
 
 
+_GRB_COLUMNS = "grb_name, trigger_time, ra, dec, alert_type, simulated"
+
+
+async def grbs_by_name(conn: AsyncConnection, prefix: str) -> list[dict[str, Any]]:
+    """Bursts whose name (upper case, without spaces) starts with ``prefix``, newest first."""
+    return _rows(
+        await conn.execute(
+            text(
+                f"SELECT {_GRB_COLUMNS} FROM isla.grbs "  # noqa: S608 - fixed text
+                "WHERE replace(upper(grb_name), ' ', '') LIKE :p || '%' "
+                "ORDER BY trigger_time DESC LIMIT :limit"
+            ),
+            {"p": prefix.replace("%", "").replace("_", ""), "limit": SEARCH_LIMIT},
+        )
+    )
+
+
+async def grbs_at(conn: AsyncConnection, t0: dt.datetime, t1: dt.datetime) -> list[dict[str, Any]]:
+    """Bursts triggered in [t0, t1)."""
+    return _rows(
+        await conn.execute(
+            text(
+                f"SELECT {_GRB_COLUMNS} FROM isla.grbs "  # noqa: S608 - fixed text
+                "WHERE trigger_time >= :t0 AND trigger_time < :t1 "
+                "ORDER BY trigger_time LIMIT :limit"
+            ),
+            {"t0": t0, "t1": t1, "limit": SEARCH_LIMIT},
+        )
+    )
+
+
 async def has_trigram(conn: AsyncConnection) -> bool:
     """Whether Postgres's pg_trgm extension is installed in this database."""
     return bool(
@@ -398,7 +429,10 @@ async def omc_points(conn: AsyncConnection, source_id: str) -> int:
 
 _PRODUCT_COLUMNS = (
     "p.product_id, p.kind, p.instrument, p.source_id, p.epoch, p.revolution, p.obsid, "
-    "p.file_name, p.size, p.sha256, p.content_type, p.meta"
+    "p.file_name, p.size, p.sha256, p.content_type, p.meta, "
+    # The product's own DOI, where one is registered (isla.dois, indexed on kind and target).
+    "(SELECT d.doi FROM isla.dois d WHERE d.kind = 'product' AND d.target = p.product_id "
+    "LIMIT 1) AS doi"
 )
 
 

@@ -140,6 +140,17 @@ export function initBasketPage() {
     root.querySelector("#basket-tar-note").textContent = scws.length ? `${scws.length} science windows, streamed as a plain tar with SHA256SUMS first` : "";
 
     const products = items.filter((i) => i.kind === "product");
+    // One streamed tar of the product files: the form posts one id= per product; the answer
+    // has its length, so the browser's download list shows the progress.
+    const bundle = root.querySelector("#basket-products-tar");
+    bundle.hidden = !products.length;
+    bundle.querySelector("[data-bundle-ids]").replaceChildren(
+      ...products.map((p) => el("input", { type: "hidden", name: "id", value: p.id })),
+    );
+    const productsSize = products.reduce((sum, p) => sum + (Number(p.size) || 0), 0);
+    root.querySelector("#basket-products-note").textContent = products.length
+      ? `${products.length} product files, ${humanSize(productsSize)}, with SHA256SUMS first`
+      : "";
     const script = productsScript(items, base);
     root.querySelector("#basket-script").textContent = script;
     if (scriptUrl) URL.revokeObjectURL(scriptUrl);

@@ -30,6 +30,7 @@ export function initSearch() {
 
   function render(result) {
     live.replaceChildren();
+    live.dataset.query = result.query; // which entry the list answers (tests and benchmarks)
     const items = [];
     for (const s of result.sources.slice(0, 6)) {
       items.push(el("li", {}, el("a", { href: `/sources/${encodeURIComponent(s.source_id)}` }, s.name), ` source · ${s.source_id} · ${s.source_class}`));
@@ -40,6 +41,10 @@ export function initSearch() {
     for (const r of result.revolutions.slice(0, 3)) {
       const rev = String(r.revolution).padStart(4, "0");
       items.push(el("li", {}, el("a", { href: `/revolutions/${rev}` }, `Revolution ${rev}`), ` · ${r.start_time.slice(0, 10)}`));
+    }
+    for (const g of (result.grbs || []).slice(0, 3)) {
+      const page = `/grbs/${encodeURIComponent(g.grb_name.replace(/ /g, ""))}`;
+      items.push(el("li", {}, el("a", { href: page }, g.grb_name), ` gamma-ray burst · ${g.trigger_time.slice(0, 19)}${g.simulated ? " · simulated" : ""}`));
     }
     for (const w of result.scws.slice(0, 3)) {
       items.push(el("li", {}, el("a", { href: `/scws/${w.scw_id}` }, w.scw_id), ` science window · ${w.start_time.slice(0, 16)}`));

@@ -1,8 +1,10 @@
 // The sky page: Aladin Lite (bundled, no survey fetched from elsewhere) with the source
 // catalogue and the observations' fields as overlays; clicking a source opens its page.
 // Behind them, one of the archive's own all-sky maps (HiPS), chosen from the list the page
-// renders (the maps of /hips/hipslist); without a map the sky is blank.
+// renders (the maps of /hips/hipslist); without a map the sky is blank. Clicking the sky reads
+// the chosen map's value there from the maps service (/products/maps/<id>/value).
 import A from "aladin-lite";
+import { sig6 } from "./util.js";
 
 const ISGRI_FULLY_CODED_HALF = 4.5; // deg: half the side of ISGRI's fully coded field
 
@@ -67,6 +69,27 @@ async function start() {
   const sources = A.catalog({ name: "sources", sourceSize: 9, color: "#f0c040", shape: "circle" });
   aladin.addCatalog(sources);
   sources.addSources(sky.sources.map((s) => A.source(s.ra, s.dec, { source_id: s.source_id, name: s.name })));
+  const valueBox = document.querySelector("#sky-value");
+  let asked = 0;
+  aladin.on("click", async (event) => {
+    const id = box.dataset.hips;
+    if (!valueBox || !id || !event || event.isDragging) return;
+    const ra = event.ra.toFixed(5);
+    const dec = event.dec.toFixed(5);
+    const mine = ++asked;
+    valueBox.textContent = `Reading ${id} at RA ${ra}°, Dec ${dec}°…`;
+    const query = new URLSearchParams({ ra, dec });
+    const url = `/products/maps/${encodeURIComponent(id)}/value?${query}`;
+    let answer;
+    try {
+      const response = await fetch(url);
+      answer = response.ok ? await response.json() : null;
+    } catch {
+      answer = null;
+    }
+    if (mine !== asked) return; // a later click answers instead
+    showValue(valueBox, id, ra, dec, url, answer);
+  });
   aladin.on("objectClicked", (object) => {
     if (object && object.data && object.data.source_id) {
       window.location.href = `/sources/${encodeURIComponent(object.data.source_id)}`;
@@ -88,6 +111,43 @@ async function start() {
   box.dataset.sources = String(sky.sources.length);
   box.dataset.observations = String(sky.observations.length);
   status.textContent = `${sky.sources.length} sources detected by INTEGRAL and the fields of ${sky.observations.length} observations.`;
+}
+
+// The value under a click, in words, with the JSON and the maps page (which looks values up
+// without a pointer) one link away.
+function showValue(out, id, ra, dec, url, answer) {
+  out.replaceChildren();
+  out.dataset.ra = ra;
+  out.dataset.dec = dec;
+  if (!answer) {
+    out.dataset.pixel = "";
+    out.textContent = `The value of ${id} at RA ${ra}°, Dec ${dec}° could not be read.`;
+    return;
+  }
+  out.dataset.pixel = String(answer.healpix_pixel);
+  out.append(`${id} at RA ${Number(answer.ra).toFixed(4)}°, Dec ${Number(answer.dec).toFixed(4)}°: `);
+  const value = document.createElement("strong");
+  if (answer.covered) {
+    value.textContent = sig6(answer.value);
+    out.append(value);
+    if (answer.error !== null && answer.error !== undefined) {
+      out.append(` ± ${Number(answer.error).toPrecision(3)}`);
+    }
+    if (answer.unit) out.append(` ${answer.unit}`);
+  } else {
+    value.textContent = "no value";
+    out.append(value, " (the map does not cover this position)");
+  }
+  out.append(` (HEALPix pixel ${answer.healpix_pixel}, NSIDE ${answer.healpix_nside}, NESTED)`);
+  if (answer.simulated) out.append("; simulated data");
+  out.append(". ");
+  const json = document.createElement("a");
+  json.href = url;
+  json.textContent = "As JSON";
+  const form = document.createElement("a");
+  form.href = `/maps?${new URLSearchParams({ map: id, ra, dec })}`;
+  form.textContent = "on the maps page";
+  out.append(json, " · ", form);
 }
 
 start();

@@ -82,3 +82,10 @@ export function isoUTCus(seconds) {
   if (us >= 1000) { ms += 1; us -= 1000; }
   return `${new Date(ms).toISOString().slice(0, 23)}${String(us).padStart(3, "0")}`;
 }
+
+// A number with six significant digits, trailing zeros dropped (like Python's "%.6g").
+export function sig6(value) {
+  const text = Number(value).toPrecision(6);
+  if (text.includes("e")) return text.replace(/\.?0+e/, "e");
+  return text.includes(".") ? text.replace(/\.?0+$/, "") : text;
+}
