@@ -327,6 +327,12 @@ class ScienceWindow(Base):
         Index("ix_science_windows_revolution", "revolution"),
         Index("ix_science_windows_obsid", "obsid"),
         Index("ix_science_windows_start_ijd", "start_ijd"),
+        # The landing page's example: the first pointing with raw data, one probe (0042).
+        Index(
+            "ix_science_windows_with_raw",
+            "scw_id",
+            postgresql_where=text("scw_type = 'pointing' AND raw_files > 0"),
+        ),
         table_info("Science windows: the pointings and slews that make up all raw data."),
     )
 

@@ -37,18 +37,21 @@ def _rows(result: Any) -> list[dict[str, Any]]:
 
 _SUMMARY = text(
     """
-    SELECT (SELECT count(*) FROM isla.revolutions) AS revolutions,
-           (SELECT count(*) FROM isla.observations) AS observations,
-           (SELECT count(*) FROM isla.science_windows) AS science_windows,
-           (SELECT count(*) FROM isla.sources) AS sources,
-           (SELECT count(*) FROM isla.products) AS products,
-           (SELECT count(*) FROM isla.products WHERE simulated) AS simulated_products,
-           ((SELECT count(*) FROM isla.scw_files) + (SELECT count(*) FROM isla.aux_files))
+    WITH n AS (
+        SELECT table_name, row_count, simulated_count, total_bytes FROM isla_ops.archive_counts
+    )
+    SELECT (SELECT row_count FROM n WHERE table_name = 'revolutions') AS revolutions,
+           (SELECT row_count FROM n WHERE table_name = 'observations') AS observations,
+           (SELECT row_count FROM n WHERE table_name = 'science_windows') AS science_windows,
+           (SELECT row_count FROM n WHERE table_name = 'sources') AS sources,
+           (SELECT row_count FROM n WHERE table_name = 'products') AS products,
+           (SELECT simulated_count FROM n WHERE table_name = 'products') AS simulated_products,
+           (SELECT sum(row_count) FROM n WHERE table_name IN ('scw_files', 'aux_files'))::bigint
                AS raw_files,
-           ((SELECT count(*) FROM isla.scw_files WHERE simulated)
-            + (SELECT count(*) FROM isla.aux_files WHERE simulated)) AS simulated_raw_files,
-           ((SELECT coalesce(sum(size), 0) FROM isla.scw_files)
-            + (SELECT coalesce(sum(size), 0) FROM isla.aux_files))::bigint AS raw_bytes,
+           (SELECT sum(simulated_count) FROM n
+             WHERE table_name IN ('scw_files', 'aux_files'))::bigint AS simulated_raw_files,
+           (SELECT sum(total_bytes) FROM n
+             WHERE table_name IN ('scw_files', 'aux_files'))::bigint AS raw_bytes,
            (SELECT min(start_time) FROM isla.revolutions) AS first_time,
            (SELECT max(end_time) FROM isla.revolutions) AS last_time,
            example.scw_id AS example_scw,
@@ -56,12 +59,19 @@ _SUMMARY = text(
            example.obsid AS example_obsid
       FROM (SELECT NULL) AS one
       LEFT JOIN LATERAL (
-            SELECT scw_id, revolution, obsid FROM isla.science_windows
-             WHERE scw_type = 'pointing' AND raw_files > 0
-             ORDER BY (scw_id = '008100430010') DESC, scw_id
-             LIMIT 1) AS example ON true
+            -- The tour's ScW when it has raw data, else the first one that has: each an
+            -- index probe (ordering by "is it the tour's" would sort the whole table).
+            SELECT * FROM (
+                (SELECT scw_id, revolution, obsid, 0 AS rank FROM isla.science_windows
+                  WHERE scw_id = '008100430010' AND scw_type = 'pointing' AND raw_files > 0)
+                UNION ALL
+                (SELECT scw_id, revolution, obsid, 1 FROM isla.science_windows
+                  WHERE scw_type = 'pointing' AND raw_files > 0 ORDER BY scw_id LIMIT 1)
+            ) AS candidates ORDER BY rank LIMIT 1) AS example ON true
     """
 )
+"""Counts from ``isla_ops.archive_counts``, exact and kept by triggers (migration 0042), so
+that the landing page does not count whole tables on every hit."""
 
 
 async def summary(conn: AsyncConnection) -> dict[str, Any]:
