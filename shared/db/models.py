@@ -716,6 +716,14 @@ class Source(Base):
             "ix_sources_name_norm",
             text("lower(replace(replace(replace(name, ' ', ''), '_', ''), '-', ''))"),
         ),
+        # Substring searches, in any case (astroquery's `name ilike '%crab%'`, the portal's
+        # search box): pg_trgm's trigrams are case-folded, so ILIKE uses it (0042).
+        Index(
+            "ix_sources_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
         table_info("The archive's merged source list: every known INTEGRAL source."),
     )
 
@@ -777,6 +785,12 @@ class SourceAlias(Base):
     __tablename__ = "source_aliases"
     __table_args__ = (
         Index("ix_source_aliases_norm", "alias_norm"),
+        Index(
+            "ix_source_aliases_alias_trgm",
+            "alias",
+            postgresql_using="gin",
+            postgresql_ops={"alias": "gin_trgm_ops"},
+        ),
         table_info("Alternative names of sources (used by the target resolver)."),
     )
 

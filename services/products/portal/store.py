@@ -111,10 +111,13 @@ _SOURCES_BY_TEXT = text(
            (SELECT string_agg(a.alias, ', ' ORDER BY a.alias) FROM isla.source_aliases a
              WHERE a.source_id = s.source_id) AS aliases
       FROM isla.sources s
-     WHERE s.source_id = :upper
-        OR lower(s.name) LIKE :like
-        OR s.source_id IN (SELECT a.source_id FROM isla.source_aliases a
-                            WHERE a.alias_norm = :norm OR lower(a.alias) LIKE :like)
+     WHERE s.source_id IN (
+            -- Three indexed look-ups (primary key, name and alias trigrams); as one OR with
+            -- a subquery, Postgres would test every source of the catalogue.
+            SELECT source_id FROM isla.sources WHERE source_id = :upper
+            UNION SELECT source_id FROM isla.sources WHERE name ILIKE :like
+            UNION SELECT a.source_id FROM isla.source_aliases a
+                   WHERE a.alias_norm = :norm OR a.alias ILIKE :like)
      ORDER BY (s.source_id = :upper) DESC,
               (lower(s.name) = :lower) DESC,
               (lower(s.name) LIKE :prefix) DESC,
@@ -313,11 +316,14 @@ async def has_trigram(conn: AsyncConnection) -> bool:
 
 async def closest_names_trigram(conn: AsyncConnection, query: str, limit: int) -> list[str]:
     """Source names and aliases most similar to ``query`` by trigram similarity."""
+    # The % operator (similarity above pg_trgm.similarity_threshold, here 0.2 for this
+    # transaction) is what the trigram indexes serve; similarity() alone reads every name.
+    await conn.execute(text("SELECT set_config('pg_trgm.similarity_threshold', '0.2', true)"))
     rows = await conn.execute(
         text(
-            "SELECT n FROM (SELECT name AS n FROM isla.sources "
-            "UNION SELECT alias FROM isla.source_aliases) names "
-            "WHERE similarity(n, :q) > 0.2 ORDER BY similarity(n, :q) DESC, n LIMIT :limit"
+            "SELECT n FROM (SELECT name AS n FROM isla.sources WHERE name % :q "
+            "UNION SELECT alias FROM isla.source_aliases WHERE alias % :q) names "
+            "ORDER BY similarity(n, :q) DESC, n LIMIT :limit"
         ),
         {"q": query, "limit": limit},
     )

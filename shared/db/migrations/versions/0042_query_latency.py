@@ -23,6 +23,9 @@ At the full mission (~370,000 science windows, 10^6 sources) three reads were sl
   Triggers keep it current for every writer: a statement that changes science windows
   recomputes the epochs of the revolutions it touched; new sources are tested against the
   epochs that had none; moved or deleted sources re-test every epoch.
+- names were searched by substring (astroquery's ``name ilike '%crab%'``, the portal's search
+  box) through every source: trigram GIN indexes (pg_trgm) on source names and aliases serve
+  ``ILIKE`` in any case.
 - the portal's landing page counted whole tables on every request. ``isla_ops.archive_counts``
   holds the exact rows (and simulated rows and bytes where the page shows them) of the counted
   tables, kept by statement triggers with transition tables: one update per statement, not
@@ -360,6 +363,23 @@ def upgrade() -> None:
     for table, spec in COUNTED.items():
         for statement in _count_triggers(table, *spec):
             op.execute(statement)
+    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    op.create_index(
+        "ix_sources_name_trgm",
+        "sources",
+        ["name"],
+        schema="isla",
+        postgresql_using="gin",
+        postgresql_ops={"name": "gin_trgm_ops"},
+    )
+    op.create_index(
+        "ix_source_aliases_alias_trgm",
+        "source_aliases",
+        ["alias"],
+        schema="isla",
+        postgresql_using="gin",
+        postgresql_ops={"alias": "gin_trgm_ops"},
+    )
     op.create_index(
         "ix_science_windows_with_raw",
         "science_windows",
@@ -400,6 +420,8 @@ def downgrade() -> None:
     ):
         op.execute(f"DROP FUNCTION isla_ops.{function}")
     op.drop_index("ix_science_windows_with_raw", "science_windows", schema="isla")
+    op.drop_index("ix_source_aliases_alias_trgm", "source_aliases", schema="isla")
+    op.drop_index("ix_sources_name_trgm", "sources", schema="isla")
     op.execute("DROP FUNCTION ivoa.stc_s(spoly)")
     op.execute("DROP FUNCTION ivoa.format_g10(double precision)")
     op.drop_table("archive_counts", schema="isla_ops")
