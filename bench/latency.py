@@ -252,6 +252,117 @@ def measure(database_url: str, repeat: int = 15) -> dict[str, Any]:
     return result
 
 
+FILL_SCIENCE_WINDOWS = """
+INSERT INTO isla.science_windows
+SELECT lpad((w.revolution + k)::text, 4, '0')
+           || lpad((substr(w.scw_id, 5, 4)::int + twin)::text, 4, '0') || substr(w.scw_id, 9),
+       w.version, w.revolution + k, w.obsid, w.scw_type,
+       w.start_time + (r2.start_time - r.start_time), w.end_time + (r2.start_time - r.start_time),
+       w.start_ijd + (r2.start_ijd - r.start_ijd), w.end_ijd + (r2.start_ijd - r.start_ijd),
+       w.ra, w.dec, w.pos, w.posangle, w.fov_isgri, w.fov_jemx, w.fov_spi,
+       w.isgri_good_time, w.isgri_exposure, w.picsit_good_time, w.picsit_exposure,
+       w.jemx1_good_time, w.jemx1_exposure, w.jemx2_good_time, w.jemx2_exposure,
+       w.spi_good_time, w.spi_exposure, w.omc_good_time, w.omc_exposure, 0, 0
+FROM isla.science_windows w
+JOIN isla.revolutions r ON r.revolution = w.revolution
+CROSS JOIN generate_series(0, 9) AS k
+CROSS JOIN (VALUES (0), (5000)) AS t(twin)
+JOIN isla.revolutions r2 ON r2.revolution = w.revolution + k
+WHERE (k, twin) <> (0, 0) AND w.revolution % 10 = 0
+ON CONFLICT DO NOTHING
+"""
+"""Copies of the bench scale's pointing plan (every 10th revolution) into the nine revolutions
+after each, shifted in time, and a twin of every science window (pointing number + 5000): the
+full mission's ~370,000 science windows, with the generator's sky distribution."""
+
+FILL_SOURCES = """
+INSERT INTO isla.sources (source_id, name, ra, dec, source_class, det_isgri, det_picsit,
+                          det_jemx, det_spi, det_omc)
+SELECT id, 'IGR ' || substr(id, 1, 7) || substr(id, 10), ra, dec, 'unclassified',
+       true, false, false, false, false
+FROM (
+    SELECT ra, dec,
+           'J' || to_char(floor(ra / 15), 'FM00') || to_char(floor(mod(r * 4, 60)), 'FM00')
+           || to_char(floor(mod(r * 240, 60) * 10) / 10, 'FM00.0')
+           || CASE WHEN dec < 0 THEN '-' ELSE '+' END
+           || to_char(floor(d), 'FM00') || to_char(floor(mod(d * 60, 60)), 'FM00')
+           || to_char(floor(mod(d * 3600, 60)), 'FM00') AS id
+    FROM (
+        SELECT ra, dec, ra::numeric AS r, abs(dec)::numeric AS d
+        FROM (
+            SELECT a - 360 * floor(a / 360) AS ra, dec
+            FROM (
+                -- Half near the Galactic plane (Gaussian in b, 5 degrees), half uniform.
+                SELECT CASE WHEN i % 2 = 0 THEN degrees(atan2(
+                           cos(b) * sin(l - radians(32.93192)) * cos(radians(62.87175))
+                               - sin(b) * sin(radians(62.87175)),
+                           cos(b) * cos(l - radians(32.93192)))) + 282.85948
+                       ELSE 360 * random() END AS a,
+                       CASE WHEN i % 2 = 0 THEN degrees(asin(
+                           cos(b) * sin(l - radians(32.93192)) * sin(radians(62.87175))
+                               + sin(b) * cos(radians(62.87175))))
+                       ELSE degrees(asin(2 * random() - 1)) END AS dec
+                FROM (SELECT i, 2 * pi() * random() AS l,
+                             radians(5 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()))
+                                 AS b
+                      FROM generate_series(1, :count) AS i) AS g
+            ) AS p
+        ) AS q
+        WHERE abs(dec) < 89.99
+    ) AS n
+) AS s
+ON CONFLICT DO NOTHING
+"""
+"""Faint synthetic sources up to the full mission's catalogue size (10^6)."""
+
+
+def fill_full_scale(database_url: str) -> dict[str, int]:
+    """Grow a ``--scale bench`` archive to the full mission's size in SQL (science windows,
+    sources): a measuring aid where the generator's full scale takes too long; every row
+    added is a copy or a synthetic position, no raw data, products or points."""
+    from shared.integral.revolutions import ends_ijd, starts_ijd
+    from shared.integral.time import ijd_to_utc
+
+    url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            have = conn.execute(text("SELECT count(*) FROM isla.science_windows")).scalar_one()
+            if have > 100_000:
+                raise SystemExit(f"the archive already has {have} science windows")
+            rows = [
+                {
+                    "r": rev,
+                    "s": ijd_to_utc(float(a)).replace(tzinfo=None),
+                    "e": ijd_to_utc(float(b)).replace(tzinfo=None),
+                    "a": float(a),
+                    "b": float(b),
+                }
+                for rev, (a, b) in enumerate(zip(starts_ijd(), ends_ijd(), strict=True))
+            ]
+            conn.execute(
+                text(
+                    "INSERT INTO isla.revolutions (revolution, start_time, end_time, start_ijd, "
+                    "end_ijd) VALUES (:r, :s, :e, :a, :b) ON CONFLICT DO NOTHING"
+                ),
+                rows,
+            )
+            conn.execute(text("SELECT setseed(0.17)"))
+            sources = conn.execute(text("SELECT count(*) FROM isla.sources")).scalar_one()
+            conn.execute(text(FILL_SOURCES), {"count": int((1_000_000 - sources) * 1.01)})
+            conn.execute(text(FILL_SCIENCE_WINDOWS))
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+            return {
+                "science_windows": conn.execute(
+                    text("SELECT count(*) FROM isla.science_windows")
+                ).scalar_one(),
+                "sources": conn.execute(text("SELECT count(*) FROM isla.sources")).scalar_one(),
+            }
+    finally:
+        engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: measure one archive, print JSON."""
     parser = argparse.ArgumentParser(prog="python -m bench latency", description=__doc__)
@@ -262,9 +373,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=15, help="timed runs per call")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--fill-full-scale",
+        action="store_true",
+        help="first grow a --scale bench archive to the full mission's size in SQL "
+        "(writes to the database; see fill_full_scale)",
+    )
     args = parser.parse_args(argv)
     if not args.database_url:
         parser.error("give --database-url or set ISLA_DATABASE_URL")
+    if args.fill_full_scale:
+        _say(f"filled: {fill_full_scale(args.database_url)}")
     result = measure(args.database_url, args.repeat)
     out = json.dumps(result, indent=2)
     print(out)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -158,17 +159,23 @@ class EpochCoverage(OpsBase):
 
 
 class ArchiveCount(OpsBase):
-    """Exact counts of one of the archive's tables (migration 0042), kept by statement
-    triggers, so that the landing page reads seven rows instead of counting the tables."""
+    """Changes of the rows of one of the archive's tables (migration 0042), added by statement
+    triggers: their sums per table are its exact counts, so that the landing page reads a few
+    rows instead of counting the tables."""
 
     __tablename__ = "archive_counts"
     __table_args__ = (
-        {"comment": "Exact counts of the archive's tables, kept by statement triggers."},
+        Index("ix_archive_counts_table_name", "table_name"),
+        {
+            "comment": "Exact counts of the archive's tables: the sums of its rows per table, "
+            "one row added by each statement that changes a table."
+        },
     )
+    # No key: rows are added by concurrent writers and folded now and then; the mapper needs
+    # one, the table has none (see the migration).
+    __mapper_args__: ClassVar[dict[str, Any]] = {"primary_key": ["table_name", "row_count"]}
 
-    table_name: Mapped[str] = mapped_column(
-        String(64), primary_key=True, comment="A table of isla."
-    )
+    table_name: Mapped[str] = mapped_column(String(64), nullable=False, comment="A table of isla.")
     row_count: Mapped[int] = mapped_column(BigInteger, nullable=False, comment="Its rows.")
     simulated_count: Mapped[int] = mapped_column(
         BigInteger, nullable=False, comment="Its simulated rows."

@@ -38,7 +38,9 @@ def _rows(result: Any) -> list[dict[str, Any]]:
 _SUMMARY = text(
     """
     WITH n AS (
-        SELECT table_name, row_count, simulated_count, total_bytes FROM isla_ops.archive_counts
+        SELECT table_name, sum(row_count)::bigint AS row_count,
+               sum(simulated_count)::bigint AS simulated_count, sum(total_bytes) AS total_bytes
+          FROM isla_ops.archive_counts GROUP BY table_name
     )
     SELECT (SELECT row_count FROM n WHERE table_name = 'revolutions') AS revolutions,
            (SELECT row_count FROM n WHERE table_name = 'observations') AS observations,
@@ -70,8 +72,8 @@ _SUMMARY = text(
             ) AS candidates ORDER BY rank LIMIT 1) AS example ON true
     """
 )
-"""Counts from ``isla_ops.archive_counts``, exact and kept by triggers (migration 0042), so
-that the landing page does not count whole tables on every hit."""
+"""Counts summed from ``isla_ops.archive_counts``, exact and kept by triggers (migration
+0042), so that the landing page does not count whole tables on every hit."""
 
 
 async def summary(conn: AsyncConnection) -> dict[str, Any]:
