@@ -79,6 +79,8 @@ def _time(call: Call, repeat: int) -> dict[str, Any]:
 def _services(database_url: str) -> Iterator[str]:
     """The gateway (all four services at one base URL) on ``database_url``; yields its URL."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ISLA_DATABASE_URL": database_url}
+    if "PYTHONPATH" in os.environ:  # the code under test, when not the installed one
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     with ExitStack() as stack:
         # The TAP service hands REQUEST= calls to products over HTTP: a products process first,
         # so that the gateway can be told where it is.
@@ -381,7 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if not args.database_url:
-        parser.error("give --database-url or set ISLA_DATABASE_URL")
+        # `make bench` runs every benchmark without arguments: this one needs an archive.
+        _say("latency: no archive given (--database-url or ISLA_DATABASE_URL); skipped")
+        return 0
     if args.fill_full_scale:
         _say(f"filled: {fill_full_scale(args.database_url)}")
     result = measure(args.database_url, args.repeat)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -173,7 +172,7 @@ class ArchiveCount(OpsBase):
     )
     # No key: rows are added by concurrent writers and folded now and then; the mapper needs
     # one, the table has none (see the migration).
-    __mapper_args__: ClassVar[dict[str, Any]] = {"primary_key": ["table_name", "row_count"]}
+    __mapper_args__ = {"primary_key": ["table_name", "row_count"]}  # noqa: RUF012 - SQLAlchemy's attribute
 
     table_name: Mapped[str] = mapped_column(String(64), nullable=False, comment="A table of isla.")
     row_count: Mapped[int] = mapped_column(BigInteger, nullable=False, comment="Its rows.")
