@@ -14,9 +14,7 @@ come back as text between the segments and are encoded by Python, one ``str.enco
 For CSV and TSV each row comes back as one finished line, quoted as Python's ``csv`` module
 (QUOTE_MINIMAL) would, so both paths give the same text.
 
-ObsCore's ``s_region`` (a pgSphere polygon published as STC-S text) is written by the SQL
-function ``ivoa.stc_s``, exactly as :func:`shared.vo.results.stc_s` writes it. Types without a
-pushed-down form (pgSphere circles, and polygons published as DALI arrays) make
+Types without a pushed-down form (pgSphere circles, polygons and regions, JSON) make
 :func:`plan` return None, and the caller keeps the per-value Python writers. No library does
 this (it is specific to Postgres' binary output functions and to BINARY2), hence by hand.
 """
@@ -27,7 +25,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from shared.vo.types import REGION, VOType
+from shared.vo.types import VOType
 
 _LENGTH = struct.Struct(">I").pack
 
@@ -83,16 +81,10 @@ def _degrees(expr: str) -> str:
     return f"(round(degrees({expr}) * 1e10) / 1e10)"
 
 
-def _is_region(col: Column) -> bool:
-    # ObsCore's s_region: a pgSphere polygon published as STC-S text (shared.vo.types.REGION),
-    # written by ivoa.stc_s (migration 0042) as shared.vo.results.stc_s writes it.
-    return col.vo.xtype == REGION.xtype and col.typname == "spoly"
-
-
 def _binary_part(c: str, col: Column) -> str | None:
     """SQL for one value's BINARY2 bytes, or None for text sent as unicodeChar (Python)."""
     vo, typname = col.vo, col.typname
-    if (vo.xtype == "timestamp" and typname in _TIMESTAMP_FORMAT) or _is_region(col):
+    if vo.xtype == "timestamp" and typname in _TIMESTAMP_FORMAT:
         return _char_bytes(c)
     if vo.xtype == "point" and typname == "spoint":
         lon = f"float8send({_degrees(f'long({c})')})"
@@ -130,8 +122,6 @@ def _binary_text(c: str, col: Column) -> str | None:
     vo, typname = col.vo, col.typname
     if vo.xtype == "timestamp" and typname in _TIMESTAMP_FORMAT:
         return _TIMESTAMP_FORMAT[typname].format(c=c)
-    if _is_region(col):
-        return f"ivoa.stc_s({c})"
     if vo.xtype is None and vo.datatype == "char" and typname in _ASCII_TYPES:
         return _ascii(f"{c}::text")
     return None
@@ -226,9 +216,6 @@ def _csv_text(c: str, col: Column, delimiter: str) -> str:
     vo, typname = col.vo, col.typname
     if vo.xtype == "timestamp" and typname in _TIMESTAMP_FORMAT:
         return _TIMESTAMP_FORMAT[typname].format(c=c)
-    if _is_region(col):
-        # Degrees and spaces only: no quoting in CSV or TSV.
-        return c
     if vo.xtype == "point" and typname == "spoint":
         lon, lat = _degrees(f"long({c})"), _degrees(f"lat({c})")
         return f"({_float_text(lon)} || ' ' || {_float_text(lat)})"
@@ -280,10 +267,10 @@ def delimited(sql: str, columns: Sequence[Column], delimiter: str = ",") -> Plan
         return None
     sep = "E'\\t'" if delimiter == "\t" else "','"
     line = f"concat_ws({sep}, {', '.join(cells)}) || E'\\r\\n'"
-    prepared = {
+    json_text = {
         i: f"q.c{i}::text" for i, col in enumerate(columns) if col.typname in ("json", "jsonb")
-    } | {i: f"ivoa.stc_s(q.c{i})" for i, col in enumerate(columns) if _is_region(col)}
-    source = _source(sql, alias, prepared, len(columns))
+    }
+    source = _source(sql, alias, json_text, len(columns))
     wrapped = f"SELECT {line} FROM {source}"  # noqa: S608 - as in binary2
 
     def join_one(row: Sequence[object]) -> bytes:

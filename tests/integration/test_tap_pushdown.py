@@ -13,7 +13,7 @@ from astropy.io.votable import parse_single_table
 
 from services.tap import pushdown
 from shared.vo.results import ResultField, VOTableWriter, writer_for
-from shared.vo.types import REGION, vo_type
+from shared.vo.types import vo_type
 from tests.conftest import Archive
 
 QUERIES = [
@@ -110,29 +110,3 @@ def test_base64_stream_is_continuous_across_batches() -> None:
     tail = writer.tail(False)
     text = b"".join(c.strip() for c in chunks) + tail.split(b"<")[0]
     assert base64.b64decode(text) == b"\x00\x00\x00\x00\x01\x00\x00\x00\x02\x00"
-
-
-def test_regions_are_written_by_the_database_as_by_the_python_writers(archive: Archive) -> None:
-    # ObsCore's s_region: a pgSphere polygon published as STC-S text (ivoa.stc_s, 0042).
-    sql = (
-        "SELECT obs_id, s_region FROM ivoa.obscore WHERE s_region IS NOT NULL "
-        "ORDER BY obs_publisher_did"
-    )
-    with psycopg.connect(archive.database_url.replace("+psycopg", "")) as conn:
-        fields, types = _columns(conn, sql)
-        fields[1] = ResultField("s_region", REGION)
-        columns = [pushdown.Column(t, f.vo) for t, f in zip(types, fields, strict=True)]
-        rows = conn.execute(sql.encode()).fetchall()
-        assert len(rows) > 100
-        binary = pushdown.binary2(sql, columns)
-        assert binary is not None
-        ours, reference = (
-            parse_single_table(io.BytesIO(doc)).to_table()
-            for doc in (_pushed(conn, "votable", fields, binary), _python("votable", fields, rows))
-        )
-        assert list(ours["s_region"]) == list(reference["s_region"])
-        assert str(ours["s_region"][0]).startswith("Polygon ICRS ")
-        for fmt, delimiter in (("csv", ","), ("tsv", "\t")):
-            plan = pushdown.delimited(sql, columns, delimiter)
-            assert plan is not None
-            assert _pushed(conn, fmt, fields, plan) == _python(fmt, fields, rows)

@@ -252,35 +252,6 @@ END;
 $$""",
 ]
 
-# ObsCore's s_region as STC-S text, written by Postgres (services.tap.pushdown) exactly as the
-# Python writers write it (shared.vo.results.stc_s, format_coordinate): vertices in degrees,
-# longitudes in [0, 360), each to 10 significant digits rounded half to even in double
-# precision, as a plain decimal.
-REGION_FUNCTIONS = [
-    r"""
-CREATE FUNCTION ivoa.format_g10(v double precision) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT CASE
-        WHEN abs(v) < 1e-10 THEN '0'
-        ELSE trim_scale(round(v * 10::float8 ^ k)::numeric * ('1e' || -k)::numeric)::text
-    END
-    FROM (SELECT 9 - floor(log(abs(v)))::integer AS k) AS scale
-$$""",
-    r"""
-CREATE FUNCTION ivoa.stc_s(p spoly) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT 'Polygon ICRS ' || string_agg(
-               ivoa.format_g10(lon - 360.0 * floor(lon / 360.0)) || ' '
-               || ivoa.format_g10(m[2]::float8 / 0.0174532925199432957692),
-               ' ' ORDER BY n)
-    FROM (SELECT m, n, m[1]::float8 / 0.0174532925199432957692 AS lon
-          FROM regexp_matches(p::text,
-                              '\(\s*([-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s*,'
-                              '\s*([-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s*\)', 'g')
-               WITH ORDINALITY AS v(m, n)) AS vertices
-$$""",
-]
-
 EPOCH_LIST_VIEW = f"""
 CREATE VIEW isla_ops.epoch_list AS
 SELECT epoch, instrument_oid, band_oid FROM ({_PRODUCT_BRANCH}) AS p
@@ -419,9 +390,6 @@ def upgrade() -> None:
     for statement in EPOCH_TRIGGERS:
         op.execute(statement)
     op.execute(EPOCH_LIST_VIEW)
-    for statement in REGION_FUNCTIONS:
-        op.execute(statement)
-    op.execute(f"GRANT EXECUTE ON FUNCTION ivoa.format_g10, ivoa.stc_s TO {READER}")
     op.execute(f"GRANT USAGE ON SCHEMA isla_ops TO {READER}")
     op.execute(f"GRANT SELECT ON isla_ops.epoch_list, isla_ops.epoch_coverage TO {READER}")
 
@@ -449,8 +417,6 @@ def downgrade() -> None:
     op.drop_index("ix_science_windows_with_raw", "science_windows", schema="isla")
     op.drop_index("ix_source_aliases_alias_trgm", "source_aliases", schema="isla")
     op.drop_index("ix_sources_name_trgm", "sources", schema="isla")
-    op.execute("DROP FUNCTION ivoa.stc_s(spoly)")
-    op.execute("DROP FUNCTION ivoa.format_g10(double precision)")
     op.drop_table("archive_counts", schema="isla_ops")
     op.drop_table("epoch_coverage", schema="isla_ops")
     op.execute(f"REVOKE USAGE ON SCHEMA isla_ops FROM {READER}")
