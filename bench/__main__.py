@@ -1,7 +1,7 @@
 """``python -m bench <name>``: run one benchmark, print JSON.
 
 Names: raw, raw-index, ingest, ingest-products, products, tap, timeseries, maps,
-upper-limits, scaleout, portal-search.
+upper-limits, scaleout, portal-search, latency.
 """
 
 import sys
@@ -11,6 +11,7 @@ from typing import Any
 from bench import (
     ingest,
     ingest_products,
+    latency,
     maps,
     portal_search,
     products,
@@ -29,6 +30,7 @@ BENCHES: dict[str, Callable[[list[str]], Any]] = {
     "ingest-products": ingest_products.main,
     "products": products.main,
     "tap": tap_bench.main,
+    "latency": latency.main,
     "timeseries": timeseries.main,
     "maps": maps.main,
     "scaleout": scaleout.main,

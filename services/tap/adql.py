@@ -692,8 +692,59 @@ def _indexed_positions(sql: str, parsed: ParsedQuery) -> str:
     return _RADEC_POINT.sub(swap, sql)
 
 
+PROJECTIONS: dict[str, tuple[str, frozenset[str]]] = {
+    "ila.epoch": ("isla_ops.epoch_list", frozenset({"epoch", "instrument_oid", "band_oid"})),
+}
+"""Published views with a maintained relation that holds exactly the distinct values of some
+of their columns (migration 0042): ``ila.epoch`` joins pointings with the sources in their
+fields, ``isla_ops.epoch_list`` is its distinct ``(epoch, instrument_oid, band_oid)``."""
+
+_DISTINCT_COLUMNS = re.compile(
+    r"\s*select\s+distinct\s+(?:top\s+\d+\s+)?[\w\s.,\"]+?\s+from\s", re.IGNORECASE
+)
+_GROUPING = re.compile(r"\b(group\s+by|having)\b", re.IGNORECASE)
+
+
+def _distinct_projection(sql: str, parsed: ParsedQuery) -> str:
+    """A ``SELECT DISTINCT`` of a view's projected columns read from its maintained projection.
+
+    Exact whatever the conditions: a query that names only columns of the projection, selects
+    plain columns (no ``*``, no expressions or aggregates) and keeps distinct rows gives the
+    same rows from the view and from its distinct projection. astroquery's
+    ``get_epochs(instrument=...)`` is such a query; through the view it would join every
+    pointing of the mission with every source in its field before deduplicating.
+    """
+    tables = set(parsed.tables.values())
+    if parsed.derived or len(parsed.table_refs) != 1 or len(tables) != 1:
+        return sql
+    (table,) = tables
+    if table not in PROJECTIONS or sql.upper().count("SELECT") != 1:
+        return sql
+    target, columns = PROJECTIONS[table]
+    if not {c.name for c in parsed.columns} <= columns:
+        return sql
+    if not _DISTINCT_COLUMNS.match(sql) or _GROUPING.search(sql):
+        return sql
+    schema, name = table.split(".")
+    tokens = _SQL_TOKEN.findall(sql)
+    out = []
+    skip = 0
+    for i, piece in enumerate(tokens):
+        if skip:
+            skip -= 1
+            continue
+        following = [t.lower() for t in tokens[i + 1 : i + 3]]
+        if piece.lower() == schema and following == [".", name]:
+            out.append(target)
+            skip = 2
+        else:
+            out.append(piece)
+    return "".join(out)
+
+
 def _translate_checked(parsed: ParsedQuery) -> str:
     sql = _indexed_positions(translate(parsed), parsed)
+    sql = _distinct_projection(sql, parsed)
     if any(t.startswith(f"{UPLOAD_SCHEMA}.") for t in parsed.tables.values()):
         sql = qualify_uploads(sql)
     return sql

@@ -327,6 +327,12 @@ class ScienceWindow(Base):
         Index("ix_science_windows_revolution", "revolution"),
         Index("ix_science_windows_obsid", "obsid"),
         Index("ix_science_windows_start_ijd", "start_ijd"),
+        # The landing page's example: the first pointing with raw data, one probe (0042).
+        Index(
+            "ix_science_windows_with_raw",
+            "scw_id",
+            postgresql_where=text("scw_type = 'pointing' AND raw_files > 0"),
+        ),
         table_info("Science windows: the pointings and slews that make up all raw data."),
     )
 
@@ -767,6 +773,14 @@ class Source(Base):
             "ix_sources_name_norm",
             text("lower(replace(replace(replace(name, ' ', ''), '_', ''), '-', ''))"),
         ),
+        # Substring searches, in any case (astroquery's `name ilike '%crab%'`, the portal's
+        # search box): pg_trgm's trigrams are case-folded, so ILIKE uses it (0042).
+        Index(
+            "ix_sources_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
         table_info("The archive's merged source list: every known INTEGRAL source."),
     )
 
@@ -828,6 +842,12 @@ class SourceAlias(Base):
     __tablename__ = "source_aliases"
     __table_args__ = (
         Index("ix_source_aliases_norm", "alias_norm"),
+        Index(
+            "ix_source_aliases_alias_trgm",
+            "alias",
+            postgresql_using="gin",
+            postgresql_ops={"alias": "gin_trgm_ops"},
+        ),
         table_info("Alternative names of sources (used by the target resolver)."),
     )
 

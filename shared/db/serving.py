@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
@@ -23,7 +24,9 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Double,
+    Index,
     Integer,
+    Numeric,
     SmallInteger,
     String,
     func,
@@ -122,4 +125,60 @@ class CoverageState(OpsBase):
         nullable=False,
         server_default=func.now(),
         comment="When it was bumped last.",
+    )
+
+
+class EpochCoverage(OpsBase):
+    """Per instrument, an epoch with pointing exposure, and whether a source was in a field
+    (migration 0042): what ``ila.epoch`` lists without a target, kept by triggers."""
+
+    __tablename__ = "epoch_coverage"
+    __table_args__ = (
+        Index("ix_epoch_coverage_revolution", "revolution"),
+        {
+            "comment": "Per instrument, the epochs with pointing exposure (ila.epoch without "
+            "target)."
+        },
+    )
+
+    instrument_oid: Mapped[int] = mapped_column(
+        SmallInteger, primary_key=True, comment="ila instrument_oid."
+    )
+    epoch: Mapped[str] = mapped_column(
+        String(16), primary_key=True, comment="ISLA epoch RRRR_OOOOOOOOOOO."
+    )
+    revolution: Mapped[int] = mapped_column(
+        Integer, nullable=False, comment="Revolution of the epoch."
+    )
+    has_source: Mapped[bool] = mapped_column(
+        Boolean,
+        nullable=False,
+        comment="True when a source lies in the field of one of the epoch's pointings.",
+    )
+
+
+class ArchiveCount(OpsBase):
+    """Changes of the rows of one of the archive's tables (migration 0042), added by statement
+    triggers: their sums per table are its exact counts, so that the landing page reads a few
+    rows instead of counting the tables."""
+
+    __tablename__ = "archive_counts"
+    __table_args__ = (
+        Index("ix_archive_counts_table_name", "table_name"),
+        {
+            "comment": "Exact counts of the archive's tables: the sums of its rows per table, "
+            "one row added by each statement that changes a table."
+        },
+    )
+    # No key: rows are added by concurrent writers and folded now and then; the mapper needs
+    # one, the table has none (see the migration).
+    __mapper_args__ = {"primary_key": ["table_name", "row_count"]}  # noqa: RUF012 - SQLAlchemy's attribute
+
+    table_name: Mapped[str] = mapped_column(String(64), nullable=False, comment="A table of isla.")
+    row_count: Mapped[int] = mapped_column(BigInteger, nullable=False, comment="Its rows.")
+    simulated_count: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, comment="Its simulated rows."
+    )
+    total_bytes: Mapped[Decimal] = mapped_column(
+        Numeric, nullable=False, comment="Bytes of the files it lists."
     )

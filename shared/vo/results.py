@@ -62,12 +62,41 @@ def _degrees_pairs(text: str) -> list[float]:
     return out
 
 
+RADIANS_PER_DEGREE = 0.0174532925199432957692
+"""Postgres' constant: ``degrees(x)`` is ``x / RADIANS_PER_DEGREE`` there, and here too, so
+that both sides turn a radian into the same double."""
+
+
+def format_coordinate(value: float) -> str:
+    """A coordinate in degrees to 10 significant digits, without exponent, trailing zeros
+    trimmed (``83.6332``, ``-0.000123``); below 1e-10 in size, ``0``.
+
+    The rule is one Postgres follows exactly (``ivoa.format_g10``, migration 0042, which
+    writes ObsCore's ``s_region`` in the database): the scaled value is rounded half to even
+    in double precision, then written as a decimal.
+    """
+    if abs(value) < 1e-10:
+        return "0"
+    digits = 9 - math.floor(math.log10(abs(value)))
+    scaled = round(value * 10.0**digits)
+    text = str(abs(scaled)).rjust(digits + 1, "0")
+    whole, fraction = text[: len(text) - digits], text[len(text) - digits :].rstrip("0")
+    sign = "-" if scaled < 0 else ""
+    return f"{sign}{whole}.{fraction}" if fraction else f"{sign}{whole}"
+
+
 def stc_s(shape: str) -> str | None:
     """A pgSphere polygon's text output as an STC-S string in degrees (None when empty)."""
-    flat = _degrees_pairs(shape)
-    if not flat:
+    numbers: list[str] = []
+    for a, b in _PAIR.findall(shape):
+        lon = float(a) / RADIANS_PER_DEGREE
+        numbers += [
+            format_coordinate(lon % 360.0),
+            format_coordinate(float(b) / RADIANS_PER_DEGREE),
+        ]
+    if not numbers:
         return None
-    return "Polygon ICRS " + " ".join(f"{v:.10g}" for v in flat)
+    return "Polygon ICRS " + " ".join(numbers)
 
 
 def to_python(value: Any, vo: VOType) -> Any:

@@ -7,7 +7,6 @@ Spectra and time series carry their points for plotting: the same numbers as the
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -79,10 +78,6 @@ async def source_of(conn: AsyncConnection, name: str) -> SourceMatch:
     return match
 
 
-def _epoch_ms(value: dt.datetime) -> float:
-    return value.replace(tzinfo=dt.UTC).timestamp() * 1000.0
-
-
 async def timelines(
     conn: AsyncConnection, params: IvoaParams, ctx: ServiceContext
 ) -> dict[str, Any]:
@@ -94,32 +89,21 @@ async def timelines(
         raise UsageFault(f"dec must be within -90..90 degrees, not {dec}")
     if not 0.0 < radius <= MAX_RADIUS:
         raise UsageFault(f"radius must be within (0, {MAX_RADIUS}] degrees, not {radius}")
-    rows = await store.timeline(conn, ra % 360.0, dec, radius)
-    if not rows:
+    row = await store.timeline(conn, ra % 360.0, dec, radius, FULLY_CODED_DEG)
+    if not row.total:
         raise NotFoundFault(
             f"{NO_SCW} within {radius} degrees of RA={ra}, Dec={dec}: no pointing there"
         )
-    expo, revs, times, offaxis, scws = [], [], [], [], []
-    for r in rows:
-        middle = r.start_time + (r.end_time - r.start_time) / 2
-        span = (r.rev_end - r.rev_start).total_seconds()
-        phase = (middle - r.rev_start).total_seconds() / span if span > 0 else 0.0
-        expo.append(float(r.exposure))
-        revs.append(r.revolution + min(max(phase, 0.0), 0.999999))
-        times.append(_epoch_ms(middle))
-        offaxis.append(float(r.offaxis))
-        scws.append(str(r.scw_id))
-    fully_coded = sum(1 for a in offaxis if a <= FULLY_CODED_DEG)
     return {
-        "totalItems": len(rows),
+        "totalItems": row.total,
         "data": {
-            "fraFC": fully_coded / len(rows),
-            "totEffExpo": float(sum(expo)),
-            "scwExpo": expo,
-            "scwRevs": revs,
-            "scwTimes": times,
-            "scwOffAxis": offaxis,
-            "scwIds": scws,
+            "fraFC": row.fully_coded / row.total,
+            "totEffExpo": float(row.total_exposure),
+            "scwExpo": row.expo,
+            "scwRevs": row.revs,
+            "scwTimes": row.times,
+            "scwOffAxis": row.offaxis,
+            "scwIds": row.scws,
         },
     }
 

@@ -35,22 +35,48 @@ async def instruments(conn: AsyncConnection) -> list[Any]:
 
 _TIMELINE = text(
     """
-    SELECT w.scw_id, w.revolution, w.start_time, w.end_time,
-           coalesce(w.isgri_exposure, 0) AS exposure,
-           degrees(w.pos <-> spoint(radians(:ra), radians(:dec))) AS offaxis,
-           r.start_time AS rev_start, r.end_time AS rev_end
-    FROM isla.science_windows w
-    JOIN isla.revolutions r ON r.revolution = w.revolution
-    WHERE w.scw_type = 'pointing'
-      AND w.pos <@ scircle(spoint(radians(:ra), radians(:dec)), radians(:radius))
-    ORDER BY w.start_time
+    WITH w AS (
+        SELECT w.scw_id, coalesce(w.isgri_exposure, 0)::float8 AS exposure,
+               degrees(w.pos <-> spoint(radians(:ra), radians(:dec))) AS offaxis,
+               w.start_time + (w.end_time - w.start_time) / 2 AS middle,
+               w.start_time, w.revolution, r.start_time AS rev_start, r.end_time AS rev_end
+        FROM isla.science_windows w
+        JOIN isla.revolutions r ON r.revolution = w.revolution
+        WHERE w.scw_type = 'pointing'
+          AND w.pos <@ scircle(spoint(radians(:ra), radians(:dec)), radians(:radius))
+    )
+    SELECT count(*) AS total,
+           count(*) FILTER (WHERE offaxis <= :fully_coded) AS fully_coded,
+           coalesce(sum(exposure), 0) AS total_exposure,
+           coalesce(json_agg(exposure ORDER BY start_time, scw_id), '[]') AS expo,
+           coalesce(json_agg(
+               revolution + CASE WHEN rev_end > rev_start
+                   THEN least(greatest(extract(epoch FROM middle - rev_start)::float8
+                                       / extract(epoch FROM rev_end - rev_start)::float8, 0),
+                              0.999999)
+                   ELSE 0 END
+               ORDER BY start_time, scw_id), '[]') AS revs,
+           coalesce(json_agg(extract(epoch FROM middle)::float8 * 1000.0
+                             ORDER BY start_time, scw_id), '[]') AS times,
+           coalesce(json_agg(offaxis ORDER BY start_time, scw_id), '[]') AS offaxis,
+           coalesce(json_agg(scw_id ORDER BY start_time, scw_id), '[]') AS scws
+    FROM w
     """
 )
 
 
-async def timeline(conn: AsyncConnection, ra: float, dec: float, radius: float) -> list[Any]:
-    """Every pointing within ``radius`` degrees of (ra, dec), in time order."""
-    return list((await conn.execute(_TIMELINE, {"ra": ra, "dec": dec, "radius": radius})).all())
+async def timeline(
+    conn: AsyncConnection, ra: float, dec: float, radius: float, fully_coded: float
+) -> Any:
+    """The pointings within ``radius`` degrees of (ra, dec), in time order, as one row: their
+    count, how many are within ``fully_coded`` degrees, the summed exposure, and JSON arrays
+    of exposure, revolution and phase, middle time (ms since 1970, UTC), offset and ScW id.
+
+    Built by Postgres in one statement: a whole-mission timeline is thousands of pointings,
+    which cost a Python object per value when fetched as rows.
+    """
+    params = {"ra": ra, "dec": dec, "radius": radius, "fully_coded": fully_coded}
+    return (await conn.execute(_TIMELINE, params)).one()
 
 
 async def source(conn: AsyncConnection, source_id: str) -> Any:

@@ -37,18 +37,23 @@ def _rows(result: Any) -> list[dict[str, Any]]:
 
 _SUMMARY = text(
     """
-    SELECT (SELECT count(*) FROM isla.revolutions) AS revolutions,
-           (SELECT count(*) FROM isla.observations) AS observations,
-           (SELECT count(*) FROM isla.science_windows) AS science_windows,
-           (SELECT count(*) FROM isla.sources) AS sources,
-           (SELECT count(*) FROM isla.products) AS products,
-           (SELECT count(*) FROM isla.products WHERE simulated) AS simulated_products,
-           ((SELECT count(*) FROM isla.scw_files) + (SELECT count(*) FROM isla.aux_files))
+    WITH n AS (
+        SELECT table_name, sum(row_count)::bigint AS row_count,
+               sum(simulated_count)::bigint AS simulated_count, sum(total_bytes) AS total_bytes
+          FROM isla_ops.archive_counts GROUP BY table_name
+    )
+    SELECT (SELECT row_count FROM n WHERE table_name = 'revolutions') AS revolutions,
+           (SELECT row_count FROM n WHERE table_name = 'observations') AS observations,
+           (SELECT row_count FROM n WHERE table_name = 'science_windows') AS science_windows,
+           (SELECT row_count FROM n WHERE table_name = 'sources') AS sources,
+           (SELECT row_count FROM n WHERE table_name = 'products') AS products,
+           (SELECT simulated_count FROM n WHERE table_name = 'products') AS simulated_products,
+           (SELECT sum(row_count) FROM n WHERE table_name IN ('scw_files', 'aux_files'))::bigint
                AS raw_files,
-           ((SELECT count(*) FROM isla.scw_files WHERE simulated)
-            + (SELECT count(*) FROM isla.aux_files WHERE simulated)) AS simulated_raw_files,
-           ((SELECT coalesce(sum(size), 0) FROM isla.scw_files)
-            + (SELECT coalesce(sum(size), 0) FROM isla.aux_files))::bigint AS raw_bytes,
+           (SELECT sum(simulated_count) FROM n
+             WHERE table_name IN ('scw_files', 'aux_files'))::bigint AS simulated_raw_files,
+           (SELECT sum(total_bytes) FROM n
+             WHERE table_name IN ('scw_files', 'aux_files'))::bigint AS raw_bytes,
            (SELECT min(start_time) FROM isla.revolutions) AS first_time,
            (SELECT max(end_time) FROM isla.revolutions) AS last_time,
            example.scw_id AS example_scw,
@@ -56,12 +61,19 @@ _SUMMARY = text(
            example.obsid AS example_obsid
       FROM (SELECT NULL) AS one
       LEFT JOIN LATERAL (
-            SELECT scw_id, revolution, obsid FROM isla.science_windows
-             WHERE scw_type = 'pointing' AND raw_files > 0
-             ORDER BY (scw_id = '008100430010') DESC, scw_id
-             LIMIT 1) AS example ON true
+            -- The tour's ScW when it has raw data, else the first one that has: each an
+            -- index probe (ordering by "is it the tour's" would sort the whole table).
+            SELECT * FROM (
+                (SELECT scw_id, revolution, obsid, 0 AS rank FROM isla.science_windows
+                  WHERE scw_id = '008100430010' AND scw_type = 'pointing' AND raw_files > 0)
+                UNION ALL
+                (SELECT scw_id, revolution, obsid, 1 FROM isla.science_windows
+                  WHERE scw_type = 'pointing' AND raw_files > 0 ORDER BY scw_id LIMIT 1)
+            ) AS candidates ORDER BY rank LIMIT 1) AS example ON true
     """
 )
+"""Counts summed from ``isla_ops.archive_counts``, exact and kept by triggers (migration
+0042), so that the landing page does not count whole tables on every hit."""
 
 
 async def summary(conn: AsyncConnection) -> dict[str, Any]:
@@ -101,10 +113,13 @@ _SOURCES_BY_TEXT = text(
            (SELECT string_agg(a.alias, ', ' ORDER BY a.alias) FROM isla.source_aliases a
              WHERE a.source_id = s.source_id) AS aliases
       FROM isla.sources s
-     WHERE s.source_id = :upper
-        OR lower(s.name) LIKE :like
-        OR s.source_id IN (SELECT a.source_id FROM isla.source_aliases a
-                            WHERE a.alias_norm = :norm OR lower(a.alias) LIKE :like)
+     WHERE s.source_id IN (
+            -- Three indexed look-ups (primary key, name and alias trigrams); as one OR with
+            -- a subquery, Postgres would test every source of the catalogue.
+            SELECT source_id FROM isla.sources WHERE source_id = :upper
+            UNION SELECT source_id FROM isla.sources WHERE name ILIKE :like
+            UNION SELECT a.source_id FROM isla.source_aliases a
+                   WHERE a.alias_norm = :norm OR a.alias ILIKE :like)
      ORDER BY (s.source_id = :upper) DESC,
               (lower(s.name) = :lower) DESC,
               (lower(s.name) LIKE :prefix) DESC,
@@ -334,11 +349,14 @@ async def has_trigram(conn: AsyncConnection) -> bool:
 
 async def closest_names_trigram(conn: AsyncConnection, query: str, limit: int) -> list[str]:
     """Source names and aliases most similar to ``query`` by trigram similarity."""
+    # The % operator (similarity above pg_trgm.similarity_threshold, here 0.2 for this
+    # transaction) is what the trigram indexes serve; similarity() alone reads every name.
+    await conn.execute(text("SELECT set_config('pg_trgm.similarity_threshold', '0.2', true)"))
     rows = await conn.execute(
         text(
-            "SELECT n FROM (SELECT name AS n FROM isla.sources "
-            "UNION SELECT alias FROM isla.source_aliases) names "
-            "WHERE similarity(n, :q) > 0.2 ORDER BY similarity(n, :q) DESC, n LIMIT :limit"
+            "SELECT n FROM (SELECT name AS n FROM isla.sources WHERE name % :q "
+            "UNION SELECT alias FROM isla.source_aliases WHERE alias % :q) names "
+            "ORDER BY similarity(n, :q) DESC, n LIMIT :limit"
         ),
         {"q": query, "limit": limit},
     )
