@@ -44,6 +44,8 @@ NAME_FORM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.,+()'-]{0,127}$")
 VERSION_FORM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,31}$")
 KEY_MAX = 128
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+ASCII_COLUMNS = ("class",)
+"""Interface columns kept ASCII besides the key (``isla.catalogue_entries.source_class``)."""
 
 Progress = Callable[[float, str], None]
 
@@ -322,6 +324,8 @@ class Validator:
             if col.type == "str":
                 strings = _as_strings(raw)
                 self._check_strings(col, strings, first)
+                if col.name in (self.interface.key, *ASCII_COLUMNS):
+                    self._check_ascii(col, strings, first)
                 out[col.name] = strings
             elif col.type == "bool":
                 values, problem = _as_bools(raw, first, col)
@@ -364,6 +368,16 @@ class Validator:
                 f"column {col.name!r}: {_where(len(bad), rows)} hold control characters or "
                 "overlong text"
             )
+
+    def _check_ascii(self, col: Column, values: Any, first: int) -> None:
+        # One test over the joined text; the rows are looked for only when it fails.
+        if "".join(v for v in values if v is not None).isascii():
+            return
+        bad = np.fromiter((v is not None and not v.isascii() for v in values), bool, len(values))
+        self.problem(
+            f"column {col.name!r}: {_where(int(bad.sum()), _rows(bad, first))} hold characters "
+            "beyond ASCII (entry keys and classes are published as VOTable char, which is ASCII)"
+        )
 
     def _check_numbers(self, col: Column, values: Any, first: int) -> None:
         nan = np.isnan(values)
@@ -456,9 +470,10 @@ def _insert_statement(
     )
     return sql.SQL(
         "INSERT INTO isla.catalogue_entries "
-        "(catalogue_id, entry_name, ra, dec, pos_err, source_class, values, version) "
-        # pos follows ra/dec by the schema's trigger (migration 0012).
-        "SELECT {cid}, {key}, ra, dec, {pos_err}, {cls}, "
+        "(catalogue_id, entry_name, ra, dec, pos, pos_err, source_class, values, version) "
+        # The schema's trigger (0012) would compute the same pos, one function call a row;
+        # given here, its condition (0043) skips the call.
+        "SELECT {cid}, {key}, ra, dec, spoint(radians(ra), radians(dec)), {pos_err}, {cls}, "
         "{values}, {version} FROM pg_temp.isla_staging ORDER BY row_no"
     ).format(
         cid=sql.Literal(catalogue_id),

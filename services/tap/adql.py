@@ -42,6 +42,8 @@ from queryparser.adql.adqltranslator import (
 )
 from queryparser.exceptions import QueryError, QuerySyntaxError
 
+from shared.vo.tap_schema import PUBLISHED_RELATIONS
+
 ALLOWED_USER_FUNCTIONS: frozenset[str] = frozenset({"coord1", "coord2"})
 """Functions the grammar reads as user-defined that a query may call (see the module docstring).
 
@@ -725,26 +727,44 @@ def _distinct_projection(sql: str, parsed: ParsedQuery) -> str:
         return sql
     if not _DISTINCT_COLUMNS.match(sql) or _GROUPING.search(sql):
         return sql
-    schema, name = table.split(".")
+    return _rename_relations(sql, {table: target})
+
+
+def published_relations(sql: str) -> str:
+    """Published tables read through the view of their published columns, in translated SQL.
+
+    :data:`shared.vo.tap_schema.PUBLISHED_RELATIONS` maps such a table to its view, so that
+    ``SELECT *`` returns what TAP_SCHEMA lists (string literals and other names left alone).
+    """
+    return _rename_relations(sql, PUBLISHED_RELATIONS)
+
+
+def _rename_relations(sql: str, relations: dict[str, str]) -> str:
+    """``schema.table`` names in translated SQL replaced by ``relations[name]`` (lower-case
+    keys; quoted names unquoted first; string literals left alone)."""
     tokens = _SQL_TOKEN.findall(sql)
-    out = []
-    skip = 0
-    for i, piece in enumerate(tokens):
-        if skip:
-            skip -= 1
-            continue
-        following = [t.lower() for t in tokens[i + 1 : i + 3]]
-        if piece.lower() == schema and following == [".", name]:
-            out.append(target)
-            skip = 2
-        else:
-            out.append(piece)
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        if i + 2 < len(tokens) and tokens[i + 1] == "." and tokens[i][0] != "'":
+            schema, table = (
+                t[1:-1] if t.startswith('"') else t for t in (tokens[i], tokens[i + 2])
+            )
+            relation = relations.get(f"{schema.lower()}.{table.lower()}")
+            if relation is not None:
+                out.append(relation)
+                i += 3
+                continue
+        out.append(tokens[i])
+        i += 1
     return "".join(out)
 
 
 def _translate_checked(parsed: ParsedQuery) -> str:
     sql = _indexed_positions(translate(parsed), parsed)
     sql = _distinct_projection(sql, parsed)
+    if any(t in PUBLISHED_RELATIONS for t in parsed.tables.values()):
+        sql = published_relations(sql)
     if any(t.startswith(f"{UPLOAD_SCHEMA}.") for t in parsed.tables.values()):
         sql = qualify_uploads(sql)
     return sql

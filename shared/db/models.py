@@ -80,15 +80,21 @@ def col(
     ucd: str | None = None,
     utype: str | None = None,
     principal: bool = False,
+    published: bool = True,
     **kwargs: Any,
 ) -> Any:
-    """A mapped column that carries its VO metadata (description, unit, UCD, utype)."""
+    """A mapped column that carries its VO metadata (description, unit, UCD, utype).
+
+    ``published=False``: the column stays out of the table's TAP form (see
+    :data:`shared.vo.tap_schema.PUBLISHED_RELATIONS`); TAP reaches it through another view.
+    """
     info: dict[str, Any] = {
         "description": description,
         "unit": unit,
         "ucd": ucd,
         "utype": utype,
         "principal": principal,
+        "published": published,
     }
     return mapped_column(type_, *args, comment=description, info=info, **kwargs)
 
@@ -694,6 +700,12 @@ class CatalogueEntry(Base):
     __table_args__ = (
         UniqueConstraint("catalogue_id", "entry_name"),
         Index("ix_catalogue_entries_pos", "pos", postgresql_using="gist"),
+        # Published as VOTable char (one byte a character in BINARY2, no UTF-16 to encode):
+        # right only while the text is ASCII, which these checks and the ingestion keep.
+        CheckConstraint("octet_length(entry_name) = char_length(entry_name)", name="name_ascii"),
+        CheckConstraint(
+            "octet_length(source_class) = char_length(source_class)", name="class_ascii"
+        ),
         table_info("Entries of every catalogue version, as delivered by the teams."),
     )
 
@@ -709,7 +721,7 @@ class CatalogueEntry(Base):
         principal=True,
     )
     entry_name: Mapped[str] = col(
-        Text,
+        String,
         "Entry key as given in the catalogue: the source name, or the team's identifier for "
         "catalogue kinds keyed by identifier.",
         ucd="meta.id;src",
@@ -725,12 +737,15 @@ class CatalogueEntry(Base):
     pos_err: Mapped[float | None] = col(
         Double, "Position error radius (90% confidence).", unit="arcmin", ucd="stat.error;pos"
     )
-    source_class: Mapped[str | None] = col(Text, "Source class as given.", ucd="src.class")
+    source_class: Mapped[str | None] = col(String, "Source class as given.", ucd="src.class")
+    # Kept out of the published table (TAP reads isla.catalogue_entry_values for it): as
+    # JSON text it doubled the bytes and the database time of every bulk read.
     values: Mapped[dict[str, Any]] = col(
         JSONB,
         "Remaining columns of the delivered row (fluxes, flags), as JSON.",
         ucd="meta.note",
         default=dict,
+        published=False,
     )
     version: Mapped[str | None] = col(
         String(32),

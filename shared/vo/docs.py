@@ -38,6 +38,8 @@ class TableDoc:
     columns: dict[str, ColumnDoc] = field(default_factory=dict)
     required: bool = True
     """False for tables a later migration creates: skipped by :func:`refresh` until they exist."""
+    hidden: frozenset[str] = frozenset()
+    """Columns of the database table that are not published (reached through another view)."""
 
     @property
     def qualified(self) -> str:

@@ -213,9 +213,41 @@ TAP_SCHEMA_TABLES: list[TableDoc] = [
 """TAP_SCHEMA's own tables, as TAP 1.1 defines them."""
 
 
+PUBLISHED_RELATIONS: dict[str, str] = {"isla.catalogue_entries": "isla_pub.catalogue_entries"}
+"""Published tables that queries read through a view of their published columns.
+
+``isla.catalogue_entries`` keeps the delivered values (JSON) beside the entries, where the
+loaders write them, but publishes them as :data:`CATALOGUE_VALUES` instead: ``SELECT *`` on
+the big catalogue then reads no JSON. The view (migration 0043) has exactly the table's
+published columns; the ADQL translator reads it in place of the table
+(:func:`services.tap.adql.published_relations`).
+"""
+
+CATALOGUE_VALUES = TableDoc(
+    "isla",
+    "catalogue_entry_values",
+    "The delivered values of each catalogue entry that have no column of their own in "
+    "isla.catalogue_entries (fluxes, flags, identifiers), as JSON; join on entry_id.",
+    "view",
+    columns={
+        "entry_id": _c("Entry identifier (isla.catalogue_entries.entry_id).", None, "meta.id"),
+        "catalogue_id": _c("Catalogue version of the entry.", None, "meta.id", principal=True),
+        "values": _c(
+            "Remaining columns of the delivered row (fluxes, flags), as JSON.",
+            None,
+            "meta.note",
+            principal=True,
+        ),
+    },
+    required=False,
+)
+"""The delivered values of catalogue entries, published apart from the entries (0043)."""
+
+
 def model_tables() -> list[TableDoc]:
-    """The archive's tables (schema ``isla``), documented from the models' ``info``."""
-    docs = []
+    """The archive's tables (schema ``isla``), documented from the models' ``info``, and the
+    views published beside them (:data:`CATALOGUE_VALUES`)."""
+    docs = [CATALOGUE_VALUES]
     for table in Base.metadata.sorted_tables:
         info = table.info or {}
         columns = {
@@ -227,6 +259,7 @@ def model_tables() -> list[TableDoc]:
                 principal=bool(c.info.get("principal")),
             )
             for c in table.columns
+            if c.info.get("published", True)
         }
         docs.append(
             TableDoc(
@@ -237,6 +270,9 @@ def model_tables() -> list[TableDoc]:
                 columns=columns,
                 # Tables of later migrations say so, for the refreshes of earlier ones.
                 required=bool(info.get("required", True)),
+                hidden=frozenset(
+                    c.name for c in table.columns if not c.info.get("published", True)
+                ),
             )
         )
     return sorted(docs, key=lambda d: d.name)
@@ -324,6 +360,7 @@ def refresh(conn: Connection) -> None:
         rows = list(
             conn.execute(_CATALOG, {"schema": DB_SCHEMA[doc.schema], "table": doc.name}).all()
         )
+        rows = [r for r in rows if r[0] not in doc.hidden]
         if rows:
             present.append((doc, rows))
         elif doc.required:

@@ -11,6 +11,7 @@ import time
 import xml.etree.ElementTree as ET
 
 import httpx
+import numpy as np
 import psycopg
 import pytest
 import pyvo
@@ -57,6 +58,75 @@ def test_counts_match_direct_sql(
     assert int(counted["n"][0]) == expected
     rows = tap.run_sync(f"SELECT * FROM {adql_table}", maxrec=expected + 10)
     assert len(rows) == expected and rows.query_status == "OK"
+
+
+@pytest.mark.parametrize("fmt", ["votable/b2", "csv"])
+def test_catalogue_entries_are_published_slim_with_the_same_rows(
+    archive: Archive, http: httpx.Client, fmt: str
+) -> None:
+    """SELECT * on the big catalogue gives its published columns (no JSON), ASCII text as
+    char, and the same rows as the table; the JSON is reached through its own view."""
+    listed = [
+        r[0]
+        for r in archive.rows(
+            "SELECT column_name FROM tap_schema.columns "
+            "WHERE table_name = 'isla.catalogue_entries' ORDER BY column_index"
+        )
+    ]
+    assert '"values"' not in listed and "entry_name" in listed
+    expected = archive.rows(
+        "SELECT entry_id, entry_name, source_class, ra FROM isla.catalogue_entries "
+        "ORDER BY entry_id LIMIT 200"
+    )
+    assert expected
+    response = http.post(
+        "/sync",
+        data={
+            "REQUEST": "doQuery",
+            "LANG": "ADQL",
+            "QUERY": "SELECT TOP 200 * FROM isla.catalogue_entries ORDER BY entry_id",
+            "RESPONSEFORMAT": fmt,
+        },
+    )
+    assert response.status_code == 200, response.text[:500]
+    if fmt == "csv":
+        reader = csv.DictReader(io.StringIO(response.text))
+        assert reader.fieldnames == listed
+        got = [
+            (int(r["entry_id"]), r["entry_name"], r["source_class"] or None, float(r["ra"]))
+            for r in reader
+        ]
+    else:
+        table = parse_single_table(io.BytesIO(response.content))
+        assert [f.name for f in table.fields] == listed
+        types = {f.name: f.datatype for f in table.fields}
+        assert types["entry_name"] == "char" and types["source_class"] == "char"
+        got = [
+            (
+                int(r["entry_id"]),
+                str(r["entry_name"]),
+                None if r["source_class"] is np.ma.masked else str(r["source_class"]) or None,
+                float(r["ra"]),
+            )
+            for r in table.array
+        ]
+    assert got == [(i, n, c, r) for i, n, c, r in expected]
+
+
+def test_catalogue_values_are_reachable_beside_the_entries(
+    tap: pyvo.dal.TAPService, archive: Archive
+) -> None:
+    expected = archive.rows(
+        "SELECT entry_id, values::text FROM isla.catalogue_entries ORDER BY entry_id LIMIT 20"
+    )
+    result = tap.run_sync(
+        'SELECT TOP 20 e.entry_id, v."values" FROM isla.catalogue_entries AS e '
+        "JOIN isla.catalogue_entry_values AS v ON v.entry_id = e.entry_id ORDER BY e.entry_id"
+    ).to_table()
+    got = [(int(r["entry_id"]), json.loads(str(r["values"]))) for r in result]
+    assert got == [(i, json.loads(v)) for i, v in expected]
+    with pytest.raises(pyvo.dal.DALQueryError):
+        tap.run_sync('SELECT TOP 1 "values" FROM isla.catalogue_entries')
 
 
 def test_cone_search_finds_the_crab(tap: pyvo.dal.TAPService) -> None:

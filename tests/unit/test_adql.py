@@ -17,6 +17,7 @@ from services.tap.adql import (
     check,
     compile_adql,
     parse,
+    published_relations,
     translate,
 )
 
@@ -350,3 +351,24 @@ def test_parse_time_is_bounded() -> None:
     adql = "SELECT ra FROM isla.sources WHERE " + " OR ".join(f"ra > {i}" for i in range(3000))
     with pytest.raises(ParseTimeoutError, match=r"limit of 0\.01 s"):
         compile_adql(adql, CATALOG, ParseLimits(parse_seconds=0.01))
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        (
+            "SELECT * FROM isla.catalogue_entries LIMIT 10",
+            "SELECT * FROM isla_pub.catalogue_entries LIMIT 10",
+        ),
+        (
+            'SELECT e.ra FROM "isla"."catalogue_entries" AS e WHERE e.entry_name = '
+            "'isla.catalogue_entries'",
+            "SELECT e.ra FROM isla_pub.catalogue_entries AS e WHERE e.entry_name = "
+            "'isla.catalogue_entries'",
+        ),
+        ("SELECT * FROM isla.catalogue_entry_values", "SELECT * FROM isla.catalogue_entry_values"),
+        ("SELECT * FROM isla.sources", "SELECT * FROM isla.sources"),
+    ],
+)
+def test_published_relations_read_the_slim_view(sql: str, expected: str) -> None:
+    assert published_relations(sql) == expected
