@@ -165,7 +165,7 @@ def _serve(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
         env={**os.environ, **env},
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded machine imports slowly
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("the ingest service exited")
