@@ -1,6 +1,6 @@
 """``python -m bench <name>``: run one benchmark, print JSON.
 
-Names: raw, raw-index, ingest, ingest-products, products, tap, timeseries, maps,
+Names: raw, raw-index, ingest, ingest-points, ingest-products, products, tap, timeseries, maps,
 upper-limits, scaleout, portal-search, latency.
 """
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from bench import (
     ingest,
+    ingest_points,
     ingest_products,
     latency,
     maps,
@@ -27,6 +28,7 @@ BENCHES: dict[str, Callable[[list[str]], Any]] = {
     "raw": raw_bench.main,
     "raw-index": raw_index_bench.main,
     "ingest": ingest.main,
+    "ingest-points": ingest_points.main,
     "ingest-products": ingest_products.main,
     "products": products.main,
     "tap": tap_bench.main,

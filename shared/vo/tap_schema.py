@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 from vo_models.vodataservice.models import ADQL_SQL_KEYWORDS
 
-from shared.db.models import Base
+from shared.db.models import DECLARED_KEYS, Base
 from shared.vo.docs import ColumnDoc, TableDoc
 from shared.vo.obscore import OBSCORE_TABLE
 from shared.vo.types import vo_type
@@ -457,6 +457,15 @@ def _refresh_keys(conn: Connection) -> None:
             target_table,
             f"{from_table} refers to {target_table}.",
             columns,
+        )
+    for key_id, table_name, target_name, pairs in DECLARED_KEYS:
+        _insert_key(
+            conn,
+            key_id,
+            f"isla.{table_name}",
+            f"isla.{target_name}",
+            f"{table_name} refers to {target_name}.",
+            list(pairs),
         )
     for table in Base.metadata.sorted_tables:
         for fk in table.foreign_key_constraints:

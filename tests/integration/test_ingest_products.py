@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tarfile
 import textwrap
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from sqlalchemy import Engine, text
 from deploy.ports import free_port
 from services.ingest import products, qc
 from services.ingest.auth import create_token
+from services.ingest.products import points as points_module
 from services.ingest.raw_index import _ensure_revolution
 from shared import settings as cfg
 from shared.db.engine import make_sync_engine
@@ -163,7 +165,7 @@ def _serve(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
         env={**os.environ, **env},
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded machine imports slowly
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("the ingest service exited")
@@ -926,3 +928,181 @@ def test_replacement_under_another_name_leaves_no_orphan(env: Env) -> None:
     report = products.recover_pending(env.engine, env.store, sweep=True)
     assert report.stray_objects == 1
     assert _counts(env)["objects"] == after["objects"]
+
+
+# --- Light-curve points: checked once per file, loaded whole ---------------------------------
+
+
+def _points_of(e: Env, source: str) -> list[tuple[str, float, bool]]:
+    with e.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT scw_id, rate, simulated FROM isla.lightcurve_points "
+                "WHERE source_id = :s ORDER BY band_id, scw_id"
+            ),
+            {"s": source},
+        ).all()
+    return [(r.scw_id, r.rate, r.simulated) for r in rows]
+
+
+def test_results_delivery_with_one_unknown_source_writes_nothing(env: Env) -> None:
+    """A delivery of two results tables, one of them naming a source the archive does not
+    know, is refused whole with the row named: neither table's points, product, object nor
+    journal entry is written."""
+    scws = _scw_ids(env)[:3]
+    good = _results(scws, LC_TIMES[:3], np.array([3.0, 4.0, 5.0]), band=(20.0, 35.0))
+    bad = _results(scws[:1], LC_TIMES[:1], np.array([5.0]), source="J000000.1+000001")
+    before = _counts(env)
+    response = _post(env, [("ISGRI_good.fits", good), ("ISGRI_bad.fits", bad)], replace="true")
+    assert response.status_code == 422, response.text
+    assert ("ISGRI_bad.fits", "source", "row 1: unknown source 'J000000.1+000001'") in [
+        (p["file"], p["code"], p["message"]) for p in response.json()["problems"]
+    ]
+    after = _counts(env)
+    assert {k: v for k, v in after.items() if k != "audit"} == {
+        k: v for k, v in before.items() if k != "audit"
+    }
+
+
+def test_results_redelivery_is_idempotent(env: Env) -> None:
+    """The same results table sent twice loads its points once: the second delivery is a
+    no-op and the points keep their values; sending it a third time with replace changes
+    nothing either."""
+    scws = _scw_ids(env)[:3]
+    data = _results(scws, LC_TIMES[:3], np.array([8.0, 9.0, 10.0]), band=(60.0, 200.0))
+    first = _post(env, [("ISGRI_idem.fits", data)], replace="true")
+    assert first.status_code == 201, first.text
+    points = _points_of(env, "J174537.0-290107")
+    counts = _counts(env)
+    for params in ({}, {"replace": "true"}):
+        again = _post(env, [("ISGRI_idem.fits", data)], **params)
+        assert again.status_code == 200, again.text  # nothing created
+        assert [p["status"] for p in again.json()["products"]] == ["unchanged"]
+        assert again.json()["points"] == 0
+        assert _points_of(env, "J174537.0-290107") == points
+        assert {k: v for k, v in _counts(env).items() if k != "audit"} == {
+            k: v for k, v in counts.items() if k != "audit"
+        }
+
+
+def test_source_gone_before_the_commit_refuses_the_file(env: Env) -> None:
+    """The points' source check runs once per file at commit time and locks the sources: a
+    source removed after quality control refuses the file (409) and nothing is loaded."""
+    scws = _scw_ids(env)[:1]
+    data = _results(scws, LC_TIMES[:1], np.array([5.0]), source="J011705.1-732636")
+    report = qc.check_delivery([("ISGRI_gone.fits", data)], UPLOAD_LIMIT, "lc_results", {})
+    assert report.ok, report.problems
+    (facts,) = report.files
+    with env.engine.connect() as conn:
+        transaction = conn.begin()
+        conn.execute(text("DELETE FROM isla.sources WHERE source_id = 'J011705.1-732636'"))
+        with pytest.raises(products.IngestRefused) as refused:
+            products.load_results(conn, facts, {"instrument": "ISGRI", "simulated": False})
+        assert refused.value.status == 409
+        assert "J011705.1-732636" in refused.value.problems[0].message
+        transaction.rollback()
+    assert _points_of(env, "J011705.1-732636") == []
+
+
+def test_points_follow_their_source(env: Env) -> None:
+    """Without a per-row foreign key the relation still holds: deleting a source deletes its
+    points, and renaming a source that has points is refused."""
+    scws = _scw_ids(env)[:2]
+    data = _results(scws, LC_TIMES[:2], np.array([1.5, 2.5]), band=(35.0, 60.0))
+    assert _post(env, [("ISGRI_follow.fits", data)], replace="true").status_code == 201
+    assert len(_points_of(env, "J174537.0-290107")) >= 2
+    with env.engine.connect() as conn:
+        transaction = conn.begin()
+        nested = conn.begin_nested()
+        with pytest.raises(Exception, match="still has light-curve points"):
+            conn.execute(
+                text(
+                    "UPDATE isla.sources SET source_id = 'J174537.0-290108' "
+                    "WHERE source_id = 'J174537.0-290107'"
+                )
+            )
+        nested.rollback()
+        conn.execute(text("DELETE FROM isla.source_aliases WHERE source_id = 'J174537.0-290107'"))
+        conn.execute(text("DELETE FROM isla.sources WHERE source_id = 'J174537.0-290107'"))
+        left = conn.execute(
+            text("SELECT count(*) FROM isla.lightcurve_points WHERE source_id = 'J174537.0-290107'")
+        ).scalar()
+        assert left == 0
+        transaction.rollback()
+    assert len(_points_of(env, "J174537.0-290107")) >= 2
+
+
+def test_readers_see_old_or_new_points_never_half(env: Env) -> None:
+    """While a results table is replaced again and again, a reader only ever sees the points
+    of one version or of the other, never a mix nor a table half deleted."""
+    scws = _scw_ids(env)[:3]
+    versions = {
+        (1.0, 2.0, 3.0): _results(scws, LC_TIMES[:3], np.array([1.0, 2.0, 3.0]), band=(28.0, 40.0)),
+        (4.0, 5.0, 6.0): _results(scws, LC_TIMES[:3], np.array([4.0, 5.0, 6.0]), band=(28.0, 40.0)),
+    }
+    assert _post(env, [("ISGRI_rw.fits", versions[1.0, 2.0, 3.0])], replace="true").is_success
+    seen: set[tuple[float, ...]] = set()
+    stop = threading.Event()
+
+    def read() -> None:
+        with env.engine.connect() as conn:
+            while not stop.is_set():
+                rates = conn.execute(
+                    text(
+                        "SELECT rate FROM isla.lightcurve_points p JOIN isla.energy_bands e "
+                        "USING (band_id) WHERE p.source_id = 'J174537.0-290107' "
+                        "AND e.instrument = 'ISGRI' AND e.name = '28_40' AND scw_id = ANY(:w) "
+                        "ORDER BY scw_id"
+                    ),
+                    {"w": scws},
+                ).scalars()
+                seen.add(tuple(rates))
+                conn.rollback()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for i in range(6):
+            data = list(versions.values())[(i + 1) % 2]
+            response = _post(env, [("ISGRI_rw.fits", data)], replace="true")
+            assert response.status_code == 201, response.text
+    finally:
+        stop.set()
+        reader.join(timeout=30)
+    assert seen and seen <= set(versions), seen
+
+
+def test_binary_copy_keeps_every_layout(env: Env) -> None:
+    """Rows of different layouts in one binary COPY (text of other lengths, NULL upper
+    limits) come back exactly as sent."""
+    columns: dict[str, Any] = {
+        "source_id": np.array(["J1", "J123456.7+123456", "J12"]),
+        "band_id": np.array([1, 2, 3], dtype=np.int16),
+        "scw_id": np.array(["000100010010", "000100020010", "000100030010"]),
+        "instrument": np.array(["ISGRI", "JEM-X", "ISGRI"]),
+        "revolution": np.array([1, 1, 1], dtype=np.int32),
+        "time_ijd": np.array([1.5, 2.5, 3.5]),
+        "duration": np.array([10.0, 20.0, 30.0]),
+        "exposure": np.array([5.0, 6.0, 7.0]),
+        "rate": np.array([0.5, 10.0, -1.0]),
+        "rate_err": np.array([1.0, 1.0, 2.0]),
+        "offaxis": np.array([0.1, 0.2, 0.3]),
+        "significance": np.array([0.5, 10.0, -0.5]),
+        "upper_limit": np.array([True, False, True]),
+        "rate_ul": np.array([3.5, np.nan, 6.0]),
+        "simulated": np.array([False, True, False]),
+    }
+    with env.engine.connect() as conn:
+        transaction = conn.begin()
+        # A table of the points' layout, gone with the rollback.
+        conn.execute(text("CREATE TABLE isla.copy_check (LIKE isla.lightcurve_points)"))
+        points_module.copy_rows(conn, "copy_check", columns)
+        rows = conn.execute(text("SELECT * FROM isla.copy_check ORDER BY band_id")).mappings().all()
+        transaction.rollback()
+    for i, row in enumerate(rows):
+        for name, values in columns.items():
+            expected = values[i].item() if hasattr(values[i], "item") else values[i]
+            if isinstance(expected, float) and np.isnan(expected):
+                assert row[name] is None
+            else:
+                assert row[name] == expected, (name, row[name], expected)

@@ -20,13 +20,50 @@ from astropy.coordinates import angular_separation
 from sqlalchemy import Connection, text
 
 from services.ingest import qc
-from services.ingest.products.plan import results_lookups
+from services.ingest.products.plan import IngestRefused, results_lookups
 from shared.db.models import LIGHTCURVE_COLUMNS, OmcPoint
 
 _POINT_COLUMNS = LIGHTCURVE_COLUMNS
 UL_SIGMA = 3.0
 """Significance below which a loaded point is an upper limit (``rate_ul`` is then given)."""
 _OMC_COLUMNS = tuple(c.name for c in OmcPoint.__table__.columns)
+
+
+def lock_sources(conn: Connection, source_ids: npt.NDArray[Any], file_name: str) -> None:
+    """The points' foreign key, checked once per delivered file: every source the file names
+    must exist, and stays so until the delivery commits (``FOR KEY SHARE``, the lock a
+    foreign-key check takes per row). Refuses the delivery (409) when one has vanished since
+    quality control: nothing of it is written then."""
+    wanted = np.unique(np.asarray(source_ids).astype(str))
+    found = set(
+        conn.execute(
+            text(
+                "SELECT source_id FROM isla.sources WHERE source_id = "
+                "ANY(string_to_array(:ids, :sep)) ORDER BY source_id FOR KEY SHARE"
+            ),
+            {"ids": _SEP.join(wanted.tolist()), "sep": _SEP},
+        ).scalars()
+    )
+    missing = [str(s) for s in wanted if str(s) not in found]
+    if missing:
+        raise IngestRefused(
+            409,
+            "Conflict",
+            [
+                qc.Problem(
+                    file_name,
+                    "source",
+                    f"{len(missing)} source(s) of the file are no longer in the archive "
+                    f"(e.g. {missing[0]!r}); nothing was written",
+                )
+            ],
+        )
+
+
+_SEP = "\x1f"
+"""Separator of the ids sent to Postgres as one string (ASCII unit separator, which no id
+holds: QC refuses control characters): one parameter, split by ``string_to_array``, costs a
+fraction of an array of Python strings."""
 
 
 def _points_table_exists(conn: Connection) -> bool:
@@ -77,6 +114,7 @@ def load_points(conn: Connection, facts: qc.FileFacts, row: dict[str, Any]) -> i
         return 0
     if not _points_table_exists(conn):
         return 0
+    lock_sources(conn, np.array([str(row["source_id"])]), facts.file_name)
     times = np.asarray(facts.time_ijd, dtype=np.float64)
     ra_deg = float(row["meta"].get("ra", facts.ra or 0.0))
     dec_deg = float(row["meta"].get("dec", facts.dec or 0.0))
@@ -152,11 +190,12 @@ def load_results(conn: Connection, facts: qc.FileFacts, row: dict[str, Any]) -> 
     rows = facts.results
     if rows is None or not len(rows.source_id):
         return 0
+    lock_sources(conn, rows.source_id, facts.file_name)
     scws, sources, bands = results_lookups(conn, facts)
     band_ids, problems = qc.resolve_results(facts, scws, sources, bands)
     if problems:
-        # Only when the archive changed between QC and the commit (a ScW or source removed).
-        raise ValueError(f"{facts.file_name}: {problems[0].message}")
+        # Only when the archive changed between QC and the commit (a ScW removed).
+        raise IngestRefused(409, "Conflict", problems)
     ids, where = np.unique(rows.scw_id, return_inverse=True)
     revolution = np.array([scws[str(s)].revolution for s in ids], dtype=np.int32)[where]
     simulated = bool(row.get("simulated"))
@@ -225,14 +264,17 @@ def _replace(conn: Connection, table: str, keys: dict[str, npt.NDArray[Any]]) ->
         return
     names = list(keys)
     casts = {"source_id": "text[]", "scw_id": "text[]", "band_id": "int[]"}
-    unnest = ", ".join(f"CAST(:{k} AS {casts[k]})" for k in names)
+    unnest = ", ".join(f"CAST(string_to_array(:{k}, :sep) AS {casts[k]})" for k in names)
     match = " AND ".join(f"p.{k} = d.{k}" for k in names)
     conn.execute(
         text(
             f"DELETE FROM isla.{table} p USING unnest({unnest}) AS d({', '.join(names)}) "  # noqa: S608
             f"WHERE {match}"
         ),
-        {k: np.asarray(v).tolist() for k, v in keys.items()},
+        {
+            "sep": _SEP,
+            **{k: _SEP.join(np.asarray(v).astype(str).tolist()) for k, v in keys.items()},
+        },
     )
 
 
@@ -271,8 +313,10 @@ def _binary_rows(
             values[f"{name}_len"] = -1
             continue
         if kind == "text":
-            encoded = np.char.encode(np.asarray(columns[name]).astype(str))
-            size = encoded.dtype.itemsize if n else 0
+            encoded = _utf8(columns[name])
+            # One length in a call: the column's width may be that of longer values elsewhere.
+            size = int(np.strings.str_len(encoded[0])) if n else 0
+            encoded = encoded.astype(f"S{max(size, 1)}")
             fields += [(f"{name}_len", ">i4"), (name, f"S{max(size, 1)}")]
             values[f"{name}_len"], values[name] = size, encoded
         else:
@@ -286,6 +330,18 @@ def _binary_rows(
     return records.tobytes()
 
 
+def _utf8(values: Any) -> npt.NDArray[np.bytes_]:
+    """Text values as UTF-8 bytes: ASCII (every id) converted in C, anything else encoded."""
+    array = np.asarray(values)
+    if array.dtype.kind == "S":
+        return array
+    array = array.astype(str)
+    try:
+        return array.astype(f"S{max(array.dtype.itemsize // 4, 1)}")
+    except UnicodeEncodeError:
+        return np.char.encode(array, "utf-8")
+
+
 def _copy_binary(
     conn: Connection, table: str, names: tuple[str, ...], columns: dict[str, npt.NDArray[Any]]
 ) -> None:
@@ -296,13 +352,24 @@ def _copy_binary(
         return
     nullable = [k for k in names if _TYPES.get(k, "float8") == "float8"]
     texts = [k for k in names if _TYPES.get(k) == "text"]
+    encoded = {k: _utf8(columns[k]) for k in texts}
+    # One integer per row says its layout (which floats are NULL, how long each text is):
+    # a bit per nullable column, then the text lengths in mixed radix.
     parts = [np.isnan(np.asarray(columns[k], dtype=np.float64)) for k in nullable]
-    parts += [np.char.str_len(np.asarray(columns[k]).astype(str)) for k in texts]
-    _, layout = np.unique(np.column_stack(parts).astype(np.int64), axis=0, return_inverse=True)
+    parts += [np.strings.str_len(encoded[k]) for k in texts]
+    radices = [2] * len(nullable) + [encoded[k].dtype.itemsize + 1 for k in texts]
+    if math.prod(radices) < 2**62:
+        layout = np.zeros(n, dtype=np.int64)
+        for digit, radix in zip(parts, radices, strict=True):
+            layout = layout * radix + digit
+    else:  # too many combinations for one integer: rows compared column by column
+        layout = np.column_stack(parts).astype(np.int64)
+    columns = {**columns, **encoded}
+    values_, layout = np.unique(layout, axis=0 if layout.ndim > 1 else None, return_inverse=True)
     layout = layout.reshape(-1)
     body = [_PG_HEADER]
-    for value in np.unique(layout):
-        mask = layout == value
+    for value in range(len(values_)):
+        mask = layout == value if len(values_) > 1 else np.ones(n, dtype=bool)
         first = int(np.argmax(mask))
         nulls = {k for k in nullable if np.isnan(float(columns[k][first]))}
         part = {k: np.asarray(v)[mask] for k, v in columns.items()}
@@ -314,6 +381,12 @@ def _copy_binary(
     statement = f"COPY isla.{table} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)"
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         copy.write(b"".join(body))
+
+
+def copy_rows(conn: Connection, table: str, columns: dict[str, npt.NDArray[Any]]) -> None:
+    """Binary ``COPY`` of points (every column of ``isla.lightcurve_points``; NaN is NULL)
+    into ``isla.<table>``, a table of that layout."""
+    _copy_binary(conn, table, _POINT_COLUMNS, columns)
 
 
 def copy_points(
