@@ -1,7 +1,7 @@
 """Query paths at full scale: epochs by circles and a maintained epoch list, exact archive counts
 
 Revision ID: 0042
-Revises: 0040
+Revises: 0041
 Create Date: 2026-12-03
 
 At the full mission (~370,000 science windows, 10^6 sources) three reads were slow:
@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0042"
-down_revision: str | None = "0040"
+down_revision: str | None = "0041"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

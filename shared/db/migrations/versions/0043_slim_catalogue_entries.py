@@ -1,7 +1,7 @@
 """The big catalogue published slim: no JSON in ``SELECT *``, ASCII text as VOTable char.
 
 Revision ID: 0043
-Revises: 0040
+Revises: 0042
 Create Date: 2026-12-04
 
 A bulk read of ``isla.catalogue_entries`` spent most of its time on two columns: the delivered
@@ -36,7 +36,7 @@ from alembic import op
 from shared.db.tap_schema_rows import apply_changes
 
 revision: str = "0043"
-down_revision: str | None = "0040"
+down_revision: str | None = "0042"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Light-curve points bulk-loaded: the source checked once per delivery, a BRIN on scw_id
 
 Revision ID: 0044
-Revises: 0040
+Revises: 0043
 Create Date: 2026-12-03
 
 ``isla.lightcurve_points`` holds tens of millions of rows loaded with binary ``COPY``, and two
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0044"
-down_revision: str | None = "0040"
+down_revision: str | None = "0043"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
