@@ -16,10 +16,10 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 from fastapi.responses import Response
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import run_in_threadpool
 
 from services.products.files import store
-from shared.http import Entity, ranged_response
+from shared.http import Entity, ranged_response, read_ahead
 from shared.service import ServiceContext, ServiceUnavailable
 from shared.storage import ObjectNotFound, ObjectStore, StorageUnavailable
 
@@ -124,7 +124,7 @@ async def stream_product(request: Request, store: ObjectStore, row: Any) -> Resp
             )
         except (StorageUnavailable, ObjectNotFound) as exc:
             raise _unreadable(row, exc) from exc
-        return iterate_in_threadpool(stream)
+        return read_ahead(stream)
 
     return await ranged_response(request, entity, body)
 
