@@ -190,10 +190,12 @@ def run_files_only(baseline: Path | None, rounds: int = 4) -> dict[str, Any]:
     with bench_stack("products-files") as stack, contextlib.ExitStack() as running:
         rows = _small_files(stack)
         env = {"PATH": "/usr/bin:/bin", **stack.env()}
-        bases = {"service": running.enter_context(service_process(APP, env))[1]}
+        bases = {"service": running.enter_context(service_process(APP, env, timeout=600))[1]}
         if baseline is not None:
             old = {**env, "PYTHONPATH": str(baseline.resolve())}
-            bases["baseline"] = running.enter_context(service_process(APP, old, cwd=baseline))[1]
+            bases["baseline"] = running.enter_context(
+                service_process(APP, old, timeout=600, cwd=baseline)
+            )[1]
         store = ObjectStore.from_settings(stack.storage)
         small = _throughput(bases, store, rows, rounds)
         return {"load_average_1min": round(os.getloadavg()[0], 1), "small_files": small}
@@ -251,16 +253,16 @@ def run(scale: str, repeat: int, baseline: Path | None = None) -> dict[str, Any]
         engine.dispose()
         env = {"PATH": "/usr/bin:/bin", **stack.env()}
         with (
-            service_process(APP, env) as (_proc, base),
+            service_process(APP, env, timeout=600) as (_proc, base),
             httpx.Client(base_url=base, timeout=120) as client,
             contextlib.ExitStack() as running,
         ):
             bases = {"service": base}
             if baseline is not None:
                 old = {**env, "PYTHONPATH": str(baseline.resolve())}
-                bases["baseline"] = running.enter_context(service_process(APP, old, cwd=baseline))[
-                    1
-                ]
+                bases["baseline"] = running.enter_context(
+                    service_process(APP, old, timeout=600, cwd=baseline)
+                )[1]
             lc = f"/products/lightcurves/{source}"
             fast = (
                 f"/products/lightcurves/{series[0]}?band={series[1]}&binning={series[4]:g}"

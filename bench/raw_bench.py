@@ -162,14 +162,14 @@ def run(size_mb: int, repeat: int, copies: int, baseline: Path | None = None) ->
     pg, weed, env = _setup(home, size_mb, copies)
     try:
         with (
-            service_process("services.raw.app:app", env) as (proc, base),
+            service_process("services.raw.app:app", env, timeout=600) as (proc, base),
             contextlib.ExitStack() as running,
         ):
             old = None
             if baseline is not None:
                 old_env = {**env, "PYTHONPATH": str(baseline.resolve())}
                 old = running.enter_context(
-                    service_process("services.raw.app:app", old_env, cwd=baseline)
+                    service_process("services.raw.app:app", old_env, timeout=600, cwd=baseline)
                 )[1]
             return _measure(proc, base, env, repeat, old)
     finally:

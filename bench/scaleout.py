@@ -192,7 +192,8 @@ def run(requests: int, concurrency: int, workers: list[int], rows: int) -> dict[
             **stack.env(),
         }
         for count in workers:
-            serving = service_process("services.tap.app:app", env, timeout=180, workers=count)
+            # Starting several workers on a loaded machine takes minutes (each imports the app).
+            serving = service_process("services.tap.app:app", env, timeout=900, workers=count)
             with serving as (proc, base):
                 figures = {}
                 for name, paths in TARGETS.items():
@@ -200,6 +201,7 @@ def run(requests: int, concurrency: int, workers: list[int], rows: int) -> dict[
                     load = _load(base, paths, requests, concurrency, proc.pid, db_pid)
                     figures[name] = asyncio.run(load)
                 result[f"workers_{count}"] = figures
+                _say(json.dumps({f"workers_{count}": figures}))  # kept if a later count fails
     first = workers[0]
     for name in TARGETS:
         base_rate = result[f"workers_{first}"][name]["per_s"]
