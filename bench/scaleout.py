@@ -149,7 +149,7 @@ def _load_catalogue(stack: BenchStack, rows: int) -> dict[str, Any]:
     env = {"PATH": "/usr/bin:/bin", **stack.env()}
     began = time.perf_counter()
     with (
-        service_process("services.ingest.app:app", env, timeout=180) as (_proc, base),
+        service_process("services.ingest.app:app", env, timeout=900) as (_proc, base),
         httpx.Client(timeout=1800) as client,
         csv_path.open("rb") as data,
     ):

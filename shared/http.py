@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -135,7 +135,7 @@ def _next(chunks: Iterator[bytes]) -> object:
     return next(chunks, _DONE)
 
 
-async def read_ahead(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+async def read_ahead(chunks: Iterator[bytes]) -> AsyncGenerator[bytes, None]:
     """The chunks of a blocking iterator (an object-store stream), one read ahead.
 
     Each chunk is read in a worker thread; the read of the next one starts as soon as this
