@@ -11,12 +11,18 @@ own uvicorn process, and drives it with curl (a client that is not the bottlenec
   (its ScWs reference the same objects several times over, so 2 GB of storage suffice);
 - concurrency: 8 simultaneous tarball downloads, aggregate throughput.
 
-Usage: ``python -m bench raw [--size-mb 2048] [--repeat 3] [--json out.json]``.
+With ``--baseline DIR`` (another checkout of ISLA, e.g. ``git worktree add``), that
+checkout's raw service runs beside this one on the same stack, and each repetition reads
+direct, through this service and through the baseline's, one after the other: before and
+after side by side in one run.
+
+Usage: ``python -m bench raw [--size-mb 2048] [--repeat 3] [--baseline DIR] [--json out.json]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -149,14 +155,23 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def run(size_mb: int, repeat: int, copies: int) -> dict[str, Any]:
+def run(size_mb: int, repeat: int, copies: int, baseline: Path | None = None) -> dict[str, Any]:
     """Run every case and return the figures (medians over ``repeat`` runs)."""
     home = Path(tempfile.mkdtemp(prefix="isla-bench-"))
     home.chmod(0o755)
     pg, weed, env = _setup(home, size_mb, copies)
     try:
-        with service_process("services.raw.app:app", env) as (proc, base):
-            return _measure(proc, base, env, repeat)
+        with (
+            service_process("services.raw.app:app", env, timeout=600) as (proc, base),
+            contextlib.ExitStack() as running,
+        ):
+            old = None
+            if baseline is not None:
+                old_env = {**env, "PYTHONPATH": str(baseline.resolve())}
+                old = running.enter_context(
+                    service_process("services.raw.app:app", old_env, timeout=600, cwd=baseline)
+                )[1]
+            return _measure(proc, base, env, repeat, old)
     finally:
         weed.stop()
         pg.stop()
@@ -164,17 +179,23 @@ def run(size_mb: int, repeat: int, copies: int) -> dict[str, Any]:
 
 
 def _measure(
-    proc: subprocess.Popen[bytes], base: str, env: dict[str, str], repeat: int
+    proc: subprocess.Popen[bytes],
+    base: str,
+    env: dict[str, str],
+    repeat: int,
+    baseline: str | None = None,
 ) -> dict[str, Any]:
-    """The figures of every case against the running service."""
+    """The figures of every case against the running service (and the baseline's)."""
     tar_url = f"{base}/raw/archive.tar?revolution={REV}"
     big_url = f"{base}/raw/archive.tar?revolution={REV + 1}"
-    direct, through, ttfb = [], [], []
-    for _ in range(repeat):  # side by side in one run: direct, then through the service
+    direct, through, ttfb, before = [], [], [], []
+    for _ in range(repeat):  # side by side in one run: direct, through the service(s)
         direct.append(_direct(env))
         result = _curl(tar_url)
         through.append(result["speed"])
         ttfb.append(result["ttfb"])
+        if baseline is not None:
+            before.append(_curl(f"{baseline}/raw/archive.tar?revolution={REV}")["speed"])
     rss_idle = _rss_mb(proc.pid)
     samples: list[float] = []
     done = threading.Event()
@@ -202,7 +223,13 @@ def _measure(
         t.join()
     elapsed = time.perf_counter() - t0
     mib = 1024 * 1024
-    return {
+    compared = {}
+    if before:
+        compared = {
+            "baseline_MiBps": round(statistics.median(before) / mib, 1),
+            "baseline_ratio": round(statistics.median(before) / statistics.median(direct), 3),
+        }
+    return compared | {
         "tarball_bytes": int(_curl(tar_url)["bytes"]),
         "direct_MiBps": round(statistics.median(direct) / mib, 1),
         "service_MiBps": round(statistics.median(through) / mib, 1),
@@ -217,6 +244,8 @@ def _measure(
             statistics.median(r["speed"] for r in results) / mib, 1
         ),
         "repeat": repeat,
+        "ratios_each_repeat": [round(t / d, 3) for t, d in zip(through, direct, strict=True)],
+        "load_average_1min": round(os.getloadavg()[0], 1),
     }
 
 
@@ -226,9 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-mb", type=int, default=2048, help="size of the tarball case")
     parser.add_argument("--copies", type=int, default=5, help="repeats in the big-stream case")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case (medians)")
+    parser.add_argument(
+        "--baseline", type=Path, help="another checkout whose raw service is measured beside"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    figures = run(args.size_mb, args.repeat, args.copies)
+    figures = run(args.size_mb, args.repeat, args.copies, args.baseline)
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

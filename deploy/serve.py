@@ -11,19 +11,26 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 from deploy.ports import LOOPBACK, free_port, port_is_open
 
 
 @contextmanager
 def service_process(
-    app: str, env: Mapping[str, str], timeout: float = 120, workers: int = 1
+    app: str,
+    env: Mapping[str, str],
+    timeout: float = 120,
+    workers: int = 1,
+    cwd: Path | None = None,
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """Start ``uvicorn app`` with ``env``; yield the process and its base URL; stop it after.
 
     ``workers``: uvicorn worker processes (as ``isla up`` runs them, see ``ISLA_WEB_WORKERS``).
     ``timeout`` is generous because importing the app takes seconds on a loaded machine; a
-    process that exits before it listens is reported at once.
+    process that exits before it listens is reported at once. ``cwd``: the folder the process
+    starts in, which ``python -m`` puts first on the import path (a benchmark runs another
+    checkout's service beside this one's).
     """
     port = free_port()
     proc = subprocess.Popen(
@@ -42,6 +49,7 @@ def service_process(
             str(workers),
         ],
         env=dict(env),
+        cwd=cwd,
     )
     try:
         deadline = time.monotonic() + timeout

@@ -22,10 +22,13 @@ iterator, so that an outage is a 503, never a 200 whose body breaks off at once.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
+import anyio
 from fastapi import HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
@@ -123,3 +126,39 @@ async def ranged_response(request: Request, entity: Entity, body: BodySource) ->
     return StreamingResponse(
         data, status_code=status, headers=headers, media_type=entity.media_type
     )
+
+
+_DONE = object()
+
+
+def _next(chunks: Iterator[bytes]) -> object:
+    return next(chunks, _DONE)
+
+
+async def read_ahead(chunks: Iterator[bytes]) -> AsyncGenerator[bytes, None]:
+    """The chunks of a blocking iterator (an object-store stream), one read ahead.
+
+    Each chunk is read in a worker thread; the read of the next one starts as soon as this
+    one is handed on, so that the store is read while the client is sent the previous chunk
+    (with Starlette's ``iterate_in_threadpool`` the two alternate, and a stream runs at the
+    speed of both added up). At most two chunks are held. When the consumer stops early
+    (the client went away), the read in flight is awaited and the iterator closed, which
+    gives its connection back to the pool.
+    """
+    pending = asyncio.ensure_future(anyio.to_thread.run_sync(_next, chunks))
+    try:
+        while True:
+            chunk = await pending
+            if chunk is _DONE:
+                return
+            pending = asyncio.ensure_future(anyio.to_thread.run_sync(_next, chunks))
+            yield cast(bytes, chunk)
+    finally:
+        with anyio.CancelScope(shield=True):
+            if not pending.done():
+                await asyncio.wait({pending})
+            if not pending.cancelled():
+                pending.exception()  # retrieved: a failure after the client left is moot
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()

@@ -38,7 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared import __version__
-from shared.db.engine import make_async_engine, make_sync_engine
+from shared.db.engine import make_async_engine, make_read_engine, make_sync_engine
 from shared.db.migrate import head_revision
 from shared.jobs.health import check_worker
 from shared.observability import (
@@ -124,12 +124,18 @@ class ServiceContext:
     http: httpx.AsyncClient
     config_errors: dict[str, str]
     sync_engine: Engine | None = None
+    read_engine: AsyncEngine | None = None
+    """The read replica's engine (``ISLA_DATABASE_READ_URL``), None when there is none."""
 
     def require_engine(self) -> AsyncEngine:
         """The async engine; :class:`ServiceUnavailable` when the database is not configured."""
         if self.engine is None:
             raise ServiceUnavailable("the database is not configured")
         return self.engine
+
+    def require_read_engine(self) -> AsyncEngine:
+        """The engine for read-only user queries: the replica's, else the primary's."""
+        return self.read_engine if self.read_engine is not None else self.require_engine()
 
     def require_sync_engine(self) -> Engine:
         """The sync engine (ingestion work in threads); 503 when not configured."""
@@ -148,6 +154,8 @@ class ServiceContext:
         await self.http.aclose()
         if self.engine is not None:
             await self.engine.dispose()
+        if self.read_engine is not None:
+            await self.read_engine.dispose()
         if self.sync_engine is not None:
             self.sync_engine.dispose()
 
@@ -170,6 +178,12 @@ def context(request: Request) -> ServiceContext:
 def db_engine(request: Request) -> AsyncEngine:
     """The async database engine for request work (dependency; 503 when not configured)."""
     return context(request).require_engine()
+
+
+def read_db_engine(request: Request) -> AsyncEngine:
+    """The engine for read-only user queries: the read replica's when one is configured
+    (``ISLA_DATABASE_READ_URL``), else the primary's (dependency; 503 when not configured)."""
+    return context(request).require_read_engine()
 
 
 def sync_db_engine(request: Request) -> Engine:
@@ -201,9 +215,11 @@ def _build_context() -> ServiceContext:
     errors: dict[str, str] = {}
     engine: AsyncEngine | None = None
     sync_engine: Engine | None = None
+    read_engine: AsyncEngine | None = None
     store: ObjectStore | None = None
     try:
         engine = make_async_engine(database_settings())
+        read_engine = make_read_engine(database_settings())
         # Creating an engine opens no connection: services that never run ingestion work
         # pay nothing for it.
         sync_engine = make_sync_engine(
@@ -217,7 +233,12 @@ def _build_context() -> ServiceContext:
         errors["object_store"] = str(exc)
     http = peer_client(peer_settings().peer_timeout)
     return ServiceContext(
-        engine=engine, store=store, http=http, config_errors=errors, sync_engine=sync_engine
+        engine=engine,
+        store=store,
+        http=http,
+        config_errors=errors,
+        sync_engine=sync_engine,
+        read_engine=read_engine,
     )
 
 

@@ -31,12 +31,21 @@ class DatabaseSettings(BaseSettings):
             "Postgres cluster under the data folder and sets it for its children."
         ),
     )
+    database_read_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of a read replica (Postgres streaming replication) for TAP's "
+            "synchronous user queries and cone searches. Unset: they go to database_url. "
+            "Queries with TAP_UPLOAD tables and async jobs stay on database_url (a hot standby "
+            "cannot hold temporary tables; ABORT cancels a job's backend on the primary)."
+        ),
+    )
     database_pool_size: int = Field(default=10, ge=1, description="Connections per process.")
     database_connect_timeout: float = Field(
         default=5.0, gt=0, description="Seconds before a connection attempt is given up."
     )
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_read_url")
     @classmethod
     def _normalise_driver(cls, value: str | None) -> str | None:
         """Accept plain ``postgresql://`` URLs and pin the psycopg 3 driver."""

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import run_in_threadpool
 
 from services.raw import aux as raw_aux
 from services.raw import ic as raw_ic
@@ -34,7 +34,7 @@ from services.raw.selection import (
     resolve,
 )
 from shared.body import MAX_JSON_DEPTH, BodyTooLargeError, json_depth, read_limited
-from shared.http import Entity, ranged_response
+from shared.http import Entity, ranged_response, read_ahead
 from shared.integral import InvalidIdentifier, ScwId, format_revolution, parse_revolution
 from shared.integral import parse_scw_id as _parse_scw_id
 from shared.openapi import Param, answers, inputs
@@ -157,7 +157,7 @@ async def stream_plan(
         # response whose body breaks off at once. Later failures cut the connection short of
         # Content-Length, which clients see as an incomplete download they can resume.
         await run_in_threadpool(store.ping)
-        chunks = iterate_in_threadpool(plan.iter_range(store, first, last))
+        chunks = read_ahead(plan.iter_range(store, first, last))
         return body_wrapper(chunks) if body_wrapper is not None else chunks
 
     entity = Entity(plan.size, plan.etag, media_type, filename)
@@ -199,7 +199,7 @@ async def get_scw_targz(
     await run_in_threadpool(store.ping)  # an outage is a 503 before the first byte
     members = tarball.tarball_members(manifest)
     return StreamingResponse(
-        iterate_in_threadpool(iter_tar_gz(store, members)),
+        read_ahead(iter_tar_gz(store, members)),
         media_type=TAR_GZ,
         headers={"Content-Disposition": f'attachment; filename="{scw.id}.tar.gz"'},
     )

@@ -17,7 +17,7 @@ from services.tap.upload import parse_uploads
 from shared import simulation
 from shared.jobs.health import check_worker
 from shared.openapi import VOTABLE, answers, inputs
-from shared.service import context, db_engine
+from shared.service import context, db_engine, read_db_engine
 from shared.settings import limit_settings, peer_settings, tap_settings
 from shared.vo import vosi as shared_vosi
 from shared.vo.errors import VOTABLE_ERRORS, NotFoundFault, TransientFault, VOError
@@ -75,8 +75,11 @@ async def sync(request: Request, params: Params) -> Response:
     sync_request = validate(params, limits)
     uploads = await parse_uploads(params, limits, tap_settings(), peers)
     meta = await _metadata(request)
+    # User queries go to the read replica when there is one; TAP_UPLOAD tables are temporary
+    # tables, which a hot standby cannot hold, so queries with uploads stay on the primary.
+    engine = db_engine(request) if uploads else read_db_engine(request)
     return await run_sync(
-        db_engine(request),
+        engine,
         sync_request,
         meta,
         tap_settings(),

@@ -153,9 +153,10 @@ async def cone_search(
         cone = parse_cone(params)
     except UsageFault as exc:
         return _error(exc)
-    engine = context(request).engine
-    if engine is None:
+    ctx = context(request)
+    if ctx.engine is None:
         return _error(TransientFault("the database is not configured"))
+    engine = ctx.require_read_engine()  # the read replica's, when there is one
     columns = COLUMNS[cone.verb]
     limit = limit_settings().maxrec_default
     rows: list[tuple[object, ...]] = []

@@ -65,6 +65,16 @@ def make_async_engine(settings: DatabaseSettings, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
+def make_read_engine(settings: DatabaseSettings) -> AsyncEngine | None:
+    """The async engine of the read replica (``ISLA_DATABASE_READ_URL``); None when unset."""
+    if not settings.database_read_url:
+        return None
+    # The same pool sizes and timeouts as the primary's engine, another server.
+    return make_async_engine(
+        settings.model_copy(update={"database_url": settings.database_read_url})
+    )
+
+
 def make_sync_engine(settings: DatabaseSettings, **kwargs: Any) -> Engine:
     """A synchronous engine for command-line tools, migrations and the demo generator."""
     engine = create_engine(

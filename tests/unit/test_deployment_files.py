@@ -37,8 +37,8 @@ K8S = ROOT / "k8s"
 KUBERNETES_VERSION = "1.30"
 """Oldest Kubernetes release the manifests support (k8s/README.md asks for kubectl >= 1.27;
 1.30 is the oldest whose schemas kubernetes-validate still ships with all our kinds)."""
-CUSTOM_KINDS = {"ServiceMonitor"}
-"""Kinds from CRDs (the Prometheus Operator's), checked by hand below."""
+CUSTOM_KINDS = {"ServiceMonitor", "ScaledObject"}
+"""Kinds from CRDs (the Prometheus Operator's, KEDA's), checked by hand below."""
 WEB = ("tap", "products", "raw", "ingest")
 
 
@@ -61,10 +61,8 @@ def render(directory: Path) -> tuple[dict[str, Any], ...]:
     return tuple(doc for doc in yaml.safe_load_all(out.stdout) if doc)
 
 
-@pytest.fixture(scope="module")
-def monitored(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], ...]:
-    """The production overlay with the monitoring component, as an operator would use it."""
-    where = tmp_path_factory.mktemp("monitored")
+def _production_with(where: Path, *components: str) -> tuple[dict[str, Any], ...]:
+    """The production overlay with ``components``, as an operator would use them."""
     (where / "kustomization.yaml").write_text(
         yaml.safe_dump(
             {
@@ -72,11 +70,40 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
                 "kind": "Kustomization",
                 # kustomize takes relative paths only.
                 "resources": [os.path.relpath(K8S / "overlays" / "production", where)],
-                "components": [os.path.relpath(K8S / "components" / "monitoring", where)],
+                "components": [os.path.relpath(K8S / "components" / c, where) for c in components],
             }
         )
     )
     return render(where)
+
+
+@pytest.fixture(scope="module")
+def monitored(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], ...]:
+    """The production overlay with the monitoring component, as an operator would use it."""
+    return _production_with(tmp_path_factory.mktemp("monitored"), "monitoring")
+
+
+def test_workers_scale_on_the_exported_queue_metrics(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    docs = _production_with(
+        tmp_path_factory.mktemp("autoscaled"), "monitoring", "worker-autoscaling"
+    )
+    for doc in docs:
+        if doc["kind"] not in CUSTOM_KINDS:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    (scaled,) = objects(docs, "ScaledObject").values()
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1"
+    assert scaled["metadata"]["namespace"] == "isla"
+    target = scaled["spec"]["scaleTargetRef"]
+    assert target["kind"] == "Deployment"
+    assert target["name"] in objects(docs, "Deployment")
+    assert 1 <= scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"]
+    for trigger in scaled["spec"]["triggers"]:
+        assert trigger["type"] == "prometheus"
+        named = set(re.findall(r"\b(isla_[a-z_]+)\b", trigger["metadata"]["query"]))
+        assert named and named <= set(QUEUE_FAMILIES), named
+        assert float(trigger["metadata"]["threshold"]) > 0
 
 
 def objects(docs: tuple[dict[str, Any], ...], kind: str) -> dict[str, dict[str, Any]]:

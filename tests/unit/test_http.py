@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -9,7 +10,7 @@ import pytest
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from shared.http import Entity, not_modified, ranged_response
+from shared.http import Entity, not_modified, ranged_response, read_ahead
 from shared.service import create_service
 
 DATA = bytes(range(256)) * 40
@@ -136,3 +137,49 @@ def test_not_modified_parses_lists() -> None:
     assert not not_modified(None, ETAG)
     assert not not_modified('"abc"', ETAG)
     assert not_modified(' "a" ,W/"abc123"', ETAG)
+
+
+class _Chunks:
+    """A blocking iterator that records how far it was read and whether it was closed."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.read = 0
+        self.closed = False
+
+    def __iter__(self) -> _Chunks:
+        return self
+
+    def __next__(self) -> bytes:
+        if self.read == self.n:
+            raise StopIteration
+        self.read += 1
+        return bytes([self.read])
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_read_ahead_yields_every_chunk_in_order_and_closes() -> None:
+    chunks = _Chunks(5)
+
+    async def consume() -> list[bytes]:
+        return [c async for c in read_ahead(chunks)]
+
+    assert asyncio.run(consume()) == [bytes([i]) for i in range(1, 6)]
+    assert chunks.closed
+
+
+def test_read_ahead_reads_one_chunk_ahead_and_closes_when_the_client_leaves() -> None:
+    chunks = _Chunks(100)
+
+    async def first_two() -> list[bytes]:
+        stream = read_ahead(chunks)
+        got = [await anext(stream), await anext(stream)]
+        await asyncio.sleep(0.2)  # the read of the third chunk runs meanwhile, no further
+        await stream.aclose()  # as Starlette does when the client disconnects
+        return got
+
+    assert asyncio.run(first_two()) == [b"\x01", b"\x02"]
+    assert chunks.read == 3
+    assert chunks.closed

@@ -52,9 +52,10 @@ async def get_file(
     ] = None,
 ) -> Response:
     """Stream one stored product file by its product id, or a table view of it."""
-    row = await product_row(ctx, product_id)
     if format is None or format.lower() in ("fits", "file"):
+        row = await product_row(ctx, product_id, file_only=True)
         return await stream_product(request, ctx.require_store(), row)
+    row = await product_row(ctx, product_id)
     fmt = check_format(format, ("json", "csv", "votable"))
     try:
         return await tables.table_view(ctx, row, fmt)

@@ -17,10 +17,10 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 from fastapi.responses import Response
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import run_in_threadpool
 
 from services.products.files import store
-from shared.http import Entity, ranged_response
+from shared.http import Entity, ranged_response, read_ahead
 from shared.packaging import Member
 from shared.service import ServiceContext, ServiceUnavailable
 from shared.storage import ObjectNotFound, ObjectStore, StorageUnavailable
@@ -106,8 +106,12 @@ async def stream_product(request: Request, store: ObjectStore, row: Any) -> Resp
         length = last - first + 1
         try:
             if size <= CACHE.max_item:
-                whole = await run_in_threadpool(read_whole, store, row)
-                return whole[first : last + 1]
+                # A hit is a dictionary lookup: answered on the event loop, without the hop
+                # to a worker thread and back that a read from the store needs.
+                whole = CACHE.get(row.sha256)
+                if whole is None:
+                    whole = await run_in_threadpool(read_whole, store, row)
+                return whole if first == 0 and last == size - 1 else whole[first : last + 1]
             if length <= SMALL_FILE:
                 # Most products (spectra, responses, light curves, mosaics) are a few MiB at
                 # most: one read in one worker thread, then one write, is the shortest path.
@@ -123,7 +127,7 @@ async def stream_product(request: Request, store: ObjectStore, row: Any) -> Resp
             )
         except (StorageUnavailable, ObjectNotFound) as exc:
             raise _unreadable(row, exc) from exc
-        return iterate_in_threadpool(stream)
+        return read_ahead(stream)
 
     return await ranged_response(request, entity, body)
 
@@ -141,10 +145,14 @@ async def read_product(object_store: ObjectStore, row: Any) -> bytes:
         raise _unreadable(row, exc) from exc
 
 
-async def product_row(ctx: ServiceContext, product_id: str) -> Any:
-    """The ``isla.products`` row of ``product_id``; 404 naming products with the same prefix."""
-    async with ctx.require_engine().connect() as conn:
-        row = await store.product(conn, product_id)
+async def product_row(ctx: ServiceContext, product_id: str, *, file_only: bool = False) -> Any:
+    """The ``isla.products`` row of ``product_id``; 404 naming products with the same prefix.
+
+    ``file_only`` reads only what :func:`stream_product` needs (:data:`store.FILE_SELECT`).
+    """
+    lookup = store.product_file if file_only else store.product
+    async with store.reader(ctx.require_engine()).connect() as conn:
+        row = await lookup(conn, product_id)
         if row is not None:
             return row
         nearby = await store.ids_like(conn, "/".join(product_id.split("/")[:2]))
