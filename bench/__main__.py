@@ -1,7 +1,7 @@
 """``python -m bench <name>``: run one benchmark, print JSON.
 
 Names: raw, raw-index, ingest, ingest-products, products, tap, timeseries, maps,
-upper-limits, scaleout.
+upper-limits, scale, scaleout.
 """
 
 import sys
@@ -15,6 +15,7 @@ from bench import (
     products,
     raw_bench,
     raw_index_bench,
+    scale,
     scaleout,
     tap_bench,
     timeseries,
@@ -30,6 +31,7 @@ BENCHES: dict[str, Callable[[list[str]], Any]] = {
     "tap": tap_bench.main,
     "timeseries": timeseries.main,
     "maps": maps.main,
+    "scale": scale.main,
     "scaleout": scaleout.main,
     "upper-limits": upper_limits.main,
 }

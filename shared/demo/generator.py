@@ -1239,10 +1239,12 @@ def _faint_chunk(
     all_names = [f"IGR {s[:7]}{s[9:]}" for s in source_ids]
     keep = np.ones(count, dtype=bool)
     seen: set[str] = set()
+    seen_names: set[str] = set()
     for i, (source_id, name) in enumerate(zip(source_ids, all_names, strict=True)):
-        if source_id in ids or name in names or source_id in seen:
-            keep[i] = False  # the same position twice: keep the first
+        if source_id in ids or name in names or source_id in seen or name in seen_names:
+            keep[i] = False  # the same position (or name) twice: keep the first
         seen.add(source_id)
+        seen_names.add(name)
     idx = np.flatnonzero(keep)
     sid = [source_ids[i] for i in idx.tolist()]
     name = [all_names[i] for i in idx.tolist()]
