@@ -261,11 +261,11 @@ def calls(base: str, client: httpx.Client) -> dict[str, Callable[[], Any]]:
             f"s_region, CIRCLE('ICRS', {CRAB_RA}, {CRAB_DEC}, 5))",
         ),
         "ObsCore count(*)": _tap(client, "SELECT count(*) FROM ivoa.obscore"),
-        "raw manifest of the Crab": _get(client, "/raw/manifest", source="Crab"),
+        "raw manifest of the Crab": _get(client, "/raw/manifest.json", source="Crab"),
         "portal search Crab": _get(client, "/search", q="Crab"),
         "portal source page Crab": _get(client, f"/sources/{CRAB}"),
         "upper limit at the Crab": _get(
-            client, "/products/upperlimits", ra=CRAB_RA, dec=CRAB_DEC, instrument="ISGRI"
+            client, "/products/upper-limits", ra=CRAB_RA, dec=CRAB_DEC, instrument="ISGRI"
         ),
     }
     if value_map is not None:
@@ -294,7 +294,7 @@ def measure(arch: Archive, repeat: int) -> dict[str, Any]:
     with service_process("deploy.gateway:app", env) as (_proc, base):
         env["ISLA_BASE_URL"] = base
         figures: dict[str, Any] = {}
-        with httpx.Client(base_url=base, timeout=120) as client:
+        with httpx.Client(base_url=base, timeout=120, follow_redirects=True) as client:
             try:
                 measured = calls(base, client)
             except Exception as exc:
