@@ -25,7 +25,9 @@ def test_source_ids_of_many_positions_match_one_by_one() -> None:
     # Edges: RA wrapping to 0h, a declination that rounds to -0, the Crab.
     ra = np.concatenate([ra, [359.99999, 0.0, 83.6332]])
     dec = np.concatenate([dec, [-0.0001, 90.0, 22.0145]])
-    expected = [source_id_from_position(a, d) for a, d in zip(ra.tolist(), dec.tolist())]
+    expected = [
+        source_id_from_position(a, d) for a, d in zip(ra.tolist(), dec.tolist(), strict=True)
+    ]
     assert _source_ids(ra, dec) == expected
     assert expected[-1] == "J053432.0+220052"
 
