@@ -1,7 +1,7 @@
 """``python -m bench <name>``: run one benchmark, print JSON.
 
 Names: raw, raw-index, ingest, ingest-points, ingest-products, products, tap, timeseries, maps,
-upper-limits, scaleout, portal-search, latency.
+upper-limits, scale, scaleout, portal-search, latency.
 """
 
 import sys
@@ -18,6 +18,7 @@ from bench import (
     products,
     raw_bench,
     raw_index_bench,
+    scale,
     scaleout,
     tap_bench,
     timeseries,
@@ -35,6 +36,7 @@ BENCHES: dict[str, Callable[[list[str]], Any]] = {
     "latency": latency.main,
     "timeseries": timeseries.main,
     "maps": maps.main,
+    "scale": scale.main,
     "scaleout": scaleout.main,
     "upper-limits": upper_limits.main,
     "portal-search": portal_search.main,

@@ -122,12 +122,17 @@ def load_demo(
     scale: str = "demo",
     seed: int = DEFAULT_SEED,
     progress: Callable[[str], None] | None = None,
+    raw_bytes: bool | None = None,
 ) -> GenerationReport:
     """Generate the demo archive (:func:`shared.demo.generate`); with a store, its products
     are delivered through ingestion, then its gamma-ray bursts (catalogues and products,
-    :mod:`shared.demo.grbs`) and the real GRB 230307A row."""
+    :mod:`shared.demo.grbs`) and the real GRB 230307A row. ``raw_bytes`` None takes the
+    scale's default (raw files uploaded at ``demo`` scale only; registered as missing at the
+    others)."""
     deliver = demo_delivery(engine, store) if store is not None else None
-    report = generate(engine, store, scale, seed, progress=progress, deliver=deliver)
+    report = generate(
+        engine, store, scale, seed, progress=progress, deliver=deliver, raw_bytes=raw_bytes
+    )
     if store is not None:
         load_contributed(engine, store)
     if deliver is not None:
@@ -175,8 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--scale",
         choices=sorted(SCALES),
         default="demo",
-        help="demo: ~95 revolutions (seconds); bench: every 10th revolution with ~1.5 MB of "
-        "raw data per science window; full: the whole mission (default: demo)",
+        help="demo: ~95 revolutions (a minute); bench: every 10th revolution, 100,000 sources "
+        "(a few minutes); full: the whole mission, 10^6 sources (default: demo)",
     )
     parser.add_argument(
         "--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})"
@@ -185,6 +190,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--no-raw",
         action="store_true",
         help="write the catalogue and observations only: no raw files, points or products",
+    )
+    parser.add_argument(
+        "--raw-bytes",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="build and upload the raw files (default: at demo scale only); with "
+        "--no-raw-bytes every raw file is registered in the raw index as missing, without bytes",
     )
     args = parser.parse_args(argv)
 
@@ -199,7 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DatabaseNotConfiguredError as exc:
         parser.error(str(exc))
     try:
-        report = load_demo(engine, store, args.scale, args.seed, progress=_progress)
+        report = load_demo(
+            engine, store, args.scale, args.seed, progress=_progress, raw_bytes=args.raw_bytes
+        )
     except (ArchiveNotEmpty, StorageUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -45,6 +45,7 @@ from sqlalchemy import Connection, Engine, text
 
 from shared.db.models import SOURCE_LOAD_COLUMNS
 from shared.db.pgsphere import Point, spoly_literal
+from shared.demo.bulk import indexes_after
 from shared.demo.delivery import Deliver
 from shared.demo.fitsfiles import (
     AUX_FILE_NAMES,
@@ -55,6 +56,7 @@ from shared.demo.fitsfiles import (
     content_type,
     jemx_units_on,
     orbit_file,
+    scw_file_names,
 )
 from shared.demo.variability import CLASSES as VARIABILITY_CLASSES
 from shared.integral.ids import ScwId, normalise_source_name, source_id_from_position
@@ -98,15 +100,17 @@ class Scale:
     """Generated faint sources besides the bright ones."""
     row_scale: float
     """Multiplier of the synthetic events in the instrument files."""
+    raw_bytes: bool = True
+    """Whether raw files are built and uploaded by default (else registered as missing)."""
 
 
 SCALES: dict[str, Scale] = {
     # ~95 revolutions, ~1,800 science windows, ~9,000 small files: loads in seconds.
     "demo": Scale("demo", None, 2, 1, (6, 14), 1_000, 1.0),
     # Every 10th revolution with long stretches of it, and ~1.5 MB of raw data per ScW.
-    "bench": Scale("bench", 10, 0, 1, (25, 40), 100_000, 280.0),
+    "bench": Scale("bench", 10, 0, 1, (25, 40), 100_000, 280.0, raw_bytes=False),
     # The whole mission: 2,887 full revolutions, ~370,000 science windows.
-    "full": Scale("full", 1, 0, 3, None, 1_000_000, 1.0),
+    "full": Scale("full", 1, 0, 3, None, 1_000_000, 1.0, raw_bytes=False),
 }
 
 
@@ -294,6 +298,8 @@ class GenerationReport:
     products: int = 0
     maps: int = 0
     seconds: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)
+    """Wall time (s) of each stage, in order."""
 
     def summary(self) -> str:
         """One line for logs and the command line."""
@@ -397,10 +403,12 @@ def _frame(ra: float, dec: float, posangle: float) -> npt.NDArray[np.float64]:
 
 def _offset(frame: npt.NDArray[np.float64], y_deg: float, z_deg: float) -> tuple[float, float]:
     """The position offset by (y, z) degrees along the spacecraft axes."""
-    vec = frame[0] + math.tan(math.radians(y_deg)) * frame[1]
-    vec = vec + math.tan(math.radians(z_deg)) * frame[2]
-    ra, dec = _radec(vec[np.newaxis, :])[0]
-    return float(ra), float(dec)
+    ty, tz = math.tan(math.radians(y_deg)), math.tan(math.radians(z_deg))
+    x, y, z = (float(v) for v in frame[0] + ty * frame[1] + tz * frame[2])
+    # Scalar arithmetic: numpy's per-call overhead dominated planning ~370,000 pointings.
+    norm = math.sqrt(x * x + y * y + z * z)
+    ra = math.degrees(math.atan2(y, x)) % 360.0
+    return ra, math.degrees(math.asin(max(-1.0, min(1.0, z / norm))))
 
 
 def _regular(n: int, radius_deg: float) -> npt.NDArray[np.float64]:
@@ -415,6 +423,23 @@ _HALF = math.tan(math.radians(_ISGRI_HALF))
 _ISGRI_SHAPE = np.array([(_HALF, _HALF), (_HALF, -_HALF), (-_HALF, -_HALF), (-_HALF, _HALF)])
 _JEMX_SHAPE = _regular(16, _JEMX_RADIUS)
 _SPI_SHAPE = _regular(6, _SPI_RADIUS)
+
+
+_ALL_SHAPES = np.concatenate([_ISGRI_SHAPE, _JEMX_SHAPE, _SPI_SHAPE])
+_SHAPE_ENDS = (len(_ISGRI_SHAPE), len(_ISGRI_SHAPE) + len(_JEMX_SHAPE), len(_ALL_SHAPES))
+
+
+def _footprints(frame: npt.NDArray[np.float64]) -> tuple[str, str, str]:
+    """pgSphere polygon texts of the ISGRI, JEM-X and SPI footprints of one pointing (as
+    :func:`_footprint` makes each, in one pass over their 26 vertices)."""
+    vectors = frame[0] + _ALL_SHAPES[:, :1] * frame[1] + _ALL_SHAPES[:, 1:] * frame[2]
+    points = [f"({ra!r}d, {dec!r}d)" for ra, dec in _radec(vectors).tolist()]
+    a, b, c = _SHAPE_ENDS
+    return (
+        "{" + ",".join(points[:a]) + "}",
+        "{" + ",".join(points[a:b]) + "}",
+        "{" + ",".join(points[b:c]) + "}",
+    )
 
 
 def _footprint(frame: npt.NDArray[np.float64], shape: npt.NDArray[np.float64]) -> str:
@@ -843,11 +868,7 @@ class _Planner:
                     ScwId.make(rev, number, 1), obs, t, t + duration, ra, dec, posangle
                 )
                 pointing_frame = _frame(ra, dec, posangle)
-                pointing.fovs = (
-                    _footprint(pointing_frame, _ISGRI_SHAPE),
-                    _footprint(pointing_frame, _JEMX_SHAPE),
-                    _footprint(pointing_frame, _SPI_SHAPE),
-                )
+                pointing.fovs = _footprints(pointing_frame)
                 pointing.times = _instrument_times(rng, rev, duration)
                 if obs.first < 0:
                     obs.first = len(scws)
@@ -1155,15 +1176,61 @@ def _faint_positions(
     return np.round(ra, 5) % 360.0, np.round(dec, 5), plane
 
 
-def _faint_rows(
-    rows: _SourceRows,
+def _tsv(columns: Sequence[Sequence[str]]) -> bytes:
+    """Rows of ``COPY`` text (tab-separated, one row a line) from columns of formatted values
+    (none of which holds a tab, a newline or a backslash)."""
+    return ("\n".join(map("\t".join, zip(*columns, strict=True))) + "\n").encode()
+
+
+def _copy_text(conn: Connection, table: str, columns: Sequence[str], data: bytes) -> None:
+    """Bulk-load ``COPY`` text on the connection's transaction, in one write."""
+    raw: Any = conn.connection.driver_connection
+    statement = f"COPY isla.{table} ({', '.join(columns)}) FROM STDIN"
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.write(data)
+
+
+def _texts(values: npt.NDArray[Any]) -> list[str]:
+    """Formatted values: floats as Python's shortest repr, booleans as t/f."""
+    if values.dtype == np.bool_:
+        return np.where(values, "t", "f").tolist()
+    # Python's float repr (the shortest that reads back exactly): numpy's astype(str) takes
+    # ten times as long.
+    return list(map(repr, values.tolist()))
+
+
+def _source_ids(ra: npt.NDArray[np.float64], dec: npt.NDArray[np.float64]) -> list[str]:
+    """:func:`source_id_from_position` of many positions at once (the same rounding)."""
+    ra_tenths = np.floor((ra % 360.0) * (36000 * 24 / 360.0) + 0.5 + 1e-7).astype(np.int64)
+    ra_tenths %= 24 * 36000
+    dec_arcsec = np.floor(np.abs(dec) * 3600.0 + 0.5 + 1e-7).astype(np.int64)
+    parts = [
+        (ra_tenths // 36000).tolist(),
+        (ra_tenths // 600 % 60).tolist(),
+        (ra_tenths % 600 // 10).tolist(),
+        (ra_tenths % 10).tolist(),
+        np.where(dec < 0, "-", "+").tolist(),
+        (dec_arcsec // 3600).tolist(),
+        (dec_arcsec // 60 % 60).tolist(),
+        (dec_arcsec % 60).tolist(),
+    ]
+    return [
+        f"J{h:02d}{m:02d}{s:02d}.{t}{sign}{d:02d}{dm:02d}{ds:02d}"
+        for h, m, s, t, sign, d, dm, ds in zip(*parts, strict=True)
+    ]
+
+
+def _faint_chunk(
+    conn: Connection,
     rng: np.random.Generator,
     catalogue_id: int,
     bands: dict[str, int],
     count: int,
     ids: set[str],
     names: set[str],
-) -> None:
+) -> int:
+    """Generate ``count`` faint sources column by column and ``COPY`` them; return how many
+    were written (a position that repeats an earlier source's id is dropped)."""
     ra, dec, plane = _faint_positions(rng, count)
     plane_classes = rng.choice(
         [c for c, _ in _PLANE_CLASSES], size=count, p=[p for _, p in _PLANE_CLASSES]
@@ -1181,38 +1248,124 @@ def _faint_rows(
     det_spi = (flux > 20.0) & (rng.random(count) < 0.5)
     det_omc = rng.random(count) < 0.5
     pos_err = np.round(rng.uniform(0.8, 4.5, count), 2)
-    for i in range(count):
-        source_id = source_id_from_position(float(ra[i]), float(dec[i]))
-        # IGR-style name from the id without its decimal: unique whenever the ids are.
-        name = f"IGR {source_id[:7]}{source_id[9:]}"
-        if source_id in ids or name in names:
-            continue  # the same position twice: keep the first
-        ids.add(source_id)
-        names.add(name)
-        cls = str(plane_classes[i] if plane[i] else sky_classes[i])
-        flags = {
-            "isgri": True,
-            "picsit": False,
-            "jemx": bool(det_jemx[i]),
-            "spi": bool(det_spi[i]),
-            "omc": bool(det_omc[i]) and any(c in cls for c in _OPTICAL_CLASSES),
-        }
-        isgri = flux_20_35(float(flux[i]), float(hardness[i]))
-        jemx = isgri * float(jemx_ratio[i]) if flags["jemx"] else None
-        _add_source(
-            rows,
-            catalogue_id,
-            bands,
-            source_id=source_id,
-            name=name,
-            ra=float(ra[i]),
-            dec=float(dec[i]),
-            pos_err=float(pos_err[i]),
-            source_class=cls,
-            flags=flags,
-            fluxes=_band_fluxes(rng, isgri, float(hardness[i]), jemx),
-            aliases=(name, name.replace(" ", ""), source_id),
+    isgri_noise = rng.random((3, count))
+    jemx_high = rng.uniform(0.5, 1.0, count)
+
+    source_ids = _source_ids(ra, dec)
+    # IGR-style name from the id without its decimal: unique whenever the ids are.
+    all_names = [f"IGR {s[:7]}{s[9:]}" for s in source_ids]
+    keep = np.ones(count, dtype=bool)
+    seen: set[str] = set()
+    seen_names: set[str] = set()
+    for i, (source_id, igr) in enumerate(zip(source_ids, all_names, strict=True)):
+        if source_id in ids or igr in names or source_id in seen or igr in seen_names:
+            keep[i] = False  # the same position (or name) twice: keep the first
+        seen.add(source_id)
+        seen_names.add(igr)
+    idx = np.flatnonzero(keep)
+    sid = [source_ids[i] for i in idx.tolist()]
+    name = [all_names[i] for i in idx.tolist()]
+    ids.update(sid)
+    names.update(name)
+    n = len(sid)
+    cls = np.where(plane, plane_classes, sky_classes)[idx]
+    optical = np.isin(cls, [c for c in np.unique(cls) if any(o in c for o in _OPTICAL_CLASSES)])
+    det = {
+        "isgri": np.ones(n, dtype=bool),
+        "picsit": np.zeros(n, dtype=bool),
+        "jemx": det_jemx[idx],
+        "spi": det_spi[idx],
+        "omc": det_omc[idx] & optical,
+    }
+    # The 20-35 keV flux of each 20-40 keV flux and hardness (flux_20_35, vectorised).
+    slope = np.log(np.maximum(hardness[idx], 1e-3)) / math.log(_E_35_60 / _E_20_35)
+    isgri = flux[idx] * (_E_20_35 / _E_20_40) ** slope
+    hard = isgri * hardness[idx]
+    values = {"isgri:20_35": isgri, "isgri:35_60": hard, "isgri:28_40": np.sqrt(isgri * hard)}
+    errors = {
+        band: 0.08 + 0.004 * values[band] + 0.05 * isgri_noise[k][idx]
+        for k, band in enumerate(("isgri:20_35", "isgri:35_60", "isgri:28_40"))
+    }
+    jemx = isgri * jemx_ratio[idx]
+    values["jemx:3_10"], values["jemx:10_20"] = jemx, jemx * jemx_high[idx]
+    for band in ("jemx:3_10", "jemx:10_20"):
+        errors[band] = 0.4 + 0.01 * values[band]
+    values = {band: np.round(v, 3) for band, v in values.items()}
+    errors = {band: np.round(e, 3) for band, e in errors.items()}
+
+    ra_t, dec_t, err_t = _texts(ra[idx]), _texts(dec[idx]), _texts(pos_err[idx])
+    cls_t = cls.tolist()
+    det_t = {key: _texts(flag) for key, flag in det.items()}
+    cat = [str(catalogue_id)] * n
+    _copy_text(
+        conn,
+        "sources",
+        _SOURCE_COLUMNS,
+        _tsv(
+            [
+                sid,
+                name,
+                ra_t,
+                dec_t,
+                err_t,
+                cls_t,
+                *(det_t[k] for k in ("isgri", "picsit", "jemx", "spi", "omc")),
+                cat,
+            ]
+        ),
+    )
+    bare = [s.replace(" ", "") for s in name]
+    alias_ids = sid * 3
+    aliases = name + bare + sid
+    _copy_text(
+        conn,
+        "source_aliases",
+        ("source_id", "alias", "alias_norm"),
+        _tsv([alias_ids, aliases, [normalise_alias(a) for a in aliases]]),
+    )
+    # JEM-X fluxes only for the sources JEM-X detects.
+    flux_cols: list[list[str]] = [[], [], [], [], [], []]
+    jemx_rows = det["jemx"]
+    for band in values:
+        rows = np.ones(n, dtype=bool) if band.startswith("isgri") else jemx_rows
+        sel = np.flatnonzero(rows).tolist()
+        flux_cols[0] += [sid[i] for i in sel]
+        flux_cols[1] += [str(bands[band])] * len(sel)
+        flux_cols[2] += [str(catalogue_id)] * len(sel)
+        flux_cols[3] += _texts(values[band][rows])
+        flux_cols[4] += _texts(errors[band][rows])
+        flux_cols[5] += ["t"] * len(sel)
+    _copy_text(
+        conn,
+        "source_fluxes",
+        ("source_id", "band_id", "catalogue_id", "flux", "flux_err", "detected"),
+        _tsv(flux_cols),
+    )
+    # The provenance values as json.dumps(sort_keys=True) writes them.
+    flux_t = {band: _texts(v) for band, v in values.items()}
+    bool_t = {key: np.where(flag, "true", "false").tolist() for key, flag in det.items()}
+    json_rows = []
+    for i in range(n):
+        jemx_part = (
+            f', "flux_jemx:10_20": {flux_t["jemx:10_20"][i]}, '
+            f'"flux_jemx:3_10": {flux_t["jemx:3_10"][i]}'
+            if jemx_rows[i]
+            else ""
         )
+        json_rows.append(
+            f'{{"det_isgri": {bool_t["isgri"][i]}, "det_jemx": {bool_t["jemx"][i]}, '
+            f'"det_omc": {bool_t["omc"][i]}, "det_picsit": {bool_t["picsit"][i]}, '
+            f'"det_spi": {bool_t["spi"][i]}, "flux_isgri:20_35": {flux_t["isgri:20_35"][i]}, '
+            f'"flux_isgri:28_40": {flux_t["isgri:28_40"][i]}, '
+            f'"flux_isgri:35_60": {flux_t["isgri:35_60"][i]}{jemx_part}}}'
+        )
+    _copy_text(
+        conn,
+        "catalogue_entries",
+        _ENTRY_COLUMNS,
+        _tsv([cat, name, sid, ra_t, dec_t, err_t, cls_t, json_rows]),
+    )
+    return n
 
 
 # --- Database writing --------------------------------------------------------------------------
@@ -1299,11 +1452,8 @@ def _write_sources(conn: Connection, scale: Scale, seed: int, say: Progress) -> 
     total = len(rows.sources)
     rng = np.random.default_rng([seed, 3])
     for done in range(0, scale.faint_sources, _SOURCE_CHUNK):
-        rows = _SourceRows()
         count = min(_SOURCE_CHUNK, scale.faint_sources - done)
-        _faint_rows(rows, rng, catalogue_id, bands, count, ids, names)
-        _copy_sources(conn, rows)
-        total += len(rows.sources)
+        total += _faint_chunk(conn, rng, catalogue_id, bands, count, ids, names)
         if scale.faint_sources > _SOURCE_CHUNK:
             say(f"sources: {total} written")
     conn.execute(
@@ -1416,6 +1566,7 @@ def generate(
     seed: int = DEFAULT_SEED,
     progress: Progress | None = None,
     deliver: Deliver | None = None,
+    raw_bytes: bool | None = None,
 ) -> GenerationReport:
     """Fill an empty archive database (and the raw bucket) with the demo archive.
 
@@ -1426,7 +1577,10 @@ def generate(
     observing history only; otherwise every science window's raw files and each revolution's
     auxiliary files are uploaded to ``store.raw_bucket`` and recorded in ``scw_files`` /
     ``aux_files``, and the light-curve points and products are delivered through ingestion
-    (which stores every delivered file).
+    (which stores every delivered file). ``raw_bytes`` False (the default of the ``bench``
+    and ``full`` scales, :attr:`Scale.raw_bytes`) builds and uploads no raw file: each one is
+    registered in the raw index by name, in state ``missing`` (size 0, no checksum), so the
+    archive says it has no bytes for it instead of pretending to.
 
     The result is determined by ``scale`` and ``seed`` alone. Raises :class:`ArchiveNotEmpty`
     (before writing anything) when the database already holds revolutions, and ``KeyError``
@@ -1442,27 +1596,38 @@ def generate(
     say = progress or (lambda _message: None)
     report = GenerationReport(scale=scale, seed=seed)
 
+    uploads = store if (spec.raw_bytes if raw_bytes is None else raw_bytes) else None
+    stage = _Stages(report, say)
     with engine.begin() as conn:
         _check_empty(conn)
         if store is not None:
             store.ensure_buckets()
-        report.sources = _write_sources(conn, spec, seed, say)
-        say(f"sources: {report.sources} in the catalogue")
+        with indexes_after(conn, _BULK_TABLES, say):
+            report.sources = _write_sources(conn, spec, seed, say)
+            say(f"sources: {report.sources} in the catalogue")
+            stage.done("sources")
 
-        revolutions, crab_revs = _select_revolutions(spec, np.random.default_rng([seed, 0]))
-        planner = _Planner(spec, seed, crab_revs)
-        pool = ThreadPoolExecutor(_UPLOAD_THREADS, thread_name_prefix="isla-demo")
-        try:
-            for batch in _batches(revolutions, _BATCH_REVOLUTIONS):
-                _write_batch(conn, planner, batch, store, pool, spec, seed, report)
-                say(
-                    f"revolutions: {report.revolutions}/{len(revolutions)}, "
-                    f"{report.science_windows} science windows, {report.files} files "
-                    f"({report.bytes / 1e6:.1f} MB)"
-                )
-        finally:
-            # On a failure (or Ctrl-C) queued uploads are dropped rather than waited for.
-            pool.shutdown(wait=True, cancel_futures=True)
+            revolutions, crab_revs = _select_revolutions(spec, np.random.default_rng([seed, 0]))
+            planner = _Planner(spec, seed, crab_revs)
+            pool = ThreadPoolExecutor(_UPLOAD_THREADS, thread_name_prefix="isla-demo")
+            try:
+                for batch in _batches(revolutions, _BATCH_REVOLUTIONS):
+                    _write_batch(
+                        conn, planner, batch, uploads, pool, spec, seed, report, store is not None
+                    )
+                    say(
+                        f"revolutions: {report.revolutions}/{len(revolutions)}, "
+                        f"{report.science_windows} science windows, {report.files} files "
+                        f"({report.bytes / 1e6:.1f} MB)"
+                    )
+            finally:
+                # On a failure (or Ctrl-C) queued uploads are dropped rather than waited for.
+                pool.shutdown(wait=True, cancel_futures=True)
+            stage.done("revolutions")
+        # The light curves' pair queries plan on these statistics.
+        for table in _BULK_TABLES:
+            conn.execute(text(f"ANALYZE {table}"))
+        stage.done("indexes")
     if deliver is not None:
         # Light-curve points and products go through ingestion, which works on committed
         # data with its own connections: after the transaction above, as an instrument
@@ -1473,18 +1638,65 @@ def generate(
         bright = set(bright_source_ids().values())
         lc = deliver_points(engine, deliver, scale, seed, bright, say)
         report.lightcurve_points, report.omc_points = lc.points, lc.omc_points
+        stage.done("light curves")
         report.products = deliver_products(engine, deliver, bright, say)
+        stage.done("products")
         from shared.demo.maps import deliver_maps
 
-        report.maps = deliver_maps(engine, deliver, say)
+        report.maps = deliver_maps(engine, deliver, say, scale)
+        stage.done("maps")
 
         # The basis of upper limits: per-pixel sensitivity from the committed pointings.
-        from shared.demo.sensitivity import deliver_sensitivity
+        from shared.demo.sensitivity import ORDER_BY_SCALE, deliver_sensitivity
 
-        deliver_sensitivity(engine, deliver, say)
+        deliver_sensitivity(engine, deliver, say, ORDER_BY_SCALE[scale])
+        stage.done("sensitivity")
     report.seconds = round(time.monotonic() - began, 3)
     say(report.summary())
     return report
+
+
+_BULK_TABLES = (
+    "isla.sources",
+    "isla.source_aliases",
+    "isla.source_fluxes",
+    "isla.catalogue_entries",
+    "isla.revolutions",
+    "isla.observations",
+    "isla.science_windows",
+    "isla.scw_files",
+    "isla.aux_files",
+)
+"""The tables the generator's transaction fills: indexed after the rows are in."""
+
+
+def _missing_files(plans: Sequence[_RevPlan]) -> list[list[str]]:
+    """The raw file names of every science window of ``plans`` (none of them written)."""
+    return [scw_file_names(meta) for plan in plans for meta in plan.metas]
+
+
+class _Stages:
+    """Wall time and peak memory of each stage, as progress lines."""
+
+    def __init__(self, report: GenerationReport, say: Progress) -> None:
+        self.report, self.say = report, say
+        self.began, self.cpu = time.monotonic(), time.process_time()
+
+    def done(self, stage: str) -> None:
+        import resource
+
+        now, cpu = time.monotonic(), time.process_time()
+        seconds = round(now - self.began, 1)
+        # CPU seconds of this process (all its threads): what the stage costs the generator
+        # whatever else the machine runs; the database's share is not in it.
+        used = cpu - self.cpu
+        self.began, self.cpu = now, cpu
+        self.report.stages[stage] = seconds
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self.say(
+            f"stage {stage}: {seconds:.1f} s, generator CPU {used:.1f} s "
+            f"(peak memory so far {peak:.0f} MB)"
+        )
 
 
 def bright_source_ids() -> dict[str, str]:
@@ -1503,8 +1715,10 @@ def _write_batch(
     spec: Scale,
     seed: int,
     report: GenerationReport,
+    register: bool = True,
 ) -> None:
-    """Plan, upload and write one batch of revolutions."""
+    """Plan, upload and write one batch of revolutions. Without a ``store`` and with
+    ``register``, the raw files are registered as ``missing`` (no bytes were written)."""
     plans: list[_RevPlan] = []
     scw_rows: list[tuple[Any, ...]] = []
     for rev in batch:
@@ -1562,6 +1776,27 @@ def _write_batch(
             ]
             report.files += len(stored)
             report.bytes += sum(f.size for f in stored)
+    elif register:
+        missing = _missing_files(plans)
+        scw_rows = [(*row, len(names), 0) for row, names in zip(scw_rows, missing, strict=True)]
+        file_rows = [
+            (
+                row[0],
+                row[1],
+                name,
+                f"{meta.scw.path}{name}",
+                0,
+                None,
+                content_type(name),
+                True,
+                "missing",
+            )
+            for row, meta, names in zip(
+                scw_rows, (m for p in plans for m in p.metas), missing, strict=True
+            )
+            for name in names
+        ]
+        report.files += len(file_rows)
     else:
         scw_rows = [(*row, 0, 0) for row in scw_rows]
     _copy(conn, "science_windows", SCW_COLUMNS, scw_rows)
@@ -1579,18 +1814,39 @@ def _write_batch(
                 "sha256",
                 "content_type",
                 "simulated",
+                "state",
             ),
-            file_rows,
+            [row if len(row) == 9 else (*row, "verified") for row in file_rows],
         )
-    aux_rows = []
+    aux_rows: list[tuple[Any, ...]] = []
     for rev, job in aux_jobs:
         for f in job.result():
             aux_rows.append((rev, f.name, f.key, f.size, f.sha256, True))
             report.files += 1
             report.bytes += f.size
+    if store is None and register:
+        aux_rows = [
+            (
+                plan.revolution,
+                name,
+                f"aux/adp/{plan.revolution:04d}.001/{name}",
+                0,
+                None,
+                True,
+                "missing",
+            )
+            for plan in plans
+            for name in AUX_FILE_NAMES
+        ]
+        report.files += len(aux_rows)
     if aux_rows:
-        aux_columns = ("revolution", "name", "object_key", "size", "sha256", "simulated")
-        _copy(conn, "aux_files", aux_columns, aux_rows)
+        aux_columns = ("revolution", "name", "object_key", "size", "sha256", "simulated", "state")
+        _copy(
+            conn,
+            "aux_files",
+            aux_columns,
+            [row if len(row) == 7 else (*row, "verified") for row in aux_rows],
+        )
 
     report.revolutions += len(plans)
     report.observations += len(observation_rows)

@@ -47,8 +47,10 @@ RESULTS_KIND = "lc_results"
 
 Progress = Callable[[str], None]
 
-MAX_SOURCES = {"demo": None, "bench": 1_000, "full": 20_000}
-"""Sources with light curves per scale (the brightest in ISGRI 28-40 keV; None: all)."""
+MAX_SOURCES = {"demo": None, "bench": 1_000, "full": 1_000}
+"""Sources with light curves per scale (the brightest in ISGRI 28-40 keV; None: all). At
+``full`` scale the 1,000 brightest give ~50 million points over the mission, the tens of
+millions of INTEGRAL's catalogue light curves; 20,000 sources would be 200-250 million."""
 
 RESULTS_REVOLUTIONS = 24
 """Revolutions per delivery of results tables (as a pipeline delivers a processing batch)."""
@@ -98,15 +100,18 @@ class SourceInfo:
     """Variability class of a named source (``bright_sources.csv``); None: constant."""
 
 
-def load_sources(conn: Connection) -> dict[str, SourceInfo]:
-    """Catalogue fluxes (current catalogue) of every source, with the derived bands."""
+def load_sources(conn: Connection, ids: Sequence[str] | None = None) -> dict[str, SourceInfo]:
+    """Catalogue fluxes (current catalogue) of every source (or of ``ids``), with the derived
+    bands."""
+    only = "" if ids is None else "AND s.source_id = ANY(:ids) "
     rows = conn.execute(
         text(
-            "SELECT s.source_id, s.name, s.source_class, e.instrument, e.name AS band, f.flux "
+            "SELECT s.source_id, s.name, s.source_class, e.instrument, e.name AS band, f.flux "  # noqa: S608 - a fixed clause
             "FROM isla.sources s JOIN isla.source_fluxes f USING (source_id) "
             "JOIN isla.energy_bands e USING (band_id) "
-            "WHERE f.flux IS NOT NULL AND e.instrument IN ('ISGRI', 'JEM-X')"
-        )
+            f"WHERE f.flux IS NOT NULL AND e.instrument IN ('ISGRI', 'JEM-X') {only}"
+        ),
+        {} if ids is None else {"ids": list(ids)},
     ).all()
     named: dict[str, str] = {}
     for bright in bright_sources():
@@ -268,10 +273,14 @@ def _instrument_rows(
         var = variability.variability_for(info.name, info.variability)
         factor[lo:hi] = variability.flux_factor(var, t[lo:hi])
     eff_exposure = np.round(exposure * coded, 3)
+    unique_src, src_index = np.unique(src.astype(str), return_inverse=True)
+    unique_src, src_index = unique_src.tolist(), src_index.reshape(-1)
     out = _Rows()
     for band in model.BANDS[instrument]:
         key = f"{instrument}:{band}"
-        flux = np.array([sources[str(s)].fluxes.get(key, np.nan) for s in src], dtype=np.float64)
+        flux = np.array([sources[s].fluxes.get(key, np.nan) for s in unique_src], dtype=np.float64)[
+            src_index
+        ]
         ok = keep & np.isfinite(flux)
         if not ok.any():
             continue
@@ -317,22 +326,26 @@ def _omc_rows(
         return {}
     rng = model.rng_for("omc", seed, revolutions[0])
     noise = rng.standard_normal(len(rows))
-    mags, errs = [], []
-    for i, (source_id, _scw, t, _duration, exposure, _offaxis) in enumerate(rows):
-        base = v_magnitude(source_id)
-        var = model.rng_for("omc-var", source_id).uniform(0.02, 0.3)
-        mag_true = base + var * math.sin(2 * math.pi * t / (3.0 + (hash_unit(source_id) * 40)))
-        err = 0.004 + 0.02 * 10 ** (0.4 * (base - 12.0)) * math.sqrt(600.0 / max(exposure, 1.0))
-        mags.append(round(mag_true + noise[i] * err, 4))
-        errs.append(round(err, 4))
+    source_ids = np.array([r[0] for r in rows], dtype=str)
+    t = np.array([float(r[2]) for r in rows])
+    exposure = np.array([float(r[4]) for r in rows])
+    # The per-source model (mean magnitude, amplitude, period) once per source, not per row.
+    unique, where = np.unique(source_ids, return_inverse=True)
+    where = where.reshape(-1)
+    names = unique.tolist()
+    base = np.array([v_magnitude(s) for s in names])[where]
+    amplitude = np.array([model.rng_for("omc-var", s).uniform(0.02, 0.3) for s in names])[where]
+    period = np.array([3.0 + hash_unit(s) * 40 for s in names])[where]
+    mag_true = base + amplitude * np.sin(2 * np.pi * t / period)
+    err = 0.004 + 0.02 * 10 ** (0.4 * (base - 12.0)) * np.sqrt(600.0 / np.maximum(exposure, 1.0))
     return {
-        "source_id": np.array([r[0] for r in rows], dtype=str),
+        "source_id": source_ids,
         "scw_id": np.array([r[1] for r in rows], dtype=str),
-        "time": np.array([float(r[2]) for r in rows]),
+        "time": t,
         "timedel": np.round(np.array([float(r[3]) for r in rows]), 3),
-        "exposure": np.round(np.array([float(r[4]) for r in rows]), 3),
-        "mag_v": np.array(mags),
-        "err_mag_v": np.array(errs),
+        "exposure": np.round(exposure, 3),
+        "mag_v": np.round(mag_true + noise * err, 4),
+        "err_mag_v": np.round(err, 4),
         "offaxis": np.round(np.array([float(r[5]) for r in rows]), 4),
     }
 
@@ -473,8 +486,8 @@ def results_deliveries(
     """The demo pipeline's source-results tables, one delivery per batch of revolutions (a
     table per instrument, split further when it would exceed :data:`RESULTS_MAX_ROWS`).
     Determined by the archive's sources and science windows and by ``seed``."""
-    sources = load_sources(conn)
-    ids = select_sources(sources, scale, bright)
+    ids = chosen_sources(conn, scale, bright)
+    sources = load_sources(conn, ids)
     bands = {k: (b.e_min, b.e_max) for k, b in fetch_bands(conn).items()}
     batches, revolution_of = _revolution_batches(conn)
     for revolutions in batches:
@@ -505,6 +518,35 @@ def hash_unit(key: str) -> float:
 def v_magnitude(source_id: str) -> float:
     """The mean Johnson V magnitude of a source's optical counterpart (demo model)."""
     return round(9.0 + 6.0 * hash_unit(f"V/{source_id}"), 2)
+
+
+_CANDIDATES = text(
+    # The light-curve candidates of load_sources' rule (an ISGRI 28-40 keV flux, measured or
+    # derived from 20-35 and 35-60 keV, or a JEM-X 3-20 keV one), brightest first, in SQL:
+    # a million sources never come into memory.
+    "WITH f AS (SELECT f.source_id, "
+    "max(f.flux) FILTER (WHERE e.instrument = 'ISGRI' AND e.name = '28_40') AS i2840, "
+    "max(f.flux) FILTER (WHERE e.instrument = 'ISGRI' AND e.name = '20_35') AS i2035, "
+    "max(f.flux) FILTER (WHERE e.instrument = 'ISGRI' AND e.name = '35_60') AS i3560, "
+    "bool_or(e.instrument = 'JEM-X' AND e.name = '3_20') AS j320, "
+    "bool_or(e.instrument = 'JEM-X' AND e.name = '3_10') AS j310, "
+    "bool_or(e.instrument = 'JEM-X' AND e.name = '10_20') AS j1020 "
+    "FROM isla.source_fluxes f JOIN isla.energy_bands e USING (band_id) "
+    "WHERE f.flux IS NOT NULL GROUP BY f.source_id) "
+    "SELECT source_id FROM f WHERE i2840 IS NOT NULL OR (i2035 IS NOT NULL AND i3560 IS NOT "
+    "NULL) OR j320 OR (j310 AND j1020) ORDER BY NOT (source_id = ANY(:bright)), "
+    "coalesce(i2840, sqrt(greatest(i2035 * i3560, 0)), 0) DESC, source_id LIMIT :cap"
+)
+
+
+def chosen_sources(conn: Connection, scale: str, bright: set[str]) -> list[str]:
+    """:func:`select_sources` for ``scale``, ranked in the database: the sources that get
+    light curves, sorted."""
+    cap = MAX_SOURCES.get(scale)
+    if cap is None:
+        return select_sources(load_sources(conn), scale, bright)
+    ids = conn.execute(_CANDIDATES, {"bright": sorted(bright), "cap": max(cap, len(bright))})
+    return sorted(str(row[0]) for row in ids)
 
 
 def select_sources(sources: dict[str, SourceInfo], scale: str, bright: set[str]) -> list[str]:
@@ -549,7 +591,7 @@ def deliver_points(
         engine.connect() as conn,
         ThreadPoolExecutor(DELIVERY_THREADS, thread_name_prefix="isla-lc") as pool,
     ):
-        report.sources = len(select_sources(load_sources(conn), scale, bright))
+        report.sources = len(chosen_sources(conn, scale, bright))
         pending: list[Future[None]] = []
         for batch in results_deliveries(conn, scale, seed, bright):
             # At most DELIVERY_THREADS batches wait in memory (bench and full scales).

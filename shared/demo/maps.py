@@ -150,13 +150,15 @@ _REACH = dict.fromkeys(
 """Largest off-axis angle of each field of view (the square's corner for ISGRI)."""
 
 
-def exposure_map(instrument: str, nside: int, pointings: Pointings) -> FloatArray:
+def exposure_map(
+    instrument: str, nside: int, pointings: Pointings, finest: int = EXPOSURE_NSIDE
+) -> FloatArray:
     """Effective exposure (s) at every pixel: each pointing's exposure times the response.
 
     Summed at NSIDE :data:`EXPOSURE_NSIDE` at most (the response changes over degrees, a
     pixel of 0.23° follows it closely) and repeated to the NESTED children of finer maps.
     """
-    coarse = min(nside, EXPOSURE_NSIDE)
+    coarse = min(nside, finest)
     hp = HEALPix(coarse, order="nested")
     vectors = _unit_vectors(hp)
     parent_level = max(hp.level - 3, 0)
@@ -311,13 +313,18 @@ def _masked(values: FloatArray, covered: npt.NDArray[np.bool_]) -> FloatArray:
 
 
 def instrument_maps(
-    engine: Engine, instrument: str, sources: list[SkySource], date: Any
+    engine: Engine,
+    instrument: str,
+    sources: list[SkySource],
+    date: Any,
+    finest: int = EXPOSURE_NSIDE,
 ) -> list[tuple[str, bytes]]:
-    """The map files of one instrument (exposure, band mosaics, sensitivity)."""
+    """The map files of one instrument (exposure, band mosaics, sensitivity); the exposure
+    is summed at NSIDE ``finest`` at most."""
     nside = NSIDE[instrument]
     pointings = _pointings(engine, instrument)
     prov = Provenance([], date, nscw=pointings.count, simulated=True)
-    exposure = exposure_map(instrument, nside, pointings)
+    exposure = exposure_map(instrument, nside, pointings, finest)
     slug = instrument.replace("-", "").lower()
     files = [
         (
@@ -381,7 +388,13 @@ def instrument_maps(
     return files
 
 
-def deliver_maps(engine: Engine, deliver: Deliver, say: Progress) -> int:
+EXPOSURE_NSIDE_BY_SCALE = {"demo": EXPOSURE_NSIDE, "bench": EXPOSURE_NSIDE, "full": 64}
+"""Finest NSIDE the exposure is summed at, per scale: the sum costs a pass over every
+pointing's pixels, 16 times fewer at NSIDE 64 (0.9° pixels) for the whole mission's
+~300,000 pointings per instrument."""
+
+
+def deliver_maps(engine: Engine, deliver: Deliver, say: Progress, scale: str = "demo") -> int:
     """Make the demo's all-sky maps and deliver each through ingestion (which builds their
     HiPS); return the number of map files delivered."""
     from shared.demo.products import PRODUCT_DATE
@@ -392,7 +405,10 @@ def deliver_maps(engine: Engine, deliver: Deliver, say: Progress) -> int:
     with ThreadPoolExecutor(2, thread_name_prefix="isla-demo-maps") as pool:
         jobs = []
         for instrument in ("ISGRI", "PICsIT", "JEM-X", "SPI"):
-            for name, data in instrument_maps(engine, instrument, sources, PRODUCT_DATE):
+            made = instrument_maps(
+                engine, instrument, sources, PRODUCT_DATE, EXPOSURE_NSIDE_BY_SCALE[scale]
+            )
+            for name, data in made:
                 jobs.append(pool.submit(deliver, [(name, data)], options))
                 count += 1
         for job in jobs:

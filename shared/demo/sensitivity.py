@@ -257,63 +257,108 @@ def _chunks(revolution: npt.NDArray[np.int64], max_rows: int) -> Iterator[npt.ND
         yield (revolution >= revs[start]) & (revolution <= revs[-1])
 
 
+SLICE_POINTINGS = 4_000
+"""Pointings whose pixels are computed at once (whole revolutions): memory stays bounded
+whatever the number of pointings."""
+
+ORDER_BY_SCALE = {"demo": ORDER, "bench": 4, "full": 3}
+"""HEALPix order per scale. At ``full`` scale order 5 would be ~250 ISGRI pixels per
+pointing in each of four bands, 3x10^8 rows; order 3 (7.3° pixels) keeps it to ~2x10^7
+(order 4 at ``bench`` scale, ~5x10^6)."""
+
+
+def _slices(pointings: _Pointings, size: int) -> Iterator[_Pointings]:
+    """The pointings in consecutive slices of whole revolutions, about ``size`` each."""
+    revs = pointings.revolution
+    start = 0
+    while start < revs.size:
+        stop = min(start + size, revs.size)
+        # Extend to the end of the last revolution, so a table never splits one.
+        stop = int(np.searchsorted(revs, revs[stop - 1], side="right"))
+        yield _Pointings(
+            *(getattr(pointings, f)[start:stop] for f in _Pointings.__dataclass_fields__)
+        )
+        start = stop
+
+
 def deliver_sensitivity(
     engine: Engine, deliver: Deliver, say: Progress, order: int = ORDER
 ) -> SensitivityReport:
     """Compute and deliver the sensitivity tables of ISGRI and JEM-X in every band, then the
-    mission-average upper-limit map of each instrument's default band."""
+    mission-average upper-limit map of each instrument's default band. Pointings are taken
+    a slice of revolutions at a time, so memory does not grow with the mission."""
     report = SensitivityReport()
     table_options = DeliveryOptions(kind=upperlimits.SENSITIVITY_KIND)
     map_options = DeliveryOptions(kind="allsky_map", scope="mission")
-    with engine.connect() as conn:
-        by_instrument = {name: _pointings(conn, name) for name in ("ISGRI", "JEM-X")}
-    for instrument, pointings in by_instrument.items():
-        if pointings.scw_id.size == 0:
+    for instrument in ("ISGRI", "JEM-X"):
+        with engine.connect() as conn:
+            everything = _pointings(conn, instrument)
+        if everything.scw_id.size == 0:
             continue
-        hpx, index, offaxis = _geometry(instrument, pointings, order)
-        effective = np.round(
-            pointings.exposure[index] * model.coded_fraction(instrument, offaxis), 3
-        )
-        keep = effective > 0
-        hpx, index, effective = hpx[keep], index[keep], effective[keep]
+        # The pointings come in time order; revolutions follow it.
+        inverse = {band: np.zeros(12 * 4**order) for band in model.BANDS[instrument]}
+        for pointings in _slices(everything, SLICE_POINTINGS):
+            _deliver_slice(instrument, pointings, order, deliver, table_options, report, inverse)
         for band in model.BANDS[instrument]:
-            crab = model.crab_rate(instrument, band)
-            sigma = model.rate_error(instrument, band, effective)
-            columns: dict[str, npt.NDArray[Any]] = {
-                "hpx": hpx,
-                "scw_id": pointings.scw_id[index],
-                "revolution": pointings.revolution[index],
-                "t_start": pointings.start[index],
-                "t_stop": pointings.end[index],
-                "exposure": effective,
-                "rate_sigma": sigma,
-            }
-            for mask in _chunks(columns["revolution"], MAX_ROWS):
-                part = {k: v[mask] for k, v in columns.items()}
-                data = sensitivity_table(instrument, band, order, part, crab)
-                revs = part["revolution"]
-                name = (
-                    f"{instrument.replace('-', '').lower()}_sensitivity_{band}_"
-                    f"{int(revs.min()):04d}_{int(revs.max()):04d}.fits"
-                )
-                deliver([(name, data)], table_options)
-                report.tables += 1
-                report.rows += int(mask.sum())
             report.bands.append(f"{instrument}:{band}")
-            if band == model.DEFAULT_BAND[instrument]:
-                inv = np.bincount(hpx, weights=1.0 / sigma**2, minlength=12 * 4**order)
-                with np.errstate(divide="ignore"):
-                    mission_sigma = np.where(inv > 0, 1.0 / np.sqrt(inv), np.nan)
-                ul_mcrab = 3.0 * mission_sigma / crab * 1000.0
-                span = (float(pointings.start.min()), float(pointings.end.max()))
-                data = upper_limit_map(
-                    instrument, band, order, ul_mcrab, span, int(pointings.scw_id.size)
-                )
-                name = f"{instrument.replace('-', '').lower()}_allsky_{band}_{UL_MAP_TYPE}.fits"
-                deliver([(name, data)], map_options)
-                report.maps += 1
+            if band != model.DEFAULT_BAND[instrument]:
+                continue
+            crab = model.crab_rate(instrument, band)
+            inv = inverse[band]
+            with np.errstate(divide="ignore"):
+                mission_sigma = np.where(inv > 0, 1.0 / np.sqrt(inv), np.nan)
+            ul_mcrab = 3.0 * mission_sigma / crab * 1000.0
+            span = (float(everything.start.min()), float(everything.end.max()))
+            data = upper_limit_map(
+                instrument, band, order, ul_mcrab, span, int(everything.scw_id.size)
+            )
+            name = f"{instrument.replace('-', '').lower()}_allsky_{band}_{UL_MAP_TYPE}.fits"
+            deliver([(name, data)], map_options)
+            report.maps += 1
+        say(f"sensitivity: {instrument} delivered, {report.rows} pixel rows so far")
     say(
         f"sensitivity: {report.rows} pixel rows in {report.tables} tables "
         f"({len(report.bands)} bands), {report.maps} upper-limit maps delivered"
     )
     return report
+
+
+def _deliver_slice(
+    instrument: str,
+    pointings: _Pointings,
+    order: int,
+    deliver: Deliver,
+    options: DeliveryOptions,
+    report: SensitivityReport,
+    inverse: dict[str, npt.NDArray[np.float64]],
+) -> None:
+    """Deliver the sensitivity tables of one slice of pointings, every band, and add its
+    inverse variances to ``inverse`` (per band and pixel)."""
+    hpx, index, offaxis = _geometry(instrument, pointings, order)
+    effective = np.round(pointings.exposure[index] * model.coded_fraction(instrument, offaxis), 3)
+    keep = effective > 0
+    hpx, index, effective = hpx[keep], index[keep], effective[keep]
+    for band in model.BANDS[instrument]:
+        crab = model.crab_rate(instrument, band)
+        sigma = model.rate_error(instrument, band, effective)
+        inverse[band] += np.bincount(hpx, weights=1.0 / sigma**2, minlength=12 * 4**order)
+        columns: dict[str, npt.NDArray[Any]] = {
+            "hpx": hpx,
+            "scw_id": pointings.scw_id[index],
+            "revolution": pointings.revolution[index],
+            "t_start": pointings.start[index],
+            "t_stop": pointings.end[index],
+            "exposure": effective,
+            "rate_sigma": sigma,
+        }
+        for mask in _chunks(columns["revolution"], MAX_ROWS):
+            part = {k: v[mask] for k, v in columns.items()}
+            data = sensitivity_table(instrument, band, order, part, crab)
+            revs = part["revolution"]
+            name = (
+                f"{instrument.replace('-', '').lower()}_sensitivity_{band}_"
+                f"{int(revs.min()):04d}_{int(revs.max()):04d}.fits"
+            )
+            deliver([(name, data)], options)
+            report.tables += 1
+            report.rows += int(mask.sum())

@@ -628,3 +628,101 @@ def test_product_set_follows_the_contract(report: GenerationReport, engine: Engi
     assert min(per_epoch.values()) >= 4  # every ISGRI band at least
     short = rows(engine, "SELECT * FROM isla.products WHERE kind = 'short_timeseries'")
     assert short and all(60 <= s["meta"]["bin_s"] <= 1000 for s in short)
+
+
+def _index_names(engine: Engine) -> set[tuple[str, str]]:
+    return {
+        (r["tablename"], r["indexname"])
+        for r in rows(
+            engine, "SELECT tablename, indexname FROM pg_indexes WHERE schemaname = 'isla'"
+        )
+    } | {
+        (str(r["tbl"]), r["conname"])
+        for r in rows(
+            engine,
+            "SELECT conrelid::regclass::text AS tbl, conname FROM pg_constraint "
+            "WHERE connamespace = 'isla'::regnamespace AND contype = 'f'",
+        )
+    }
+
+
+def test_without_raw_bytes_the_files_are_registered_missing(
+    report: GenerationReport, engine: Engine, store: ObjectStore, stack: Any
+) -> None:
+    """The bench and full scales' path: no raw file is built or uploaded; each is registered
+    in the raw index by name as missing (no size, no checksum), the same files the bytes run
+    has. The bulk load leaves every index and foreign key in place, and the faint sources
+    written column by column agree with the row-by-row rules (ids from positions, the
+    provenance values equal to the fluxes)."""
+    created: str | None = None
+    if getattr(stack, "new_database", None) is not None:
+        other_url = fresh_database(stack, "isla_demo_generator_no_bytes")
+    else:
+        url = make_url(stack.database_url)
+        created = f"{url.database}_nobytes_{uuid.uuid4().hex[:6]}"
+        with create_engine(
+            url.set(database="postgres"), isolation_level="AUTOCOMMIT"
+        ).connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{created}"'))
+        other_url = url.set(database=created).render_as_string(hide_password=False)
+        upgrade(other_url)
+    other = create_engine(other_url)
+    try:
+        again = generate(other, store, "demo", SEED, raw_bytes=False)
+        assert again.bytes == 0
+        query = "SELECT scw_id, version, name, object_key FROM isla.scw_files ORDER BY 1, 2, 3"
+        assert rows(other, query) == rows(engine, query)
+        states = rows(
+            other,
+            "SELECT state, count(*) AS n, max(size) AS size, count(sha256) AS sums "
+            "FROM isla.scw_files GROUP BY state",
+        )
+        assert states == [
+            {"state": "missing", "n": again.files - 2 * again.revolutions, "size": 0, "sums": 0}
+        ]
+        assert scalar(other, "SELECT count(*) FROM isla.aux_files WHERE state = 'missing'") == (
+            2 * again.revolutions
+        )
+        # The raw manifest serves only verified and unverified files: none here.
+        assert (
+            scalar(
+                other,
+                "SELECT count(*) FROM isla.scw_files WHERE state IN ('verified', 'unverified')",
+            )
+            == 0
+        )
+        assert _index_names(other) == _index_names(engine)
+
+        from shared.integral.ids import source_id_from_position
+
+        faint = rows(
+            other,
+            "SELECT s.source_id, s.ra, s.dec, e.values FROM isla.sources s "
+            "JOIN isla.catalogue_entries e USING (source_id) WHERE s.name LIKE 'IGR %'",
+        )
+        assert len(faint) >= 990
+        for row in faint:
+            assert row["source_id"] == source_id_from_position(row["ra"], row["dec"])
+        fluxes = rows(
+            other,
+            "SELECT f.source_id, e.instrument, e.name, f.flux FROM isla.source_fluxes f "
+            "JOIN isla.energy_bands e USING (band_id) JOIN isla.sources s USING (source_id) "
+            "WHERE s.name LIKE 'IGR %'",
+        )
+        by_source: dict[str, dict[str, float]] = {}
+        for f in fluxes:
+            prefix = "isgri" if f["instrument"] == "ISGRI" else "jemx"
+            by_source.setdefault(f["source_id"], {})[f"flux_{prefix}:{f['name']}"] = f["flux"]
+        for row in faint:
+            values = row["values"]
+            published = {k: v for k, v in values.items() if k.startswith("flux_")}
+            assert published == pytest.approx(by_source[row["source_id"]])
+            assert values["det_jemx"] == ("flux_jemx:3_10" in published)
+    finally:
+        other.dispose()
+        if created is not None:
+            url = make_url(stack.database_url)
+            admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)'))
+            admin.dispose()

@@ -316,8 +316,8 @@ def test_a_plain_upload_is_indexed_served_exposed_and_verified(plain: Plain) -> 
         "SELECT t_exptime FROM ivoa.obscore WHERE obs_id = %s", SCW
     )
     assert t_exptime == pytest.approx(1750.25)
-    (point,) = asyncio.run(_timeline(plain, 83.633, 22.0145))
-    assert point.scw_id == SCW and point.exposure == pytest.approx(1750.25)
+    ((scw_id, exposure),) = asyncio.run(_timeline(plain, 83.633, 22.0145))
+    assert scw_id == SCW and exposure == pytest.approx(1750.25)
     assert _epochs(plain) == [("0789_06200070001", 1), ("0789_06200070001", 4)]  # + SPI
     with httpx.Client(base_url=plain.raw_url, timeout=30) as http:
         for instrument, found in (("isgri", True), ("spi", True), ("jemx1", False)):
@@ -479,12 +479,14 @@ def _epochs(plain: Plain) -> list[tuple[object, ...]]:
     )
 
 
-async def _timeline(plain: Plain, ra: float, dec: float) -> list[Any]:
-    """The timeline of ISLA's REQUEST=timelines call, from the products service's own SQL."""
+async def _timeline(plain: Plain, ra: float, dec: float) -> list[tuple[str, float]]:
+    """The (ScW id, exposure) pairs of ISLA's REQUEST=timelines call, from the products
+    service's own SQL."""
     engine = make_async_engine(cfg.DatabaseSettings(database_url=plain.server.database_url))
     try:
         async with engine.connect() as conn:
-            return await compat_store.timeline(conn, ra, dec, 10.0)
+            row = await compat_store.timeline(conn, ra, dec, 10.0, 10.0)
+            return list(zip(row.scws, row.expo, strict=True))
     finally:
         await engine.dispose()
 
