@@ -28,7 +28,7 @@ def test_source_ids_of_many_positions_match_one_by_one() -> None:
     expected = [
         source_id_from_position(a, d) for a, d in zip(ra.tolist(), dec.tolist(), strict=True)
     ]
-    assert _source_ids(ra, dec) == expected
+    assert _source_ids(ra, dec.astype(np.float64)) == expected
     assert expected[-1] == "J053432.0+220052"
 
 
