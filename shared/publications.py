@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, text
 
@@ -20,6 +21,18 @@ from shared.doi.identifiers import RAW_INSTRUMENTS
 
 MAX_PAPERS = 1000
 """Most papers one question answers (newest first)."""
+
+SIMULATED_BIBSTEM = "SIMUL"
+"""The bibstem of the demo's made-up papers: no real journal has it."""
+
+
+def ads_url(bibcode: str) -> str | None:
+    """The paper's ADS abstract page, or None for a made-up bibcode of the demo (ADS has no
+    page for it, and a link would dress a simulated paper as a real one)."""
+    if bibcode[4:9].rstrip(".") == SIMULATED_BIBSTEM:
+        return None
+    return f"https://ui.adsabs.harvard.edu/abs/{quote(bibcode, safe='')}"
+
 
 _PAPERS = (
     "SELECT p.bibcode, p.doi, p.title, p.authors, p.pub_year AS year, p.simulated "

@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from services.ingest.refusal import DeliveryRefused
+from shared.publications import SIMULATED_BIBSTEM
 from shared.storage import ObjectStore
 
 MAX_PAPERS = 100_000
@@ -48,7 +49,6 @@ MAX_TEXT = 2000
 SIMULATED_PREFIX = "[simulated]"
 """Every simulated paper's title starts with this."""
 
-SIMULATED_BIBSTEM = "SIMUL"
 """The journal part of every simulated paper's bibcode (no real journal uses it)."""
 
 PREFIX = "publications/deliveries/"

@@ -21,7 +21,8 @@ from collections import defaultdict
 import numpy as np
 from sqlalchemy import Connection, text
 
-SIMULATED_BIBSTEM = "SIMUL"
+from shared.publications import SIMULATED_BIBSTEM
+
 SIMULATED_PREFIX = "[simulated]"
 FIXED_OBSID = "06340000001"
 """An observation of the demo archive that always has a paper."""

@@ -399,11 +399,8 @@ def schema_org(attrs: dict[str, Any]) -> dict[str, Any]:
     ]
     if cited:
         doc["citation"] = [
-            {
-                "@type": "ScholarlyArticle",
-                "identifier": b,
-                "url": f"https://ui.adsabs.harvard.edu/abs/{b}",
-            }
+            {"@type": "ScholarlyArticle", "identifier": b}
+            | ({"url": url} if (url := publications.ads_url(b)) else {})
             for b in cited
         ]
     if attrs.get("formats"):

@@ -22,6 +22,7 @@ from services.products.doi.service import (
     JSON_LD,
     negotiate,
 )
+from shared import publications
 from shared.demo.publications import as_csv, bibcode
 from shared.doi import identifiers as ids
 from shared.doi import metadata, minting
@@ -102,6 +103,16 @@ def test_a_product_record_is_valid_datacite_with_its_relations() -> None:
     assert {"IsPartOf", "IsDerivedFrom", "IsCitedBy", "IsDocumentedBy"} <= types
     assert metadata.citation(attrs).endswith(f"https://doi.org/{attrs['doi']}")
     assert metadata.schema_org(attrs)["@type"] == "Dataset"
+    # A made-up paper of the demo is named, but never sent to ADS as if it were real.
+    (cited,) = metadata.schema_org(attrs)["citation"]
+    assert cited == {"@type": "ScholarlyArticle", "identifier": "2024SIMUL...1..100D"}
+
+
+def test_only_real_bibcodes_link_to_ads() -> None:
+    assert publications.ads_url("2024SIMUL...1..100D") is None
+    assert publications.ads_url("2023Natur.626..737L") == (
+        "https://ui.adsabs.harvard.edu/abs/2023Natur.626..737L"
+    )
 
 
 def test_a_broken_record_is_caught_by_the_schema() -> None:

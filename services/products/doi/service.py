@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 
 from services.products.common import NotFound
 from services.products.doi import store
+from shared import publications
 from shared.doi import metadata
 from shared.settings import doi_settings
 
@@ -130,6 +131,8 @@ def page_data(resolved: Resolved, base_url: str) -> dict[str, Any]:
         }
         if rel["relatedIdentifierType"] == "DOI":
             item["local"] = local_suffix(rel["relatedIdentifier"], prefixes)
+        elif rel["relatedIdentifierType"] == "bibcode":
+            item["ads"] = publications.ads_url(rel["relatedIdentifier"])
         relations.setdefault(rel["relationType"], []).append(item)
     access: list[tuple[str, str]] = []
     if row.kind == "product":

@@ -26,7 +26,7 @@ def _paper(row: Any, base: str) -> dict[str, Any]:
     out = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row._mapping.items()}
     out["authors"] = [a for a in str(row.authors).split("; ") if a]
     out["url"] = f"{base}/products/publications/{quote(row.bibcode, safe='')}"
-    out["ads"] = f"https://ui.adsabs.harvard.edu/abs/{quote(row.bibcode, safe='')}"
+    out["ads"] = None if row.simulated else publications.ads_url(row.bibcode)
     if "unresolved_obsids" in out:
         out["unresolved_obsids"] = (row.unresolved_obsids or "").split()
     return out
