@@ -76,9 +76,11 @@ def _time(call: Call, repeat: int) -> dict[str, Any]:
 
 
 @contextmanager
-def _services(database_url: str) -> Iterator[str]:
-    """The gateway (all four services at one base URL) on ``database_url``; yields its URL."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ISLA_DATABASE_URL": database_url}
+def _services(database_url: str, extra: dict[str, str] | None = None) -> Iterator[str]:
+    """The gateway (all four services at one base URL) on ``database_url`` (and the settings
+    of ``extra``, e.g. its object store); yields its URL."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")} | (extra or {})
+    env["ISLA_DATABASE_URL"] = database_url
     if "PYTHONPATH" in os.environ:  # the code under test, when not the installed one
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     with ExitStack() as stack:
@@ -229,8 +231,11 @@ def _calls(
     return calls
 
 
-def measure(database_url: str, repeat: int = 15) -> dict[str, Any]:
-    """Start the services on the archive at ``database_url``, time every call, stop them."""
+def measure(
+    database_url: str, repeat: int = 15, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Start the services on the archive at ``database_url`` (with the settings of ``env``,
+    e.g. its object store), time every call, stop them."""
     facts = _facts(database_url)
     result: dict[str, Any] = {
         "science_windows": facts["science_windows"],
@@ -240,7 +245,7 @@ def measure(database_url: str, repeat: int = 15) -> dict[str, Any]:
         "calls": {},
     }
     with (
-        _services(database_url) as base,
+        _services(database_url, env) as base,
         httpx.Client(base_url=base, timeout=120) as client,
         tempfile.TemporaryDirectory(prefix="isla-latency-") as workdir,
     ):

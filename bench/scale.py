@@ -30,32 +30,27 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from bench import latency
 from bench.stack import ACCESS_KEY, SECRET_KEY
 from deploy.postgres import EmbeddedPostgres
 from deploy.seaweed import SeaweedS3
-from deploy.serve import service_process
 from shared.db import migrate
 from shared.settings import StorageSettings
 from shared.storage import ObjectStore
 
-GOAL_MS = 100.0
-CRAB = "J053432.0+220052"
-CRAB_RA, CRAB_DEC = 83.6332, 22.0145
+GOAL_MS = latency.GOAL_MS
 
 
 def _say(message: str) -> None:
@@ -176,135 +171,14 @@ def archive(home: Path, scale: str, reuse: bool) -> Iterator[Archive]:
 # --- Measuring -----------------------------------------------------------------------------------
 
 
-def _timed(call: Callable[[], Any], repeat: int) -> dict[str, Any]:
-    call()  # warm-up: connections, caches, imports
-    times = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - began)
-    times.sort()
-    p50 = statistics.median(times) * 1000
-    return {
-        "p50_ms": round(p50, 1),
-        "p95_ms": round(times[min(len(times) - 1, int(0.95 * len(times)))] * 1000, 1),
-    }
-
-
-def _tap(client: httpx.Client, query: str) -> Callable[[], Any]:
-    def call() -> Any:
-        got = client.post("/tap/sync", data={"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": query})
-        got.raise_for_status()
-        return got
-
-    return call
-
-
-def _get(client: httpx.Client, path: str, **params: Any) -> Callable[[], Any]:
-    def call() -> Any:
-        got = client.get(path, params=params)
-        got.raise_for_status()
-        return got
-
-    return call
-
-
-def calls(base: str, client: httpx.Client) -> dict[str, Callable[[], Any]]:
-    """Every measured call, by name."""
-    from astropy.coordinates import SkyCoord
-    from astroquery.esa.integral import IntegralClass, conf
-
-    conf.ISLA_TAP_SERVER = f"{base}/tap"
-    conf.ISLA_DATA_SERVER = f"{base}/data?"
-    conf.ISLA_SERVLET = f"{base}/tap/sync/?PHASE=RUN"
-    conf.ISLA_TARGET_RESOLVER = (
-        f"{base}/servlet/target-resolver?TARGET_NAME={{}}&RESOLVER_TYPE={{}}&FORMAT=json"
-    )
-    isla = IntegralClass()
-    crab = SkyCoord(CRAB_RA, CRAB_DEC, unit="deg")
-    out_dir = Path(tempfile.mkdtemp(prefix="isla-bench-scale-"))
-    value_map = _a_map(client)
-    measured: dict[str, Callable[[], Any]] = {
-        "astroquery get_sources Crab": lambda: isla.get_sources("Crab"),
-        "astroquery get_epochs ISGRI (no target)": lambda: isla.get_epochs(instrument="i"),
-        "astroquery get_epochs JEM-X (no target)": lambda: isla.get_epochs(instrument="j"),
-        "astroquery get_epochs ISGRI Crab": lambda: isla.get_epochs(target="Crab", instrument="i"),
-        "astroquery get_epochs JEM-X Crab": lambda: isla.get_epochs(target="Crab", instrument="j"),
-        "astroquery get_timeline Crab": lambda: isla.get_timeline(crab),
-        "astroquery query_observations cone 5 deg": lambda: isla.query_observations(
-            coordinates=crab, radius=5.0
-        ),
-        "astroquery query_observations revolutions 100-200": lambda: isla.query_observations(
-            revolutions=(100, 200)
-        ),
-        "astroquery get_long_term_timeseries Crab": lambda: isla.get_long_term_timeseries(
-            "Crab", instrument="jem-x", path=str(out_dir), read_fits=False
-        ),
-        "astroquery get_spectra Crab": lambda: isla.get_spectra(
-            "Crab",
-            instrument="isgri",
-            epoch="0727_88601650001",
-            path=str(out_dir),
-            read_fits=False,
-        ),
-        "astroquery get_mosaic": lambda: isla.get_mosaic(
-            "0727_88601650001", instrument="isgri", path=str(out_dir), read_fits=False
-        ),
-        "ObsCore cone 5 deg POINT": _tap(
-            client,
-            "SELECT obs_id, s_ra, s_dec FROM ivoa.obscore WHERE 1 = CONTAINS("  # noqa: S608
-            f"POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', {CRAB_RA}, {CRAB_DEC}, 5))",
-        ),
-        "ObsCore cone 5 deg INTERSECTS": _tap(
-            client,
-            "SELECT obs_id, s_region FROM ivoa.obscore WHERE 1 = INTERSECTS("  # noqa: S608
-            f"s_region, CIRCLE('ICRS', {CRAB_RA}, {CRAB_DEC}, 5))",
-        ),
-        "ObsCore count(*)": _tap(client, "SELECT count(*) FROM ivoa.obscore"),
-        "raw manifest of the Crab": _get(client, "/raw/manifest.json", source="Crab"),
-        "portal search Crab": _get(client, "/search", q="Crab"),
-        "portal source page Crab": _get(client, f"/sources/{CRAB}"),
-        "upper limit at the Crab": _get(
-            client, "/products/upper-limits", ra=CRAB_RA, dec=CRAB_DEC, instrument="ISGRI"
-        ),
-    }
-    if value_map is not None:
-        measured["map value at the Crab"] = _get(
-            client, f"/products/maps/{value_map}/value", ra=CRAB_RA, dec=CRAB_DEC
-        )
-    return measured
-
-
-def _a_map(client: httpx.Client) -> str | None:
-    """The id of the ISGRI exposure map (else the first map), None without maps."""
-    got = client.get("/products/maps")
-    if got.status_code != 200:
-        return None
-    body = got.json()
-    listed = body.get("maps", []) if isinstance(body, dict) else body
-    ids = [str(m.get("map_id", m.get("id"))) for m in listed if isinstance(m, dict)]
-    chosen = [i for i, m in zip(ids, listed, strict=True) if "isgri" in str(m).lower()]
-    found = chosen or ids
-    return found[0] if found else None
-
-
 def measure(arch: Archive, repeat: int) -> dict[str, Any]:
-    """Serve ``arch`` with the gateway and time every call."""
-    env = dict(arch.env)
-    with service_process("deploy.gateway:app", env) as (_proc, base):
-        env["ISLA_BASE_URL"] = base
-        figures: dict[str, Any] = {}
-        with httpx.Client(base_url=base, timeout=120, follow_redirects=True) as client:
-            try:
-                measured = calls(base, client)
-            except Exception as exc:
-                return {"setup": {"error": f"{type(exc).__name__}: {exc}"[:300]}}
-            for name, call in measured.items():
-                try:
-                    figures[name] = _timed(call, repeat)
-                except Exception as exc:
-                    figures[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-        return figures
+    """Serve ``arch`` and time every call of :mod:`bench.latency`'s list (the one list of the
+    user-facing calls, which ``python -m bench latency`` times on any existing archive)."""
+    try:
+        figures = latency.measure(arch.env["ISLA_DATABASE_URL"], repeat, arch.env)["calls"]
+    except Exception as exc:
+        return {"setup": {"error": f"{type(exc).__name__}: {exc}"[:300]}}
+    return dict(figures)
 
 
 def _load_average() -> list[float]:
