@@ -386,6 +386,22 @@ def test_clicking_the_sky_reads_the_maps_value_there(page: Page, client: httpx.C
     expect(page.locator("#map-value")).to_contain_text(f"HEALPix pixel {answer['healpix_pixel']}")
 
 
+def test_from_a_source_page_to_the_sky_and_back_by_clicking_the_source(page: Page) -> None:
+    page.set_default_timeout(SKY_WAIT_MS)
+    page.goto(CRAB_PAGE)
+    page.get_by_role("link", name="On this archive's sky").click()
+    page.wait_for_url(re.compile(r"/sky\?ra=83\.63\d*&dec=22\.01\d*&fov="))
+    viewer = page.locator("#aladin")
+    expect(viewer).to_have_attribute("data-sources", re.compile(r"^\d+$"), timeout=SKY_WAIT_MS)
+    page.wait_for_load_state("networkidle")
+    viewer.scroll_into_view_if_needed()
+    # The view is centred on the Crab: its catalogue mark is under the middle of the viewer.
+    box = viewer.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_url(f"**{CRAB_PAGE}")
+
+
 def test_a_burst_is_found_by_name_and_its_error_circle_is_drawn(
     page: Page, client: httpx.Client
 ) -> None:

@@ -256,9 +256,11 @@ BINNINGS = (("scw", "science window"), ("revolution", "revolution"))
 
 
 def sky_links(ra: float, dec: float, fov: float = 10.0) -> dict[str, str]:
-    """ "Open in ESASky" and "Open in Aladin" links for a position."""
+    """ "Open in ESASky" and "Open in Aladin" links for a position, and this archive's own
+    sky page centred there."""
     target = f"{ra:.5f} {dec:+.5f}"
     return {
+        "here": f"/sky?{urlencode({'ra': f'{ra:.5f}', 'dec': f'{dec:.5f}', 'fov': f'{fov:g}'})}",
         "esasky": (
             f"https://sky.esa.int/esasky/?target={quote(target)}"
             f"&hips={quote(ESASKY_HIPS)}&fov={fov:g}&cooframe=J2000&sci=true"

@@ -43,6 +43,15 @@ async function start() {
     showFrame: false,
     showCooGrid: true,
   });
+  // A position to look at (the source pages link /sky?ra=…&dec=…&fov=…): ICRS degrees.
+  const params = new URLSearchParams(location.search);
+  const ra = Number.parseFloat(params.get("ra") ?? "");
+  const dec = Number.parseFloat(params.get("dec") ?? "");
+  if (Number.isFinite(ra) && Number.isFinite(dec) && Math.abs(dec) <= 90) {
+    const fov = Number.parseFloat(params.get("fov") ?? "");
+    aladin.gotoRaDec(((ra % 360) + 360) % 360, dec);
+    aladin.setFoV(Number.isFinite(fov) ? Math.min(Math.max(fov, 0.05), 180) : 2);
+  }
   const select = document.querySelector("[data-sky-hips-select]");
   const showHips = () => {
     const option = select && select.selectedOptions[0];
