@@ -120,8 +120,9 @@ def test_catalogue_values_are_reachable_beside_the_entries(
         "SELECT entry_id, values::text FROM isla.catalogue_entries ORDER BY entry_id LIMIT 20"
     )
     result = tap.run_sync(
-        'SELECT TOP 20 e.entry_id, v."values" FROM isla.catalogue_entries AS e '
-        "JOIN isla.catalogue_entry_values AS v ON v.entry_id = e.entry_id ORDER BY e.entry_id"
+        # Not "AS e": the ADQL grammar of queryparser takes a lone e for an exponent.
+        'SELECT TOP 20 c.entry_id, v."values" FROM isla.catalogue_entries AS c '
+        "JOIN isla.catalogue_entry_values AS v ON v.entry_id = c.entry_id ORDER BY c.entry_id"
     ).to_table()
     got = [(int(r["entry_id"]), json.loads(str(r["values"]))) for r in result]
     assert got == [(i, json.loads(v)) for i, v in expected]
