@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from sqlalchemy import create_engine, text
@@ -123,7 +124,7 @@ def _facts(database_url: str) -> dict[str, Any]:
                 ),
                 "lightcurve": one(
                     "SELECT 1 FROM isla.products p JOIN isla.sources s USING (source_id) "
-                    "WHERE s.name = 'Crab' AND p.kind = 'lightcurve' LIMIT 1"
+                    "WHERE s.name = 'Crab' AND p.kind = 'long_timeseries' LIMIT 1"
                 ),
                 "map": one(
                     "SELECT product_id FROM isla.products WHERE kind = 'allsky_map' "
@@ -205,7 +206,7 @@ def _calls(
     calls["astroquery spectra"] = (
         (
             lambda: isla.get_spectra(
-                spectrum[0], spectrum[1], band="28_40", path=workdir, read_fits=False
+                spectrum[0], spectrum[1], instrument="ibis", path=workdir, read_fits=False
             )
         )
         if spectrum
@@ -213,14 +214,19 @@ def _calls(
     )
     mosaic = facts["mosaic"]
     calls["astroquery mosaic"] = (
-        (lambda: isla.get_mosaic(mosaic[0], instrument="isgri", path=workdir, read_fits=False))
+        (lambda: isla.get_mosaic(mosaic[0], instrument="ibis", path=workdir, read_fits=False))
         if mosaic
         else "no mosaics (a --no-raw load)"
     )
     the_map = facts["map"]
+    # The value call names a map by its id in the maps service's list (a product holds one
+    # map per column), not by the product id.
+    listed = client.get("/products/maps").json().get("maps", []) if the_map else []
+    map_ids = [m["map_id"] for m in listed]
+    chosen = next((m for m in map_ids if "isgri" in m.lower()), map_ids[0] if map_ids else None)
     calls["map value at the Crab"] = (
-        get(f"/products/maps/{the_map[0]}/value?ra={ra}&dec={dec}")
-        if the_map
+        get(f"/products/maps/{quote(chosen, safe='')}/value?ra={ra}&dec={dec}")
+        if chosen
         else "no all-sky maps (a --no-raw load)"
     )
     calls["upper limits at the Crab"] = (
