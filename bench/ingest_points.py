@@ -43,13 +43,12 @@ import numpy.typing as npt
 from astropy.io import fits
 from sqlalchemy import Engine, text
 
-from bench.stack import bench_stack
+from bench.stack import bench_stack, copy_pointings
 from services.ingest import products
 from services.ingest.products import points as points_module
 from services.ingest.raw_index import _ensure_revolution
 from shared import settings as cfg
 from shared.db.engine import make_sync_engine
-from shared.integral.time import ijd_to_time
 from shared.storage import ObjectStore
 
 SCW_DAYS = 0.025
@@ -94,23 +93,7 @@ def _seed(engine: Engine, n_sources: int, revolutions: int, pointings: int) -> d
         starts = np.array([starts_of[int(r)] for r in revs]) + 0.01 + index * SCW_DAYS
         ends = starts + SCW_DAYS * 0.9
         scw_ids = np.array([f"{r:04d}{i + 1:04d}0010" for r, i in zip(revs, index, strict=True)])
-        utc_start = ijd_to_time(starts).utc.datetime
-        utc_end = ijd_to_time(ends).utc.datetime
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(
-                "COPY isla.science_windows (scw_id, version, revolution, scw_type, start_time, "
-                "end_time, start_ijd, end_ijd, ra, dec, pos, posangle, raw_files, raw_size) "
-                "FROM STDIN"
-            ) as copy,
-        ):
-            for i in range(len(scw_ids)):
-                copy.write_row(
-                    (scw_ids[i], "001", int(revs[i]), "pointing", utc_start[i], utc_end[i],
-                     float(starts[i]), float(ends[i]), 0.0, 0.0, "(0d, 0d)", 0.0, 0, 0)
-                )  # fmt: skip
+        copy_pointings(conn, scw_ids.tolist(), revs.tolist(), starts, ends)
     return {"sources": source_ids, "scws": scw_ids, "revs": revs, "start": starts, "end": ends}
 
 

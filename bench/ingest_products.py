@@ -29,14 +29,14 @@ import numpy as np
 from astropy.io import fits
 from sqlalchemy import Engine, text
 
-from bench.stack import bench_stack
+from bench.stack import bench_stack, copy_pointings
 from services.ingest import products, qc
 from services.ingest.raw_index import _ensure_revolution
 from shared import settings as cfg
 from shared.db.engine import make_sync_engine
 from shared.integral.ids import source_id_from_position
 from shared.integral.revolutions import revolution_at
-from shared.integral.time import ijd_to_time, ijd_to_utc
+from shared.integral.time import ijd_to_utc
 from shared.storage import ObjectStore
 
 T0 = 2000.0
@@ -72,39 +72,9 @@ def _seed(engine: Engine, n_sources: int, n_scws: int) -> list[tuple[str, float,
             text("SELECT revolution, start_ijd FROM isla.revolutions ORDER BY revolution")
         ).all()
         rev_of = np.searchsorted([b.start_ijd for b in bounds], starts, side="right") - 1
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        # One astropy conversion for all pointings (a Time per row costs a millisecond).
-        utc_start = ijd_to_time(starts).utc.datetime
-        utc_end = ijd_to_time(starts + SCW_DAYS * 0.9).utc.datetime
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(
-                "COPY isla.science_windows (scw_id, version, revolution, scw_type, start_time, "
-                "end_time, start_ijd, end_ijd, ra, dec, pos, posangle, raw_files, raw_size) "
-                "FROM STDIN"
-            ) as copy,
-        ):
-            for i, start in enumerate(starts):
-                rev = bounds[rev_of[i]].revolution
-                copy.write_row(
-                    (
-                        f"{rev:04d}{i % 10000:04d}{i // 10000:03d}0",
-                        "001",
-                        rev,
-                        "pointing",
-                        utc_start[i],
-                        utc_end[i],
-                        float(start),
-                        float(start) + SCW_DAYS * 0.9,
-                        0.0,
-                        0.0,
-                        "(0d, 0d)",
-                        0.0,
-                        0,
-                        0,
-                    )
-                )
+        revs_of = [int(bounds[r].revolution) for r in rev_of]
+        scw_ids = [f"{rev:04d}{i % 10000:04d}{i // 10000:03d}0" for i, rev in enumerate(revs_of)]
+        copy_pointings(conn, scw_ids, revs_of, starts, starts + SCW_DAYS * 0.9)
     return sources
 
 

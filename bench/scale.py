@@ -43,12 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import latency
-from bench.stack import ACCESS_KEY, SECRET_KEY
-from deploy.postgres import EmbeddedPostgres
-from deploy.seaweed import SeaweedS3
-from shared.db import migrate
-from shared.settings import StorageSettings
-from shared.storage import ObjectStore
+from bench.stack import bench_stack
 
 GOAL_MS = latency.GOAL_MS
 
@@ -139,33 +134,13 @@ class Archive:
 @contextmanager
 def archive(home: Path, scale: str, reuse: bool) -> Iterator[Archive]:
     """Start (or restart) the servers in ``home``; load ``scale`` unless reused."""
-    home.mkdir(parents=True, exist_ok=True)
-    home.chmod(0o755)  # the private Postgres may run as another account
-    pg = EmbeddedPostgres(home)
-    weed = SeaweedS3(home / "s3", ACCESS_KEY, SECRET_KEY)
-    try:
-        url = pg.start()
-        endpoint = weed.start(timeout=120)
+    with bench_stack(scale, home=home, fresh=not reuse) as stack:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "ISLA_DATABASE_URL": url,
-            "ISLA_S3_ENDPOINT": endpoint,
-            "ISLA_S3_ACCESS_KEY": ACCESS_KEY,
-            "ISLA_S3_SECRET_KEY": SECRET_KEY,
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+            **stack.env(),
         }
-        loaded = None
-        if not reuse:
-            migrate.upgrade(url)
-            settings = StorageSettings(
-                s3_endpoint=endpoint, s3_access_key=ACCESS_KEY, s3_secret_key=SECRET_KEY
-            )
-            ObjectStore.from_settings(settings).ensure_buckets()
-            loaded = load(scale, env)
-        yield Archive(scale, env, loaded)
-    finally:
-        weed.stop()
-        pg.stop()
+        yield Archive(scale, env, None if reuse else load(scale, env))
 
 
 # --- Measuring -----------------------------------------------------------------------------------
