@@ -211,3 +211,22 @@ def http(tap_url: str) -> Iterator[httpx.Client]:
     """A plain HTTP client rooted at the TAP service."""
     with httpx.Client(base_url=tap_url, timeout=60) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def isla(archive: Archive) -> Iterator[Any]:
+    """astroquery's ESA INTEGRAL client with its conf URLs on this archive (and only that
+    changed), for the tests that use it as astronomers do."""
+    from astroquery.esa.integral import IntegralClass, conf
+
+    base = archive.base_url
+    with (
+        conf.set_temp("ISLA_TAP_SERVER", f"{base}/tap"),
+        conf.set_temp("ISLA_DATA_SERVER", f"{base}/data?"),
+        conf.set_temp("ISLA_SERVLET", f"{base}/tap/sync/?PHASE=RUN"),
+        conf.set_temp(
+            "ISLA_TARGET_RESOLVER",
+            f"{base}/servlet/target-resolver?TARGET_NAME={{}}&RESOLVER_TYPE={{}}&FORMAT=json",
+        ),
+    ):
+        yield IntegralClass()

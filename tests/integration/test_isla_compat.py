@@ -9,7 +9,6 @@ import os
 import re
 import tarfile
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,24 +50,6 @@ def _reference_members(archive_name: str) -> dict[str, str]:
             for m in tar.getmembers()
             if m.isfile()
         }
-
-
-@pytest.fixture(scope="module")
-def isla(archive: Archive) -> Iterator[Any]:
-    """The client with its conf URLs on this archive (and only that changed)."""
-    from astroquery.esa.integral import IntegralClass, conf
-
-    base = archive.base_url
-    with (
-        conf.set_temp("ISLA_TAP_SERVER", f"{base}/tap"),
-        conf.set_temp("ISLA_DATA_SERVER", f"{base}/data?"),
-        conf.set_temp("ISLA_SERVLET", f"{base}/tap/sync/?PHASE=RUN"),
-        conf.set_temp(
-            "ISLA_TARGET_RESOLVER",
-            f"{base}/servlet/target-resolver?TARGET_NAME={{}}&RESOLVER_TYPE={{}}&FORMAT=json",
-        ),
-    ):
-        yield IntegralClass()
 
 
 def _close(files: list[dict[str, Any]]) -> None:

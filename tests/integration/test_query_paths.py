@@ -4,7 +4,6 @@ change; the archive counts kept by triggers; name searches through the trigram i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -51,19 +50,6 @@ def _expected_epochs(archive: Archive, oid: int, exposure: str, fov: str) -> set
         oid=oid,
     )
     return {r[0] for r in rows}
-
-
-@pytest.fixture(scope="module")
-def isla(archive: Archive) -> Iterator[Any]:
-    from astroquery.esa.integral import IntegralClass, conf
-
-    base = archive.base_url
-    with (
-        conf.set_temp("ISLA_TAP_SERVER", f"{base}/tap"),
-        conf.set_temp("ISLA_DATA_SERVER", f"{base}/data?"),
-        conf.set_temp("ISLA_SERVLET", f"{base}/tap/sync/?PHASE=RUN"),
-    ):
-        yield IntegralClass()
 
 
 @pytest.mark.parametrize(("oid", "name", "exposure", "fov"), INSTRUMENTS)
