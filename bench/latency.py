@@ -112,12 +112,14 @@ def _facts(database_url: str) -> dict[str, Any]:
                 ).scalar_one(),
                 "sources": conn.execute(text("SELECT count(*) FROM isla.sources")).scalar_one(),
                 "crab": crab[0] if crab else None,
-                "spectrum": one(
-                    "SELECT s.name, p.epoch FROM isla.products p "
-                    "JOIN isla.sources s USING (source_id) "
-                    "WHERE p.kind = 'spectrum' AND p.instrument = 'ISGRI' AND p.epoch IS NOT NULL "
-                    "ORDER BY p.product_id LIMIT 1"
-                ),
+                "spectra": conn.execute(
+                    text(
+                        "SELECT p.source_id, p.epoch FROM isla.products p "
+                        "WHERE p.source_id IS NOT NULL AND p.kind = 'spectrum' "
+                        "AND p.instrument = 'ISGRI' AND p.epoch IS NOT NULL "
+                        "ORDER BY p.product_id LIMIT 200"
+                    )
+                ).all(),
                 "mosaic": one(
                     "SELECT epoch FROM isla.products WHERE kind = 'mosaic' "
                     "AND instrument = 'ISGRI' AND epoch IS NOT NULL ORDER BY product_id LIMIT 1"
@@ -202,7 +204,15 @@ def _calls(
         "portal search (crab)": get("/api/search?q=crab"),
         "portal source page (Crab)": get(f"/sources/{crab}") if crab else no_crab,
     }
-    spectrum = facts["spectrum"]
+    # The client checks the epoch against its own epochs query for the target (by source id)
+    # and its instrument's default band, so the spectrum must be one of those (not every ISGRI
+    # spectrum's epoch is in the default band's list).
+    spectrum: tuple[str, str] | None = None
+    for name in dict.fromkeys(n for n, _ in facts["spectra"]):
+        offered = set(isla.get_epochs(target_name=name, instrument="ibis")["epoch"])
+        spectrum = next(((n, e) for n, e in facts["spectra"] if n == name and e in offered), None)
+        if spectrum:
+            break
     calls["astroquery spectra"] = (
         (
             lambda: isla.get_spectra(
@@ -210,7 +220,7 @@ def _calls(
             )
         )
         if spectrum
-        else "no spectra (a --no-raw load)"
+        else "no ISGRI spectrum at an epoch the client offers (a --no-raw load?)"
     )
     mosaic = facts["mosaic"]
     calls["astroquery mosaic"] = (

@@ -1624,9 +1624,7 @@ def generate(
                 # On a failure (or Ctrl-C) queued uploads are dropped rather than waited for.
                 pool.shutdown(wait=True, cancel_futures=True)
             stage.done("revolutions")
-        # The light curves' pair queries plan on these statistics.
-        for table in _BULK_TABLES:
-            conn.execute(text(f"ANALYZE {table}"))
+        # (indexes_after also analyzed the tables: the light curves' pair queries plan on it.)
         stage.done("indexes")
     if deliver is not None:
         # Light-curve points and products go through ingestion, which works on committed

@@ -1,6 +1,7 @@
-"""The query paths made for the full mission (migration 0042), on the demo archive: the epoch
-list astroquery reads without a target, kept by triggers as science windows and sources
-change; the archive counts kept by triggers; name searches through the trigram indexes."""
+"""The query paths made for the full mission (migrations 0042 and 0046), on the demo archive:
+the epoch list astroquery reads without a target, kept by triggers as science windows and
+sources change; the archive counts kept by triggers; name searches through the trigram
+indexes; ObsCore's product footprints, stored and kept by triggers."""
 
 from __future__ import annotations
 
@@ -253,3 +254,90 @@ def test_name_search_in_any_case_gives_the_answer_of_a_full_scan(
     assert got == full or len(got) == SEARCH_LIMIT
     same = client.get("/api/search", params={"q": entry.swapcase()}).json()
     assert [s["source_id"] for s in same["sources"]] == [s["source_id"] for s in result["sources"]]
+
+
+def _migration(name: str) -> Any:
+    import importlib.util
+    from pathlib import Path
+
+    import shared.db
+
+    path = Path(shared.db.__file__).parent / "migrations" / "versions" / name
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _footprints_computed(conn: psycopg.Connection[Any]) -> dict[str, tuple[Any, ...]]:
+    """Each product's position and region by the view's former expression, computed now."""
+    m = _migration("0046_obscore_product_footprints.py")
+    rows = conn.execute(
+        f"SELECT p.product_id, {m.RA}, {m.DEC}, ({m.REGION})::text "
+        "FROM isla.products p JOIN isla.product_kinds k ON k.kind = p.kind "
+        f"LEFT JOIN isla.sources s ON s.source_id = p.source_id {m.OBSERVATION_JOIN}"
+    )
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def _footprints_kept(conn: psycopg.Connection[Any]) -> dict[str, tuple[Any, ...]]:
+    rows = conn.execute(
+        "SELECT product_id, ra, dec, s_region::text FROM isla_ops.product_footprints"
+    )
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def test_obscore_product_footprints_are_the_former_computation(archive: Archive) -> None:
+    # Every product of the demo archive arrived through ingestion, so through the triggers.
+    with _connect(archive) as conn:
+        computed = _footprints_computed(conn)
+        assert len(computed) > 100
+        assert sum(1 for v in computed.values() if v[2] is not None) > 100
+        assert _footprints_kept(conn) == computed
+
+
+def test_obscore_footprints_follow_sources_and_late_observations(archive: Archive) -> None:
+    with _connect(archive) as conn:
+        cone = (
+            "SELECT obs_id FROM ivoa.obscore WHERE dataproduct_type <> 'event' AND "
+            "s_region && scircle(spoint(radians(%s), radians(%s)), radians(1))"
+        )
+        product, source, epoch = conn.execute(
+            "SELECT p.product_id, p.source_id, coalesce(p.epoch, p.product_id) "
+            # ObsCore publishes the kinds of isla.product_kinds (not the responses beside
+            # the spectra, for instance).
+            "FROM isla.products p JOIN isla.product_kinds USING (kind) "
+            "WHERE p.source_id IS NOT NULL "
+            "AND p.meta->'footprint' IS NULL ORDER BY p.product_id LIMIT 1"
+        ).fetchone()  # type: ignore[misc]
+        # A source moved (a catalogue correction): its products' regions go with it.
+        conn.execute("UPDATE isla.sources SET ra = 123, dec = -45 WHERE source_id = %s", (source,))
+        assert epoch in {r[0] for r in conn.execute(cone, (123.0, -45.0))}
+        assert conn.execute(
+            "SELECT ra, dec FROM isla_ops.product_footprints WHERE product_id = %s", (product,)
+        ).fetchone() == (123.0, -45.0)
+        # An image of an observation's field delivered before the observation is indexed: no
+        # region until the observation comes, then the observation's field.
+        conn.execute(
+            "CREATE TEMPORARY TABLE early ON COMMIT DROP AS SELECT * FROM isla.products "
+            "WHERE kind = 'mosaic' ORDER BY product_id LIMIT 1"
+        )
+        conn.execute(
+            "UPDATE early SET product_id = 'early-image', source_id = NULL, "
+            "epoch = '0001_99999990001', obsid = NULL, object_key = object_key || '.early', "
+            "meta = meta - 'ra' - 'dec' - 'footprint'"
+        )
+        conn.execute("INSERT INTO isla.products SELECT * FROM early")
+        assert conn.execute(
+            "SELECT s_region FROM isla_ops.product_footprints WHERE product_id = 'early-image'"
+        ).fetchone() == (None,)
+        conn.execute(
+            "CREATE TEMPORARY TABLE late ON COMMIT DROP AS SELECT * FROM isla.observations "
+            "ORDER BY obsid LIMIT 1"
+        )
+        conn.execute("UPDATE late SET obsid = '99999990001', ra = 10.0, dec = 20.0")
+        conn.execute("INSERT INTO isla.observations SELECT * FROM late")
+        assert "0001_99999990001" in {r[0] for r in conn.execute(cone, (10.0, 20.0))}
+        assert _footprints_kept(conn) == _footprints_computed(conn)
+        conn.rollback()

@@ -1,0 +1,216 @@
+"""ObsCore's product footprints stored and indexed, not computed per row of a query
+
+Revision ID: 0046
+Revises: 0045
+Create Date: 2026-12-04
+
+The products branch of ``ivoa.obscore`` computed each product's ``s_region`` (a 24-vertex
+circle around its source or field, or the polygon in its metadata) and its position in the
+view, for every product row a query touched: a 5° ``INTERSECTS`` cone evaluated the region of
+every product in the archive (0.6 ms each, 0.5 s at demo scale, growing with the products) and a
+``POINT`` cone could use no index. ``isla_ops.product_footprints`` holds, per product, the same
+position and region, computed by the same SQL as before (taken from revision 0024's view), with
+GiST indexes on the region and on the position, so that the view's predicates on ``s_region``
+and on ``POINT(s_ra, s_dec)`` reach them.
+
+Statement triggers with transition tables keep it current for every writer: products inserted
+or updated, sources moved, observations inserted or moved (an image of an observation's field
+takes its position), kinds whose ``field_image`` changed. Deleted products go by the foreign
+key. Nothing published changes: the view keeps its columns and types (``CREATE OR REPLACE``),
+the new table lives in ``isla_ops``.
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0046"
+down_revision: str | None = "0045"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def _view_of(revision_file: str) -> str:
+    """The frozen view SQL of an earlier migration (revision modules are not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).with_name(revision_file)
+    spec = importlib.util.spec_from_file_location(f"isla_migration_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module.OBSCORE_VIEW)
+
+
+PREVIOUS_VIEW = _view_of("0024_product_kinds.py")
+
+_REGION_START = "       CASE\n           WHEN jsonb_typeof(p.meta->'footprint') = 'array' THEN"
+_REGION_END = "\n       END,\n"
+RA = (
+    "coalesce(s.ra, CASE WHEN jsonb_typeof(p.meta->'ra') = 'number' "
+    "THEN (p.meta->>'ra')::float8 END, o.ra)"
+)
+DEC = (
+    "coalesce(s.dec, CASE WHEN jsonb_typeof(p.meta->'dec') = 'number' "
+    "THEN (p.meta->>'dec')::float8 END, o.dec)"
+)
+_OBSERVATION = (
+    "coalesce(p.obsid, CASE WHEN p.epoch ~ '^[0-9]{4}_[0-9]{11}$'\n"
+    "                                            THEN substr(p.epoch, 6) END)"
+)
+
+
+def _region_of(view: str) -> tuple[int, int]:
+    start = view.index(_REGION_START)
+    return start, view.index(_REGION_END, start) + len(_REGION_END)
+
+
+def _derive(view: str) -> tuple[str, str]:
+    """This revision's view, and the products branch's region expression of the previous one."""
+    start, end = _region_of(view)
+    region = view[start:end].rstrip().removesuffix(",")
+    view = view[:start] + "       fp.s_region,\n" + view[end:]
+    for old, new in (
+        (RA + ",", "fp.ra,"),
+        (DEC + ",", "fp.dec,"),
+        (
+            "FROM isla.products p\n",
+            "FROM isla.products p\n"
+            "LEFT JOIN isla_ops.product_footprints fp ON fp.product_id = p.product_id\n",
+        ),
+    ):
+        assert view.count(old) == 1, f"revision 0024's view changed near {old[:40]!r}"
+        view = view.replace(old, new)
+    assert OBSERVATION_JOIN in view
+    return view, region
+
+
+OBSERVATION_JOIN = f"LEFT JOIN isla.observations o\n       ON o.obsid = {_OBSERVATION}"
+
+OBSCORE_VIEW, REGION = _derive(PREVIOUS_VIEW)
+"""The whole view of this revision, and the footprint expression (over ``p``, ``k``, ``s``,
+``o`` as in the view) that the maintained table stores."""
+
+TABLE = """
+CREATE TABLE isla_ops.product_footprints (
+    product_id text PRIMARY KEY
+        REFERENCES isla.products (product_id) ON DELETE CASCADE ON UPDATE CASCADE,
+    ra double precision,
+    dec double precision,
+    s_region spoly
+)"""
+
+FUNCTIONS = [
+    f"""
+CREATE FUNCTION isla_ops.refresh_product_footprints(ids text[]) RETURNS void
+LANGUAGE sql AS $$
+    DELETE FROM isla_ops.product_footprints WHERE product_id = ANY (ids);
+    INSERT INTO isla_ops.product_footprints (product_id, ra, dec, s_region)
+    SELECT p.product_id, {RA}, {DEC},
+{REGION}
+    FROM isla.products p
+    JOIN isla.product_kinds k ON k.kind = p.kind
+    LEFT JOIN isla.sources s ON s.source_id = p.source_id
+    {OBSERVATION_JOIN}
+    WHERE p.product_id = ANY (ids);
+$$""",  # noqa: S608 - built from this module's constants
+    f"""
+CREATE FUNCTION isla_ops.product_footprints_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- Each branch reads only the transition tables its own triggers declare.
+    IF TG_TABLE_NAME = 'products' THEN
+        PERFORM isla_ops.refresh_product_footprints(ARRAY(SELECT product_id FROM new_rows));
+    ELSIF TG_TABLE_NAME = 'sources' THEN
+        PERFORM isla_ops.refresh_product_footprints(ARRAY(
+            SELECT p.product_id FROM isla.products p
+            JOIN new_rows n ON n.source_id = p.source_id
+            JOIN old_rows o ON o.source_id = n.source_id
+            WHERE (o.ra, o.dec) IS DISTINCT FROM (n.ra, n.dec)));
+    ELSIF TG_TABLE_NAME = 'observations' AND TG_OP = 'INSERT' THEN
+        PERFORM isla_ops.refresh_product_footprints(ARRAY(
+            SELECT p.product_id FROM isla.products p
+            JOIN new_rows n ON n.obsid = {_OBSERVATION}));
+    ELSIF TG_TABLE_NAME = 'observations' THEN
+        PERFORM isla_ops.refresh_product_footprints(ARRAY(
+            SELECT p.product_id FROM isla.products p
+            JOIN new_rows n ON n.obsid = {_OBSERVATION}
+            JOIN old_rows o ON o.obsid = n.obsid
+            WHERE (o.ra, o.dec) IS DISTINCT FROM (n.ra, n.dec)));
+    ELSIF TG_TABLE_NAME = 'product_kinds' THEN
+        PERFORM isla_ops.refresh_product_footprints(ARRAY(
+            SELECT p.product_id FROM isla.products p
+            JOIN new_rows n ON n.kind = p.kind
+            JOIN old_rows o ON o.kind = n.kind
+            WHERE o.field_image IS DISTINCT FROM n.field_image));
+    END IF;
+    RETURN NULL;
+END;
+$$""",  # noqa: S608 - built from this module's constants
+]
+
+_CALL = "FOR EACH STATEMENT EXECUTE FUNCTION isla_ops.product_footprints_changed()"
+TRIGGERS = [
+    f"CREATE TRIGGER footprints_insert AFTER INSERT ON isla.products "
+    f"REFERENCING NEW TABLE AS new_rows {_CALL}",
+    f"CREATE TRIGGER footprints_update AFTER UPDATE ON isla.products "
+    f"REFERENCING NEW TABLE AS new_rows {_CALL}",
+    f"CREATE TRIGGER footprints_move AFTER UPDATE ON isla.sources "
+    f"REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows {_CALL}",
+    f"CREATE TRIGGER footprints_insert AFTER INSERT ON isla.observations "
+    f"REFERENCING NEW TABLE AS new_rows {_CALL}",
+    f"CREATE TRIGGER footprints_move AFTER UPDATE ON isla.observations "
+    f"REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows {_CALL}",
+    f"CREATE TRIGGER footprints_kind AFTER UPDATE ON isla.product_kinds "
+    f"REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows {_CALL}",
+]
+TRIGGER_TABLES = {
+    "footprints_insert": ("products", "observations"),
+    "footprints_update": ("products",),
+    "footprints_move": ("sources", "observations"),
+    "footprints_kind": ("product_kinds",),
+}
+
+
+def upgrade() -> None:
+    """Apply this revision."""
+    op.execute(TABLE)
+    op.execute(
+        "COMMENT ON TABLE isla_ops.product_footprints IS 'Per product, the position and "
+        "footprint ivoa.obscore publishes (s_ra, s_dec, s_region), kept by triggers.'"
+    )
+    op.execute(
+        "CREATE INDEX ix_product_footprints_s_region ON isla_ops.product_footprints "
+        "USING gist (s_region)"
+    )
+    # The expression ObsCore's POINT(s_ra, s_dec) translates to, pushed into this branch.
+    op.execute(
+        "CREATE INDEX ix_product_footprints_radec ON isla_ops.product_footprints "
+        "USING gist (spoint(radians(ra), radians(dec)))"
+    )
+    # The products of an observation, found when the observation arrives after them.
+    op.execute(
+        "CREATE INDEX ix_products_observation ON isla.products "
+        f"(({_OBSERVATION.replace('p.', '')}))"
+    )
+    for statement in FUNCTIONS:
+        op.execute(statement)
+    op.execute(
+        "SELECT isla_ops.refresh_product_footprints(ARRAY(SELECT product_id FROM isla.products))"
+    )
+    for statement in TRIGGERS:
+        op.execute(statement)
+    op.execute(OBSCORE_VIEW)
+
+
+def downgrade() -> None:
+    """Revert this revision: the view of 0024, no stored footprints."""
+    op.execute(PREVIOUS_VIEW)
+    for trigger, tables in TRIGGER_TABLES.items():
+        for table in tables:
+            op.execute(f"DROP TRIGGER {trigger} ON isla.{table}")
+    op.execute("DROP FUNCTION isla_ops.product_footprints_changed()")
+    op.execute("DROP FUNCTION isla_ops.refresh_product_footprints(text[])")
+    op.execute("DROP INDEX isla.ix_products_observation")
+    op.execute("DROP TABLE isla_ops.product_footprints")
