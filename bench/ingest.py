@@ -9,10 +9,13 @@ kind ``spi_results/1``), and measures:
   ``isla.catalogue_entries`` (with its GiST and unique indexes) and the version switch, all
   in one transaction; with the time split into read+validate+stage and the final insert;
 - naive: the same rows parsed with the csv module and inserted one ``INSERT`` per row (in one
-  transaction, positions built by Postgres), on a subset of the rows.
+  transaction, positions built by Postgres), on a subset of the rows;
+- merge (``--merge``): the catalogue loaded once more, then merged into the archive's source
+  list (:func:`services.ingest.merge.merge_catalogues`, what ``isla ingest merge`` runs), every
+  entry a new source in an empty list; once, timed whole.
 
 Usage: ``python -m bench ingest [--rows 1000000] [--naive-rows 50000] [--repeat 3]
-[--csv FILE] [--json out.json]``.
+[--merge] [--csv FILE] [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import psycopg
 
 from deploy.postgres import EmbeddedPostgres
 from services.ingest.catalogues import CatalogueDelivery, load_catalogue
+from services.ingest.merge import merge_catalogues
 from shared.db import migrate
 
 KIND = "spi_results/1"
@@ -115,7 +119,23 @@ def _reset(info: str) -> None:
         conn.execute("CHECKPOINT")
 
 
-def run(rows: int, naive_rows: int, repeat: int, csv_path: Path | None) -> dict[str, Any]:
+def merge_run(info: str, path: Path) -> dict[str, Any]:
+    """Load the catalogue, then time one merge of it into the (empty) source list."""
+    copy_run(info, path, "bench merge")
+    start = time.perf_counter()
+    report = merge_catalogues(info)
+    seconds = time.perf_counter() - start
+    return {
+        "entries": report["totals"]["entries"],
+        "new_sources": report["totals"]["new"],
+        "seconds": round(seconds, 2),
+        "entries_per_s": round(report["totals"]["entries"] / seconds),
+    }
+
+
+def run(
+    rows: int, naive_rows: int, repeat: int, csv_path: Path | None, merge: bool = False
+) -> dict[str, Any]:
     """Set up, measure both cases ``repeat`` times, tear down; the figures as a dict."""
     home = Path(tempfile.mkdtemp(prefix="isla-bench-ingest-"))
     home.chmod(0o755)
@@ -136,6 +156,10 @@ def run(rows: int, naive_rows: int, repeat: int, csv_path: Path | None) -> dict[
             copies.append(copy_run(info, csv_path, f"bench {i}"))
             _reset(info)
             naive.append(naive_run(info, csv_path, min(naive_rows, rows)))
+        merged = None
+        if merge:
+            _reset(info)
+            merged = merge_run(info, csv_path)
         copy_s = statistics.median(c["seconds"] for c in copies)
         naive_s = statistics.median(naive)
         n_naive = min(naive_rows, rows)
@@ -154,6 +178,7 @@ def run(rows: int, naive_rows: int, repeat: int, csv_path: Path | None) -> dict[
             "naive_seconds_median": round(naive_s, 2),
             "naive_rows_per_s": round(n_naive / naive_s),
             "speedup": round((rows / copy_s) / (n_naive / naive_s), 1),
+            "merge": merged,
             "runs": {"copy": copies, "naive_seconds": naive},
         }
     finally:
@@ -167,10 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the catalogue")
     parser.add_argument("--naive-rows", type=int, default=50_000, help="rows of the baseline")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case (medians)")
+    parser.add_argument("--merge", action="store_true", help="also time a merge of the rows")
     parser.add_argument("--csv", type=Path, help="load this CSV instead of a generated one")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    figures = run(args.rows, args.naive_rows, args.repeat, args.csv)
+    figures = run(args.rows, args.naive_rows, args.repeat, args.csv, args.merge)
     text = json.dumps(figures, indent=2)
     print(text)
     if args.json:

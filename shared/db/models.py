@@ -938,6 +938,9 @@ class Product(Base):
         Index("ix_products_source_id", "source_id"),
         Index("ix_products_epoch", "epoch"),
         Index("ix_products_kind", "kind"),
+        # A product's observation (migration 0046): its ObsCore footprint is recomputed when
+        # that observation arrives after it.
+        Index("ix_products_obsid", "obsid"),
         table_info("Science products held in the object store."),
     )
 

@@ -11,6 +11,8 @@
   (``science_windows``, ``products``), bumped by a deferred trigger in every transaction that
   changes the table (migration 0031), so that the products service rebuilds a MOC once per
   state of the archive and never per request.
+- ``product_footprints``: per product, the position and footprint ``ivoa.obscore`` publishes
+  (migration 0046), kept by statement triggers and indexed for ObsCore's cones.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy import (
     Numeric,
     SmallInteger,
     String,
+    Text,
     func,
     text,
 )
@@ -36,6 +39,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.ops import OpsBase
+from shared.db.pgsphere import Point, SPoly
 
 
 class Sensitivity(OpsBase):
@@ -182,3 +186,29 @@ class ArchiveCount(OpsBase):
     total_bytes: Mapped[Decimal] = mapped_column(
         Numeric, nullable=False, comment="Bytes of the files it lists."
     )
+
+
+class ProductFootprint(OpsBase):
+    """Per product, the position and footprint ``ivoa.obscore`` publishes (migration 0046),
+    computed by statement triggers when products, their sources or observations change, so
+    that ObsCore's cones read indexes instead of computing every product's region."""
+
+    __tablename__ = "product_footprints"
+    __table_args__ = (
+        Index("ix_product_footprints_s_region", "s_region", postgresql_using="gist"),
+        Index(
+            "ix_product_footprints_radec",
+            text('spoint(radians(ra), radians("dec"))'),
+            postgresql_using="gist",
+        ),
+        {
+            "comment": "Per product, the position and footprint ivoa.obscore publishes "
+            "(s_ra, s_dec, s_region), kept by triggers."
+        },
+    )
+
+    # No foreign key (this metadata does not hold isla.products): the triggers delete too.
+    product_id: Mapped[str] = mapped_column(Text, primary_key=True, comment="The product.")
+    ra: Mapped[float | None] = mapped_column(Double, comment="ObsCore s_ra.")
+    dec: Mapped[float | None] = mapped_column(Double, comment="ObsCore s_dec.")
+    s_region: Mapped[list[Point] | None] = mapped_column(SPoly(), comment="ObsCore s_region.")

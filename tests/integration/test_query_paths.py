@@ -336,8 +336,12 @@ def test_obscore_footprints_follow_sources_and_late_observations(archive: Archiv
             "CREATE TEMPORARY TABLE late ON COMMIT DROP AS SELECT * FROM isla.observations "
             "ORDER BY obsid LIMIT 1"
         )
-        conn.execute("UPDATE late SET obsid = '99999990001', ra = 10.0, dec = 20.0")
+        conn.execute(
+            "UPDATE late SET obsid = '99999990001', ra = 10, dec = 20, rev_start = 1, rev_end = 1"
+        )
         conn.execute("INSERT INTO isla.observations SELECT * FROM late")
         assert "0001_99999990001" in {r[0] for r in conn.execute(cone, (10.0, 20.0))}
         assert _footprints_kept(conn) == _footprints_computed(conn)
+        conn.execute("DELETE FROM isla.products WHERE product_id = 'early-image'")
+        assert "early-image" not in _footprints_kept(conn)
         conn.rollback()

@@ -13,16 +13,22 @@ position and region, computed by the same SQL as before (taken from revision 002
 GiST indexes on the region and on the position, so that the view's predicates on ``s_region``
 and on ``POINT(s_ra, s_dec)`` reach them.
 
-Statement triggers with transition tables keep it current for every writer: products inserted
-or updated, sources moved, observations inserted or moved (an image of an observation's field
-takes its position), kinds whose ``field_image`` changed. Deleted products go by the foreign
-key. Nothing published changes: the view keeps its columns and types (``CREATE OR REPLACE``),
-the new table lives in ``isla_ops``.
+Statement triggers with transition tables keep it current for every writer: products inserted,
+updated or deleted, sources moved, observations inserted or moved (an image of an observation's
+field takes its position), kinds whose ``field_image`` changed. (No foreign key: the table
+belongs to the operational schema's models, which do not reference the archive's.) The view
+keeps its columns and types (``CREATE OR REPLACE``), the new table lives in ``isla_ops``; of
+the published metadata only ``isla.products.obsid`` changes, now indexed.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
+import sqlalchemy as sa
 from alembic import op
+
+from shared.db.pgsphere import SPoly
+from shared.db.tap_schema_rows import apply_changes
 
 revision: str = "0046"
 down_revision: str | None = "0045"
@@ -92,14 +98,23 @@ OBSCORE_VIEW, REGION = _derive(PREVIOUS_VIEW)
 """The whole view of this revision, and the footprint expression (over ``p``, ``k``, ``s``,
 ``o`` as in the view) that the maintained table stores."""
 
-TABLE = """
-CREATE TABLE isla_ops.product_footprints (
-    product_id text PRIMARY KEY
-        REFERENCES isla.products (product_id) ON DELETE CASCADE ON UPDATE CASCADE,
-    ra double precision,
-    dec double precision,
-    s_region spoly
-)"""
+# The products of the ``changed`` observations, by their obsid or by their epoch (the
+# observation's obsid in one of its revolutions), each through a B-tree; a few more than needed
+# do no harm, each is recomputed exactly.
+_OF_OBSERVATIONS = """SELECT p.product_id FROM isla.products p JOIN changed c ON c.obsid = p.obsid
+            UNION
+            SELECT p.product_id FROM changed c
+            CROSS JOIN LATERAL generate_series(c.rev_start, c.rev_end) AS r(rev)
+            JOIN isla.products p ON p.epoch = lpad(r.rev::text, 4, '0') || '_' || c.obsid"""
+
+_OBSID = ("isla.products", "obsid", "char", "*", None, None, None, None, "meta.id;obs")
+TAP_SCHEMA_CHANGES: dict[str, dict[str, Any]] = {
+    "columns": {
+        # isla.products.obsid is indexed now.
+        "removed": [(*_OBSID, "Observation of the product.", 0, 0, 0, 7)],
+        "added": [(*_OBSID, "Observation of the product.", 1, 0, 0, 7)],
+    }
+}
 
 FUNCTIONS = [
     f"""
@@ -120,8 +135,16 @@ CREATE FUNCTION isla_ops.product_footprints_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     -- Each branch reads only the transition tables its own triggers declare.
-    IF TG_TABLE_NAME = 'products' THEN
+    IF TG_TABLE_NAME = 'products' AND TG_OP = 'TRUNCATE' THEN
+        DELETE FROM isla_ops.product_footprints;
+    ELSIF TG_TABLE_NAME = 'products' AND TG_OP = 'INSERT' THEN
         PERFORM isla_ops.refresh_product_footprints(ARRAY(SELECT product_id FROM new_rows));
+    ELSIF TG_TABLE_NAME = 'products' AND TG_OP = 'UPDATE' THEN
+        -- The old ids too: a product renamed leaves no footprint under its old id.
+        PERFORM isla_ops.refresh_product_footprints(ARRAY(
+            SELECT product_id FROM new_rows UNION SELECT product_id FROM old_rows));
+    ELSIF TG_TABLE_NAME = 'products' THEN
+        PERFORM isla_ops.refresh_product_footprints(ARRAY(SELECT product_id FROM old_rows));
     ELSIF TG_TABLE_NAME = 'sources' THEN
         PERFORM isla_ops.refresh_product_footprints(ARRAY(
             SELECT p.product_id FROM isla.products p
@@ -130,14 +153,15 @@ BEGIN
             WHERE (o.ra, o.dec) IS DISTINCT FROM (n.ra, n.dec)));
     ELSIF TG_TABLE_NAME = 'observations' AND TG_OP = 'INSERT' THEN
         PERFORM isla_ops.refresh_product_footprints(ARRAY(
-            SELECT p.product_id FROM isla.products p
-            JOIN new_rows n ON n.obsid = {_OBSERVATION}));
+            WITH changed AS (SELECT obsid, rev_start, rev_end FROM new_rows)
+            {_OF_OBSERVATIONS}));
     ELSIF TG_TABLE_NAME = 'observations' THEN
         PERFORM isla_ops.refresh_product_footprints(ARRAY(
-            SELECT p.product_id FROM isla.products p
-            JOIN new_rows n ON n.obsid = {_OBSERVATION}
-            JOIN old_rows o ON o.obsid = n.obsid
-            WHERE (o.ra, o.dec) IS DISTINCT FROM (n.ra, n.dec)));
+            WITH changed AS (
+                SELECT n.obsid, n.rev_start, n.rev_end
+                FROM new_rows n JOIN old_rows o ON o.obsid = n.obsid
+                WHERE (o.ra, o.dec) IS DISTINCT FROM (n.ra, n.dec))
+            {_OF_OBSERVATIONS}));
     ELSIF TG_TABLE_NAME = 'product_kinds' THEN
         PERFORM isla_ops.refresh_product_footprints(ARRAY(
             SELECT p.product_id FROM isla.products p
@@ -155,7 +179,10 @@ TRIGGERS = [
     f"CREATE TRIGGER footprints_insert AFTER INSERT ON isla.products "
     f"REFERENCING NEW TABLE AS new_rows {_CALL}",
     f"CREATE TRIGGER footprints_update AFTER UPDATE ON isla.products "
-    f"REFERENCING NEW TABLE AS new_rows {_CALL}",
+    f"REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows {_CALL}",
+    f"CREATE TRIGGER footprints_delete AFTER DELETE ON isla.products "
+    f"REFERENCING OLD TABLE AS old_rows {_CALL}",
+    f"CREATE TRIGGER footprints_truncate AFTER TRUNCATE ON isla.products {_CALL}",
     f"CREATE TRIGGER footprints_move AFTER UPDATE ON isla.sources "
     f"REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows {_CALL}",
     f"CREATE TRIGGER footprints_insert AFTER INSERT ON isla.observations "
@@ -168,6 +195,8 @@ TRIGGERS = [
 TRIGGER_TABLES = {
     "footprints_insert": ("products", "observations"),
     "footprints_update": ("products",),
+    "footprints_delete": ("products",),
+    "footprints_truncate": ("products",),
     "footprints_move": ("sources", "observations"),
     "footprints_kind": ("product_kinds",),
 }
@@ -175,10 +204,16 @@ TRIGGER_TABLES = {
 
 def upgrade() -> None:
     """Apply this revision."""
-    op.execute(TABLE)
-    op.execute(
-        "COMMENT ON TABLE isla_ops.product_footprints IS 'Per product, the position and "
-        "footprint ivoa.obscore publishes (s_ra, s_dec, s_region), kept by triggers.'"
+    op.create_table(
+        "product_footprints",
+        sa.Column("product_id", sa.Text(), nullable=False, comment="The product."),
+        sa.Column("ra", sa.Double(), nullable=True, comment="ObsCore s_ra."),
+        sa.Column("dec", sa.Double(), nullable=True, comment="ObsCore s_dec."),
+        sa.Column("s_region", SPoly(), nullable=True, comment="ObsCore s_region."),
+        sa.PrimaryKeyConstraint("product_id", name=op.f("pk_product_footprints")),
+        schema="isla_ops",
+        comment="Per product, the position and footprint ivoa.obscore publishes "
+        "(s_ra, s_dec, s_region), kept by triggers.",
     )
     op.execute(
         "CREATE INDEX ix_product_footprints_s_region ON isla_ops.product_footprints "
@@ -190,10 +225,8 @@ def upgrade() -> None:
         "USING gist (spoint(radians(ra), radians(dec)))"
     )
     # The products of an observation, found when the observation arrives after them.
-    op.execute(
-        "CREATE INDEX ix_products_observation ON isla.products "
-        f"(({_OBSERVATION.replace('p.', '')}))"
-    )
+    op.create_index("ix_products_obsid", "products", ["obsid"], schema="isla")
+    apply_changes(op.get_bind(), TAP_SCHEMA_CHANGES, "removed", "added")
     for statement in FUNCTIONS:
         op.execute(statement)
     op.execute(
@@ -212,5 +245,6 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER {trigger} ON isla.{table}")
     op.execute("DROP FUNCTION isla_ops.product_footprints_changed()")
     op.execute("DROP FUNCTION isla_ops.refresh_product_footprints(text[])")
-    op.execute("DROP INDEX isla.ix_products_observation")
+    op.drop_index("ix_products_obsid", "products", schema="isla")
+    apply_changes(op.get_bind(), TAP_SCHEMA_CHANGES, "added", "removed")
     op.execute("DROP TABLE isla_ops.product_footprints")
