@@ -258,8 +258,17 @@ def _chunks(revolution: npt.NDArray[np.int64], max_rows: int) -> Iterator[npt.ND
 
 
 SLICE_POINTINGS = 4_000
-"""Pointings whose pixels are computed at once (whole revolutions): memory stays bounded
-whatever the number of pointings."""
+"""Pointings whose pixels are computed at once at order :data:`ORDER` (whole revolutions):
+memory stays bounded whatever the number of pointings. At a coarser order a pointing covers
+4 times fewer pixels per order, so a slice takes 4 times more pointings per order (the same
+pixel rows, the same memory): fewer deliveries, each of which appends to every pixel's arrays
+(the pixel-major store rewrites a pixel's row per delivery, so the number of deliveries
+multiplies its cost)."""
+
+
+def slice_pointings(order: int) -> int:
+    """Pointings per delivered table at HEALPix ``order`` (see :data:`SLICE_POINTINGS`)."""
+    return SLICE_POINTINGS * 4 ** max(ORDER - order, 0)
 
 ORDER_BY_SCALE = {"demo": ORDER, "bench": 4, "full": 3}
 """HEALPix order per scale. At ``full`` scale order 5 would be ~250 ISGRI pixels per
@@ -297,7 +306,7 @@ def deliver_sensitivity(
             continue
         # The pointings come in time order; revolutions follow it.
         inverse = {band: np.zeros(12 * 4**order) for band in model.BANDS[instrument]}
-        for pointings in _slices(everything, SLICE_POINTINGS):
+        for pointings in _slices(everything, slice_pointings(order)):
             _deliver_slice(instrument, pointings, order, deliver, table_options, report, inverse)
         for band in model.BANDS[instrument]:
             report.bands.append(f"{instrument}:{band}")
