@@ -244,11 +244,15 @@ def _csv_text(c: str, col: Column, delimiter: str) -> str:
 
 def _float_text(value: str) -> str:
     # Postgres' shortest round-trip output equals Python's repr except for the specials and
-    # for integral values, which Python writes with a trailing '.0' below 1e16.
+    # for integral values, which Python writes with a trailing '.0' below 1e16 (in full from
+    # 1e15, where Postgres switches to an exponent). Most values are not integral: that test
+    # comes first, so they take one comparison (NaN and the infinities equal their trunc()).
     return (
-        f"(CASE WHEN {value} = 'NaN' THEN 'nan' WHEN {value} = 'Infinity' THEN 'inf' "
+        f"(CASE WHEN {value} <> trunc({value}) THEN {value}::text "
+        f"WHEN {value} = 'NaN' THEN 'nan' WHEN {value} = 'Infinity' THEN 'inf' "
         f"WHEN {value} = '-Infinity' THEN '-inf' "
-        f"WHEN {value} = trunc({value}) AND abs({value}) < 1e16 THEN {value}::text || '.0' "
+        f"WHEN abs({value}) < 1e15 THEN {value}::text || '.0' "
+        f"WHEN abs({value}) < 1e16 THEN {value}::numeric::text || '.0' "
         f"ELSE {value}::text END)"
     )
 

@@ -26,7 +26,9 @@ QUERIES = [
     # computed columns, NULLs of every type, text needing CSV quotes, non-ASCII text
     "SELECT NULL::float8 AS d, NULL::int4 AS i, NULL::bool AS b, NULL::text AS t, "
     "'a,\"b\"' AS q, 'Ångström' AS u, 'x'::varchar AS v, 3::float8 AS three, "
-    "'NaN'::float8 AS nan, NULL::timestamp AS ts, "
+    "'NaN'::float8 AS nan, 'Infinity'::float8 AS inf, '-Infinity'::float8 AS ninf, "
+    "'-0'::float8 AS nzero, 1e15::float8 AS e15, -2.5e15::float8 AS e15n, 1e16::float8 AS e16, "
+    "0.1::float8 AS tenth, 1.5e300::float8 AS huge, NULL::timestamp AS ts, "
     '\'{"a": 1, "b": [1, 2.5], "c": "é, x"}\'::jsonb AS j',
 ]
 
