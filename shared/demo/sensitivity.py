@@ -270,6 +270,7 @@ def slice_pointings(order: int) -> int:
     """Pointings per delivered table at HEALPix ``order`` (see :data:`SLICE_POINTINGS`)."""
     return SLICE_POINTINGS * 4 ** max(ORDER - order, 0)
 
+
 ORDER_BY_SCALE = {"demo": ORDER, "bench": 4, "full": 3}
 """HEALPix order per scale. At ``full`` scale order 5 would be ~250 ISGRI pixels per
 pointing in each of four bands, 3x10^8 rows; order 3 (7.3° pixels) keeps it to ~2x10^7
