@@ -256,23 +256,11 @@ def test_name_search_in_any_case_gives_the_answer_of_a_full_scan(
     assert [s["source_id"] for s in same["sources"]] == [s["source_id"] for s in result["sources"]]
 
 
-def _migration(name: str) -> Any:
-    import importlib.util
-    from pathlib import Path
-
-    import shared.db
-
-    path = Path(shared.db.__file__).parent / "migrations" / "versions" / name
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _footprints_computed(conn: psycopg.Connection[Any]) -> dict[str, tuple[Any, ...]]:
     """Each product's position and region by the view's former expression, computed now."""
-    m = _migration("0046_obscore_product_footprints.py")
+    from shared.db.revisions import revision_module
+
+    m = revision_module("0046_obscore_product_footprints.py")
     rows = conn.execute(
         f"SELECT p.product_id, {m.RA}, {m.DEC}, ({m.REGION})::text "
         "FROM isla.products p JOIN isla.product_kinds k ON k.kind = p.kind "

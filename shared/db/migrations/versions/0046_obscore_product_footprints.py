@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from shared.db.pgsphere import SPoly
+from shared.db.revisions import revision_module
 from shared.db.tap_schema_rows import apply_changes
 
 revision: str = "0046"
@@ -36,20 +37,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _view_of(revision_file: str) -> str:
-    """The frozen view SQL of an earlier migration (revision modules are not a package)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).with_name(revision_file)
-    spec = importlib.util.spec_from_file_location(f"isla_migration_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return str(module.OBSCORE_VIEW)
-
-
-PREVIOUS_VIEW = _view_of("0024_product_kinds.py")
+PREVIOUS_VIEW = str(revision_module("0024_product_kinds.py").OBSCORE_VIEW)
 
 _REGION_START = "       CASE\n           WHEN jsonb_typeof(p.meta->'footprint') = 'array' THEN"
 _REGION_END = "\n       END,\n"

@@ -16,13 +16,11 @@ less than that of the axis is inside the field, so the polygon is tested only fo
 (a ring near the edge): the same rows, the JEM-X epochs of the Crab 141 -> 14 ms in SQL.
 """
 
-import importlib.util
-import sys
 from collections.abc import Sequence
-from pathlib import Path
-from types import ModuleType
 
 from alembic import op
+
+from shared.db.revisions import revision_module
 
 revision: str = "0047"
 down_revision: str | None = "0046"
@@ -33,18 +31,7 @@ INSCRIBED = {"fov_isgri": 14.49, "fov_jemx": 6.47, "fov_spi": 6.93}
 """Degrees, a little inside each field's inscribed circle (14.5°, 6.475°, 6.939°)."""
 
 
-def _revision(name: str) -> ModuleType:
-    """An earlier revision's module (revision modules are not a package)."""
-    path = Path(__file__).with_name(name)
-    spec = importlib.util.spec_from_file_location(f"isla_migration_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)
-    spec.loader.exec_module(module)
-    return module
-
-
-_PREVIOUS = _revision("0042_query_latency.py")
+_PREVIOUS = revision_module("0042_query_latency.py")
 PREVIOUS_VIEW = str(_PREVIOUS.EPOCH_VIEW)
 PREVIOUS_VERIFY = str(_PREVIOUS.FUNCTIONS[0]).replace(
     "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1
