@@ -83,8 +83,9 @@ class Manifest:
         return "".join(self.iter_sha256sums())
 
     def iter_sha256sums(self) -> Iterator[str]:
-        """:meth:`sha256sums` line by line (for streaming); unverified files have no line
-        (their checksum is not known yet), so ``sha256sum -c`` checks every line it gets."""
+        """:meth:`sha256sums` in pieces of about :data:`CHUNK` characters (for streaming);
+        unverified files have no line (their checksum is not known yet), so ``sha256sum -c``
+        checks every line it gets."""
         lines = [f"{f.sha256}  {f.path}\n" for f in self.files if f.sha256 is not None]
         for start in range(0, len(lines), CHUNK // 100):
             yield "".join(lines[start : start + CHUNK // 100])

@@ -208,7 +208,7 @@ def _log_centre(band: str) -> float:
 
 def _sources(engine: Engine) -> SkySources:
     """Every source with a positive band flux. At full scale that is a million sources: the
-    rows come back as columns (no Python object per source) and are placed with numpy."""
+    rows are transposed into columns and placed with numpy (no Python object per source)."""
     with engine.connect() as conn:
         rows = conn.execute(
             text(
