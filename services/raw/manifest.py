@@ -12,13 +12,29 @@ import hashlib
 import io
 import json
 import shlex
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 CHUNK = 64 * 1024
 """Characters per streamed piece of a manifest (one write to the connection each)."""
+
+
+def _pieces(parts: Iterable[str], size: int = CHUNK) -> Iterator[str]:
+    """``parts`` joined into pieces of about ``size`` characters: every piece is one message
+    to the server, so a part per science window or file (14,600 for the Crab at full scale)
+    made the streaming itself the cost."""
+    batch: list[str] = []
+    length = 0
+    for part in parts:
+        batch.append(part)
+        length += len(part)
+        if length >= size:
+            yield "".join(batch)
+            batch, length = [], 0
+    if batch:
+        yield "".join(batch)
 
 
 @dataclass(frozen=True)
@@ -86,9 +102,7 @@ class Manifest:
         """:meth:`sha256sums` in pieces of about :data:`CHUNK` characters (for streaming);
         unverified files have no line (their checksum is not known yet), so ``sha256sum -c``
         checks every line it gets."""
-        lines = [f"{f.sha256}  {f.path}\n" for f in self.files if f.sha256 is not None]
-        for start in range(0, len(lines), CHUNK // 100):
-            yield "".join(lines[start : start + CHUNK // 100])
+        yield from _pieces(f"{f.sha256}  {f.path}\n" for f in self.files if f.sha256 is not None)
 
     @property
     def unverified(self) -> int:
@@ -109,7 +123,14 @@ class Manifest:
     def iter_json(
         self, base_url: str, groups: dict[str, list[ManifestFile]] | None = None
     ) -> Iterator[str]:
-        """The JSON manifest in pieces, one ScW at a time (for streaming large selections)."""
+        """The JSON manifest in pieces of about :data:`CHUNK` characters (for streaming large
+        selections)."""
+        return _pieces(self._json_parts(base_url, groups))
+
+    def _json_parts(
+        self, base_url: str, groups: dict[str, list[ManifestFile]] | None
+    ) -> Iterator[str]:
+        """The JSON manifest, its head and then one ScW at a time."""
         head = {
             "selection": self.selection,
             "label": self.label,
@@ -121,10 +142,6 @@ class Manifest:
         }
         yield json.dumps(head)[:-1] + ', "scws": ['
         by_scw = self.by_scw() if groups is None else groups
-        # Pieces of about CHUNK characters: every piece is one message to the server (a ScW at
-        # a time, 14,600 ScWs of the Crab at full scale took 0.6 s).
-        pieces: list[str] = []
-        size = 0
         for i, full in enumerate(self.scws):
             scw_id, version = full.split(".")
             files = by_scw.get(full, [])
@@ -145,13 +162,8 @@ class Manifest:
                     for f in files
                 ],
             }
-            piece = ("" if i == 0 else ", ") + json.dumps(entry)
-            pieces.append(piece)
-            size += len(piece)
-            if size >= CHUNK:
-                yield "".join(pieces)
-                pieces, size = [], 0
-        yield "".join(pieces) + "]}"
+            yield ("" if i == 0 else ", ") + json.dumps(entry)
+        yield "]}"
 
     def as_csv(self, base_url: str) -> str:
         """One row per file: scw_id, version, name, path, size, sha256 (empty while
@@ -224,11 +236,6 @@ fetch() {{
 export -f fetch
 xargs -P "$JOBS" -L 1 bash -c 'fetch "$0" "$1"' <<'SCWS'
 """
-        lines: list[str] = []
-        for full in self.scws:
-            scw_id = full.split(".")[0]
-            lines.append(f"{scw_id} {tar_sizes[scw_id]}\n")
-            if len(lines) == 1000:
-                yield "".join(lines)
-                lines.clear()
-        yield "".join(lines) + "SCWS\n"
+        ids = (full.split(".")[0] for full in self.scws)
+        yield from _pieces(f"{scw_id} {tar_sizes[scw_id]}\n" for scw_id in ids)
+        yield "SCWS\n"
