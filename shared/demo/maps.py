@@ -113,12 +113,19 @@ def _pointings(engine: Engine, instrument: str) -> Pointings:
     return Pointings(a[:, 0], a[:, 1], a[:, 2], a[:, 3], t0, t1)
 
 
-def _unit_vectors(hp: HEALPix) -> npt.NDArray[np.float32]:
+def _vectors(lon: FloatArray, lat: FloatArray) -> FloatArray:
+    """Unit vectors (n, 3) of positions given in radians."""
+    return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=1)
+
+
+def _pixel_vectors(hp: HEALPix) -> FloatArray:
+    """Unit vectors of every pixel centre of ``hp``."""
     lon, lat = hp.healpix_to_lonlat(np.arange(hp.npix))
-    lo, la = np.asarray(lon.to_value(u.rad)), np.asarray(lat.to_value(u.rad))
-    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=1).astype(
-        np.float32
-    )
+    return _vectors(np.asarray(lon.to_value(u.rad)), np.asarray(lat.to_value(u.rad)))
+
+
+def _unit_vectors(hp: HEALPix) -> npt.NDArray[np.float32]:
+    return _pixel_vectors(hp).astype(np.float32)
 
 
 def _response(instrument: str, y: FloatArray, z: FloatArray) -> FloatArray:
@@ -221,8 +228,10 @@ def _sources(engine: Engine) -> SkySources:
     if not rows:
         return SkySources(np.zeros(0), np.zeros(0), {})
     ids, ra, dec, keys, fluxes = (np.asarray(c) for c in zip(*rows, strict=True))
-    first = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    which = np.cumsum(np.r_[False, ids[1:] != ids[:-1]])
+    # The rows come by source: a new source starts where the id changes.
+    starts = np.r_[True, ids[1:] != ids[:-1]]
+    first = np.flatnonzero(starts)
+    which = np.cumsum(starts) - 1
     flux: dict[str, FloatArray] = {}
     for key in np.unique(keys):
         column = np.zeros(len(first))
@@ -273,17 +282,15 @@ def point_sources(
     children = 4 ** (hp.level - coarse_level)
     keys = [f"{instrument}:{band}" for band in bands]
     zero = np.zeros(sources.count)
-    fluxes = np.stack([sources.flux.get(k, zero) for k in keys]) if keys else np.zeros((0, 0))
+    fluxes = np.stack([sources.flux.get(k, zero) for k in keys])
     out = {band: np.zeros(hp.npix) for band in bands}
-    lit = np.flatnonzero(fluxes.any(axis=0)) if keys else np.zeros(0, dtype=np.int64)
-    lon, lat = hp.healpix_to_lonlat(np.arange(hp.npix))
-    lo, la = np.asarray(lon.to_value(u.rad)), np.asarray(lat.to_value(u.rad))
-    # Pixel centres as float64 unit vectors (float32 would lose the small angles in arccos).
-    vectors = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=1)
+    lit = np.flatnonzero(fluxes.any(axis=0))
+    # Pixel centres in float64 (float32 would lose the small angles in arccos).
+    vectors = _pixel_vectors(hp)
     for start in range(0, len(lit), SOURCE_CHUNK):
         chosen = lit[start : start + SOURCE_CHUNK]
         ra, dec = np.radians(sources.ra[chosen]), np.radians(sources.dec[chosen])
-        axes = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=1)
+        axes = _vectors(ra, dec)
         own = coarse.lonlat_to_healpix(ra * u.rad, dec * u.rad)
         # (n, 9) cells: the source's own and its neighbours (-1 where a corner has none).
         with np.errstate(invalid="ignore"):  # the missing corners' -1

@@ -11,6 +11,7 @@ import httpx
 import psycopg
 import pytest
 
+from shared.db.revisions import revision_module
 from tests.conftest import Archive
 
 COUNTED = (
@@ -258,8 +259,6 @@ def test_name_search_in_any_case_gives_the_answer_of_a_full_scan(
 
 def _footprints_computed(conn: psycopg.Connection[Any]) -> dict[str, tuple[Any, ...]]:
     """Each product's position and region by the view's former expression, computed now."""
-    from shared.db.revisions import revision_module
-
     m = revision_module("0046_obscore_product_footprints.py")
     rows = conn.execute(
         f"SELECT p.product_id, {m.RA}, {m.DEC}, ({m.REGION})::text "

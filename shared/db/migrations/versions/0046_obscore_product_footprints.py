@@ -55,14 +55,10 @@ _OBSERVATION = (
 )
 
 
-def _region_of(view: str) -> tuple[int, int]:
-    start = view.index(_REGION_START)
-    return start, view.index(_REGION_END, start) + len(_REGION_END)
-
-
 def _derive(view: str) -> tuple[str, str]:
     """This revision's view, and the products branch's region expression of the previous one."""
-    start, end = _region_of(view)
+    start = view.index(_REGION_START)
+    end = view.index(_REGION_END, start) + len(_REGION_END)
     region = view[start:end].rstrip().removesuffix(",")
     view = view[:start] + "       fp.s_region,\n" + view[end:]
     for old, new in (
