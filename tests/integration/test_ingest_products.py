@@ -39,7 +39,9 @@ from services.ingest.products import points as points_module
 from services.ingest.raw_index import _ensure_revolution
 from shared import settings as cfg
 from shared.db.engine import make_sync_engine
+from shared.demo.delivery import DeliveryOptions
 from shared.demo.generator import _JEMX_SHAPE, _footprint, _frame
+from shared.demo.sensitivity import sensitivity_table
 from shared.integral.ids import normalise_source_name
 from shared.integral.revolutions import revolution_at
 from shared.integral.time import ijd_to_utc
@@ -1106,3 +1108,84 @@ def test_binary_copy_keeps_every_layout(env: Env) -> None:
                 assert row[name] is None
             else:
                 assert row[name] == expected, (name, row[name], expected)
+
+
+def _pointing(conn: Any, t: float, number: int) -> tuple[str, int]:
+    """A pointing at IJD ``t`` (its revolution made too); (ScW id, revolution)."""
+    rev = revolution_at(ijd_to_utc(t))
+    _ensure_revolution(conn, rev)
+    scw = f"{rev:04d}{number:04d}0010"
+    conn.execute(
+        text(
+            "INSERT INTO isla.science_windows (scw_id, version, revolution, scw_type, "
+            "start_time, end_time, start_ijd, end_ijd, ra, dec, pos, posangle, raw_files, "
+            "raw_size) VALUES (:id, '001', :rev, 'pointing', :st, :et, :si, :ei, 0.0, 0.0, "
+            "spoint(0, 0), 0.0, 0, 0) ON CONFLICT DO NOTHING"
+        ),
+        {
+            "id": scw,
+            "rev": rev,
+            "st": ijd_to_utc(t - 0.01).replace(tzinfo=None),
+            "et": ijd_to_utc(t + 0.01).replace(tzinfo=None),
+            "si": t - 0.01,
+            "ei": t + 0.01,
+        },
+    )
+    return scw, rev
+
+
+def test_sensitivity_of_later_revolutions_is_appended_as_a_merge_would(env: Env) -> None:
+    """Tables of later revolutions are appended to the stored pixel arrays (without reading
+    them back); the merge of all the rows at once, which a re-delivery takes, stores the same
+    arrays, per ScW and per revolution."""
+    with env.engine.begin() as conn:
+        windows = [_pointing(conn, 6000.2 + 10 * (i // 2) + 0.1 * i, 90 + i) for i in range(4)]
+    deliver = products.pipeline_delivery(env.engine, env.store, "isdc", "ISDC")
+    options = DeliveryOptions(kind="sensitivity")
+
+    def table(rows: list[int]) -> bytes:
+        # Pixel 7 in every ScW, pixel 8 in the first and the last.
+        picked = [(w, 7) for w in rows] + [(w, 8) for w in rows if w in (0, 3)]
+        index = np.array([w for w, _ in picked])
+        return sensitivity_table(
+            "ISGRI",
+            "20_35",
+            5,
+            {
+                "hpx": np.array([p for _, p in picked], dtype=np.int64),
+                "scw_id": np.array([windows[w][0] for w in index]),
+                "revolution": np.array([windows[w][1] for w in index]),
+                "t_start": 6000.19 + 10 * (index // 2) + 0.1 * index,
+                "t_stop": 6000.21 + 10 * (index // 2) + 0.1 * index,
+                "exposure": 1000.0 + index,
+                "rate_sigma": 0.5 + 0.1 * index,
+            },
+            60.0,
+        )
+
+    def stored() -> list[tuple[Any, ...]]:
+        with env.engine.connect() as conn:
+            return [
+                tuple(r)
+                for r in conn.execute(
+                    text(
+                        "SELECT s.binning, s.hpx, s.bin_id, s.t_start, s.t_stop, s.exposure, "
+                        "s.rate_sigma, s.nscw FROM isla_ops.sensitivity s JOIN "
+                        "isla.energy_bands e USING (band_id) WHERE e.instrument = 'ISGRI' "
+                        "AND e.name = '20_35' ORDER BY 1, 2"
+                    )
+                )
+            ]
+
+    deliver([("sens_a.fits", table([0, 1]))], options)
+    deliver([("sens_b.fits", table([2, 3]))], options)
+    appended = stored()
+    by_key = {(r[0], r[1]): r for r in appended}
+    assert by_key[("scw", 7)][2] == [int(w) for w, _ in windows]
+    assert by_key[("scw", 8)][2] == [int(windows[0][0]), int(windows[3][0])]
+    assert by_key[("revolution", 7)][2] == sorted({rev for _, rev in windows})
+    assert by_key[("revolution", 7)][7] == [2, 2]
+    assert len(by_key[("revolution", 7)][2]) == 2  # the ScWs span two revolutions
+    # All four ScWs again in one table: it overlaps what is stored, so it is merged.
+    deliver([("sens_all.fits", table([0, 1, 2, 3]))], options)
+    assert stored() == appended

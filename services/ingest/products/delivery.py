@@ -94,13 +94,19 @@ def ingest_delivery(
                         for p in foreign
                     ],
                 )
+        stored = {
+            row.product_id: row
+            for row in conn.execute(
+                text(
+                    "SELECT product_id, sha256, meta FROM isla.products WHERE product_id = ANY(:p)"
+                ),
+                {"p": [plan.product_id for plan in planned]},
+            )
+        }
         for plan in planned:
             plan.sha256 = hashlib.sha256(plan.data).hexdigest()
             plan.row["sha256"] = plan.sha256
-            old = conn.execute(
-                text("SELECT sha256, meta FROM isla.products WHERE product_id = :p"),
-                {"p": plan.product_id},
-            ).first()
+            old = stored.get(plan.product_id)
             if old is None:
                 continue
             if old.sha256 == plan.sha256:

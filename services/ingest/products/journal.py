@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from minio.commonconfig import CopySource
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Engine, text
 
 from services.ingest import qc
 from services.ingest.products.plan import PlannedFile
@@ -64,13 +64,14 @@ def write_delivery(
         lock_conn.commit()
         try:
             with engine.begin() as conn:
-                for plan in planned:
-                    conn.execute(
-                        text(
-                            "INSERT INTO isla_ops.product_staging (ingestion, product_id, "
-                            "staging_key, final_key, sha256, row, load_points, state) VALUES "
-                            "(:i, :p, :s, :f, :h, CAST(:r AS jsonb), :lp, 'staging')"
-                        ),
+                # One statement for all the files (psycopg sends them in one pipeline).
+                conn.execute(
+                    text(
+                        "INSERT INTO isla_ops.product_staging (ingestion, product_id, "
+                        "staging_key, final_key, sha256, row, load_points, state) VALUES "
+                        "(:i, :p, :s, :f, :h, CAST(:r AS jsonb), :lp, 'staging')"
+                    ),
+                    [
                         {
                             "i": ingestion,
                             "p": plan.product_id,
@@ -79,8 +80,10 @@ def write_delivery(
                             "h": plan.sha256,
                             "r": json.dumps(plan.row),
                             "lp": plan.load_points,
-                        },
-                    )
+                        }
+                        for plan in planned
+                    ],
+                )
             for plan in planned:
                 store.put_bytes(
                     bucket,
@@ -114,17 +117,26 @@ def _commit(
             ),
             {"i": ingestion},
         ).all()
-        superseded: list[str] = []
+        # The rows replaced, locked, then every row upserted at once; the points after.
+        previous: dict[str, str] = dict(
+            conn.execute(
+                text(
+                    "SELECT product_id, object_key FROM isla.products "
+                    "WHERE product_id = ANY(:p) ORDER BY product_id FOR UPDATE"
+                ),
+                {"p": [entry.product_id for entry in entries]},
+            ).all()
+        )
+        superseded = [
+            str(previous[entry.product_id])
+            for entry in entries
+            if previous.get(entry.product_id) not in (None, entry.final_key)
+        ]
+        if entries:
+            conn.execute(_UPSERT, [_product_params(dict(entry.row)) for entry in entries])
         for entry in entries:
-            row = dict(entry.row)
-            previous = conn.execute(
-                text("SELECT object_key FROM isla.products WHERE product_id = :p FOR UPDATE"),
-                {"p": entry.product_id},
-            ).scalar()
-            if previous is not None and previous != entry.final_key:
-                superseded.append(str(previous))
-            _upsert_product(conn, row)
             if entry.load_points:
+                row = dict(entry.row)
                 plan = (planned or {}).get(entry.product_id)
                 facts = plan.facts if plan is not None else _refacts(store, entry, row)
                 if row["kind"] == qc.SENSITIVITY_KIND:
@@ -194,10 +206,10 @@ _UPSERT = text(
 )
 
 
-def _upsert_product(conn: Connection, row: dict[str, Any]) -> None:
+def _product_params(row: dict[str, Any]) -> dict[str, Any]:
+    """Parameters of :data:`_UPSERT` for a journal row."""
     # Journal rows written before the flag existed carry no "simulated": such files were real.
-    params = {**row, "meta": json.dumps(row["meta"]), "simulated": bool(row.get("simulated"))}
-    conn.execute(_UPSERT, params)
+    return {**row, "meta": json.dumps(row["meta"]), "simulated": bool(row.get("simulated"))}
 
 
 # --- Recovery --------------------------------------------------------------------------------

@@ -6,6 +6,10 @@ stored one; deliveries of other revolutions add to it), and two rows are written
 arrays (``binning = 'scw'``) and the per-revolution ones derived from them (exposures summed,
 1σ sensitivities combined with inverse-variance weights, :func:`shared.products.upperlimits.
 by_revolution`). Both in the delivery's transaction, beside its product row.
+
+A table that only adds later revolutions to every pixel it touches (a pipeline delivering the
+mission in time order) is appended in SQL: the stored arrays are not read back and sent again,
+which made each delivery slower than the last.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, text
 
 from services.ingest import qc
+from shared.db import arrays
 from shared.products import upperlimits
 
 _SCW_PER_REVOLUTION = 10**8
@@ -35,6 +40,19 @@ _UPSERT = text(
 )
 
 
+_APPEND = text(
+    _UPSERT.text.split(" ON CONFLICT ")[0]
+    + " ON CONFLICT (band_id, binning, hpx) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = isla_ops.sensitivity.{c} || EXCLUDED.{c}"
+        for c in ("bin_id", "t_start", "t_stop", "exposure", "rate_sigma", "nscw")
+    )
+    + ", hpx_order = EXCLUDED.hpx_order, instrument = EXCLUDED.instrument, "
+    "crab_count_rate = EXCLUDED.crab_count_rate, simulated = EXCLUDED.simulated"
+)
+"""The rows of a table that only adds later revolutions, appended to the stored arrays."""
+
+
 def _stored(conn: Connection, band_id: int, pixels: list[int]) -> dict[int, Any]:
     """The stored per-ScW rows of ``pixels`` (locked: a concurrent delivery waits)."""
     rows = conn.execute(
@@ -46,10 +64,6 @@ def _stored(conn: Connection, band_id: int, pixels: list[int]) -> dict[int, Any]
         {"b": band_id, "p": pixels},
     )
     return {int(r.hpx): r for r in rows}
-
-
-def _floats(values: npt.NDArray[Any]) -> list[float]:
-    return [float(v) for v in values]
 
 
 def load_sensitivity(conn: Connection, facts: qc.FileFacts, row: dict[str, Any]) -> int:
@@ -64,8 +78,6 @@ def load_sensitivity(conn: Connection, facts: qc.FileFacts, row: dict[str, Any])
     starts = np.flatnonzero(np.r_[True, hpx[1:] != hpx[:-1]])
     ends = np.r_[starts[1:], hpx.size]
     pixels = [int(p) for p in hpx[starts]]
-    stored = _stored(conn, band_id, pixels)
-    params: list[dict[str, Any]] = []
     common = {
         "band_id": band_id,
         "hpx_order": rows.order,
@@ -73,6 +85,11 @@ def load_sensitivity(conn: Connection, facts: qc.FileFacts, row: dict[str, Any])
         "crab_count_rate": rows.crab_count_rate,
         "simulated": bool(row.get("simulated")),
     }
+    first_revolution = ids[order][starts] // _SCW_PER_REVOLUTION
+    first_start = rows.t_start[order][starts]
+    appends = _appends(conn, band_id, pixels, first_revolution, first_start)
+    stored = {} if appends else _stored(conn, band_id, pixels)
+    params: list[dict[str, Any]] = []
     for pixel, a, b in zip(pixels, starts, ends, strict=True):
         take = order[a:b]
         bin_id = ids[take]
@@ -94,12 +111,12 @@ def load_sensitivity(conn: Connection, facts: qc.FileFacts, row: dict[str, Any])
                 **common,
                 "binning": "scw",
                 "hpx": pixel,
-                "bin_id": [int(v) for v in bin_id],
-                "t_start": _floats(t0),
-                "t_stop": _floats(t1),
-                "exposure": _floats(exposure),
-                "rate_sigma": _floats(sigma),
-                "nscw": [1] * int(bin_id.size),
+                "bin_id": arrays.Int8s(bin_id),
+                "t_start": arrays.Float8s(t0),
+                "t_stop": arrays.Float8s(t1),
+                "exposure": arrays.Float8s(exposure),
+                "rate_sigma": arrays.Float8s(sigma),
+                "nscw": arrays.Int4s(np.ones(bin_id.size)),
             }
         )
         revs = upperlimits.by_revolution(bin_id // _SCW_PER_REVOLUTION, t0, t1, exposure, sigma)
@@ -108,13 +125,44 @@ def load_sensitivity(conn: Connection, facts: qc.FileFacts, row: dict[str, Any])
                 **common,
                 "binning": "revolution",
                 "hpx": pixel,
-                "bin_id": [int(v) for v in revs.ids],
-                "t_start": _floats(revs.t_start),
-                "t_stop": _floats(revs.t_stop),
-                "exposure": _floats(revs.exposure),
-                "rate_sigma": _floats(revs.rate_sigma),
-                "nscw": [int(v) for v in revs.nscw],
+                "bin_id": arrays.Int8s(revs.ids),
+                "t_start": arrays.Float8s(revs.t_start),
+                "t_stop": arrays.Float8s(revs.t_stop),
+                "exposure": arrays.Float8s(revs.exposure),
+                "rate_sigma": arrays.Float8s(revs.rate_sigma),
+                "nscw": arrays.Int4s(revs.nscw),
             }
         )
-    conn.execute(_UPSERT, params)
+    arrays.register(conn)
+    conn.execute(_APPEND if appends else _UPSERT, params)
     return int(rows.hpx.size)
+
+
+def _appends(
+    conn: Connection,
+    band_id: int,
+    pixels: list[int],
+    first_revolution: npt.NDArray[np.int64],
+    first_start: npt.NDArray[np.float64],
+) -> bool:
+    """Whether the table only adds later revolutions to every pixel it touches (as a pipeline
+    delivers the mission in time order): its rows then go after the stored ones, per ScW and
+    per revolution, and the stored arrays need not be read back. The pixels are locked."""
+    stored = conn.execute(
+        text(
+            "SELECT hpx, bin_id[cardinality(bin_id)] AS last_scw, "
+            "t_start[cardinality(t_start)] AS last_start FROM isla_ops.sensitivity "
+            "WHERE band_id = :b AND binning = 'scw' AND hpx = ANY(:p) ORDER BY hpx FOR UPDATE"
+        ),
+        {"b": band_id, "p": pixels},
+    ).all()
+    index = {pixel: k for k, pixel in enumerate(pixels)}
+    for last in stored:
+        k = index[int(last.hpx)]
+        if last.last_scw is None:
+            continue
+        if int(last.last_scw) // _SCW_PER_REVOLUTION >= int(first_revolution[k]):
+            return False
+        if float(last.last_start) >= float(first_start[k]):
+            return False
+    return True
