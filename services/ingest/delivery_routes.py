@@ -35,6 +35,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from services.ingest import audit, jobs, products, raw_index
 from services.ingest.auth import Principal, require_principal, require_role
 from shared.body import BodyTooLargeError, read_limited
+from shared.demo.delivery import MAX_DELIVERY_FILES
 from shared.service import db_engine, object_store, problem, sync_db_engine
 from shared.settings import limit_settings, storage_settings
 
@@ -93,7 +94,9 @@ async def _read_delivery(
     files: list[tuple[str, bytes]] = []
     if ctype.startswith("multipart/form-data"):
         try:
-            form = await MultiPartParser(request.headers, _replay(body), max_files=32).parse()
+            form = await MultiPartParser(
+                request.headers, _replay(body), max_files=MAX_DELIVERY_FILES
+            ).parse()
         except MultiPartException as exc:
             return _refusal(
                 400, "Bad request", [{"file": "-", "code": "form", "message": str(exc)}]

@@ -12,6 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+MAX_DELIVERY_FILES = 32
+"""Most files in one delivery, as the ingest API takes them: a pipeline beside the archive
+delivers no more at once than a team can."""
+
 
 @dataclass(frozen=True)
 class DeliveryOptions:

@@ -5,14 +5,17 @@ light-curve points, read from the archive database with a synchronous ``Connecti
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+from psycopg import sql as psycopg_sql
 from sqlalchemy import Connection, text
 
 from shared.demo import model, simulate
 from shared.products import ogip
+from shared.products.ogip import LightCurve
 
 EPOCH_RE = re.compile(r"^(\d{4})_(\d{11})$")
 
@@ -132,24 +135,143 @@ def fetch_source(conn: Connection, source_id: str) -> SourceRecord | None:
 
 # --- light curves ----------------------------------------------------------------------------
 
-_POINTS_SQL = (
-    "SELECT time_ijd, duration, exposure, rate, rate_err, significance, "
-    "upper_limit::int, rate_ul, 1 AS nscw, scw_id FROM isla.lightcurve_points "
-    "WHERE source_id = :s AND band_id = :b AND time_ijd >= :t0 AND time_ijd < :t1 "
-    "ORDER BY scw_id"
+_POINT_COLUMNS = (
+    "time_ijd",
+    "duration",
+    "exposure",
+    "rate",
+    "rate_err",
+    "significance",
+    "rate_ul",
 )
+"""The float columns of a source's points, in the order :data:`_POINTS_COPY` sends them."""
+
+_POINTS_COPY = (
+    "COPY (SELECT band_id::int4, scw_id, coalesce(time_ijd, 'NaN')::float8, "
+    "coalesce(duration, 'NaN')::float8, coalesce(exposure, 'NaN')::float8, "
+    "coalesce(rate, 'NaN')::float8, coalesce(rate_err, 'NaN')::float8, "
+    "coalesce(significance, 'NaN')::float8, coalesce(rate_ul, 'NaN')::float8, "
+    "coalesce(upper_limit, false) FROM isla.lightcurve_points WHERE source_id = {source} "
+    "ORDER BY band_id, scw_id) TO STDOUT (FORMAT binary)"
+)
+
+# One row of :data:`_POINTS_COPY` in PostgreSQL's binary COPY format: a field count, then
+# each field as its length and its big-endian value. With no NULLs and 12-character ScW ids
+# every row has this width, so a whole answer is one numpy array: psycopg's row loaders would
+# make ten Python objects per point, and a full-scale source has ~50,000 points.
+_POINT_ROW = np.dtype(
+    [("fields", ">i2"), ("band_len", ">i4"), ("band", ">i4"), ("scw_len", ">i4"), ("scw", "S12")]
+    + [(f, t) for c in _POINT_COLUMNS for f, t in ((f"{c}_len", ">i4"), (c, ">f8"))]
+    + [("ul_len", ">i4"), ("upper_limit", "u1")]
+)
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+
+
+@dataclass(frozen=True)
+class Points:
+    """A source's light-curve points in one band, in science-window order."""
+
+    scws: npt.NDArray[np.str_]
+    time: npt.NDArray[np.float64]
+    duration: npt.NDArray[np.float64]
+    """Seconds."""
+    exposure: npt.NDArray[np.float64]
+    rate: npt.NDArray[np.float64]
+    rate_err: npt.NDArray[np.float64]
+    significance: npt.NDArray[np.float64]
+    rate_ul: npt.NDArray[np.float64]
+    upper_limit: npt.NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    def take(self, mask: npt.NDArray[np.bool_]) -> Points:
+        """The points where ``mask`` is true."""
+        return Points(*(getattr(self, f.name)[mask] for f in fields(self)))
+
+    def lightcurve(self) -> LightCurve:
+        """One bin per science window."""
+        return LightCurve(
+            time=self.time,
+            timedel=self.duration / 86400.0,
+            rate=self.rate,
+            error=self.rate_err,
+            exposure=self.exposure,
+            significance=self.significance,
+            upper_limit=self.upper_limit,
+            rate_ul=self.rate_ul,
+            nscw=np.ones(len(self), np.int32),
+        )
+
+    def rows(self) -> LightCurveRows:
+        """Rows of :data:`simulate.LC_SQL_COLUMNS` and the ScW of each, for the functions
+        that take rows."""
+        columns = (
+            self.time,
+            self.duration,
+            self.exposure,
+            self.rate,
+            self.rate_err,
+            self.significance,
+            self.upper_limit.astype(int),
+            self.rate_ul,
+            np.ones(len(self), int),
+        )
+        return list(zip(*(c.tolist() for c in columns), strict=True)), self.scws.tolist()
+
+
+def fetch_points(conn: Connection, source_id: str) -> dict[int, Points]:
+    """Every light-curve point of ``source_id``, by band id, in one binary COPY."""
+    raw: Any = conn.connection.driver_connection
+    statement = psycopg_sql.SQL(_POINTS_COPY).format(source=psycopg_sql.Literal(source_id))
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        data = b"".join(bytes(block) for block in copy)
+    if not data.startswith(_COPY_SIGNATURE):
+        raise ValueError("not a binary COPY answer")
+    header = len(_COPY_SIGNATURE) + 8 + int.from_bytes(data[15:19], "big")
+    body = data[header : len(data) - 2]  # the trailer is a field count of -1
+    rows = np.frombuffer(body, _POINT_ROW, count=len(body) // _POINT_ROW.itemsize)
+    widths = {"fields": 10, "band_len": 4, "scw_len": 12, "ul_len": 1}
+    widths |= {f"{c}_len": 8 for c in _POINT_COLUMNS}
+    if len(body) % _POINT_ROW.itemsize or any((rows[f] != n).any() for f, n in widths.items()):
+        raise ValueError("a point has a NULL or a ScW id that is not 12 characters long")
+    out: dict[int, Points] = {}
+    if not len(rows):
+        return out
+    bands, starts = np.unique(rows["band"], return_index=True)
+    for band, lo, hi in zip(bands, starts, [*starts[1:], len(rows)], strict=True):
+        part = rows[lo:hi]
+        out[int(band)] = Points(
+            scws=part["scw"].astype("U12"),
+            time=part["time_ijd"].astype(np.float64),
+            duration=part["duration"].astype(np.float64),
+            exposure=part["exposure"].astype(np.float64),
+            rate=part["rate"].astype(np.float64),
+            rate_err=part["rate_err"].astype(np.float64),
+            significance=part["significance"].astype(np.float64),
+            rate_ul=part["rate_ul"].astype(np.float64),
+            upper_limit=part["upper_limit"].astype(bool),
+        )
+    return out
+
+
+def sources_with_points(conn: Connection) -> list[str]:
+    """The sources with light-curve or OMC points, in id order."""
+    # One index probe per source (a "loose index scan"): DISTINCT would read every point.
+    rows = conn.execute(
+        text(
+            "WITH RECURSIVE s AS (SELECT min(source_id) AS id FROM isla.lightcurve_points "
+            "UNION ALL SELECT (SELECT min(source_id) FROM isla.lightcurve_points "
+            "WHERE source_id > s.id) FROM s WHERE s.id IS NOT NULL) "
+            "SELECT id FROM s WHERE id IS NOT NULL "
+            "UNION SELECT DISTINCT source_id FROM isla.omc_points ORDER BY 1"
+        )
+    ).scalars()
+    return [str(r) for r in rows]
+
 
 LightCurveRows = tuple[list[tuple[Any, ...]], list[str]]
 """Light-curve rows (:data:`simulate.LC_SQL_COLUMNS`) and one key per row."""
-
-
-def fetch_lightcurve(
-    conn: Connection, source_id: str, band: Band, t0: float, t1: float
-) -> LightCurveRows:
-    """Per-ScW rows of :data:`simulate.LC_SQL_COLUMNS` in [t0, t1) (IJD) plus each ScW id."""
-    params = {"s": source_id, "b": band.band_id, "t0": t0, "t1": t1}
-    rows = conn.execute(text(_POINTS_SQL), params).all()
-    return [tuple(r[:9]) for r in rows], [str(r[9]) for r in rows]
 
 
 # --- epochs ------------------------------------------------------------------------------------
@@ -271,121 +393,29 @@ class SpectrumData:
     revolution: int | None = None
 
 
-def _spectrum_from_rows(
+def spectrum_data(
     source: SourceRecord,
     instrument: str,
     scope: str,
-    rows: Sequence[Sequence[Any]],
-    revolution: int | None,
+    points: Points,
+    revolution: int | None = None,
 ) -> SpectrumData:
-    exposure = sum(float(r[2]) for r in rows)
-    rate = sum(float(r[3]) * float(r[2]) for r in rows) / exposure if exposure > 0 else 0.0
-    tstart = min(float(r[0]) - float(r[1]) / 172800.0 for r in rows)
-    tstop = max(float(r[0]) + float(r[1]) / 172800.0 for r in rows)
+    """What the spectrum of ``points`` (of the instrument's default band) is made from: their
+    exposure-weighted mean rate, summed exposure and time span."""
+    exposure = float(points.exposure.sum())
+    rate = float((points.rate * points.exposure).sum()) / exposure if exposure > 0 else 0.0
+    half = points.duration / 172800.0
     return SpectrumData(
         source,
         instrument,
         scope,
-        [str(r[9]) for r in rows],
+        points.scws.tolist(),
         rate,
         exposure,
-        tstart,
-        tstop,
+        float((points.time - half).min()),
+        float((points.time + half).max()),
         revolution,
     )
-
-
-def fetch_spectrum(
-    conn: Connection,
-    source: SourceRecord,
-    instrument: str,
-    scope: str,
-    bands: dict[tuple[str, str], Band],
-) -> SpectrumData:
-    """Data of the spectrum of ``source`` for ``scope``: ``mission``, an epoch or
-    ``intervalNN`` (the S/N-driven intervals of :func:`fetch_intervals`)."""
-    band = bands[(instrument, model.DEFAULT_BAND[instrument])]
-    params: dict[str, Any] = {"s": source.source_id, "b": band.band_id}
-    if scope == "mission":
-        rows = conn.execute(text(_POINTS_SQL), {**params, "t0": -1e9, "t1": 1e9}).all()
-        if not rows:
-            raise NotFound(
-                f"{instrument} never observed {source.source_id}",
-                {"instruments": observed_instruments(conn, source.source_id)},
-            )
-        return _spectrum_from_rows(source, instrument, scope, rows, None)
-    if scope.startswith("interval"):
-        intervals = fetch_intervals(conn, source, instrument, bands)
-        try:
-            number = int(scope.removeprefix("interval"))
-            if number < 1:
-                raise IndexError(number)
-            chosen = intervals[number - 1]
-        except (ValueError, IndexError):
-            raise NotFound(
-                f"{source.source_id} has no {instrument} interval {scope!r}",
-                {"intervals": [f"interval{i.index:02d}" for i in intervals]},
-            ) from None
-        rows = conn.execute(
-            text(
-                "SELECT time_ijd, duration, exposure, rate, rate_err, significance, "
-                "upper_limit::int, rate_ul, 1, scw_id FROM isla.lightcurve_points "
-                "WHERE source_id = :s AND band_id = :b AND scw_id = ANY(:ids) ORDER BY scw_id"
-            ),
-            {**params, "ids": list(chosen.scws)},
-        ).all()
-        return _spectrum_from_rows(source, instrument, scope, rows, None)
-    revolution, obsid = parse_epoch(scope)
-    rows = conn.execute(
-        text(
-            "SELECT p.time_ijd, p.duration, p.exposure, p.rate, p.rate_err, p.significance, "
-            "p.upper_limit::int, p.rate_ul, 1, p.scw_id FROM isla.lightcurve_points p "
-            "JOIN isla.science_windows w ON w.scw_id = p.scw_id "
-            "WHERE p.source_id = :s AND p.band_id = :b AND w.revolution = :r AND w.obsid = :o "
-            "ORDER BY p.scw_id"
-        ),
-        {**params, "r": revolution, "o": obsid},
-    ).all()
-    if not rows:
-        raise NotFound(
-            f"{instrument} did not observe {source.source_id} in epoch {scope}",
-            {"epochs": source_epochs(conn, source.source_id, band.band_id)},
-        )
-    return _spectrum_from_rows(source, instrument, scope, rows, revolution)
-
-
-def fetch_intervals(
-    conn: Connection, source: SourceRecord, instrument: str, bands: dict[tuple[str, str], Band]
-) -> list[simulate.Interval]:
-    """The S/N-driven intervals of a source's default-band light curve."""
-    band = bands[(instrument, model.DEFAULT_BAND[instrument])]
-    rows = conn.execute(
-        text(_POINTS_SQL), {"s": source.source_id, "b": band.band_id, "t0": -1e9, "t1": 1e9}
-    ).all()
-    return simulate.snr_intervals([tuple(r[:9]) for r in rows], [str(r[9]) for r in rows])
-
-
-def source_epochs(conn: Connection, source_id: str, band_id: int, limit: int = 20) -> list[str]:
-    """Epochs in which a source has points in a band (most recent last)."""
-    rows = conn.execute(
-        text(
-            "SELECT DISTINCT w.revolution, w.obsid FROM isla.lightcurve_points p "
-            "JOIN isla.science_windows w ON w.scw_id = p.scw_id "
-            "WHERE p.source_id = :s AND p.band_id = :b AND w.obsid IS NOT NULL "
-            "ORDER BY w.revolution, w.obsid LIMIT :n"
-        ),
-        {"s": source_id, "b": band_id, "n": limit},
-    ).all()
-    return [f"{r[0]:04d}_{r[1]}" for r in rows]
-
-
-def observed_instruments(conn: Connection, source_id: str) -> list[str]:
-    """Instruments with light-curve points of a source."""
-    rows = conn.execute(
-        text("SELECT DISTINCT instrument FROM isla.lightcurve_points WHERE source_id = :s"),
-        {"s": source_id},
-    ).all()
-    return sorted(r[0] for r in rows)
 
 
 # --- mosaics -----------------------------------------------------------------------------------

@@ -8,21 +8,23 @@ API: each file goes through quality control, the journaled writer and the proven
 (``meta.team`` is :data:`DEMO_TEAM`), exactly as the real ISLA files of astroquery's test data
 do. The services then serve only what is stored.
 
-What is made, for every bright named source (``bright_sources.csv``):
+What is made, for every source with light-curve points (at ``full`` scale the 1,000 brightest
+of a million, as :mod:`shared.demo.lightcurves` chooses them), from its points read once:
 
 - all-mission time series (``long_timeseries``) in every ISGRI and JEM-X band it has points in;
-- mission spectra (ISGRI, and JEM-X where it has points) with the source's ARF and RMF;
+- mission spectra (ISGRI, and JEM-X where it has points) with the instrument's ARF and RMF;
 - epoch spectra and sub-ScW time series (``short_timeseries``, bins on the science windows
   detected at S/N 5 or more: the good-time intervals) at the epochs of :func:`choose_epochs`
-  where it is detected: the fixed epochs ``0727_88601650001`` and ``0745_06340000001`` and a few
-  more per source, those of highest S/N;
+  where it is detected: the fixed epochs ``0727_88601650001`` and ``0745_06340000001`` and a
+  few more, chosen where the most bright named sources (``bright_sources.csv``) are detected;
 - time-resolved ISGRI spectra of the Crab and SMC X-1, every S/N-driven interval;
 - OMC light curves and images of the sources with an optical counterpart;
 
 and for every epoch with epoch products, mosaics in every band. Previews are not stored: the
 products service renders them from the mosaics.
 
-Deliveries are independent (one per source and kind, one per epoch's mosaics) and run in a
+Deliveries are independent (the files of a few sources per kind, at most
+:data:`~shared.demo.delivery.MAX_DELIVERY_FILES` each; one per epoch's mosaics) and run in a
 few threads; every file is a function of the light-curve points and fixed dates, so a re-run
 delivers the same bytes (ingestion then reports them ``unchanged``).
 """
@@ -43,7 +45,7 @@ from sqlalchemy import Connection, Engine, text
 
 from shared.demo import inputs as d
 from shared.demo import model, simulate
-from shared.demo.delivery import Deliver, Delivered, DeliveryOptions
+from shared.demo.delivery import MAX_DELIVERY_FILES, Deliver, Delivered, DeliveryOptions
 from shared.demo.lightcurves import v_magnitude
 from shared.doi.identifiers import doi_of, product_collection
 from shared.products import ogip
@@ -86,7 +88,27 @@ TIME_RESOLVED = ("Crab", "SMC X-1")
 THREADS = 4
 """Deliveries run at once: enough to overlap the object store's and database's latency."""
 
+SOURCES_PER_ROUND = 8
+"""Sources whose files are made together and share deliveries: fewer, fuller deliveries
+(each is a journal round of its own), within :data:`MAX_DELIVERY_FILES` files each."""
+
 _SIGMA = model.DETECTION_SIGMA
+
+
+File = tuple[str, bytes]
+"""A product file: its name and its bytes."""
+
+
+@dataclass
+class _Files:
+    """The files of a few sources, by the delivery they go in (per instrument for spectra,
+    which name their instrument's responses)."""
+
+    series: list[File] = field(default_factory=list)
+    mission: dict[str, list[File]] = field(default_factory=dict)
+    intervals: dict[str, list[File]] = field(default_factory=dict)
+    epochs: dict[str, list[File]] = field(default_factory=dict)
+    omc: list[File] = field(default_factory=list)
 
 
 @dataclass
@@ -135,9 +157,7 @@ class _Pipeline:
         with self.engine.connect() as conn:
             yield conn
 
-    def deliver(
-        self, files: list[tuple[str, bytes]], options: DeliveryOptions | None = None
-    ) -> Delivered:
+    def deliver(self, files: list[File], options: DeliveryOptions | None = None) -> Delivered:
         """One delivery through ingestion (QC, journal, provenance)."""
         return self._deliver(files, options or DeliveryOptions())
 
@@ -147,43 +167,65 @@ class _Pipeline:
 
     # --- per source ---------------------------------------------------------------------------
 
-    def source(self, source: d.SourceRecord, epochs: list[d.EpochRecord], tally: _Tally) -> None:
-        """Every product of one bright source, in a few deliveries.
+    def sources(
+        self, sources: list[d.SourceRecord], epochs: list[d.EpochRecord], tally: _Tally
+    ) -> None:
+        """Every product of a few sources, in deliveries shared by them.
 
         The files are made first, on one connection that is then released: a delivery opens
         its own (at most two at a time), so that the threads never exhaust the pool.
         """
+        files = _Files()
         with self._conn() as conn:
-            series = self._timeseries(conn, source)
-            spectra = []
-            for instrument in model.INSTRUMENTS:
-                mission = self._mission_spectrum(conn, source, instrument)
-                if mission is None:
-                    continue
-                intervals = []
-                if source.name in TIME_RESOLVED and instrument == "ISGRI":
-                    intervals = self._intervals(conn, source, instrument)
-                at_epochs = []
-                for epoch in epochs:
-                    at_epochs += self._epoch_files(conn, source, instrument, epoch)
-                spectra.append((instrument, mission, intervals, at_epochs))
-            omc = self._omc(conn, source)
-        if series:
-            # Made from the archive's points: stored as files, the points left as they are.
-            tally.add(self.deliver(series, DeliveryOptions(points=False)))
-        for instrument, mission, intervals, at_epochs in spectra:
+            for source in sources:
+                self._source_files(conn, source, epochs, files)
+        # The time series are made from the archive's points: stored as files, the points
+        # left as they are.
+        self._deliver_all(files.series, DeliveryOptions(points=False), tally)
+        for instrument in model.INSTRUMENTS:
             # Every spectrum names its instrument's responses, delivered first, by product id.
             ids = self.response_ids[instrument]
             params = DeliveryOptions(arf=ids["arf"], rmf=ids["rmf"])
-            tally.add(self.deliver(mission, replace(params, scope="mission")))
-            if intervals:
-                tally.add(self.deliver(intervals, replace(params, scope="time_resolved")))
-            if at_epochs:
-                tally.add(self.deliver(at_epochs, replace(params, points=False)))
-        if omc:
-            tally.add(self.deliver(omc))
+            mission = files.mission.get(instrument, [])
+            self._deliver_all(mission, replace(params, scope="mission"), tally)
+            intervals = files.intervals.get(instrument, [])
+            self._deliver_all(intervals, replace(params, scope="time_resolved"), tally)
+            at_epochs = files.epochs.get(instrument, [])
+            self._deliver_all(at_epochs, replace(params, points=False), tally)
+        self._deliver_all(files.omc, DeliveryOptions(), tally)
 
-    def _timeseries(self, conn: Connection, source: d.SourceRecord) -> list[tuple[str, bytes]]:
+    def _deliver_all(self, files: list[File], options: DeliveryOptions, tally: _Tally) -> None:
+        """``files`` in as few deliveries as the ingest API's file limit allows."""
+        for start in range(0, len(files), MAX_DELIVERY_FILES):
+            tally.add(self.deliver(files[start : start + MAX_DELIVERY_FILES], options))
+
+    def _source_files(
+        self,
+        conn: Connection,
+        source: d.SourceRecord,
+        epochs: list[d.EpochRecord],
+        files: _Files,
+    ) -> None:
+        """The files of one source, added to ``files``: all made from its points, read once."""
+        points = d.fetch_points(conn, source.source_id)
+        files.series += self._timeseries(source, points)
+        for instrument in model.INSTRUMENTS:
+            default = points.get(self.band(instrument).band_id)
+            if default is None:
+                continue  # the instrument never saw the source: no spectrum
+            files.mission.setdefault(instrument, []).append(
+                self._mission_spectrum(source, instrument, default)
+            )
+            if source.name in TIME_RESOLVED and instrument == "ISGRI":
+                files.intervals.setdefault(instrument, []).extend(
+                    self._intervals(source, instrument, default)
+                )
+            at_epochs = files.epochs.setdefault(instrument, [])
+            for epoch in epochs:
+                at_epochs += self._epoch_files(source, instrument, epoch, default)
+        files.omc += self._omc(conn, source)
+
+    def _timeseries(self, source: d.SourceRecord, points: dict[int, d.Points]) -> list[File]:
         """All-mission time series in every band the source has points in."""
         files = []
         for (instrument, band_name), band in sorted(self.bands.items()):
@@ -191,21 +233,21 @@ class _Pipeline:
                 continue
             if ("long_timeseries", instrument, "mission", source.source_id) in REAL_PRODUCTS:
                 continue
-            rows, scws = d.fetch_lightcurve(conn, source.source_id, band, -1e9, 1e9)
-            if not rows:
+            series = points.get(band.band_id)
+            if series is None:
                 continue
-            lc = simulate.lightcurve_from_rows(rows)
+            scws = series.scws
             revolutions = (int(scws[0][:4]), int(scws[-1][:4]))
             name = f"{d.file_stem(source.name)}_{_inst(instrument)}_{band_name}"
             files.append(
                 (
                     f"{name}_allmission_timeseries.fits",
                     ogip.timeseries_fits(
-                        lc,
+                        series.lightcurve(),
                         instrument=instrument,
                         band=(band.e_min, band.e_max),
                         target=source.target,
-                        prov=_prov(scws, kind="long_timeseries"),
+                        prov=_prov(scws.tolist(), kind="long_timeseries"),
                         revolutions=revolutions,
                     ),
                 )
@@ -253,31 +295,23 @@ class _Pipeline:
             )
             self.response_ids[instrument] = {p["kind"]: p["product_id"] for p in result.products}
 
-    def _mission_spectrum(
-        self, conn: Connection, source: d.SourceRecord, instrument: str
-    ) -> list[tuple[str, bytes]] | None:
-        """The mission spectrum with the source's ARF and RMF, None when the instrument never
-        saw the source."""
-        try:
-            data = d.fetch_spectrum(conn, source, instrument, "mission", self.bands)
-        except d.NotFound:
-            return None
-        return [
-            (
-                f"{d.file_stem(source.name)}_{_inst(instrument)}_mission_spectrum_spe.fits",
-                self._spectrum_file(data, self._response_names(source, instrument)),
-            )
-        ]
+    def _mission_spectrum(self, source: d.SourceRecord, instrument: str, points: d.Points) -> File:
+        """The mission spectrum, naming the instrument's ARF and RMF."""
+        data = d.spectrum_data(source, instrument, "mission", points)
+        return (
+            f"{d.file_stem(source.name)}_{_inst(instrument)}_mission_spectrum_spe.fits",
+            self._spectrum_file(data, self._response_names(source, instrument)),
+        )
 
-    def _intervals(
-        self, conn: Connection, source: d.SourceRecord, instrument: str
-    ) -> list[tuple[str, bytes]]:
+    def _intervals(self, source: d.SourceRecord, instrument: str, points: d.Points) -> list[File]:
         """Time-resolved spectra: one per S/N-driven interval of the mission light curve."""
         arf_name, rmf_name = self._response_names(source, instrument)
         files = []
-        for interval in d.fetch_intervals(conn, source, instrument, self.bands):
+        for interval in simulate.snr_intervals(*points.rows()):
             scope = f"interval{interval.index:02d}"
-            data = d.fetch_spectrum(conn, source, instrument, scope, self.bands)
+            data = d.spectrum_data(
+                source, instrument, scope, points.take(np.isin(points.scws, interval.scws))
+            )
             extra = {
                 "INTERVAL": (interval.index, "time-resolved spectrum: interval number"),
                 "SNR": (round(interval.snr, 3), "S/N of the interval's light curve"),
@@ -291,21 +325,22 @@ class _Pipeline:
         return files
 
     def _epoch_files(
-        self, conn: Connection, source: d.SourceRecord, instrument: str, epoch: d.EpochRecord
-    ) -> list[tuple[str, bytes]]:
+        self, source: d.SourceRecord, instrument: str, epoch: d.EpochRecord, points: d.Points
+    ) -> list[File]:
         """Epoch spectrum and sub-ScW time series of a source detected in ``epoch``."""
-        band = self.band(instrument)
-        rows, scws = d.fetch_lightcurve(conn, source.source_id, band, epoch.start, epoch.stop)
-        if not rows or max(float(r[5]) for r in rows) < _SIGMA:
+        seen = points.take(np.isin(points.scws, [p.scw_id for p in epoch.pointings]))
+        if not len(seen) or seen.significance.max() < _SIGMA:
             return []
+        band = self.band(instrument)
         stem = f"{d.file_stem(source.name)}_{_inst(instrument)}_{epoch.epoch}"
         files = []
         if ("spectrum", instrument, epoch.epoch, source.source_id) not in REAL_PRODUCTS:
-            data = d.fetch_spectrum(conn, source, instrument, epoch.epoch, self.bands)
+            data = d.spectrum_data(source, instrument, epoch.epoch, seen, epoch.revolution)
             arf_name, rmf_name = self._response_names(source, instrument)
             files.append(
                 (f"{stem}_spectrum_spe.fits", self._spectrum_file(data, (arf_name, rmf_name)))
             )
+        rows, scws = seen.rows()
         width = _fast_bin(rows)
         if width:
             lc = simulate.fast_lightcurve(
@@ -327,7 +362,7 @@ class _Pipeline:
                 )
         return files
 
-    def _omc(self, conn: Connection, source: d.SourceRecord) -> list[tuple[str, bytes]]:
+    def _omc(self, conn: Connection, source: d.SourceRecord) -> list[File]:
         """OMC light curve and the image of the ScW with the most OMC exposure."""
         points = conn.execute(
             text(
@@ -518,25 +553,31 @@ def choose_epochs(conn: Connection, bright: set[str], band_id: int) -> list[str]
 
 def deliver_products(engine: Engine, deliver: Deliver, bright: set[str], say: Progress) -> int:
     """Make the demo's product files and hand them to ``deliver`` (ingestion, as
-    :data:`DEMO_TEAM`); return how many files were delivered. Runs on committed data
-    (ingestion uses its own connections)."""
+    :data:`DEMO_TEAM`); return how many files were delivered. Every source with light-curve
+    points gets its products; the ``bright`` sources choose the epochs with epoch products.
+    Runs on committed data (ingestion uses its own connections)."""
     pipeline = _Pipeline(engine, deliver)
     with engine.connect() as conn:
-        sources = [s for s in (d.fetch_source(conn, i) for i in sorted(bright)) if s is not None]
+        ids = d.sources_with_points(conn)
+        sources = [s for s in (d.fetch_source(conn, i) for i in ids) if s is not None]
         epochs = []
         for epoch_id in choose_epochs(conn, bright, pipeline.band("ISGRI").band_id):
             try:
                 epochs.append(d.fetch_epoch(conn, epoch_id))
             except d.NotFound:
                 continue
+    say(f"products: {len(sources)} sources with points, {len(epochs)} epochs with mosaics")
     tally = _Tally()
     pipeline.responses()
     tally.files += 2 * len(pipeline.response_ids)
+    rounds = [sources[i : i + SOURCES_PER_ROUND] for i in range(0, len(sources), SOURCES_PER_ROUND)]
     with ThreadPoolExecutor(THREADS, thread_name_prefix="isla-demo-products") as pool:
         jobs = [pool.submit(pipeline.mosaics, epoch, tally) for epoch in epochs]
-        jobs += [pool.submit(pipeline.source, source, epochs, tally) for source in sources]
-        for job in jobs:
+        jobs += [pool.submit(pipeline.sources, chunk, epochs, tally) for chunk in rounds]
+        for done, job in enumerate(jobs, 1):
             job.result()
+            if done % 25 == 0:
+                say(f"products: {done}/{len(jobs)} rounds, {tally.files} files")
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(tally.by_kind.items()))
     say(f"products: {tally.files} files delivered through ingestion ({kinds})")
     return tally.files

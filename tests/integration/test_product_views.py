@@ -328,8 +328,9 @@ def test_sub_scw_bins_exist_only_where_a_series_is_stored(
 ) -> None:
     faint = archive.rows(
         "SELECT s.source_id FROM isla.sources s WHERE NOT EXISTS (SELECT 1 FROM isla.products p "
-        "WHERE p.source_id = s.source_id) AND EXISTS (SELECT 1 FROM isla.lightcurve_points l "
-        "WHERE l.source_id = s.source_id) ORDER BY s.source_id LIMIT 1"
+        "WHERE p.source_id = s.source_id AND p.kind = 'short_timeseries') AND EXISTS (SELECT 1 "
+        "FROM isla.lightcurve_points l WHERE l.source_id = s.source_id) ORDER BY s.source_id "
+        "LIMIT 1"
     )[0][0]
     response = client.get(f"/products/lightcurves/{faint}", params={"binning": "120"})
     assert response.status_code == 404

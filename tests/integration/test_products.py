@@ -519,18 +519,21 @@ def test_unknown_things_answer_404_naming_what_exists(client: httpx.Client) -> N
 def test_what_is_never_stored_answers_404_naming_what_is(
     client: httpx.Client, db: psycopg.Connection[Any]
 ) -> None:
-    faint = db.execute(
+    # Every source with points has products: a catalogue source that was never seen has none.
+    unseen = db.execute(
         "SELECT s.source_id FROM isla.sources s WHERE NOT EXISTS (SELECT 1 FROM isla.products p "
-        "WHERE p.source_id = s.source_id) AND EXISTS (SELECT 1 FROM isla.lightcurve_points l "
-        "WHERE l.source_id = s.source_id) ORDER BY s.source_id LIMIT 1"
+        "WHERE p.source_id = s.source_id) AND NOT EXISTS (SELECT 1 FROM isla.lightcurve_points "
+        "l WHERE l.source_id = s.source_id) ORDER BY s.source_id LIMIT 1"
     ).fetchone()
-    assert faint is not None
-    body = _problem(client.get(f"/products/spectra/{faint[0]}"), 404)
+    assert unseen is not None
+    body = _problem(client.get(f"/products/spectra/{unseen[0]}"), 404)
     assert body["instruments"] == [] and body["scopes"] == []
-    # The light curve of the same faint source is a view of its stored points.
-    assert client.get(f"/products/lightcurves/{faint[0]}").status_code == 200
-    page = client.get(f"/products/sources/{faint[0]}").json()
+    page = client.get(f"/products/sources/{unseen[0]}").json()
     assert page["products"] == [] and "spectrum_isgri" not in page["links"]
+    assert not db.execute(
+        "SELECT 1 FROM isla.lightcurve_points l WHERE NOT EXISTS (SELECT 1 FROM isla.products p "
+        "WHERE p.source_id = l.source_id AND p.kind = 'long_timeseries') LIMIT 1"
+    ).fetchone()
     # An epoch of the Crab without a stored spectrum names the epochs that have one.
     body = _problem(
         client.get(f"/products/spectra/{CRAB}", params={"epoch": "0081_00000000001"}), 404
