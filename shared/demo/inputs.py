@@ -5,6 +5,7 @@ light-curve points, read from the archive database with a synchronous ``Connecti
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -135,15 +136,7 @@ def fetch_source(conn: Connection, source_id: str) -> SourceRecord | None:
 
 # --- light curves ----------------------------------------------------------------------------
 
-_POINT_COLUMNS = (
-    "time_ijd",
-    "duration",
-    "exposure",
-    "rate",
-    "rate_err",
-    "significance",
-    "rate_ul",
-)
+_POINT_COLUMNS = (*simulate.LC_SQL_COLUMNS[:6], "rate_ul")
 """The float columns of a source's points, in the order :data:`_POINTS_COPY` sends them."""
 
 _POINTS_COPY = (
@@ -430,18 +423,29 @@ class MosaicData:
     sources: list[simulate.SkySource]
 
 
-def fetch_mosaic(conn: Connection, epoch: str, band: Band) -> MosaicData:
-    """The epoch's pointings and the mean rate of every source seen in the band."""
+def fetch_mosaic(conn: Connection, epoch: str, band: Band, candidates: Sequence[str]) -> MosaicData:
+    """The epoch's pointings and the mean rate in the band of every source seen there, among
+    ``candidates`` (the sources with points, :func:`sources_with_points`)."""
     record = fetch_epoch(conn, epoch)
+    ids = [p.scw_id for p in record.pointings]
+    # By the points' primary key (source, band, ScW range of the epoch): one short descent
+    # per candidate. A join with the science windows probed the ScW BRIN index once per ScW,
+    # each probe reading the whole delivery the ScW came in: minutes per mosaic at full scale.
     rows = conn.execute(
         text(
             "SELECT s.ra, s.dec, sum(p.rate * p.exposure) / nullif(sum(p.exposure), 0) "
             "FROM isla.lightcurve_points p JOIN isla.sources s ON s.source_id = p.source_id "
-            "JOIN isla.science_windows w ON w.scw_id = p.scw_id "
-            "WHERE p.band_id = :b AND w.revolution = :r AND w.obsid = :o "
+            "WHERE p.source_id = ANY(:candidates) AND p.band_id = :b "
+            "AND p.scw_id BETWEEN :first AND :last AND p.scw_id = ANY(:ids) "
             "GROUP BY s.source_id, s.ra, s.dec"
         ),
-        {"b": band.band_id, "r": record.revolution, "o": record.obsid},
+        {
+            "candidates": list(candidates),
+            "b": band.band_id,
+            "first": min(ids),
+            "last": max(ids),
+            "ids": ids,
+        },
     ).all()
     sources = [simulate.SkySource(float(r[0]), float(r[1]), float(r[2] or 0.0)) for r in rows]
     return MosaicData(record, band, sources)

@@ -418,8 +418,9 @@ class _Pipeline:
 
     # --- per epoch ------------------------------------------------------------------------------
 
-    def mosaics(self, epoch: d.EpochRecord, tally: _Tally) -> None:
-        """The epoch's mosaics in every band of the instruments that exposed it."""
+    def mosaics(self, epoch: d.EpochRecord, candidates: list[str], tally: _Tally) -> None:
+        """The epoch's mosaics in every band of the instruments that exposed it, with the
+        sources among ``candidates`` (those with points) seen in each."""
         files = []
         with self._conn() as conn:
             for (instrument, band_name), band in sorted(self.bands.items()):
@@ -430,7 +431,7 @@ class _Pipeline:
                 exposed = epoch.exposed(instrument)
                 if not exposed:
                     continue
-                data = d.fetch_mosaic(conn, epoch.epoch, band)
+                data = d.fetch_mosaic(conn, epoch.epoch, band, candidates)
                 image = simulate.mosaic(
                     instrument,
                     band_name,
@@ -572,7 +573,7 @@ def deliver_products(engine: Engine, deliver: Deliver, bright: set[str], say: Pr
     tally.files += 2 * len(pipeline.response_ids)
     rounds = [sources[i : i + SOURCES_PER_ROUND] for i in range(0, len(sources), SOURCES_PER_ROUND)]
     with ThreadPoolExecutor(THREADS, thread_name_prefix="isla-demo-products") as pool:
-        jobs = [pool.submit(pipeline.mosaics, epoch, tally) for epoch in epochs]
+        jobs = [pool.submit(pipeline.mosaics, epoch, ids, tally) for epoch in epochs]
         jobs += [pool.submit(pipeline.sources, chunk, epochs, tally) for chunk in rounds]
         for done, job in enumerate(jobs, 1):
             job.result()
