@@ -32,6 +32,7 @@ from shared.demo import (
     normalise_alias,
 )
 from shared.demo.fitsfiles import ScwMeta, build_scw_file
+from shared.demo.inputs import fetch_points, sources_with_points
 from shared.demo.products import DEMO_TEAM, FIXED_EPOCHS, TIME_RESOLVED
 from shared.integral.ids import ScwId
 from shared.storage import ObjectStore
@@ -726,3 +727,37 @@ def test_without_raw_bytes_the_files_are_registered_missing(
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)'))
             admin.dispose()
+
+
+def test_points_read_by_binary_copy_are_the_stored_ones(
+    report: GenerationReport, engine: Engine
+) -> None:
+    """A source's points as the product maker reads them (one binary COPY into numpy) are
+    the stored rows, band by band in ScW order, NULL upper limits as NaN; the sources with
+    points are found by a loose index scan."""
+    crab = FIXED_CONTENT.crab_source_id
+    with engine.connect() as conn:
+        points = fetch_points(conn, crab)
+        with_points = sources_with_points(conn)
+    stored = rows(
+        engine,
+        "SELECT band_id, scw_id, time_ijd, exposure, rate, rate_err, significance, rate_ul, "
+        "upper_limit FROM isla.lightcurve_points WHERE source_id = :s ORDER BY band_id, scw_id",
+        s=crab,
+    )
+    assert sorted(points) == sorted({r["band_id"] for r in stored})
+    assert sum(len(p) for p in points.values()) == len(stored)
+    for band_id, got in points.items():
+        mine = [r for r in stored if r["band_id"] == band_id]
+        assert got.scws.tolist() == [r["scw_id"] for r in mine]
+        assert np.array_equal(got.time, [r["time_ijd"] for r in mine])
+        assert np.array_equal(got.rate, [r["rate"] for r in mine])
+        assert np.array_equal(got.upper_limit, [r["upper_limit"] for r in mine])
+        ul = [np.nan if r["rate_ul"] is None else r["rate_ul"] for r in mine]
+        assert np.array_equal(got.rate_ul, ul, equal_nan=True)
+    expected = rows(
+        engine,
+        "SELECT source_id FROM isla.lightcurve_points UNION SELECT source_id "
+        "FROM isla.omc_points ORDER BY 1",
+    )
+    assert with_points == [r["source_id"] for r in expected]
