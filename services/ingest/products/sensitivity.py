@@ -27,12 +27,15 @@ from shared.products import upperlimits
 _SCW_PER_REVOLUTION = 10**8
 """A ScW id ``RRRRPPPPSSSF`` as an integer, divided by this, is its revolution."""
 
-_UPSERT = text(
+_INSERT = (
     "INSERT INTO isla_ops.sensitivity (band_id, binning, hpx, hpx_order, instrument, bin_id, "
     "t_start, t_stop, exposure, rate_sigma, nscw, crab_count_rate, simulated) VALUES (:band_id, "
     ":binning, :hpx, :hpx_order, :instrument, :bin_id, :t_start, :t_stop, :exposure, "
     ":rate_sigma, :nscw, :crab_count_rate, :simulated) "
-    "ON CONFLICT (band_id, binning, hpx) DO UPDATE "
+)
+
+_UPSERT = text(
+    _INSERT + "ON CONFLICT (band_id, binning, hpx) DO UPDATE "
     "SET hpx_order = EXCLUDED.hpx_order, instrument = EXCLUDED.instrument, "
     "bin_id = EXCLUDED.bin_id, t_start = EXCLUDED.t_start, t_stop = EXCLUDED.t_stop, "
     "exposure = EXCLUDED.exposure, rate_sigma = EXCLUDED.rate_sigma, nscw = EXCLUDED.nscw, "
@@ -41,8 +44,8 @@ _UPSERT = text(
 
 
 _APPEND = text(
-    _UPSERT.text.split(" ON CONFLICT ")[0]
-    + " ON CONFLICT (band_id, binning, hpx) DO UPDATE SET "
+    _INSERT
+    + "ON CONFLICT (band_id, binning, hpx) DO UPDATE SET "
     + ", ".join(
         f"{c} = isla_ops.sensitivity.{c} || EXCLUDED.{c}"
         for c in ("bin_id", "t_start", "t_stop", "exposure", "rate_sigma", "nscw")
