@@ -100,6 +100,41 @@ def _reference_members() -> dict[str, bytes]:
     return out
 
 
+def _pointing(
+    conn: Any,
+    t: float,
+    number: int,
+    axis: tuple[float, float] = (0.0, 0.0),
+    fov_jemx: str | None = None,
+) -> tuple[str, int]:
+    """Pointing ``number`` of the revolution holding IJD ``t`` (the revolution made too),
+    20 minutes about ``t``; returns (ScW id, revolution)."""
+    rev = revolution_at(ijd_to_utc(t))
+    _ensure_revolution(conn, rev)
+    scw = f"{rev:04d}{number:04d}0010"
+    conn.execute(
+        text(
+            "INSERT INTO isla.science_windows (scw_id, version, revolution, scw_type, "
+            "start_time, end_time, start_ijd, end_ijd, ra, dec, pos, posangle, "
+            "fov_jemx, raw_files, raw_size) VALUES (:id, '001', :rev, 'pointing', "
+            ":st, :et, :si, :ei, :ra, :dec, spoint(radians(:ra), radians(:dec)), 0.0, "
+            "CAST(:fov AS spoly), 0, 0)"
+        ),
+        {
+            "id": scw,
+            "rev": rev,
+            "st": ijd_to_utc(t - 0.01).replace(tzinfo=None),
+            "et": ijd_to_utc(t + 0.01).replace(tzinfo=None),
+            "si": t - 0.01,
+            "ei": t + 0.01,
+            "ra": axis[0],
+            "dec": axis[1],
+            "fov": fov_jemx,
+        },
+    )
+    return scw, rev
+
+
 def _seed(engine: Engine) -> None:
     """The sources of the real files and three pointings holding the synthetic LC times."""
     with engine.begin() as conn:
@@ -121,32 +156,11 @@ def _seed(engine: Engine) -> None:
                 {"s": source_id, "n": name, "norm": normalise_source_name(name)},
             )
         for i, t in enumerate(LC_TIMES[:4]):
-            rev = revolution_at(ijd_to_utc(float(t)))
-            _ensure_revolution(conn, rev)
             ra, dec = (266.0, -29.0) if i < 3 else AWAY
             # The fourth also has its JEM-X footprint: neither the footprint nor (for ISGRI,
             # which has none here) the field's radius about the axis reaches the source.
             fov = _footprint(_frame(ra, dec, 0.0), _JEMX_SHAPE) if i == 3 else None
-            conn.execute(
-                text(
-                    "INSERT INTO isla.science_windows (scw_id, version, revolution, scw_type, "
-                    "start_time, end_time, start_ijd, end_ijd, ra, dec, pos, posangle, "
-                    "fov_jemx, raw_files, raw_size) VALUES (:id, '001', :rev, 'pointing', "
-                    ":st, :et, :si, :ei, :ra, :dec, spoint(radians(:ra), radians(:dec)), 0.0, "
-                    "CAST(:fov AS spoly), 0, 0)"
-                ),
-                {
-                    "id": f"{rev:04d}{i:04d}0010",
-                    "rev": rev,
-                    "st": ijd_to_utc(float(t) - 0.01).replace(tzinfo=None),
-                    "et": ijd_to_utc(float(t) + 0.01).replace(tzinfo=None),
-                    "si": float(t) - 0.01,
-                    "ei": float(t) + 0.01,
-                    "ra": ra,
-                    "dec": dec,
-                    "fov": fov,
-                },
-            )
+            _pointing(conn, float(t), i, (ra, dec), fov)
 
 
 def _serve(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
@@ -1108,30 +1122,6 @@ def test_binary_copy_keeps_every_layout(env: Env) -> None:
                 assert row[name] is None
             else:
                 assert row[name] == expected, (name, row[name], expected)
-
-
-def _pointing(conn: Any, t: float, number: int) -> tuple[str, int]:
-    """A pointing at IJD ``t`` (its revolution made too); (ScW id, revolution)."""
-    rev = revolution_at(ijd_to_utc(t))
-    _ensure_revolution(conn, rev)
-    scw = f"{rev:04d}{number:04d}0010"
-    conn.execute(
-        text(
-            "INSERT INTO isla.science_windows (scw_id, version, revolution, scw_type, "
-            "start_time, end_time, start_ijd, end_ijd, ra, dec, pos, posangle, raw_files, "
-            "raw_size) VALUES (:id, '001', :rev, 'pointing', :st, :et, :si, :ei, 0.0, 0.0, "
-            "spoint(0, 0), 0.0, 0, 0) ON CONFLICT DO NOTHING"
-        ),
-        {
-            "id": scw,
-            "rev": rev,
-            "st": ijd_to_utc(t - 0.01).replace(tzinfo=None),
-            "et": ijd_to_utc(t + 0.01).replace(tzinfo=None),
-            "si": t - 0.01,
-            "ei": t + 0.01,
-        },
-    )
-    return scw, rev
 
 
 def test_sensitivity_of_later_revolutions_is_appended_as_a_merge_would(env: Env) -> None:

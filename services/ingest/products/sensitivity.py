@@ -34,24 +34,22 @@ _INSERT = (
     ":rate_sigma, :nscw, :crab_count_rate, :simulated) "
 )
 
-_UPSERT = text(
-    _INSERT + "ON CONFLICT (band_id, binning, hpx) DO UPDATE "
-    "SET hpx_order = EXCLUDED.hpx_order, instrument = EXCLUDED.instrument, "
-    "bin_id = EXCLUDED.bin_id, t_start = EXCLUDED.t_start, t_stop = EXCLUDED.t_stop, "
-    "exposure = EXCLUDED.exposure, rate_sigma = EXCLUDED.rate_sigma, nscw = EXCLUDED.nscw, "
-    "crab_count_rate = EXCLUDED.crab_count_rate, simulated = EXCLUDED.simulated"
-)
+_ARRAYS = ("bin_id", "t_start", "t_stop", "exposure", "rate_sigma", "nscw")
+_SCALARS = ("hpx_order", "instrument", "crab_count_rate", "simulated")
+_ON_CONFLICT = "ON CONFLICT (band_id, binning, hpx) DO UPDATE SET "
 
+_UPSERT = text(
+    _INSERT + _ON_CONFLICT + ", ".join(f"{c} = EXCLUDED.{c}" for c in _ARRAYS + _SCALARS)
+)
+"""A pixel's rows written whole (the merged arrays)."""
 
 _APPEND = text(
     _INSERT
-    + "ON CONFLICT (band_id, binning, hpx) DO UPDATE SET "
+    + _ON_CONFLICT
     + ", ".join(
-        f"{c} = isla_ops.sensitivity.{c} || EXCLUDED.{c}"
-        for c in ("bin_id", "t_start", "t_stop", "exposure", "rate_sigma", "nscw")
+        [f"{c} = isla_ops.sensitivity.{c} || EXCLUDED.{c}" for c in _ARRAYS]
+        + [f"{c} = EXCLUDED.{c}" for c in _SCALARS]
     )
-    + ", hpx_order = EXCLUDED.hpx_order, instrument = EXCLUDED.instrument, "
-    "crab_count_rate = EXCLUDED.crab_count_rate, simulated = EXCLUDED.simulated"
 )
 """The rows of a table that only adds later revolutions, appended to the stored arrays."""
 
